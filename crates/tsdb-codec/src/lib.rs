@@ -1,0 +1,2 @@
+//! # tsdb-codec
+#![deny(missing_docs)]

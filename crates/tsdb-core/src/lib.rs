@@ -1,0 +1,2 @@
+//! # tsdb-core (in progress)
+#![deny(missing_docs)]

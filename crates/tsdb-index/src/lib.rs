@@ -1,0 +1,2 @@
+//! # tsdb-index (in progress)
+#![deny(missing_docs)]
