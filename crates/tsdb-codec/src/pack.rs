@@ -232,12 +232,14 @@ fn for_each_residual(xs: &[i64], predictor: Predictor, mut f: impl FnMut(i64)) {
     }
 }
 
-/// Estimated packed bits for one predictor, from two allocation-free passes: the
-/// base (the smallest residual, or the second smallest when the smallest sits far
-/// below, as after a counter reset), then the three widest offsets, so that up to
-/// two outliers are priced as exceptions rather than widening every slot.
+/// Estimated packed bits for one predictor, from one allocation-free pass that
+/// keeps the two smallest and three largest residuals. The base is the smallest
+/// residual, or the second smallest when the smallest sits far below (a counter
+/// reset: it then wraps around into an exception); up to two of the largest are
+/// priced as exceptions rather than widening every slot.
 fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
     let (mut s0, mut s1) = (i64::MAX, i64::MAX);
+    let mut hi = [i64::MIN; 3];
     let mut m = 0usize;
     for_each_residual(xs, predictor, |r| {
         m += 1;
@@ -249,33 +251,41 @@ fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
                 s1 = r;
             }
         }
-    });
-    let base = if m > 1 && bit_len(s1.wrapping_sub(s0) as u64) > 8 {
-        s1
-    } else {
-        s0
-    };
-    let mut top = [0u64; 3];
-    for_each_residual(xs, predictor, |r| {
-        let o = r.wrapping_sub(base) as u64;
-        if o > top[2] {
-            top[2] = o;
-            if top[2] > top[1] {
-                top.swap(1, 2);
-                if top[1] > top[0] {
-                    top.swap(0, 1);
+        if r > hi[2] {
+            hi[2] = r;
+            if hi[2] > hi[1] {
+                hi.swap(1, 2);
+                if hi[1] > hi[0] {
+                    hi.swap(0, 1);
                 }
             }
         }
     });
-    let max_w = bit_len(top[0]) as usize;
+    if m == 0 {
+        return 0;
+    }
+    let low_outlier = m > 1 && bit_len(s1.wrapping_sub(s0) as u64) > 8;
+    let base = if low_outlier { s1 } else { s0 };
+    let width_of = |r: i64| {
+        if r == i64::MIN {
+            0
+        } else {
+            bit_len(r.wrapping_sub(base) as u64) as usize
+        }
+    };
+    let max_w = if low_outlier { 64 } else { width_of(hi[0]) };
     let header = 8 * 5 * predictor.header_len(xs.len());
-    (0..top.len())
+    (0..hi.len().min(m))
         .map(|k| {
-            let w = top.get(k).map_or(0, |&t| bit_len(t) as usize);
-            // k exceptions (the k widest offsets), the rest packed at width w.
-            let exc = if k > 0 { 8 + k * (8 + max_w - w) } else { 0 };
-            m * w + exc
+            // The k largest (and a low outlier) as exceptions, the rest at width w.
+            let w = hi.get(k).map_or(0, |&r| width_of(r));
+            let e = k + usize::from(low_outlier);
+            m * w
+                + if e > 0 {
+                    8 + e * (8 + max_w.saturating_sub(w))
+                } else {
+                    0
+                }
         })
         .min()
         .unwrap_or(0)
@@ -435,13 +445,7 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
     for &h in header.iter().take(hl.min(1)) {
         out.push(W::from_i64(h));
     }
-    if width == 0 {
-        out.extend(std::iter::repeat_n(W::from_i64(base), m));
-    } else {
-        out.extend(
-            (0..m).map(|i| W::from_i64(base.wrapping_add(load(lows, i, width, mask) as i64))),
-        );
-    }
+    unpack_into(lows, m, width, mask, base, out);
     let slots = start + hl.min(1);
     for (at, high) in patches {
         if let Some(x) = out.get_mut(slots + at) {
@@ -482,6 +486,58 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
         }
     }
     Ok(())
+}
+
+/// Appends `base + v` for each of the `m` packed `width`-bit values in `lows`.
+///
+/// Dispatches to a loop specialised for the width: eight values fill exactly
+/// `width` bytes, so each group of eight is one bounds check and eight loads at
+/// constant offsets with constant shifts and masks.
+fn unpack_into<W: Word>(lows: &[u8], m: usize, width: u32, mask: u64, base: i64, out: &mut Vec<W>) {
+    macro_rules! dispatch {
+        ($($w:literal)*) => {
+            match width {
+                0 => out.extend(std::iter::repeat_n(W::from_i64(base), m)),
+                $($w => unpack_width::<W, $w>(lows, m, base, out),)*
+                _ => out.extend((0..m).map(|i| W::from_i64(base.wrapping_add(load(lows, i, width, mask) as i64)))),
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28
+        29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
+}
+
+#[inline(always)]
+fn unpack_width<W: Word, const WIDTH: usize>(lows: &[u8], m: usize, base: i64, out: &mut Vec<W>) {
+    let mask = (1u64 << WIDTH) - 1;
+    let groups = m / 8;
+    for g in 0..groups {
+        let start = g * WIDTH;
+        // `WIDTH + 8` bytes: the group's `WIDTH` bytes plus the overhang of the last
+        // 8-byte load; the last group(s) of a chunk take the tail path instead.
+        let Some(group) = lows.get(start..start + WIDTH + 8) else {
+            out.extend(
+                (g * 8..m).map(|i| {
+                    W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))
+                }),
+            );
+            return;
+        };
+        for j in 0..8 {
+            let bit = j * WIDTH;
+            let b = bit / 8;
+            let mut a = [0u8; 8];
+            if let Some(s) = group.get(b..b + 8) {
+                a.copy_from_slice(s);
+            }
+            let v = (u64::from_le_bytes(a) >> (bit % 8)) & mask;
+            out.push(W::from_i64(base.wrapping_add(v as i64)));
+        }
+    }
+    out.extend(
+        (groups * 8..m)
+            .map(|i| W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))),
+    );
 }
 
 /// An output word of [`read`]: `i64` itself, or an `f64` slot carrying the integer's
