@@ -173,7 +173,10 @@ fn buckets() {
         }
         let dods: Vec<i64> = ts
             .windows(3)
-            .map(|w| (w[2] - w[1]) - (w[1] - w[0]))
+            .filter_map(|w| match w {
+                [a, b, c] => Some((c - b) - (b - a)),
+                _ => None,
+            })
             .collect();
         print!("| ±{jitter} ms |");
         for (_, widths) in &sets {
