@@ -1,0 +1,1 @@
+//! Engine-level behaviour: limits, cache, planner, errors.
