@@ -104,7 +104,7 @@ impl Acc {
         Some(match self {
             Acc::None => return None,
             Acc::Sum(s, c) => *s + *c,
-            Acc::Mean(m) => m.value(),
+            Acc::Mean(m) => m.value_agg(),
             Acc::Min(m) | Acc::Max(m) => *m,
             Acc::Count(c) => {
                 if op == AggOp::Group {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{EVal, SSeries, Steps, check_duplicates, drop_name, retain_nonempty};
+use super::{EVal, SSeries, Steps, drop_name, merge_same_labels, retain_nonempty};
 use crate::compat::{Labels, METRIC_NAME};
 use crate::error::{QueryError, Result, exec_err};
 use crate::parse::{BinOp, Card, VectorMatching};
@@ -95,7 +95,7 @@ fn vector_scalar(
     }
     retain_nonempty(&mut v);
     if drop {
-        check_duplicates(&v)?;
+        v = merge_same_labels(v)?;
     }
     Ok(EVal::Vector(v))
 }
@@ -315,30 +315,7 @@ fn vector_vector(
         }
     }
     // Several (many, one) pairs may produce the same labels at different steps.
-    let mut merged: Vec<SSeries> = Vec::with_capacity(out.len());
-    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
-    for s in out {
-        match by_labels.get(&s.labels) {
-            Some(&k) => {
-                if let Some(t) = merged.get_mut(k) {
-                    for (dst, src) in t.vals.iter_mut().zip(s.vals) {
-                        if let Some(v) = src {
-                            if dst.is_some() {
-                                return exec_err(
-                                    "vector cannot contain metrics with the same labelset",
-                                );
-                            }
-                            *dst = Some(v);
-                        }
-                    }
-                }
-            }
-            None => {
-                by_labels.insert(s.labels.clone(), merged.len());
-                merged.push(s);
-            }
-        }
-    }
+    let mut merged = merge_same_labels(out)?;
     retain_nonempty(&mut merged);
     Ok(EVal::Vector(merged))
 }

@@ -3,7 +3,7 @@
 use super::dates::date_fn;
 use super::range_fns::{eval_range_fn, for_each_window};
 use super::stats::{go_max, go_min};
-use super::{Ctx, EVal, SSeries, Steps, check_duplicates, drop_name, histogram, labels};
+use super::{Ctx, EVal, SSeries, Steps, drop_name, histogram, labels, merge_same_labels};
 use crate::compat::{Labels, METRIC_NAME, MatchOp};
 use crate::error::{Result, exec_err};
 use crate::functions::Func;
@@ -41,8 +41,7 @@ fn map_values(mut v: Vec<SSeries>, f: impl Fn(f64, usize) -> Option<f64>) -> Res
         }
     }
     super::retain_nonempty(&mut v);
-    check_duplicates(&v)?;
-    Ok(EVal::Vector(v))
+    Ok(EVal::Vector(merge_same_labels(v)?))
 }
 
 /// Labels `absent()` / `absent_over_time()` give their result.
@@ -267,8 +266,8 @@ pub(crate) fn eval_call(ctx: &Ctx<'_>, func: Func, args: &[Expr], steps: Steps) 
                 Func::Asinh => f64::asinh,
                 Func::Acosh => f64::acosh,
                 Func::Atanh => f64::atanh,
-                Func::Deg => f64::to_degrees,
-                Func::Rad => f64::to_radians,
+                Func::Deg => |x: f64| x * 180.0 / std::f64::consts::PI,
+                Func::Rad => |x: f64| x * std::f64::consts::PI / 180.0,
                 other => return exec_err(format!("function {} not evaluable here", other.name())),
             };
             map_values(v, |x, _| Some(f(x)))

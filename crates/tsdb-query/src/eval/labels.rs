@@ -1,6 +1,6 @@
 //! `label_replace` and `label_join`.
 
-use super::{SSeries, check_duplicates};
+use super::{SSeries, merge_same_labels};
 use crate::error::{QueryError, Result, exec_err};
 
 pub(crate) fn label_replace(
@@ -28,8 +28,7 @@ pub(crate) fn label_replace(
             s.labels = s.labels.with(dst, &res)?;
         }
     }
-    check_duplicates(&v)?;
-    Ok(v)
+    merge_same_labels(v)
 }
 
 pub(crate) fn label_join(
@@ -54,6 +53,5 @@ pub(crate) fn label_join(
             .join(sep);
         s.labels = s.labels.with(dst, &joined)?;
     }
-    check_duplicates(&v)?;
-    Ok(v)
+    merge_same_labels(v)
 }

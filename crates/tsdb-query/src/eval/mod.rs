@@ -10,6 +10,7 @@ pub(crate) mod labels;
 pub(crate) mod range_fns;
 pub(crate) mod stats;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -154,30 +155,33 @@ pub(crate) fn drop_name(l: &Labels) -> Labels {
     }
 }
 
-/// Errors if two series share a label set and both have a value at some step.
-pub(crate) fn check_duplicates(series: &[SSeries]) -> Result<()> {
-    let mut idx: Vec<usize> = (0..series.len()).collect();
-    idx.sort_by(|a, b| {
-        let (la, lb) = (
-            series.get(*a).map(|s| &s.labels),
-            series.get(*b).map(|s| &s.labels),
-        );
-        la.cmp(&lb)
-    });
-    for w in idx.windows(2) {
-        if let (Some(a), Some(b)) = (
-            w.first().and_then(|i| series.get(*i)),
-            w.get(1).and_then(|i| series.get(*i)),
-        ) && a.labels == b.labels
-            && a.vals
-                .iter()
-                .zip(&b.vals)
-                .any(|(x, y)| x.is_some() && y.is_some())
-        {
-            return exec_err("vector cannot contain metrics with the same labelset");
+/// Merges series that share a label set (as Prometheus does when it collects a
+/// step's outputs by labels); errors if two of them have a value at the same step.
+pub(crate) fn merge_same_labels(series: Vec<SSeries>) -> Result<Vec<SSeries>> {
+    let mut seen: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut out: Vec<SSeries> = Vec::with_capacity(series.len());
+    for s in series {
+        match seen.get(&s.labels) {
+            Some(&k) => {
+                let Some(t) = out.get_mut(k) else { continue };
+                for (dst, src) in t.vals.iter_mut().zip(s.vals) {
+                    if let Some(v) = src {
+                        if dst.is_some() {
+                            return exec_err(
+                                "vector cannot contain metrics with the same labelset",
+                            );
+                        }
+                        *dst = Some(v);
+                    }
+                }
+            }
+            None => {
+                seen.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Drops series without any value.
@@ -246,8 +250,7 @@ impl Ctx<'_> {
                             *x = -*x;
                         }
                     }
-                    check_duplicates(&v)?;
-                    Ok(EVal::Vector(v))
+                    Ok(EVal::Vector(merge_same_labels(v)?))
                 }
                 _ => exec_err("unary minus applies to scalars and instant vectors only"),
             },
@@ -317,8 +320,7 @@ impl Ctx<'_> {
             })
             .filter(|s| s.vals.iter().any(Option::is_some))
             .collect();
-        check_duplicates(&out)?;
-        Ok(out)
+        merge_same_labels(out)
     }
 
     /// Evaluates a range selector or subquery into raw series plus window placement.

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::stats::{MeanAcc, kahan_inc, linear_regression, quantile};
-use super::{RangeArg, SSeries, Steps, check_duplicates, drop_name};
+use super::{RangeArg, SSeries, Steps, drop_name, merge_same_labels};
 use crate::error::Result;
 use crate::functions::Func;
 
@@ -28,7 +28,7 @@ pub(crate) fn eval_range_fn(
     steps: Steps,
 ) -> Result<Vec<SSeries>> {
     let keep_name = func.keeps_name();
-    let mut out: Vec<SSeries> = arg
+    let out: Vec<SSeries> = arg
         .series
         .par_iter()
         .map(|s| {
@@ -47,11 +47,11 @@ pub(crate) fn eval_range_fn(
         })
         .filter(|s| s.vals.iter().any(Option::is_some))
         .collect();
-    if !keep_name {
-        check_duplicates(&out)?;
+    if keep_name {
+        Ok(out)
+    } else {
+        merge_same_labels(out)
     }
-    out.shrink_to_fit();
-    Ok(out)
 }
 
 /// Calls `f(window, step_index)` for each step; empty windows yield `None`.

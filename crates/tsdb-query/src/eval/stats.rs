@@ -154,11 +154,21 @@ impl MeanAcc {
         (self.mean, self.c) = kahan_inc(f / self.count - cur / self.count, self.mean, self.c);
     }
 
+    /// The mean as `avg_over_time` finishes it.
     pub fn value(&self) -> f64 {
         if self.incremental {
             self.mean + self.c
         } else {
             self.sum / self.count + self.c / self.count
+        }
+    }
+
+    /// The mean as the `avg` aggregation finishes it.
+    pub fn value_agg(&self) -> f64 {
+        if self.incremental {
+            self.mean + self.c
+        } else {
+            (self.sum + self.c) / self.count
         }
     }
 }
