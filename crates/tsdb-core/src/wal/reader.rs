@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use super::parse_segment;
-use super::record::{FILE_HEADER_LEN, Frame, SEGMENT_MAGIC, check_file_header, read_frame};
+use super::record::{
+    FILE_HEADER_LEN, Frame, SEGMENT_MAGIC, check_file_header, file_header, read_frame,
+};
 use crate::error::Result;
 use crate::storage::Storage;
 
@@ -14,14 +16,14 @@ use crate::storage::Storage;
 pub struct TailRepair {
     /// The segment where the damage starts.
     pub file: PathBuf,
-    /// Offset of the first damaged frame (the file was truncated there; 0 means
-    /// the file was removed because even its header was damaged).
+    /// Offset of the first damaged frame; the file was truncated there (below
+    /// the 8-byte header: the file was reset to an empty segment).
     pub offset: u64,
     /// What was wrong.
     pub what: String,
     /// Bytes dropped, later segments included.
     pub bytes_dropped: u64,
-    /// Later segments removed because they followed the damage.
+    /// Segments removed because they followed the damage.
     pub segments_removed: Vec<PathBuf>,
 }
 
@@ -112,22 +114,39 @@ pub(crate) fn replay_segments(
         let mut dropped = 0u64;
         let mut removed = Vec::new();
         let mut first_file = None;
+        // The last segment kept: later segments must continue its numbering,
+        // or the next open would see a gap and drop them.
+        let mut last_kept = if i == 0 {
+            after
+        } else {
+            segs.get(i - 1).copied().unwrap_or(after)
+        };
         for (j, &n) in segs.iter().enumerate().skip(i) {
             let path = dir.join(super::segment_name(n));
             let len = storage.read(&path).map(|b| b.len() as u64).unwrap_or(0);
-            if j == i && offset != u64::MAX && offset > 0 {
-                dropped += len.saturating_sub(offset);
-                storage.truncate(&path, offset)?;
+            if j == i && offset != u64::MAX {
+                if offset >= FILE_HEADER_LEN as u64 {
+                    dropped += len.saturating_sub(offset);
+                    storage.truncate(&path, offset)?;
+                } else {
+                    // Even the header is damaged: keep an empty, valid segment.
+                    dropped += len;
+                    let file = storage.create(&path)?;
+                    file.write_all(&file_header(SEGMENT_MAGIC))?;
+                    file.sync()?;
+                }
+                last_kept = n;
             } else {
                 dropped += len;
                 storage.remove(&path)?;
-                if j != i {
+                if j != i || offset == u64::MAX {
                     removed.push(path.clone());
                 }
             }
             first_file.get_or_insert(path);
         }
         storage.sync_dir(dir)?;
+        stats.last_segment = last_kept.max(after);
         stats.repair = Some(TailRepair {
             file: first_file.unwrap_or_default(),
             offset: if offset == u64::MAX { 0 } else { offset },
@@ -145,7 +164,7 @@ pub(crate) fn replay_segments(
 mod tests {
     use super::*;
     use crate::storage::MemStorage;
-    use crate::wal::record::{FrameBuf, file_header, kind};
+    use crate::wal::record::{FrameBuf, kind};
     use std::sync::Arc;
 
     fn frames(n: u32) -> Vec<u8> {

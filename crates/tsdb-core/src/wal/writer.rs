@@ -216,8 +216,10 @@ impl Wal {
 fn new_segment(storage: &dyn Storage, dir: &Path, n: u64) -> Result<Arc<dyn StorageFile>> {
     let file = storage.create(&dir.join(segment_name(n)))?;
     file.write_all(&file_header(SEGMENT_MAGIC))?;
-    // The segment's directory entry must be durable before anything in it is
-    // acknowledged; its header is synced with its first records.
+    // Header and directory entry are made durable now: a segment that exists
+    // after a crash always has a valid header, so an empty segment followed by
+    // later ones is never mistaken for damage.
+    file.sync()?;
     storage.sync_dir(dir)?;
     Ok(Arc::from(file))
 }
