@@ -81,7 +81,6 @@ pub enum Error {
         what: String,
     },
     /// A chunk failed to decode or encode.
-    #[cfg(any())]
     #[error("chunk codec: {0}")]
     Codec(#[from] tsdb_codec::CodecError),
     /// An earlier fsync of the WAL failed: nothing written since can be promised

@@ -58,7 +58,6 @@
 )]
 
 mod api;
-mod chunk_shim;
 mod db;
 mod error;
 mod head;
@@ -69,7 +68,7 @@ pub mod wal;
 
 /// The chunk types the head stores.
 mod chunk {
-    pub(crate) use crate::chunk_shim::{Chunk, ChunkEncoder};
+    pub(crate) use tsdb_codec::{Chunk, ChunkEncoder};
 }
 
 pub use api::{

@@ -62,12 +62,8 @@ pub(crate) struct MemSeries {
     pub ooo: Option<Box<Ooo>>,
 }
 
-fn codec(e: impl std::fmt::Debug) -> Error {
-    Error::Corrupt {
-        file: "<head>".into(),
-        offset: 0,
-        what: format!("chunk codec: {e:?}"),
-    }
+fn codec(e: tsdb_codec::CodecError) -> Error {
+    Error::Codec(e)
 }
 
 impl MemSeries {

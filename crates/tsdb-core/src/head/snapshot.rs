@@ -54,7 +54,7 @@ fn get_chunks(c: &mut Cursor<'_>) -> Result<Vec<TimedChunk>, String> {
         let min_t = c.i64().ok_or("truncated chunk")?;
         let max_t = c.i64().ok_or("truncated chunk")?;
         let bytes = c.bytes().ok_or("truncated chunk bytes")?;
-        let chunk = Chunk::from_bytes(bytes.to_vec()).map_err(|e| format!("bad chunk: {e:?}"))?;
+        let chunk = Chunk::from_bytes(bytes.to_vec()).map_err(|e| format!("bad chunk: {e}"))?;
         if min_t > max_t {
             return Err(format!("chunk time range {min_t} > {max_t}"));
         }
@@ -80,11 +80,11 @@ pub(crate) fn decode(payload: &[u8]) -> Result<(u32, MemSeries), String> {
     let mut open = ChunkEncoder::new();
     if !open_bytes.is_empty() {
         let chunk =
-            Chunk::from_bytes(open_bytes.to_vec()).map_err(|e| format!("bad open chunk: {e:?}"))?;
+            Chunk::from_bytes(open_bytes.to_vec()).map_err(|e| format!("bad open chunk: {e}"))?;
         for s in chunk.iter() {
-            let (t, v) = s.map_err(|e| format!("bad open chunk: {e:?}"))?;
+            let (t, v) = s.map_err(|e| format!("bad open chunk: {e}"))?;
             open.push(t, v)
-                .map_err(|e| format!("bad open chunk: {e:?}"))?;
+                .map_err(|e| format!("bad open chunk: {e}"))?;
         }
     }
     let ooo_chunks = get_chunks(&mut c)?;
