@@ -8,6 +8,9 @@
 
 mod common;
 mod concurrency;
+mod corruption;
+mod format;
+mod golden;
 mod limits;
 mod mem_index;
 mod select;
