@@ -13,4 +13,5 @@ mod format;
 mod golden;
 mod limits;
 mod mem_index;
+mod proptests;
 mod select;
