@@ -7,7 +7,7 @@ use crate::compat::{Labels, Querier, Series};
 use crate::error::{LimitKind, QueryError, Result};
 use crate::eval::{Ctx, EVal, Guard, Steps};
 use crate::options::EngineOptions;
-use crate::parse::{Kind, QueryTimes, parse};
+use crate::parse::{Kind, MAX_ABS_TIME_MS, QueryTimes, parse};
 use crate::plan::{Plan, collect_reads, resolution};
 use crate::value::{Sample, Value};
 
@@ -60,6 +60,7 @@ impl<Q: Querier> Engine<Q> {
     /// Returns a [`Value::Vector`], [`Value::Scalar`], [`Value::String`] or, for a
     /// range-vector expression such as `foo[5m]`, a [`Value::Matrix`].
     pub fn instant(&self, expr: &str, t_ms: i64) -> Result<Value> {
+        check_time(t_ms)?;
         let key = Key {
             expr: expr.to_string(),
             start_ms: t_ms,
@@ -116,6 +117,8 @@ impl<Q: Querier> Engine<Q> {
                 "zero or negative query resolution step widths are not accepted".into(),
             ));
         }
+        check_time(start_ms)?;
+        check_time(end_ms)?;
         if end_ms < start_ms {
             return Err(QueryError::BadRequest(
                 "end timestamp must not be before start time".into(),
@@ -204,9 +207,11 @@ impl<Q: Querier> Engine<Q> {
     /// The reads a range query (or, with `start == end`, an instant query) would
     /// make: one per selector, with its time range and tier. Reads no data.
     pub fn plan(&self, expr: &str, start_ms: i64, end_ms: i64, step_ms: i64) -> Result<Plan> {
+        check_time(start_ms)?;
+        check_time(end_ms)?;
         let (e, _) = parse(expr, QueryTimes { start_ms, end_ms })?;
         let step = step_ms.max(1);
-        let n = ((end_ms - start_ms).max(0) / step + 1) as usize;
+        let n = usize::try_from((end_ms - start_ms).max(0) / step + 1).unwrap_or(usize::MAX);
         let mut reads = Vec::new();
         collect_reads(
             &e,
@@ -238,6 +243,15 @@ impl<Q: Querier> Engine<Q> {
             None => ctx.eval(e, steps),
         }
     }
+}
+
+fn check_time(t_ms: i64) -> Result<()> {
+    if t_ms.unsigned_abs() > MAX_ABS_TIME_MS.unsigned_abs() {
+        return Err(QueryError::BadRequest(format!(
+            "timestamp {t_ms} ms is out of the supported range (±{MAX_ABS_TIME_MS} ms)"
+        )));
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {

@@ -164,7 +164,7 @@ pub(crate) struct QueryTimes {
 
 /// Parses `query` and lowers it; returns the tree and the number of selectors.
 pub(crate) fn parse(query: &str, times: QueryTimes) -> Result<(Expr, usize)> {
-    let ast = pp::parse(query).map_err(QueryError::Parse)?;
+    let ast = parse_guarded(query)?;
     let mut l = Lower { times, next_id: 0 };
     let e = l.expr(&ast)?;
     Ok((e, l.next_id))
@@ -175,8 +175,14 @@ struct Lower {
     next_id: usize,
 }
 
+/// Largest magnitude of any time or duration the engine works with (about
+/// 35 700 years in ms): keeps every sum of a few of them inside `i64`.
+pub(crate) const MAX_ABS_TIME_MS: i64 = 1 << 50;
+
 fn dur_ms(d: &Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    i64::try_from(d.as_millis())
+        .unwrap_or(i64::MAX)
+        .min(MAX_ABS_TIME_MS)
 }
 
 fn offset_ms(o: &Option<Offset>) -> i64 {
@@ -191,6 +197,16 @@ fn system_time_ms(t: &SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => dur_ms(&d),
         Err(e) => -dur_ms(&e.duration()),
+    }
+}
+
+/// Runs the parser, turning a panic inside it into a parse error: a query
+/// string from a user must never take the process down.
+fn parse_guarded(query: &str) -> Result<pp::Expr> {
+    let q = query.to_string();
+    match std::panic::catch_unwind(move || pp::parse(&q)) {
+        Ok(r) => r.map_err(QueryError::Parse),
+        Err(_) => Err(QueryError::Parse("the parser failed on this query".into())),
     }
 }
 

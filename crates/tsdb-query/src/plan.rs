@@ -90,7 +90,7 @@ pub(crate) fn subquery_steps(
     let n = if e < start {
         0
     } else {
-        ((e - start) / sub_step + 1) as usize
+        usize::try_from((e - start) / sub_step + 1).unwrap_or(usize::MAX)
     };
     Steps {
         start,

@@ -115,7 +115,11 @@ impl Guard {
     }
 
     pub fn add_samples(&self, n: usize) -> Result<()> {
-        let total = self.samples.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        let total = self
+            .samples
+            .fetch_add(n, Ordering::Relaxed)
+            .saturating_add(n);
         if total > self.limits.max_samples as u64 {
             return Err(QueryError::Limit {
                 kind: LimitKind::Samples,
@@ -127,7 +131,11 @@ impl Guard {
     }
 
     pub fn add_series(&self, n: usize) -> Result<()> {
-        let total = self.series.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        let total = self
+            .series
+            .fetch_add(n, Ordering::Relaxed)
+            .saturating_add(n);
         if total > self.limits.max_series as u64 {
             return Err(QueryError::Limit {
                 kind: LimitKind::Series,
@@ -358,6 +366,8 @@ impl Ctx<'_> {
             } => {
                 let sub_step = step_ms.unwrap_or(self.default_subquery_step_ms).max(1);
                 let sub = plan::subquery_steps(*at_ms, *offset_ms, *range_ms, sub_step, steps);
+                // Inner steps count as points (and bound the allocation).
+                self.guard.add_samples(sub.n)?;
                 let inner = match self.eval(expr, sub)? {
                     EVal::Vector(v) => v,
                     EVal::Scalar(v) => vec![SSeries {
