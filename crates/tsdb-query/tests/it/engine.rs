@@ -12,10 +12,13 @@ use tsdb_query::{
 
 type CoreResult<T> = Result<T, tsdb_core::Error>;
 
+/// One recorded `select`: matchers, min, max, tier.
+type Call = (Vec<String>, i64, i64, Tier);
+
 /// A querier that records every `select` call.
 struct Recording {
     inner: MemQuerier,
-    calls: Mutex<Vec<(Vec<String>, i64, i64, Tier)>>,
+    calls: Mutex<Vec<Call>>,
 }
 
 impl Recording {
@@ -25,7 +28,7 @@ impl Recording {
             calls: Mutex::new(Vec::new()),
         })
     }
-    fn take(&self) -> Vec<(Vec<String>, i64, i64, Tier)> {
+    fn take(&self) -> Vec<Call> {
         std::mem::take(&mut *self.calls.lock())
     }
 }
