@@ -47,7 +47,10 @@ fn host_labels(metric: &str, host: usize) -> Vec<(String, String)> {
         ("__name__".into(), metric.into()),
         ("hostname".into(), format!("host_{host}")),
         ("region".into(), regions[host % regions.len()].into()),
-        ("datacenter".into(), format!("{}a", regions[host % regions.len()])),
+        (
+            "datacenter".into(),
+            format!("{}a", regions[host % regions.len()]),
+        ),
         ("rack".into(), (host % 17).to_string()),
         ("os".into(), "Ubuntu16.04LTS".into()),
         ("service".into(), (host % 20).to_string()),
@@ -65,7 +68,7 @@ fn devops() -> MemQuerier {
             let mut v: f64 = rng.gen_range(0.0..100.0);
             let values: Vec<f64> = (0..n)
                 .map(|_| {
-                    v = (v + rng.gen_range(-1.0..1.0)).clamp(0.0, 100.0);
+                    v = (v + rng.gen_range(-4.0..4.0)).clamp(0.0, 100.0);
                     (v * 100.0).round() / 100.0
                 })
                 .collect();
@@ -103,7 +106,10 @@ fn devops() -> MemQuerier {
         }
         for (b, col) in cols.into_iter().enumerate() {
             let labels = Labels::new([
-                ("__name__", "http_request_duration_seconds_bucket".to_string()),
+                (
+                    "__name__",
+                    "http_request_duration_seconds_bucket".to_string(),
+                ),
                 ("service", format!("svc_{svc}")),
                 ("le", BUCKETS[b].to_string()),
             ])

@@ -45,6 +45,10 @@ impl Steps {
     pub fn end(&self) -> i64 {
         self.t(self.n.saturating_sub(1))
     }
+    /// The step between evaluations, 0 for a single instant.
+    pub fn eval_step_ms(&self) -> i64 {
+        if self.n > 1 { self.step } else { 0 }
+    }
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         (0..self.n).map(|i| self.t(i))
     }
@@ -280,8 +284,14 @@ impl Ctx<'_> {
     }
 
     /// Fetches a selector's series over `[min, max]` (one `Querier::select`).
-    pub fn fetch(&self, sel: &Selector, min_time_ms: i64, max_time_ms: i64) -> Result<Vec<Series>> {
-        let hints = plan::select_hints(min_time_ms, max_time_ms);
+    pub fn fetch(
+        &self,
+        sel: &Selector,
+        min_time_ms: i64,
+        max_time_ms: i64,
+        steps: Steps,
+    ) -> Result<Vec<Series>> {
+        let hints = plan::select_hints(min_time_ms, max_time_ms, steps.eval_step_ms());
         let series = self.querier.select(&sel.matchers, &hints)?;
         self.guard.add_series(series.len())?;
         self.guard
@@ -293,7 +303,7 @@ impl Ctx<'_> {
     /// Evaluates an instant-vector selector at every step (lookback + staleness).
     pub fn eval_selector(&self, sel: &Selector, steps: Steps) -> Result<Vec<SSeries>> {
         let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
-        let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t)?;
+        let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t, steps)?;
         let lookback = self.lookback_ms;
         let out: Vec<SSeries> = series
             .into_par_iter()
@@ -315,7 +325,7 @@ impl Ctx<'_> {
     /// seconds (for `timestamp()` over a selector).
     pub fn eval_selector_timestamps(&self, sel: &Selector, steps: Steps) -> Result<Vec<SSeries>> {
         let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
-        let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t)?;
+        let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t, steps)?;
         let out: Vec<SSeries> = series
             .into_iter()
             .map(|s| {
@@ -336,7 +346,7 @@ impl Ctx<'_> {
         match e {
             Expr::Range { sel, range_ms } => {
                 let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
-                let mut series = self.fetch(sel, lo_t - range_ms + 1, hi_t)?;
+                let mut series = self.fetch(sel, lo_t - range_ms + 1, hi_t, steps)?;
                 for s in &mut series {
                     if s.values.iter().any(|v| is_stale(*v)) {
                         let (ts, vs): (Vec<i64>, Vec<f64>) = s
