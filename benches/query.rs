@@ -87,7 +87,7 @@ fn devops() -> MemQuerier {
         .collect();
     for svc in 0..100 {
         let mut counts = [0f64; 12];
-        let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(hts.len()); 12];
+        let mut cols: Vec<Vec<f64>> = (0..12).map(|_| Vec::with_capacity(hts.len())).collect();
         for _ in &hts {
             let mut cum = 0.0;
             for (b, c) in counts.iter_mut().enumerate() {
