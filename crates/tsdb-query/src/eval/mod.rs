@@ -416,6 +416,23 @@ impl Ctx<'_> {
     }
 }
 
+/// `from + ts[from..].partition_point(|t| *t <= x)`, found by galloping forward
+/// from `from`: evaluation steps move forward a few samples at a time, so this
+/// touches a handful of cache lines instead of a full binary search.
+fn advance_to(ts: &[i64], from: usize, x: i64) -> usize {
+    let rest = ts.get(from..).unwrap_or(&[]);
+    let mut bound = 1usize;
+    while bound < rest.len() && rest.get(bound).is_some_and(|t| *t <= x) {
+        bound = bound.saturating_mul(2);
+    }
+    let lo = bound / 2;
+    let hi = bound.min(rest.len()).max(lo);
+    from + lo
+        + rest
+            .get(lo..hi)
+            .map_or(0, |s| s.partition_point(|t| *t <= x))
+}
+
 /// For each step, the looked-back sample of `s` mapped through `f(t, v)`:
 /// the newest sample in `(t - lookback, t]`, absent if it is a staleness marker.
 fn lookback_values(
@@ -426,8 +443,7 @@ fn lookback_values(
     f: impl Fn(i64, f64) -> f64,
 ) -> Vec<Option<f64>> {
     let one = |t_eff: i64, from: usize| -> (Option<f64>, usize) {
-        let rest = s.timestamps.get(from..).unwrap_or(&[]);
-        let idx = from + rest.partition_point(|t| *t <= t_eff);
+        let idx = advance_to(&s.timestamps, from, t_eff);
         let v = match idx.checked_sub(1) {
             Some(j) => match (s.timestamps.get(j), s.values.get(j)) {
                 (Some(t), Some(v)) if *t > t_eff - lookback && !is_stale(*v) => Some(f(*t, *v)),
@@ -449,4 +465,22 @@ fn lookback_values(
         out.push(v);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advance_to;
+
+    #[test]
+    fn advance_to_matches_partition_point() {
+        for n in 0..30usize {
+            let ts: Vec<i64> = (0..n as i64).map(|i| i * 10).collect();
+            for from in 0..=n {
+                for x in -5..(n as i64 * 10 + 5) {
+                    let want = from + ts[from..].partition_point(|t| *t <= x);
+                    assert_eq!(advance_to(&ts, from, x), want, "n={n} from={from} x={x}");
+                }
+            }
+        }
+    }
 }
