@@ -239,6 +239,12 @@ fn vector_vector(
     let mut out_seen: HashMap<Labels, usize> = HashMap::new();
     let side = if swapped { "left" } else { "right" };
     for i in 0..steps.n {
+        // Prometheus short-circuits when either side is empty at this step
+        // (no duplicate-match errors then).
+        let present = |v: &[SSeries]| v.iter().any(|s| s.vals.get(i).copied().flatten().is_some());
+        if !present(&many) || !present(&one) {
+            continue;
+        }
         for (j, (s, sig)) in one.iter().zip(&s_one).enumerate() {
             if s.vals.get(i).copied().flatten().is_none() {
                 continue;
