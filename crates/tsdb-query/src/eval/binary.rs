@@ -280,13 +280,8 @@ fn vector_vector(
             let Some(ov) = os.vals.get(i).copied().flatten() else {
                 continue;
             };
-            let (lv, rv) = if swapped { (ov, mv) } else { (mv, ov) };
-            let (mut val, keep) = elem(op, lv, rv);
-            if return_bool {
-                val = if keep { 1.0 } else { 0.0 };
-            } else if !keep {
-                continue;
-            }
+            // Duplicate matches are an error even when the comparison would
+            // filter the sample out (Prometheus checks before filtering).
             if m.card == Card::OneToOne
                 && let Some(x) = matched.get_mut(*sig)
             {
@@ -296,6 +291,13 @@ fn vector_vector(
                     );
                 }
                 *x = i;
+            }
+            let (lv, rv) = if swapped { (ov, mv) } else { (mv, ov) };
+            let (mut val, keep) = elem(op, lv, rv);
+            if return_bool {
+                val = if keep { 1.0 } else { 0.0 };
+            } else if !keep {
+                continue;
             }
             let idx = match out_idx.get(&(mi, oi)) {
                 Some(x) => *x,
