@@ -249,8 +249,9 @@ impl Ctx<'_> {
                 matching,
                 return_bool,
             } => {
-                let l = self.eval(lhs, steps)?;
-                let r = self.eval(rhs, steps)?;
+                // Both operands are independent: evaluate them in parallel.
+                let (l, r) = rayon::join(|| self.eval(lhs, steps), || self.eval(rhs, steps));
+                let (l, r) = (l?, r?);
                 binary::eval_binary(*op, l, r, matching, *return_bool, steps)
             }
             Expr::Neg(inner) => match self.eval(inner, steps)? {
@@ -387,7 +388,7 @@ impl Ctx<'_> {
                     _ => return exec_err("subquery is only allowed on instant vector"),
                 };
                 let series = inner
-                    .into_iter()
+                    .into_par_iter()
                     .map(|s| {
                         let mut out = Series {
                             labels: s.labels,

@@ -6,6 +6,7 @@ pub mod script;
 use std::collections::BTreeMap;
 
 use parking_lot::RwLock;
+use rayon::prelude::*;
 
 use crate::compat::{CoreError, Labels, Matcher, Querier, SelectHints, Series};
 
@@ -82,23 +83,24 @@ fn matches(ms: &[Matcher], l: &Labels) -> bool {
 impl Querier for MemQuerier {
     fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>, CoreError> {
         let g = self.series.read();
-        let mut out = Vec::new();
-        for (l, (ts, vs)) in g.iter() {
-            if !matches(matchers, l) {
-                continue;
-            }
-            let lo = partition_from_end(ts, |t| t < hints.min_time_ms);
-            let hi = partition_from_end(ts, |t| t <= hints.max_time_ms);
-            if let (Some(t), Some(v)) = (ts.get(lo..hi), vs.get(lo..hi))
-                && !t.is_empty()
-            {
-                out.push(Series {
-                    labels: l.clone(),
-                    timestamps: t.to_vec(),
-                    values: v.to_vec(),
-                });
-            }
-        }
+        // Match first (cheap), then copy the selected samples in parallel.
+        let selected: Vec<(&Labels, &Samples)> =
+            g.iter().filter(|(l, _)| matches(matchers, l)).collect();
+        let out = selected
+            .into_par_iter()
+            .filter_map(|(l, (ts, vs))| {
+                let lo = partition_from_end(ts, |t| t < hints.min_time_ms);
+                let hi = partition_from_end(ts, |t| t <= hints.max_time_ms);
+                match (ts.get(lo..hi), vs.get(lo..hi)) {
+                    (Some(t), Some(v)) if !t.is_empty() => Some(Series {
+                        labels: l.clone(),
+                        timestamps: t.to_vec(),
+                        values: v.to_vec(),
+                    }),
+                    _ => None,
+                }
+            })
+            .collect();
         Ok(out)
     }
 
