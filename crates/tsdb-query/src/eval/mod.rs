@@ -348,7 +348,7 @@ impl Ctx<'_> {
             Expr::Range { sel, range_ms } => {
                 let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
                 let mut series = self.fetch(sel, lo_t - range_ms + 1, hi_t, steps)?;
-                for s in &mut series {
+                series.par_iter_mut().for_each(|s| {
                     if s.values.iter().any(|v| is_stale(*v)) {
                         let (ts, vs): (Vec<i64>, Vec<f64>) = s
                             .timestamps
@@ -359,7 +359,7 @@ impl Ctx<'_> {
                         s.timestamps = ts;
                         s.values = vs;
                     }
-                }
+                });
                 series.retain(|s| !s.timestamps.is_empty());
                 Ok(RangeArg {
                     series,
