@@ -70,7 +70,7 @@ mod value;
 
 pub use cache::{MAX_TTL, MIN_TTL, ttl_for};
 pub use compat::{Labels, MatchOp, Matcher, Querier, SelectHints, Series, Tier};
-pub use engine::Engine;
+pub use engine::{EVAL_STACK_BYTES, Engine};
 pub use error::{LimitKind, QueryError, Result};
 pub use eval::{STALE_NAN_BITS, is_stale};
 pub use options::{EngineOptions, Limits};

@@ -39,7 +39,7 @@ pub struct EngineOptions {
     pub default_subquery_step_ms: i64,
     /// Entries kept by the result cache (0 disables it).
     pub cache_entries: usize,
-    /// Threads of the engine's own rayon pool; `None` uses the global pool.
+    /// Threads of the engine's rayon pool; `None` means one per available core.
     pub threads: Option<usize>,
 }
 
