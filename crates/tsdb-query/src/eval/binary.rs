@@ -190,7 +190,8 @@ fn set_op(
         })
         .collect();
     retain_nonempty(&mut out);
-    Ok(EVal::Vector(out))
+    // `or` can yield one label set from both sides at different steps.
+    Ok(EVal::Vector(merge_same_labels(out)?))
 }
 
 fn result_labels(
