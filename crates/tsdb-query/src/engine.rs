@@ -116,6 +116,10 @@ impl<Q: Querier> Engine<Q> {
 
     /// Evaluates `expr` at `start_ms, start_ms + step_ms, …` up to `end_ms`
     /// (inclusive). Returns a [`Value::Matrix`] sorted by labels.
+    ///
+    /// With [`EngineOptions::align_range_to_step`], `start_ms` and `end_ms` are
+    /// first rounded down to multiples of the step (as Grafana and query
+    /// front-ends do), so repeated dashboard refreshes share cache entries.
     pub fn range(&self, expr: &str, start_ms: i64, end_ms: i64, step_ms: i64) -> Result<Value> {
         if step_ms <= 0 {
             return Err(QueryError::BadRequest(
@@ -129,6 +133,14 @@ impl<Q: Querier> Engine<Q> {
                 "end timestamp must not be before start time".into(),
             ));
         }
+        let (start_ms, end_ms) = if self.opts.align_range_to_step {
+            (
+                start_ms.div_euclid(step_ms) * step_ms,
+                end_ms.div_euclid(step_ms) * step_ms,
+            )
+        } else {
+            (start_ms, end_ms)
+        };
         let points = (end_ms - start_ms) / step_ms + 1;
         let max = self.opts.limits.max_points_per_series;
         if points > max as i64 {

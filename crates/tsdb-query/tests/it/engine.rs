@@ -304,3 +304,26 @@ fn deeply_nested_or_huge_queries_are_refused() {
     let ok = format!("{}c{}", "(".repeat(50), ")".repeat(50));
     assert!(e.instant(&ok, 30 * MIN).is_ok());
 }
+
+#[test]
+fn aligned_ranges_share_cache_entries() {
+    let rec = Recording::new(counters(1));
+    let e = Engine::with_options(
+        rec.clone(),
+        EngineOptions {
+            align_range_to_step: true,
+            ..EngineOptions::default()
+        },
+    );
+    let a = e
+        .range("sum(c)", 10 * MIN + 5_000, 30 * MIN + 7_000, MIN)
+        .unwrap();
+    let b = e
+        .range("sum(c)", 10 * MIN + 9_000, 30 * MIN + 1_000, MIN)
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(rec.take().len(), 1);
+    let m = a.as_matrix().unwrap();
+    assert_eq!(m[0].timestamps.first(), Some(&(10 * MIN)));
+    assert_eq!(m[0].timestamps.last(), Some(&(30 * MIN)));
+}
