@@ -89,8 +89,8 @@ impl Inner {
                 });
                 continue;
             }
-            match self.index.get(&s.labels) {
-                Some(sid) => *id = sid.0,
+            match self.head.lookup(&s.labels) {
+                Some(sid) => *id = sid,
                 None => misses.push(i),
             }
         }

@@ -2,6 +2,7 @@
 //! shards chosen by series id, each behind its own lock, so writers of
 //! different series rarely meet and no lock covers the whole head.
 
+mod refs;
 mod series;
 pub(crate) mod snapshot;
 
@@ -13,6 +14,8 @@ use tsdb_index::{Labels, SeriesId};
 use crate::api::Series;
 use crate::error::Result;
 pub(crate) use series::{AppendCfg, Appended, MemSeries};
+
+use refs::SeriesRefs;
 
 /// Number of head shards (a power of two).
 pub(crate) const SHARDS: usize = 64;
@@ -65,12 +68,14 @@ pub(crate) struct HeadMemory {
 /// The head.
 pub(crate) struct Head {
     shards: Box<[Mutex<Shard>]>,
+    refs: SeriesRefs,
 }
 
 impl Head {
     pub(crate) fn new() -> Head {
         Head {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            refs: SeriesRefs::new(),
         }
     }
 
@@ -91,10 +96,21 @@ impl Head {
 
     /// Inserts a series restored from a checkpoint; false if the id exists.
     pub(crate) fn insert(&self, id: u32, series: MemSeries) -> bool {
-        match self.shard(Self::shard_of(id)) {
+        let labels = series.labels.clone();
+        let inserted = match self.shard(Self::shard_of(id)) {
             Some(s) => s.lock().insert(id, series),
             None => false,
+        };
+        if inserted {
+            self.refs.insert(labels, id);
         }
+        inserted
+    }
+
+    /// The id of the head series with these labels (the ingest fast path).
+    #[inline]
+    pub(crate) fn lookup(&self, labels: &Labels) -> Option<u32> {
+        self.refs.get(labels)
     }
 
     /// Whether a series exists.
@@ -142,7 +158,9 @@ impl Head {
     /// Memory held by the head (walks every series).
     pub(crate) fn memory(&self) -> HeadMemory {
         let mut m = HeadMemory {
-            total_bytes: size_of::<Head>() + SHARDS * size_of::<Mutex<Shard>>(),
+            total_bytes: size_of::<Head>()
+                + SHARDS * size_of::<Mutex<Shard>>()
+                + self.refs.memory_bytes(),
             ..HeadMemory::default()
         };
         for (i, shard) in self.shards.iter().enumerate() {
@@ -159,23 +177,27 @@ impl Head {
     }
 }
 
+/// Totals of samples applied by replay.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ReplayTotals {
+    pub applied: u64,
+    /// Samples naming a series the log never created.
+    pub unknown: u64,
+    /// Samples the head could not take (a codec failure; never expected).
+    pub failed: u64,
+}
+
 impl Head {
-    /// Applies one WAL `SAMPLES` payload during replay, shard by shard, in log
-    /// order within a series; returns how many samples named a series the log
-    /// never created.
-    pub(crate) fn replay_samples(
+    /// Applies replayed samples, shard by shard, in log order within a series.
+    pub(crate) fn replay_group(
         &self,
-        payload: &[u8],
+        samples: &mut [(u32, i64, f64)],
         cfg: &AppendCfg,
-        scratch: &mut Vec<(u32, i64, f64)>,
-    ) -> std::result::Result<(u64, u64), String> {
-        let it = crate::wal::record::samples_payload(payload).ok_or("malformed samples record")?;
-        scratch.clear();
-        scratch.extend(it);
+        totals: &mut ReplayTotals,
+    ) {
         // Stable: keeps log order within each series.
-        scratch.sort_by_key(|s| Self::shard_of(s.0));
-        let (mut applied, mut unknown) = (0, 0);
-        for group in scratch.chunk_by(|a, b| Self::shard_of(a.0) == Self::shard_of(b.0)) {
+        samples.sort_by_key(|s| Self::shard_of(s.0));
+        for group in samples.chunk_by(|a, b| Self::shard_of(a.0) == Self::shard_of(b.0)) {
             let Some(first) = group.first() else { continue };
             let Some(shard) = self.shard(Self::shard_of(first.0)) else {
                 continue;
@@ -183,16 +205,13 @@ impl Head {
             let mut shard = shard.lock();
             for &(id, t, v) in group {
                 match shard.get_mut(id) {
-                    Some(series) => {
-                        series
-                            .append(t, v, cfg)
-                            .map_err(|e| format!("sample of series {id} at {t}: {e}"))?;
-                        applied += 1;
-                    }
-                    None => unknown += 1,
+                    Some(series) => match series.append(t, v, cfg) {
+                        Ok(_) => totals.applied += 1,
+                        Err(_) => totals.failed += 1,
+                    },
+                    None => totals.unknown += 1,
                 }
             }
         }
-        Ok((applied, unknown))
     }
 }

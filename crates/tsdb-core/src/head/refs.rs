@@ -1,0 +1,74 @@
+//! Labels → series id for the series in the head: the ingest hot path's
+//! lookup. `Labels` carries its hash and compares by pointer first, so a host
+//! that reuses its `Labels` values pays one hash-map probe per sample.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::size_of;
+
+use parking_lot::RwLock;
+use tsdb_index::Labels;
+
+const REF_SHARDS: usize = 64;
+
+/// A hasher that passes through the precomputed 64-bit label hash.
+#[derive(Default)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b) ^ (self.0 >> 56);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 ^= x;
+    }
+}
+
+type Map = HashMap<Labels, u32, BuildHasherDefault<PassThrough>>;
+
+/// The series of the head by labels.
+pub(crate) struct SeriesRefs {
+    shards: Box<[RwLock<Map>]>,
+}
+
+impl SeriesRefs {
+    pub(crate) fn new() -> SeriesRefs {
+        SeriesRefs {
+            shards: (0..REF_SHARDS)
+                .map(|_| RwLock::new(Map::default()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, labels: &Labels) -> Option<&RwLock<Map>> {
+        // The low bits pick the hash-map bucket; the shard uses high bits.
+        self.shards
+            .get((labels.hash64() >> 58) as usize % REF_SHARDS)
+    }
+
+    /// The id of the head series with these labels.
+    #[inline]
+    pub(crate) fn get(&self, labels: &Labels) -> Option<u32> {
+        self.shard(labels)?.read().get(labels).copied()
+    }
+
+    /// Records a head series.
+    pub(crate) fn insert(&self, labels: Labels, id: u32) {
+        if let Some(s) = self.shard(&labels) {
+            s.write().insert(labels, id);
+        }
+    }
+
+    /// Bytes held by the maps.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().capacity() * (size_of::<(Labels, u32)>() + 1))
+            .sum()
+    }
+}
