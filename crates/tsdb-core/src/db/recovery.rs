@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tsdb_index::{Labels, MemIndex, SeriesId};
 
-use super::{Counters, Inner, Settings, WAL_DIR};
+use super::{Counters, Inner, LOCK_FILE, Settings, WAL_DIR};
 use crate::error::{Error, Result};
 use crate::head::{AppendCfg, Head, ReplayTotals, snapshot};
 use crate::metadata::Catalog;
@@ -60,6 +60,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
     let wal_dir = dir.join(WAL_DIR);
     storage.create_dir_all(&wal_dir)?;
     storage.sync_dir(dir)?;
+    let lock = storage.lock(&dir.join(LOCK_FILE))?;
     let catalog = Catalog::open(Arc::clone(&storage), dir)?;
     let index = MemIndex::new(options.limits);
     let head = Head::new();
@@ -169,6 +170,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         report,
         closed: AtomicBool::new(false),
         background_error: Mutex::new(None),
+        lock: Mutex::new(Some(lock)),
     })
 }
 

@@ -23,16 +23,17 @@ pub(crate) const SHARDS: usize = 64;
 /// One shard: the series whose id is `slot * SHARDS + shard`.
 #[derive(Default)]
 pub(crate) struct Shard {
-    slots: Vec<Option<MemSeries>>,
+    /// Boxed so an empty or spare slot costs one pointer.
+    slots: Vec<Option<Box<MemSeries>>>,
     count: usize,
 }
 
 impl Shard {
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut MemSeries> {
-        self.slots.get_mut(id as usize / SHARDS)?.as_mut()
+        self.slots.get_mut(id as usize / SHARDS)?.as_deref_mut()
     }
     pub(crate) fn get(&self, id: u32) -> Option<&MemSeries> {
-        self.slots.get(id as usize / SHARDS)?.as_ref()
+        self.slots.get(id as usize / SHARDS)?.as_deref()
     }
     fn insert(&mut self, id: u32, series: MemSeries) -> bool {
         let slot = id as usize / SHARDS;
@@ -41,7 +42,7 @@ impl Shard {
         }
         match self.slots.get_mut(slot) {
             Some(s @ None) => {
-                *s = Some(series);
+                *s = Some(Box::new(series));
                 self.count += 1;
                 true
             }
@@ -52,7 +53,7 @@ impl Shard {
     pub(crate) fn iter(&self, shard: usize) -> impl Iterator<Item = (u32, &MemSeries)> {
         self.slots.iter().enumerate().filter_map(move |(slot, s)| {
             let id = u32::try_from(slot * SHARDS + shard).ok()?;
-            Some((id, s.as_ref()?))
+            Some((id, s.as_deref()?))
         })
     }
 }
@@ -165,11 +166,10 @@ impl Head {
         };
         for (i, shard) in self.shards.iter().enumerate() {
             let shard = shard.lock();
-            m.total_bytes += shard.slots.capacity() * size_of::<Option<MemSeries>>();
+            m.total_bytes += shard.slots.capacity() * size_of::<Option<Box<MemSeries>>>();
             for (_, s) in shard.iter(i) {
                 m.series += 1;
-                // The slot itself is counted above.
-                m.total_bytes += s.memory_bytes() - size_of::<MemSeries>();
+                m.total_bytes += s.memory_bytes();
                 m.compressed_bytes += s.compressed_bytes();
             }
         }
