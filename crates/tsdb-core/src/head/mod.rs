@@ -108,10 +108,16 @@ impl Head {
         inserted
     }
 
-    /// The id of the head series with these labels (the ingest fast path).
-    #[inline]
-    pub(crate) fn lookup(&self, labels: &Labels) -> Option<u32> {
-        self.refs.get(labels)
+    /// The ids of head series by labels, many at once (the ingest fast path);
+    /// see `SeriesRefs::get_many`.
+    pub(crate) fn lookup_many<'a>(
+        &self,
+        labels_of: impl Fn(usize) -> Option<&'a Labels>,
+        idxs: &[usize],
+        ids: &mut [u32],
+        misses: &mut Vec<usize>,
+    ) {
+        self.refs.get_many(labels_of, idxs, ids, misses);
     }
 
     /// Whether a series exists.

@@ -45,16 +45,53 @@ impl SeriesRefs {
         }
     }
 
-    fn shard(&self, labels: &Labels) -> Option<&RwLock<Map>> {
+    fn shard_no(labels: &Labels) -> usize {
         // The low bits pick the hash-map bucket; the shard uses high bits.
-        self.shards
-            .get((labels.hash64() >> 58) as usize % REF_SHARDS)
+        (labels.hash64() >> 58) as usize % REF_SHARDS
     }
 
-    /// The id of the head series with these labels.
-    #[inline]
-    pub(crate) fn get(&self, labels: &Labels) -> Option<u32> {
-        self.shard(labels)?.read().get(labels).copied()
+    fn shard(&self, labels: &Labels) -> Option<&RwLock<Map>> {
+        self.shards.get(Self::shard_no(labels))
+    }
+
+    /// Looks up many series at once, taking each shard's read lock once:
+    /// `ids[i]` is set for every `i` in `idxs` that is found; the others are
+    /// pushed to `misses`.
+    pub(crate) fn get_many<'a>(
+        &self,
+        labels_of: impl Fn(usize) -> Option<&'a Labels>,
+        idxs: &[usize],
+        ids: &mut [u32],
+        misses: &mut Vec<usize>,
+    ) {
+        let mut by_shard: Vec<(u8, u32)> = idxs
+            .iter()
+            .filter_map(|&i| {
+                let l = labels_of(i)?;
+                Some((Self::shard_no(l) as u8, u32::try_from(i).ok()?))
+            })
+            .collect();
+        by_shard.sort_unstable();
+        for group in by_shard.chunk_by(|a, b| a.0 == b.0) {
+            let Some(&(shard_no, _)) = group.first() else {
+                continue;
+            };
+            let Some(shard) = self.shards.get(usize::from(shard_no)) else {
+                continue;
+            };
+            let map = shard.read();
+            for &(_, i) in group {
+                let i = i as usize;
+                match labels_of(i).and_then(|l| map.get(l)) {
+                    Some(&id) => {
+                        if let Some(slot) = ids.get_mut(i) {
+                            *slot = id;
+                        }
+                    }
+                    None => misses.push(i),
+                }
+            }
+        }
     }
 
     /// Records a head series.
