@@ -140,6 +140,8 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         }
         Ok((stats?, series_created, totals))
     })?;
+    // Replay and checkpoints may leave chunks in the appendable form.
+    head.mark_retune_pending();
     let last = stats.last_segment.max(after);
     let wal = Wal::create(
         Arc::clone(&storage),

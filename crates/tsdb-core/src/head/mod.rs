@@ -8,6 +8,8 @@ pub(crate) mod snapshot;
 
 use std::mem::size_of;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use parking_lot::Mutex;
 use tsdb_index::{Labels, SeriesId};
 
@@ -49,6 +51,11 @@ impl Shard {
             _ => false,
         }
     }
+    /// The series of this shard, mutably.
+    fn series_mut(&mut self) -> impl Iterator<Item = &mut MemSeries> {
+        self.slots.iter_mut().filter_map(|s| s.as_deref_mut())
+    }
+
     /// The series of this shard with their ids.
     pub(crate) fn iter(&self, shard: usize) -> impl Iterator<Item = (u32, &MemSeries)> {
         self.slots.iter().enumerate().filter_map(move |(slot, s)| {
@@ -70,6 +77,10 @@ pub(crate) struct HeadMemory {
 pub(crate) struct Head {
     shards: Box<[Mutex<Shard>]>,
     refs: SeriesRefs,
+    /// Set when chunks may wait for re-encoding (after replay or a checkpoint
+    /// load); cleared by a full `retune_some` pass that finds none.
+    retune_pending: AtomicBool,
+    retune_cursor: AtomicUsize,
 }
 
 impl Head {
@@ -77,6 +88,8 @@ impl Head {
         Head {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             refs: SeriesRefs::new(),
+            retune_pending: AtomicBool::new(false),
+            retune_cursor: AtomicUsize::new(0),
         }
     }
 
@@ -160,6 +173,39 @@ impl Head {
             Some(s) if s.has_samples_in(min, max)? => Ok(Some(s.labels.clone())),
             _ => Ok(None),
         }
+    }
+
+    /// Notes that sealed chunks may wait for re-encoding.
+    pub(crate) fn mark_retune_pending(&self) {
+        self.retune_pending.store(true, Ordering::Relaxed);
+    }
+
+    /// Re-encodes up to `max_chunks` chunks sealed in the appendable form
+    /// (by replay) into the codec's chosen encoding, one shard lock at a time;
+    /// returns how many it did (0 once none are left).
+    pub(crate) fn retune_some(&self, max_chunks: usize) -> usize {
+        if !self.retune_pending.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let start = self.retune_cursor.load(Ordering::Relaxed) % SHARDS;
+        let mut budget = max_chunks.max(1);
+        let mut done = 0;
+        for step in 0..SHARDS {
+            let i = (start + step) % SHARDS;
+            let Some(shard) = self.shard(i) else { continue };
+            let mut shard = shard.lock();
+            for s in shard.series_mut() {
+                done += s.retune(&mut budget);
+                if budget == 0 {
+                    self.retune_cursor.store(i, Ordering::Relaxed);
+                    return done;
+                }
+            }
+        }
+        if done == 0 {
+            self.retune_pending.store(false, Ordering::Relaxed);
+        }
+        done
     }
 
     /// Memory held by the head (walks every series).

@@ -8,6 +8,7 @@ use tsdb_index::Labels;
 use crate::api::DuplicatePolicy;
 use crate::chunk::{Chunk, ChunkEncoder};
 use crate::error::{Error, Result};
+use tsdb_codec::{TimestampEncoding, ValueEncoding};
 
 /// Samples held in the out-of-order buffer before it is sealed into a chunk.
 pub(crate) const OOO_BUFFER_SAMPLES: usize = 32;
@@ -38,6 +39,20 @@ pub(crate) struct TimedChunk {
     pub min_t: i64,
     pub max_t: i64,
     pub chunk: Chunk,
+    /// Whether the chunk is in the codec's chosen (smallest) encoding; replay
+    /// seals in the cheap appendable form and leaves this to the background.
+    pub tuned: bool,
+}
+
+impl TimedChunk {
+    /// Whether a chunk read back from disk may still be in the appendable form
+    /// that sealing would improve on.
+    pub(crate) fn looks_tuned(chunk: &Chunk) -> bool {
+        let r = chunk.as_ref();
+        chunk.len() < 3
+            || r.timestamp_encoding() != TimestampEncoding::DeltaOfDelta
+            || r.value_encoding() != ValueEncoding::Xor
+    }
 }
 
 #[derive(Default)]
@@ -85,7 +100,7 @@ impl MemSeries {
     /// Appends one sample, or says why not.
     pub(crate) fn append(&mut self, t: i64, v: f64, cfg: &AppendCfg) -> Result<Appended> {
         if self.is_empty() || t > self.max_t {
-            self.push_in_order(t, v, cfg.chunk_samples)?;
+            self.push_in_order(t, v, cfg)?;
             return Ok(Appended::InOrder);
         }
         let existing = if t == self.max_t {
@@ -131,21 +146,52 @@ impl MemSeries {
         }
     }
 
-    fn push_in_order(&mut self, t: i64, v: f64, chunk_samples: usize) -> Result<()> {
+    fn push_in_order(&mut self, t: i64, v: f64, cfg: &AppendCfg) -> Result<()> {
         self.open.push(t, v).map_err(codec)?;
         self.max_t = t;
         self.last_v = v;
-        if self.open.len() >= chunk_samples.max(1) {
+        if self.open.len() >= cfg.chunk_samples.max(1) {
             let enc = std::mem::take(&mut self.open);
             let min_t = enc.first_time().unwrap_or(t);
+            // Replay seals in the appendable form (a copy of the encoder's
+            // bytes); the background re-encodes it later (`retune`).
+            let (chunk, tuned) = if cfg.replay {
+                (enc.snapshot(), false)
+            } else {
+                (enc.finish(), true)
+            };
             grow_gently(&mut self.sealed);
             self.sealed.push(TimedChunk {
                 min_t,
                 max_t: t,
-                chunk: enc.finish(),
+                chunk,
+                tuned,
             });
         }
         Ok(())
+    }
+
+    /// Re-encodes up to `budget` sealed chunks not yet in their chosen
+    /// encoding; returns how many it did.
+    pub(crate) fn retune(&mut self, budget: &mut usize) -> usize {
+        let mut done = 0;
+        for c in self.sealed.iter_mut().filter(|c| !c.tuned) {
+            if *budget == 0 {
+                break;
+            }
+            let mut enc = ChunkEncoder::new();
+            let ok = c.chunk.iter().all(|s| match s {
+                Ok((t, v)) => enc.push(t, v).is_ok(),
+                Err(_) => false,
+            });
+            if ok && enc.len() == c.chunk.len() {
+                c.chunk = enc.finish();
+            }
+            c.tuned = true;
+            *budget -= 1;
+            done += 1;
+        }
+        done
     }
 
     fn ooo_insert(&mut self, t: i64, v: f64) -> Result<()> {
@@ -171,6 +217,7 @@ impl MemSeries {
                 min_t,
                 max_t,
                 chunk: enc.finish(),
+                tuned: true,
             });
             ooo.buf.clear();
         }
@@ -394,6 +441,38 @@ fn decode_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn labels() -> Labels {
+        Labels::new([("__name__", "m")]).unwrap()
+    }
+
+    #[test]
+    fn replay_seals_cheaply_and_retune_keeps_the_samples() {
+        let cfg = AppendCfg {
+            ooo_window_ms: 0,
+            policy: DuplicatePolicy::Reject,
+            chunk_samples: 120,
+            replay: true,
+        };
+        let mut s = MemSeries::new(labels());
+        for t in 0..600 {
+            s.append(t * 15_000, (t % 17) as f64 * 0.5, &cfg).unwrap();
+        }
+        assert_eq!(s.sealed.len(), 5);
+        assert!(s.sealed.iter().all(|c| !c.tuned));
+        let (mut t0, mut v0) = (Vec::new(), Vec::new());
+        s.read_range(i64::MIN, i64::MAX, &mut t0, &mut v0).unwrap();
+        let before = s.compressed_bytes();
+        let mut budget = 3;
+        assert_eq!(s.retune(&mut budget), 3);
+        let mut budget = 10;
+        assert_eq!(s.retune(&mut budget), 2);
+        assert!(s.sealed.iter().all(|c| c.tuned));
+        assert!(s.compressed_bytes() <= before);
+        let (mut t1, mut v1) = (Vec::new(), Vec::new());
+        s.read_range(i64::MIN, i64::MAX, &mut t1, &mut v1).unwrap();
+        assert_eq!((t0, v0), (t1, v1));
+    }
 
     #[test]
     fn per_series_bookkeeping_is_small() {

@@ -58,10 +58,12 @@ fn get_chunks(c: &mut Cursor<'_>) -> Result<Vec<TimedChunk>, String> {
         if min_t > max_t {
             return Err(format!("chunk time range {min_t} > {max_t}"));
         }
+        let tuned = TimedChunk::looks_tuned(&chunk);
         out.push(TimedChunk {
             min_t,
             max_t,
             chunk,
+            tuned,
         });
     }
     Ok(out)
