@@ -69,6 +69,7 @@ impl Inner {
         mode: WriteMode,
     ) -> Result<BatchResult> {
         self.check_open()?;
+        let intent = (mode == WriteMode::Durable).then(|| self.wal.durable_intent());
         let mut tally = Tally::default();
         let mut refused = Vec::new();
         let mut ids = vec![NO_ID; batch.len()];
@@ -148,6 +149,7 @@ impl Inner {
                 fb.end();
             }
             let lsn = self.wal.append(&fb.bytes)?;
+            drop(intent);
             if mode == WriteMode::Durable {
                 self.wal.sync_to(lsn)?;
             }
