@@ -9,6 +9,7 @@ use tsdb_index::{Labels, SeriesId};
 use super::Inner;
 use crate::api::{BatchResult, BatchSample, Refused, WriteMode};
 use crate::error::{Error, Result};
+use crate::head::bucket::group_by_key;
 use crate::head::{AppendCfg, Appended, Head, SHARDS};
 use crate::wal::record::{FrameBuf, SAMPLE_ENTRY_LEN, kind};
 
@@ -239,33 +240,14 @@ impl Inner {
         tally: &mut Tally,
     ) -> Vec<usize> {
         let mut retry = Vec::new();
-        let mut starts = [0usize; SHARDS + 1];
-        for &i in idxs {
-            if let Some(&id) = ids.get(i)
-                && id != NO_ID
-                && let Some(c) = starts.get_mut(Head::shard_of(id) + 1)
-            {
-                *c += 1;
-            }
-        }
-        for k in 1..=SHARDS {
-            let prev = starts.get(k - 1).copied().unwrap_or(0);
-            if let Some(c) = starts.get_mut(k) {
-                *c += prev;
-            }
-        }
-        let mut fill = starts;
-        let mut order = vec![0usize; starts.get(SHARDS).copied().unwrap_or(0)];
-        for &i in idxs {
-            if let Some(&id) = ids.get(i)
-                && id != NO_ID
-                && let Some(pos) = fill.get_mut(Head::shard_of(id))
-                && let Some(slot) = order.get_mut(*pos)
-            {
-                *slot = i;
-                *pos += 1;
-            }
-        }
+        let keys: Vec<u8> = idxs
+            .iter()
+            .map(|&i| match ids.get(i) {
+                Some(&id) if id != NO_ID => Head::shard_of(id) as u8,
+                _ => u8::MAX,
+            })
+            .collect();
+        let (order, starts) = group_by_key(&keys, SHARDS);
         for (shard_no, bounds) in starts.windows(2).enumerate() {
             let [lo, hi] = *bounds else { continue };
             let (Some(group), Some(shard)) = (order.get(lo..hi), self.head.shard(shard_no)) else {
@@ -275,7 +257,10 @@ impl Inner {
                 continue;
             }
             let mut shard = shard.lock();
-            for &i in group {
+            for &k in group {
+                let Some(&i) = idxs.get(k as usize) else {
+                    continue;
+                };
                 let (Some(s), Some(&id)) = (batch.get(i), ids.get(i)) else {
                     continue;
                 };

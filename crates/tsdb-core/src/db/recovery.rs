@@ -109,8 +109,8 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
             let head = &head;
             handles.push(scope.spawn(move || {
                 let mut totals = ReplayTotals::default();
-                for mut group in rx {
-                    head.replay_group(&mut group, &cfg, &mut totals);
+                for group in rx {
+                    head.replay_group(&group, &cfg, &mut totals);
                 }
                 totals
             }));

@@ -2,6 +2,7 @@
 //! shards chosen by series id, each behind its own lock, so writers of
 //! different series rarely meet and no lock covers the whole head.
 
+pub(crate) mod bucket;
 mod refs;
 mod series;
 pub(crate) mod snapshot;
@@ -21,6 +22,8 @@ use refs::SeriesRefs;
 
 /// Number of head shards (a power of two).
 pub(crate) const SHARDS: usize = 64;
+// Shard numbers travel as `u8` keys of `bucket::group_by_key` (255 = none).
+const _: () = assert!(SHARDS < u8::MAX as usize);
 
 /// One shard: the series whose id is `slot * SHARDS + shard`.
 #[derive(Default)]
@@ -243,19 +246,26 @@ impl Head {
     /// Applies replayed samples, shard by shard, in log order within a series.
     pub(crate) fn replay_group(
         &self,
-        samples: &mut [(u32, i64, f64)],
+        samples: &[(u32, i64, f64)],
         cfg: &AppendCfg,
         totals: &mut ReplayTotals,
     ) {
         // Stable: keeps log order within each series.
-        samples.sort_by_key(|s| Self::shard_of(s.0));
-        for group in samples.chunk_by(|a, b| Self::shard_of(a.0) == Self::shard_of(b.0)) {
-            let Some(first) = group.first() else { continue };
-            let Some(shard) = self.shard(Self::shard_of(first.0)) else {
+        let keys: Vec<u8> = samples.iter().map(|s| Self::shard_of(s.0) as u8).collect();
+        let (order, starts) = bucket::group_by_key(&keys, SHARDS);
+        for (shard_no, bounds) in starts.windows(2).enumerate() {
+            let [lo, hi] = *bounds else { continue };
+            let (Some(group), Some(shard)) = (order.get(lo..hi), self.shard(shard_no)) else {
                 continue;
             };
+            if group.is_empty() {
+                continue;
+            }
             let mut shard = shard.lock();
-            for &(id, t, v) in group {
+            for &i in group {
+                let Some(&(id, t, v)) = samples.get(i as usize) else {
+                    continue;
+                };
                 match shard.get_mut(id) {
                     Some(series) => match series.append(t, v, cfg) {
                         Ok(_) => totals.applied += 1,
