@@ -170,60 +170,143 @@ impl ChunkEncoder {
         if n < 3 || open.decode_into(&mut ts, &mut vs).is_err() {
             return open;
         }
-        let bits: Vec<u64> = vs.iter().map(|v| v.to_bits()).collect();
-
-        let mut ts_section = Vec::new();
-        let ts_enc = match pack::best_plan(
-            &ts,
-            &[Predictor::Delta, Predictor::DeltaOfDelta, Predictor::Linear],
-        ) {
-            Some(plan) if plan.bytes < self.ts.w.byte_len() => {
-                pack::write(&plan, n, &mut ts_section);
-                TimestampEncoding::Packed
-            }
-            _ => {
-                self.ts.w.copy_to(&mut ts_section);
-                TimestampEncoding::DeltaOfDelta
-            }
-        };
-
-        let mut val_section = Vec::new();
-        let mut best = (self.vals.w.byte_len(), ValueEncoding::Xor);
-        let decimal = Decimal::analyze(&bits).and_then(|d| {
-            pack::best_plan(&d.ints, &Predictor::ALL).map(|p| (d.header_len() + p.bytes, d, p))
-        });
-        if let Some((size, _, _)) = &decimal
-            && *size < best.0
-        {
-            best = (*size, ValueEncoding::Decimal);
-        }
-        let ordered: Vec<i64> = bits.iter().map(|&b| ordered_from_bits(b)).collect();
-        let ordered_plan = pack::best_plan(&ordered, &Predictor::ALL);
-        if let Some(p) = &ordered_plan
-            && p.bytes < best.0
-        {
-            best = (p.bytes, ValueEncoding::OrderedBits);
-        }
-        match (best.1, decimal, ordered_plan) {
-            (ValueEncoding::Decimal, Some((_, d, p)), _) => {
-                d.write_header(&mut val_section);
-                pack::write(&p, n, &mut val_section);
-            }
-            (ValueEncoding::OrderedBits, _, Some(p)) => pack::write(&p, n, &mut val_section),
-            _ => {
-                best.1 = ValueEncoding::Xor;
-                self.vals.w.copy_to(&mut val_section);
-            }
-        }
-
-        let mut bytes = Vec::with_capacity(8 + ts_section.len() + val_section.len());
-        write_header(&mut bytes, ts_enc, best.1, n, ts_section.len());
-        bytes.extend_from_slice(&ts_section);
-        bytes.extend_from_slice(&val_section);
-        // The sealed form always parses; if it ever did not, keep the open form
-        // rather than lose samples.
-        Chunk::from_bytes(bytes).unwrap_or(open)
+        seal(&ts, &vs, Some(&self)).unwrap_or(open)
     }
+}
+
+impl Chunk {
+    /// Encodes whole columns at once, as compaction and backfill do: the same
+    /// choice of encodings as [`ChunkEncoder::finish`], without building the
+    /// appendable streams unless they may be the smaller form.
+    ///
+    /// Errors when the columns differ in length, hold more than
+    /// [`MAX_CHUNK_SAMPLES`], or the timestamps do not strictly increase.
+    pub fn encode(ts: &[i64], vs: &[f64]) -> Result<Chunk> {
+        if ts.len() != vs.len() {
+            return Err(CodecError::LengthMismatch {
+                timestamps: ts.len(),
+                values: vs.len(),
+            });
+        }
+        if ts.len() > MAX_CHUNK_SAMPLES {
+            return Err(CodecError::ChunkFull {
+                max: MAX_CHUNK_SAMPLES,
+            });
+        }
+        if let Some((last, t)) = ts.windows(2).find_map(|w| match w {
+            [a, b] if b <= a => Some((*a, *b)),
+            _ => None,
+        }) {
+            return Err(CodecError::OutOfOrder { last, t });
+        }
+        if ts.len() < 3 {
+            return Ok(appendable(ts, vs).finish());
+        }
+        match seal(ts, vs, None) {
+            Some(chunk) => Ok(chunk),
+            None => Ok(appendable(ts, vs).snapshot()),
+        }
+    }
+}
+
+/// Builds the appendable streams for validated columns.
+fn appendable(ts: &[i64], vs: &[f64]) -> ChunkEncoder {
+    let mut enc = ChunkEncoder::new();
+    for (&t, &v) in ts.iter().zip(vs) {
+        // Validated by the caller: increasing, within the sample limit.
+        let _ = enc.push(t, v);
+    }
+    enc
+}
+
+/// Predictors tried for timestamps: fixed intervals give constant deltas and zero
+/// delta-of-deltas; jitter around a fixed interval is smallest as residuals from a
+/// line.
+const TIMESTAMP_PREDICTORS: [Predictor; 3] =
+    [Predictor::Delta, Predictor::DeltaOfDelta, Predictor::Linear];
+/// Predictors tried for values: levels with noise (none), random walks and
+/// counters (delta), steady trends (delta-of-delta).
+const VALUE_PREDICTORS: [Predictor; 3] =
+    [Predictor::None, Predictor::Delta, Predictor::DeltaOfDelta];
+
+/// Packed forms that cost more than this many bits per sample are compared with
+/// the Gorilla form when encoding in bulk (below it, Gorilla never wins: its
+/// timestamps cost at least 1 bit and its values at least 1 bit per sample, and
+/// it only wins on data with long runs of exact repeats).
+const BULK_TS_COMPARE_BITS: usize = 8;
+const BULK_VALUES_COMPARE_BITS: usize = 24;
+
+/// Chooses and writes the smallest encoding of each column. `open` holds the
+/// appendable streams when they exist already; otherwise they are built only if the
+/// packed forms are poor. `None` if the result fails to parse (never expected).
+fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
+    let n = ts.len();
+    let built = std::cell::OnceCell::new();
+    let gorilla = || open.unwrap_or_else(|| built.get_or_init(|| appendable(ts, vs)));
+
+    let mut ts_section = Vec::new();
+    let plan = pack::best_plan(ts, &TIMESTAMP_PREDICTORS)?;
+    let compare_ts = open.is_some() || plan.bytes * 8 > n * BULK_TS_COMPARE_BITS;
+    let ts_enc = if compare_ts && gorilla().ts.w.byte_len() <= plan.bytes {
+        gorilla().ts.w.copy_to(&mut ts_section);
+        TimestampEncoding::DeltaOfDelta
+    } else {
+        pack::write(&plan, n, &mut ts_section);
+        TimestampEncoding::Packed
+    };
+
+    let bits: Vec<u64> = vs.iter().map(|v| v.to_bits()).collect();
+    let mut best: Option<(usize, ValueEncoding)> = None;
+    let decimal = Decimal::analyze(&bits).and_then(|d| {
+        pack::best_plan(&d.ints, &VALUE_PREDICTORS).map(|p| (d.header_len() + p.bytes, d, p))
+    });
+    if let Some((size, _, _)) = &decimal {
+        best = Some((*size, ValueEncoding::Decimal));
+    }
+    // Short decimals almost always beat ordered bits; only try the latter when the
+    // values are no clean decimals.
+    let clean_decimal = decimal
+        .as_ref()
+        .is_some_and(|(_, d, _)| d.specials.is_empty());
+    let ordered_plan = if clean_decimal {
+        None
+    } else {
+        let ordered: Vec<i64> = bits.iter().map(|&b| ordered_from_bits(b)).collect();
+        pack::best_plan(&ordered, &VALUE_PREDICTORS)
+    };
+    if let Some(p) = &ordered_plan
+        && best.is_none_or(|(size, _)| p.bytes < size)
+    {
+        best = Some((p.bytes, ValueEncoding::OrderedBits));
+    }
+    let compare_vals =
+        open.is_some() || best.is_none_or(|(size, _)| size * 8 > n * BULK_VALUES_COMPARE_BITS);
+    if compare_vals && best.is_none_or(|(size, _)| gorilla().vals.w.byte_len() <= size) {
+        best = None;
+    }
+
+    let mut val_section = Vec::new();
+    let val_enc = match (best, decimal, ordered_plan) {
+        (Some((_, ValueEncoding::Decimal)), Some((_, d, p)), _) => {
+            d.write_header(&mut val_section);
+            pack::write(&p, n, &mut val_section);
+            ValueEncoding::Decimal
+        }
+        (Some((_, ValueEncoding::OrderedBits)), _, Some(p)) => {
+            pack::write(&p, n, &mut val_section);
+            ValueEncoding::OrderedBits
+        }
+        _ => {
+            gorilla().vals.w.copy_to(&mut val_section);
+            ValueEncoding::Xor
+        }
+    };
+
+    let mut bytes = Vec::with_capacity(8 + ts_section.len() + val_section.len());
+    write_header(&mut bytes, ts_enc, val_enc, n, ts_section.len());
+    bytes.extend_from_slice(&ts_section);
+    bytes.extend_from_slice(&val_section);
+    Chunk::from_bytes(bytes).ok()
 }
 
 fn write_header(
@@ -352,12 +435,11 @@ impl<'a> ChunkRef<'a> {
         let val_bytes = self.bytes.get(h.val_start as usize..).unwrap_or_default();
         ts.reserve(n);
         vs.reserve(n);
-        let mut scratch = Vec::new();
         match h.ts_enc {
             TimestampEncoding::DeltaOfDelta => decode_timestamps(ts_bytes, n, ts)?,
             TimestampEncoding::Packed => {
                 let start = ts.len();
-                pack::read(&mut ByteReader::new(ts_bytes), n, ts, &mut scratch)?;
+                pack::read(&mut ByteReader::new(ts_bytes), n, ts)?;
                 let decoded = ts.get(start..).unwrap_or_default();
                 if decoded.windows(2).any(|w| matches!(w, [a, b] if b <= a)) {
                     return Err(CodecError::Corrupt {
@@ -372,11 +454,12 @@ impl<'a> ChunkRef<'a> {
             ValueEncoding::Decimal => {
                 let mut r = ByteReader::new(val_bytes);
                 let (p, specials) = read_decimal_header(&mut r, n)?;
-                let mut ints = Vec::with_capacity(n);
-                pack::read(&mut r, n, &mut ints, &mut scratch)?;
                 let start = vs.len();
-                vs.extend(ints.iter().map(|&k| k as f64 / p));
+                pack::read(&mut r, n, vs)?;
                 if let Some(out) = vs.get_mut(start..) {
+                    for v in out.iter_mut() {
+                        *v = (v.to_bits() as i64) as f64 / p;
+                    }
                     for (i, bits) in specials {
                         if let Some(v) = out.get_mut(i) {
                             *v = f64::from_bits(bits);
@@ -385,9 +468,11 @@ impl<'a> ChunkRef<'a> {
                 }
             }
             ValueEncoding::OrderedBits => {
-                let mut ints = Vec::with_capacity(n);
-                pack::read(&mut ByteReader::new(val_bytes), n, &mut ints, &mut scratch)?;
-                vs.extend(ints.iter().map(|&o| f64::from_bits(bits_from_ordered(o))));
+                let start = vs.len();
+                pack::read(&mut ByteReader::new(val_bytes), n, vs)?;
+                for v in vs.get_mut(start..).unwrap_or_default() {
+                    *v = f64::from_bits(bits_from_ordered(v.to_bits() as i64));
+                }
             }
         }
         Ok(())

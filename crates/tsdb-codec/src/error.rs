@@ -14,6 +14,14 @@ pub enum CodecError {
         /// The refused timestamp.
         t: i64,
     },
+    /// Timestamp and value columns of different lengths were given.
+    #[error("{timestamps} timestamps but {values} values")]
+    LengthMismatch {
+        /// Number of timestamps given.
+        timestamps: usize,
+        /// Number of values given.
+        values: usize,
+    },
     /// The chunk already holds [`crate::MAX_CHUNK_SAMPLES`] samples.
     #[error("chunk is full ({max} samples)")]
     ChunkFull {

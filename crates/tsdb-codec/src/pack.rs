@@ -14,7 +14,7 @@
 //!   E packed high parts | packed low parts (m × width bits, LSB first)
 //! ```
 
-use crate::bits::{ByteReader, pack, packed_len, put_uvarint, unpack, uvarint_len, zigzag};
+use crate::bits::{ByteReader, pack, packed_len, put_uvarint, uvarint_len, zigzag};
 use crate::error::{CodecError, Result};
 
 /// How values are predicted before their residuals are packed.
@@ -168,8 +168,19 @@ fn for_plan(residuals: &[i64], base: i64) -> ForPlan {
             *h += 1;
         }
     }
+    let (best_w, max_w, best_bits) = cost_from_hist(&hist, residuals.len());
+    ForPlan {
+        base,
+        width: best_w,
+        max_width: max_w,
+        bits: best_bits,
+    }
+}
+
+/// From a histogram of offset bit lengths over `m` slots: the packed width that
+/// minimises packed bits plus exception cost, the widest offset, and that cost.
+fn cost_from_hist(hist: &[usize; 65], m: usize) -> (u32, u32, usize) {
     let max_w = hist.iter().rposition(|&c| c > 0).unwrap_or(0) as u32;
-    let m = residuals.len();
     // The width that minimises packed bits + exception cost.
     let (mut best_w, mut best_bits) = (max_w, m * max_w as usize);
     let mut above = 0usize; // values wider than w
@@ -181,20 +192,114 @@ fn for_plan(residuals: &[i64], base: i64) -> ForPlan {
             best_w = w;
         }
     }
-    ForPlan {
-        base,
-        width: best_w,
-        max_width: max_w,
-        bits: best_bits,
+    (best_w, max_w, best_bits)
+}
+
+/// Calls `f` with each residual of `predictor` over `xs`, without allocating.
+#[inline(always)]
+fn for_each_residual(xs: &[i64], predictor: Predictor, mut f: impl FnMut(i64)) {
+    match predictor {
+        Predictor::None => xs.iter().for_each(|&x| f(x)),
+        Predictor::Delta => {
+            for w in xs.windows(2) {
+                if let [a, b] = w {
+                    f(b.wrapping_sub(*a));
+                }
+            }
+        }
+        Predictor::DeltaOfDelta => {
+            for w in xs.windows(3) {
+                if let [a, b, c] = w {
+                    f(c.wrapping_sub(*b).wrapping_sub(b.wrapping_sub(*a)));
+                }
+            }
+        }
+        Predictor::Linear => {
+            let (Some(&first), Some(&last)) = (xs.first(), xs.last()) else {
+                return;
+            };
+            let n = xs.len();
+            if n < 2 {
+                return;
+            }
+            let slope = ((i128::from(last) - i128::from(first)) / (n as i128 - 1)) as i64;
+            let mut pred = first;
+            for &x in xs.iter().skip(1) {
+                pred = pred.wrapping_add(slope);
+                f(x.wrapping_sub(pred));
+            }
+        }
     }
 }
 
-/// The smallest plan among `predictors`.
+/// Estimated packed bits for one predictor, from one allocation-free pass that
+/// keeps the two smallest and three largest residuals. The base is the smallest
+/// residual, or the second smallest when the smallest sits far below (a counter
+/// reset: it then wraps around into an exception); up to two of the largest are
+/// priced as exceptions rather than widening every slot.
+fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
+    let (mut s0, mut s1) = (i64::MAX, i64::MAX);
+    let mut hi = [i64::MIN; 3];
+    let mut m = 0usize;
+    for_each_residual(xs, predictor, |r| {
+        m += 1;
+        if r < s1 {
+            if r < s0 {
+                s1 = s0;
+                s0 = r;
+            } else {
+                s1 = r;
+            }
+        }
+        if r > hi[2] {
+            hi[2] = r;
+            if hi[2] > hi[1] {
+                hi.swap(1, 2);
+                if hi[1] > hi[0] {
+                    hi.swap(0, 1);
+                }
+            }
+        }
+    });
+    if m == 0 {
+        return 0;
+    }
+    let low_outlier = m > 1 && bit_len(s1.wrapping_sub(s0) as u64) > 8;
+    let base = if low_outlier { s1 } else { s0 };
+    let width_of = |r: i64| {
+        if r == i64::MIN {
+            0
+        } else {
+            bit_len(r.wrapping_sub(base) as u64) as usize
+        }
+    };
+    let max_w = if low_outlier { 64 } else { width_of(hi[0]) };
+    let header = 8 * 5 * predictor.header_len(xs.len());
+    (0..hi.len().min(m))
+        .map(|k| {
+            // The k largest (and a low outlier) as exceptions, the rest at width w.
+            let w = hi.get(k).map_or(0, |&r| width_of(r));
+            let e = k + usize::from(low_outlier);
+            m * w
+                + if e > 0 {
+                    8 + e * (8 + max_w.saturating_sub(w))
+                } else {
+                    0
+                }
+        })
+        .min()
+        .unwrap_or(0)
+        + header
+}
+
+/// The smallest plan among `predictors`: each is estimated cheaply, and only the
+/// most promising is planned exactly.
 pub(crate) fn best_plan(xs: &[i64], predictors: &[Predictor]) -> Option<Plan> {
-    predictors
+    let best = predictors
         .iter()
-        .map(|&p| plan(xs, p))
-        .min_by_key(|p| p.bytes)
+        .copied()
+        .min_by_key(|&p| estimate_bits(xs, p))?;
+    Some(plan(xs, best))
 }
 
 /// Serializes a plan.
@@ -241,14 +346,48 @@ fn corrupt(r: &ByteReader<'_>, what: &'static str) -> CodecError {
     }
 }
 
+/// Loads the `i`-th `width`-bit value (LSB-first) from `data`; zero past the end.
+#[inline(always)]
+fn load(data: &[u8], i: usize, width: u32, mask: u64) -> u64 {
+    let bit = i * width as usize;
+    let byte = bit >> 3;
+    let shift = (bit & 7) as u32;
+    if width <= 56 {
+        let w = match data.get(byte..byte + 8) {
+            Some(s) => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(s);
+                u64::from_le_bytes(a)
+            }
+            None => load_tail(data, byte) as u64,
+        };
+        (w >> shift) & mask
+    } else {
+        let w = match data.get(byte..byte + 16) {
+            Some(s) => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(s);
+                u128::from_le_bytes(a)
+            }
+            None => load_tail(data, byte),
+        };
+        (w >> shift) as u64 & mask
+    }
+}
+
+#[cold]
+fn load_tail(data: &[u8], byte: usize) -> u128 {
+    let mut a = [0u8; 16];
+    if let Some(rest) = data.get(byte..) {
+        for (d, s) in a.iter_mut().zip(rest) {
+            *d = *s;
+        }
+    }
+    u128::from_le_bytes(a)
+}
+
 /// Decodes `n` integers written by [`write`], appending them to `out`.
-/// `scratch` is reused between calls to avoid allocation.
-pub(crate) fn read(
-    r: &mut ByteReader<'_>,
-    n: usize,
-    out: &mut Vec<i64>,
-    scratch: &mut Vec<u64>,
-) -> Result<()> {
+pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) -> Result<()> {
     if n == 0 {
         return Ok(());
     }
@@ -269,16 +408,14 @@ pub(crate) fn read(
     if exc > m {
         return Err(corrupt(r, "more exceptions than values"));
     }
-    scratch.clear();
-    scratch.resize(m, 0);
-    let mut exc_at: Vec<usize> = Vec::new();
-    let mut exc_width = 0;
+    // Exceptions: (slot, high bits), in slot order.
+    let mut patches: Vec<(usize, u64)> = Vec::new();
     if exc > 0 {
-        exc_width = u32::from(r.u8()?);
+        let exc_width = u32::from(r.u8()?);
         if width + exc_width > 64 {
             return Err(corrupt(r, "exception width over 64"));
         }
-        exc_at.reserve(exc);
+        patches.reserve(exc);
         let mut at = 0usize;
         for k in 0..exc {
             let gap = usize::try_from(r.uvarint()?).map_err(|_| corrupt(r, "exception index"))?;
@@ -288,57 +425,156 @@ pub(crate) fn read(
             if at >= m || (k > 0 && gap == 0) {
                 return Err(corrupt(r, "exception index out of order or range"));
             }
-            exc_at.push(at);
+            patches.push((at, 0));
+        }
+        let highs = r.take(packed_len(exc, exc_width))?;
+        let emask = mask_of(exc_width);
+        for (k, p) in patches.iter_mut().enumerate() {
+            p.1 = load(highs, k, exc_width, emask)
+                .checked_shl(width)
+                .unwrap_or(0);
         }
     }
-    let highs = r.take(packed_len(exc, exc_width))?;
     let lows = r.take(packed_len(m, width))?;
-    unpack(lows, m, width, |i, v| {
-        if let Some(s) = scratch.get_mut(i) {
-            *s = v;
-        }
-    });
-    unpack(highs, exc, exc_width, |k, v| {
-        if let Some(s) = exc_at.get(k).and_then(|&i| scratch.get_mut(i)) {
-            *s |= v << width;
-        }
-    });
+    let mask = mask_of(width);
+
+    // Three tight passes over the output: residuals, patches, then the predictor
+    // integrated in place. Each is a simple loop the compiler keeps in registers.
+    let start = out.len();
     out.reserve(n);
+    for &h in header.iter().take(hl.min(1)) {
+        out.push(W::from_i64(h));
+    }
+    unpack_into(lows, m, width, mask, base, out);
+    let slots = start + hl.min(1);
+    for (at, high) in patches {
+        if let Some(x) = out.get_mut(slots + at) {
+            *x = W::from_i64(x.to_i64().wrapping_add(high as i64));
+        }
+    }
+    let vals = out.get_mut(start..).unwrap_or_default();
     match predictor {
-        Predictor::None => out.extend(scratch.iter().map(|&o| base.wrapping_add(o as i64))),
+        Predictor::None => {}
         Predictor::Delta => {
-            let mut x = header[0];
-            out.push(x);
-            out.extend(scratch.iter().map(|&o| {
-                x = x.wrapping_add(base.wrapping_add(o as i64));
-                x
-            }));
+            let mut x = 0i64;
+            for v in vals.iter_mut() {
+                x = x.wrapping_add(v.to_i64());
+                *v = W::from_i64(x);
+            }
         }
         Predictor::DeltaOfDelta => {
-            let mut x = header[0];
-            out.push(x);
-            if n > 1 {
-                let mut d = header[1];
+            // vals = [x0, r0, r1, …] with one slot fewer than values: slot j
+            // becomes x_j, and the last value is pushed after the loop.
+            let (mut x, mut d) = (header[0], header[1]);
+            for v in vals.iter_mut().skip(1) {
+                let r = v.to_i64();
                 x = x.wrapping_add(d);
-                out.push(x);
-                out.extend(scratch.iter().map(|&o| {
-                    d = d.wrapping_add(base.wrapping_add(o as i64));
-                    x = x.wrapping_add(d);
-                    x
-                }));
+                *v = W::from_i64(x);
+                d = d.wrapping_add(r);
+            }
+            if n > 1 {
+                out.push(W::from_i64(x.wrapping_add(d)));
             }
         }
         Predictor::Linear => {
-            let (first, slope) = (header[0], header[1]);
-            out.push(first);
-            let mut pred = first;
-            out.extend(scratch.iter().map(|&o| {
+            let slope = header[1];
+            let mut pred = header[0];
+            for v in vals.iter_mut().skip(1) {
                 pred = pred.wrapping_add(slope);
-                pred.wrapping_add(base.wrapping_add(o as i64))
-            }));
+                *v = W::from_i64(pred.wrapping_add(v.to_i64()));
+            }
         }
     }
     Ok(())
+}
+
+/// Appends `base + v` for each of the `m` packed `width`-bit values in `lows`.
+///
+/// Dispatches to a loop specialised for the width: eight values fill exactly
+/// `width` bytes, so each group of eight is one bounds check and eight loads at
+/// constant offsets with constant shifts and masks.
+fn unpack_into<W: Word>(lows: &[u8], m: usize, width: u32, mask: u64, base: i64, out: &mut Vec<W>) {
+    macro_rules! dispatch {
+        ($($w:literal)*) => {
+            match width {
+                0 => out.extend(std::iter::repeat_n(W::from_i64(base), m)),
+                $($w => unpack_width::<W, $w>(lows, m, base, out),)*
+                _ => out.extend((0..m).map(|i| W::from_i64(base.wrapping_add(load(lows, i, width, mask) as i64)))),
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28
+        29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
+}
+
+#[inline(always)]
+fn unpack_width<W: Word, const WIDTH: usize>(lows: &[u8], m: usize, base: i64, out: &mut Vec<W>) {
+    let mask = (1u64 << WIDTH) - 1;
+    let groups = m / 8;
+    for g in 0..groups {
+        let start = g * WIDTH;
+        // `WIDTH + 8` bytes: the group's `WIDTH` bytes plus the overhang of the last
+        // 8-byte load; the last group(s) of a chunk take the tail path instead.
+        let Some(group) = lows.get(start..start + WIDTH + 8) else {
+            out.extend(
+                (g * 8..m).map(|i| {
+                    W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))
+                }),
+            );
+            return;
+        };
+        for j in 0..8 {
+            let bit = j * WIDTH;
+            let b = bit / 8;
+            let mut a = [0u8; 8];
+            if let Some(s) = group.get(b..b + 8) {
+                a.copy_from_slice(s);
+            }
+            let v = (u64::from_le_bytes(a) >> (bit % 8)) & mask;
+            out.push(W::from_i64(base.wrapping_add(v as i64)));
+        }
+    }
+    out.extend(
+        (groups * 8..m)
+            .map(|i| W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))),
+    );
+}
+
+/// An output word of [`read`]: `i64` itself, or an `f64` slot carrying the integer's
+/// bits until the caller converts it in place (saves a scratch buffer).
+pub(crate) trait Word: Copy {
+    fn from_i64(x: i64) -> Self;
+    fn to_i64(self) -> i64;
+}
+
+impl Word for i64 {
+    #[inline(always)]
+    fn from_i64(x: i64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self
+    }
+}
+
+impl Word for f64 {
+    #[inline(always)]
+    fn from_i64(x: i64) -> Self {
+        f64::from_bits(x as u64)
+    }
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self.to_bits() as i64
+    }
+}
+
+fn mask_of(width: u32) -> u64 {
+    if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    }
 }
 
 #[cfg(test)]
@@ -351,9 +587,9 @@ mod tests {
             let plan = plan(xs, p);
             let mut out = Vec::new();
             write(&plan, xs.len(), &mut out);
-            let mut got = Vec::new();
+            let mut got: Vec<i64> = Vec::new();
             let mut r = ByteReader::new(&out);
-            read(&mut r, xs.len(), &mut got, &mut Vec::new()).unwrap();
+            read(&mut r, xs.len(), &mut got).unwrap();
             assert_eq!(got, xs, "{p:?}");
             assert_eq!(r.position(), out.len(), "{p:?} consumed all");
             sizes.push(out.len());

@@ -51,7 +51,16 @@ fn decimal_int(v: f64, e: usize) -> Option<i64> {
     if s.is_nan() || s.abs() >= MAX_EXACT_INT {
         return None;
     }
-    let k = s.round() as i64;
+    // Round half away from zero without a libm call: s − trunc(s) is exact here.
+    let t = s as i64;
+    let frac = s - t as f64;
+    let k = if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    };
     ((k as f64 / p).to_bits() == v.to_bits()).then_some(k)
 }
 

@@ -122,6 +122,14 @@ proptest! {
     }
 
     #[test]
+    fn bulk_encode_round_trips(s in samples()) {
+        let ts: Vec<i64> = s.iter().map(|x| x.0).collect();
+        let vs: Vec<f64> = s.iter().map(|x| x.1).collect();
+        let chunk = Chunk::encode(&ts, &vs).unwrap();
+        assert_same(&decode(&chunk), &s);
+    }
+
+    #[test]
     fn open_chunk_reads_every_prefix(s in samples()) {
         let mut enc = ChunkEncoder::new();
         for (i, &(t, v)) in s.iter().enumerate() {
@@ -174,6 +182,29 @@ fn push_refuses_past_the_sample_limit() {
         })
     );
     assert_eq!(decode(&enc.finish()).len(), MAX_CHUNK_SAMPLES);
+}
+
+#[test]
+fn bulk_encode_refuses_bad_columns() {
+    assert_eq!(
+        Chunk::encode(&[1, 2], &[1.0]),
+        Err(CodecError::LengthMismatch {
+            timestamps: 2,
+            values: 1
+        })
+    );
+    assert_eq!(
+        Chunk::encode(&[1, 3, 3], &[1.0, 2.0, 3.0]),
+        Err(CodecError::OutOfOrder { last: 3, t: 3 })
+    );
+    let many: Vec<i64> = (0..=MAX_CHUNK_SAMPLES as i64).collect();
+    let vals = vec![0.0; many.len()];
+    assert_eq!(
+        Chunk::encode(&many, &vals),
+        Err(CodecError::ChunkFull {
+            max: MAX_CHUNK_SAMPLES
+        })
+    );
 }
 
 #[test]
