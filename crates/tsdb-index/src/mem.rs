@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use hashbrown::{HashSet, HashTable};
 use parking_lot::{RwLock, RwLockReadGuard};
-use roaring::{MultiOps, RoaringBitmap};
+use roaring::RoaringBitmap;
 
 use crate::SeriesId;
 use crate::arena::U32Arena;
@@ -101,24 +101,24 @@ impl PostingsSource for MemSource<'_> {
             .map(Cow::Borrowed))
     }
 
-    fn union_values(
+    fn values_matching(
         &self,
         name: &str,
         _prefix: Option<&str>,
         pred: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<RoaringBitmap> {
+    ) -> Result<Vec<Cow<'_, RoaringBitmap>>> {
         let Some(values) = self
             .symbols
             .lookup(name)
             .and_then(|n| self.p.by_name.get(&n))
         else {
-            return Ok(RoaringBitmap::new());
+            return Ok(Vec::new());
         };
         Ok(values
             .iter()
             .filter(|(v, _)| self.symbols.get(**v).is_some_and(&mut *pred))
-            .map(|(_, b)| b)
-            .union())
+            .map(|(_, b)| Cow::Borrowed(b))
+            .collect())
     }
 }
 
