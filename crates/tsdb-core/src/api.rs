@@ -160,6 +160,7 @@ pub trait Appender: Send + Sync {
     /// Appends a batch. `Ok` means every accepted sample is acknowledged (under
     /// `mode`, or the database's default when `None`); refused samples are listed
     /// and nothing else is lost. `Err` is a storage fault: nothing in the batch
-    /// is acknowledged.
+    /// is acknowledged (samples of it may already be visible to readers, and may
+    /// or may not survive a crash).
     fn append_batch(&self, batch: &[BatchSample], mode: Option<WriteMode>) -> Result<BatchResult>;
 }
