@@ -119,7 +119,9 @@ pub enum DuplicatePolicy {
     /// Refuse it with [`Error::DuplicateConflict`].
     #[default]
     Reject,
-    /// Replace the stored value.
+    /// Replace the stored value. (Two writers racing on the same series and
+    /// timestamp have no defined order; recovery replays them in WAL order,
+    /// which may differ from the order the head applied them in.)
     LastWriteWins,
 }
 
