@@ -68,14 +68,14 @@ pub mod wal;
 
 /// The chunk types the head stores.
 mod chunk {
-    pub(crate) use tsdb_codec::{Chunk, ChunkEncoder};
+    pub(crate) use tsdb_codec::{Chunk, ChunkEncoder, ChunkRef};
 }
 
 pub use api::{
     Appender, BatchResult, BatchSample, DuplicatePolicy, Querier, Refused, SelectHints, Series,
     Tier, WriteMode,
 };
-pub use db::{Db, HeadQuerier, RecoveryReport, Stats, WAL_DIR};
+pub use db::{Db, HeadQuerier, LOCK_FILE, RecoveryReport, Stats, WAL_DIR};
 pub use error::{Error, Result};
 pub use metadata::{METADATA_FILE, MetricKind, MetricMetadata};
 pub use options::{

@@ -9,6 +9,7 @@ use tsdb_index::{Labels, SeriesId};
 use super::Inner;
 use crate::api::{BatchResult, BatchSample, Refused, WriteMode};
 use crate::error::{Error, Result};
+use crate::head::bucket::group_by_key;
 use crate::head::{AppendCfg, Appended, Head, SHARDS};
 use crate::wal::record::{FrameBuf, SAMPLE_ENTRY_LEN, kind};
 
@@ -69,15 +70,17 @@ impl Inner {
         mode: WriteMode,
     ) -> Result<BatchResult> {
         self.check_open()?;
+        let intent = (mode == WriteMode::Durable).then(|| self.wal.durable_intent());
         let mut tally = Tally::default();
         let mut refused = Vec::new();
         let mut ids = vec![NO_ID; batch.len()];
         let mut misses = Vec::new();
+        let mut valid = Vec::with_capacity(batch.len());
         let (min_ms, max_ms) = (
             self.settings.min_timestamp_ms,
             self.settings.max_timestamp_ms,
         );
-        for ((i, s), id) in batch.iter().enumerate().zip(ids.iter_mut()) {
+        for (i, s) in batch.iter().enumerate() {
             if s.t_ms < min_ms || s.t_ms > max_ms {
                 refused.push(Refused {
                     index: i,
@@ -87,13 +90,17 @@ impl Inner {
                         max_ms,
                     },
                 });
-                continue;
-            }
-            match self.index.get(&s.labels) {
-                Some(sid) => *id = sid.0,
-                None => misses.push(i),
+            } else {
+                valid.push(i);
             }
         }
+        self.head.lookup_many(
+            |i| batch.get(i).map(|s| &s.labels),
+            &valid,
+            &mut ids,
+            &mut misses,
+        );
+        misses.sort_unstable();
         if !misses.is_empty() {
             self.create_series(batch, &misses, &mut ids, &mut refused)?;
         }
@@ -143,6 +150,7 @@ impl Inner {
                 fb.end();
             }
             let lsn = self.wal.append(&fb.bytes)?;
+            drop(intent);
             if mode == WriteMode::Durable {
                 self.wal.sync_to(lsn)?;
             }
@@ -232,64 +240,72 @@ impl Inner {
         tally: &mut Tally,
     ) -> Vec<usize> {
         let mut retry = Vec::new();
-        let mut starts = [0usize; SHARDS + 1];
-        for &i in idxs {
-            if let Some(&id) = ids.get(i)
-                && id != NO_ID
-                && let Some(c) = starts.get_mut(Head::shard_of(id) + 1)
-            {
-                *c += 1;
-            }
-        }
-        for k in 1..=SHARDS {
-            let prev = starts.get(k - 1).copied().unwrap_or(0);
-            if let Some(c) = starts.get_mut(k) {
-                *c += prev;
-            }
-        }
-        let mut fill = starts;
-        let mut order = vec![0usize; starts.get(SHARDS).copied().unwrap_or(0)];
-        for &i in idxs {
-            if let Some(&id) = ids.get(i)
-                && id != NO_ID
-                && let Some(pos) = fill.get_mut(Head::shard_of(id))
-                && let Some(slot) = order.get_mut(*pos)
-            {
-                *slot = i;
-                *pos += 1;
-            }
-        }
-        for (shard_no, bounds) in starts.windows(2).enumerate() {
-            let [lo, hi] = *bounds else { continue };
-            let (Some(group), Some(shard)) = (order.get(lo..hi), self.head.shard(shard_no)) else {
-                continue;
+        let keys: Vec<u8> = idxs
+            .iter()
+            .map(|&i| match ids.get(i) {
+                Some(&id) if id != NO_ID => Head::shard_of(id) as u8,
+                _ => u8::MAX,
+            })
+            .collect();
+        let (order, starts) = group_by_key(&keys, SHARDS);
+        // Shards another writer holds are skipped and taken last, so writers
+        // sweeping the shards in the same order do not queue behind each other.
+        let mut busy = Vec::new();
+        for pass in 0..2 {
+            let shard_nos: Vec<usize> = if pass == 0 {
+                (0..SHARDS).collect()
+            } else {
+                std::mem::take(&mut busy)
             };
-            if group.is_empty() {
-                continue;
-            }
-            let mut shard = shard.lock();
-            for &i in group {
-                let (Some(s), Some(&id)) = (batch.get(i), ids.get(i)) else {
+            for shard_no in shard_nos {
+                let (Some(&lo), Some(&hi)) = (starts.get(shard_no), starts.get(shard_no + 1))
+                else {
                     continue;
                 };
-                let Some(series) = shard.get_mut(id) else {
-                    retry.push(i);
+                let (Some(group), Some(lock)) = (order.get(lo..hi), self.head.shard(shard_no))
+                else {
                     continue;
                 };
-                match series.append(s.t_ms, s.value, cfg) {
-                    Ok(outcome) => {
-                        tally.accepted += 1;
-                        match outcome {
-                            Appended::InOrder => {}
-                            Appended::OutOfOrder => tally.ooo += 1,
-                            Appended::DuplicateEqual => tally.dup_equal += 1,
-                            Appended::Replaced => tally.dup_replaced += 1,
+                if group.is_empty() {
+                    continue;
+                }
+                let mut shard = if pass == 0 {
+                    match lock.try_lock() {
+                        Some(g) => g,
+                        None => {
+                            busy.push(shard_no);
+                            continue;
                         }
-                        entries.extend_from_slice(&id.to_le_bytes());
-                        entries.extend_from_slice(&s.t_ms.to_le_bytes());
-                        entries.extend_from_slice(&s.value.to_bits().to_le_bytes());
                     }
-                    Err(e) => refused.push(Refused { index: i, error: e }),
+                } else {
+                    lock.lock()
+                };
+                for &k in group {
+                    let Some(&i) = idxs.get(k as usize) else {
+                        continue;
+                    };
+                    let (Some(s), Some(&id)) = (batch.get(i), ids.get(i)) else {
+                        continue;
+                    };
+                    let Some(series) = shard.get_mut(id) else {
+                        retry.push(i);
+                        continue;
+                    };
+                    match series.append(s.t_ms, s.value, cfg) {
+                        Ok(outcome) => {
+                            tally.accepted += 1;
+                            match outcome {
+                                Appended::InOrder => {}
+                                Appended::OutOfOrder => tally.ooo += 1,
+                                Appended::DuplicateEqual => tally.dup_equal += 1,
+                                Appended::Replaced => tally.dup_replaced += 1,
+                            }
+                            entries.extend_from_slice(&id.to_le_bytes());
+                            entries.extend_from_slice(&s.t_ms.to_le_bytes());
+                            entries.extend_from_slice(&s.value.to_bits().to_le_bytes());
+                        }
+                        Err(e) => refused.push(Refused { index: i, error: e }),
+                    }
                 }
             }
         }
