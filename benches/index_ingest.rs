@@ -67,6 +67,13 @@ fn lookup(c: &mut Criterion<CpuTime>) {
         })
         .collect();
     g.throughput(Throughput::Elements(raw.len() as u64));
+    g.bench_function("labels_new", |b| {
+        b.iter(|| {
+            for pairs in &raw {
+                black_box(Labels::new(pairs.iter().map(|(n, v)| (n, v))).unwrap());
+            }
+        })
+    });
     g.bench_function("labels_new_and_get_1M", |b| {
         b.iter(|| {
             for pairs in &raw {
