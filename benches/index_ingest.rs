@@ -56,6 +56,21 @@ fn lookup(c: &mut Criterion<CpuTime>) {
             }
         })
     });
+    let mut out = Vec::with_capacity(BATCH);
+    g.bench_function("get_many_1M_scattered", |b| {
+        b.iter(|| {
+            out.clear();
+            idx.get_many(&probe, &mut out);
+            black_box(&out);
+        })
+    });
+    g.bench_function("get_many_1M_host_batches", |b| {
+        b.iter(|| {
+            out.clear();
+            idx.get_many(&batched, &mut out);
+            black_box(&out);
+        })
+    });
     // The full hot path of a sample whose labels arrive as strings.
     let raw: Vec<Vec<(String, String)>> = probe
         .iter()

@@ -48,6 +48,7 @@ mod error;
 pub mod format;
 mod labels;
 mod limits;
+mod lookup_cache;
 mod matcher;
 mod mem;
 mod postings;
