@@ -1,0 +1,136 @@
+//! Series index ingest path: looking up existing series and creating new ones,
+//! with TSBS devops-style labels.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
+#[path = "common/devops.rs"]
+mod devops;
+
+use std::hint::black_box;
+
+use cpu_time::CpuTime;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use tsdb::index::{CardinalityLimits, Labels, MemIndex};
+
+const SERIES: usize = 1_000_000;
+const BATCH: usize = 100_000;
+
+fn lookup(c: &mut Criterion<CpuTime>) {
+    let all = devops::series(SERIES);
+    let idx = MemIndex::new(CardinalityLimits::unlimited());
+    for l in &all {
+        idx.get_or_create(l).unwrap();
+    }
+    // A scattered order, as samples of many series arrive interleaved.
+    let probe: Vec<_> = (0..BATCH)
+        .map(|i| all[(i * 7919) % SERIES].clone())
+        .collect();
+    let mut g = c.benchmark_group("index_lookup");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("get_existing_1M_scattered", |b| {
+        b.iter(|| {
+            for l in &probe {
+                black_box(idx.get(l));
+            }
+        })
+    });
+    // Samples arrive per target: a host's series together, hosts in any order.
+    let hosts = SERIES / devops::METRICS_PER_HOST;
+    let batched: Vec<_> = (0..BATCH)
+        .map(|i| {
+            let host = (i / devops::METRICS_PER_HOST * 7919) % hosts;
+            all[host * devops::METRICS_PER_HOST + i % devops::METRICS_PER_HOST].clone()
+        })
+        .collect();
+    g.bench_function("get_existing_1M_host_batches", |b| {
+        b.iter(|| {
+            for l in &batched {
+                black_box(idx.get(l));
+            }
+        })
+    });
+    let mut out = Vec::with_capacity(BATCH);
+    g.bench_function("get_many_1M_scattered", |b| {
+        b.iter(|| {
+            out.clear();
+            idx.get_many(&probe, &mut out);
+            black_box(&out);
+        })
+    });
+    g.bench_function("get_many_1M_host_batches", |b| {
+        b.iter(|| {
+            out.clear();
+            idx.get_many(&batched, &mut out);
+            black_box(&out);
+        })
+    });
+    // The full hot path of a sample whose labels arrive as strings.
+    let raw: Vec<Vec<(String, String)>> = probe
+        .iter()
+        .take(BATCH / 10)
+        .map(|l| {
+            l.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect();
+    g.throughput(Throughput::Elements(raw.len() as u64));
+    g.bench_function("labels_new", |b| {
+        b.iter(|| {
+            for pairs in &raw {
+                black_box(Labels::new(pairs.iter().map(|(n, v)| (n, v))).unwrap());
+            }
+        })
+    });
+    g.bench_function("labels_new_and_get_1M", |b| {
+        b.iter(|| {
+            for pairs in &raw {
+                let l = Labels::new(pairs.iter().map(|(n, v)| (n, v))).unwrap();
+                black_box(idx.get(&l));
+            }
+        })
+    });
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("get_or_create_existing_1M", |b| {
+        b.iter(|| {
+            for l in &probe {
+                black_box(idx.get_or_create(l).unwrap());
+            }
+        })
+    });
+    g.finish();
+}
+
+fn create(c: &mut Criterion<CpuTime>) {
+    let all = devops::series(BATCH);
+    let mut g = c.benchmark_group("index_create");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("create_100k", |b| {
+        b.iter_batched(
+            || MemIndex::new(CardinalityLimits::unlimited()),
+            |idx| {
+                for l in &all {
+                    black_box(idx.get_or_create(l).unwrap());
+                }
+                idx
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = lookup, create
+}
+criterion_main!(benches);

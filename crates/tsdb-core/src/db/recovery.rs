@@ -1,0 +1,329 @@
+//! Opening a database: the newest checkpoint, then the WAL after it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tsdb_index::{Labels, MemIndex, SeriesId};
+
+use super::{Counters, Inner, LOCK_FILE, Settings, WAL_DIR};
+use crate::error::{Error, Result};
+use crate::head::{AppendCfg, Head, ReplayTotals, snapshot};
+use crate::metadata::Catalog;
+use crate::options::Options;
+use crate::storage::Storage;
+use crate::wal::reader::TailRepair;
+use crate::wal::record::{
+    CHECKPOINT_MAGIC, Cursor, FILE_HEADER_LEN, Frame, SAMPLE_ENTRY_LEN, check_file_header, kind,
+    read_frame, read_u64, samples_payload,
+};
+use crate::wal::{Wal, parse_checkpoint, replay_segments};
+
+/// What recovery found and did when the database was opened.
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryReport {
+    /// The checkpoint loaded, if any.
+    pub checkpoint: Option<PathBuf>,
+    /// Series restored from the checkpoint.
+    pub checkpoint_series: u64,
+    /// WAL segments replayed after it.
+    pub segments_replayed: usize,
+    /// WAL records replayed.
+    pub records_replayed: u64,
+    /// WAL bytes replayed.
+    pub bytes_replayed: u64,
+    /// Series created by replayed records.
+    pub series_replayed: u64,
+    /// Samples applied from replayed records.
+    pub samples_replayed: u64,
+    /// Samples in the WAL that named a series it never created (skipped).
+    pub unknown_series_samples: u64,
+    /// The torn or corrupt tail cut off, if there was one.
+    pub repair: Option<TailRepair>,
+    /// Wall time of recovery.
+    pub duration: Duration,
+}
+
+fn corrupt(file: &Path, offset: u64, what: impl Into<String>) -> Error {
+    Error::Corrupt {
+        file: file.to_path_buf(),
+        offset,
+        what: what.into(),
+    }
+}
+
+pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
+    let started = Instant::now();
+    let storage = Arc::clone(&options.storage);
+    let wal_dir = dir.join(WAL_DIR);
+    storage.create_dir_all(&wal_dir)?;
+    storage.sync_dir(dir)?;
+    let lock = storage.lock(&dir.join(LOCK_FILE))?;
+    let catalog = Catalog::open(Arc::clone(&storage), dir)?;
+    let index = MemIndex::new(options.limits);
+    let head = Head::new();
+    let mut report = RecoveryReport::default();
+
+    let checkpoint = latest_checkpoint(&*storage, &wal_dir)?;
+    let after = match &checkpoint {
+        Some((n, path)) => {
+            report.checkpoint_series = load_checkpoint(&*storage, path, &index, &head)?;
+            report.checkpoint = Some(path.clone());
+            *n
+        }
+        None => 0,
+    };
+    let settings = Settings {
+        write_mode: options.write_mode,
+        ooo_window_ms: options.ooo_window_ms,
+        duplicate_policy: options.duplicate_policy,
+        chunk_samples: options
+            .chunk_samples
+            .clamp(1, tsdb_codec::MAX_CHUNK_SAMPLES),
+        min_timestamp_ms: options.min_timestamp_ms,
+        max_timestamp_ms: options.max_timestamp_ms,
+        checkpoint_after_bytes: options.checkpoint_after_bytes,
+        flush_interval: options.flush_interval.max(Duration::from_millis(1)),
+    };
+    // The WAL writer starts after replay, in a segment numbered past every one
+    // left on disk.
+    let cfg = AppendCfg {
+        ooo_window_ms: settings.ooo_window_ms,
+        policy: settings.duplicate_policy,
+        chunk_samples: settings.chunk_samples,
+        replay: true,
+    };
+    // Samples are applied by worker threads, each owning a fixed subset of the
+    // head shards (so a series' samples stay in log order); series records are
+    // applied here, before any later record is read.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_REPLAY_WORKERS);
+    let (stats, series_created, totals) = std::thread::scope(|scope| -> Result<_> {
+        let mut senders = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = mpsc::sync_channel::<Vec<(u32, i64, f64)>>(64);
+            let head = &head;
+            handles.push(scope.spawn(move || {
+                let mut totals = ReplayTotals::default();
+                for group in rx {
+                    head.replay_group(&group, &cfg, &mut totals);
+                }
+                totals
+            }));
+            senders.push(tx);
+        }
+        let mut pending = Pending {
+            index: &index,
+            head: &head,
+            senders,
+            series: 0,
+        };
+        let stats = replay_segments(&*storage, &wal_dir, after, |k, payload| {
+            pending.apply(k, payload)
+        });
+        let series_created = pending.series;
+        drop(pending);
+        let mut totals = ReplayTotals::default();
+        for h in handles {
+            let t = h.join().map_err(|_| Error::Corrupt {
+                file: wal_dir.clone(),
+                offset: 0,
+                what: "a replay worker panicked".into(),
+            })?;
+            totals.applied += t.applied;
+            totals.unknown += t.unknown;
+            totals.failed += t.failed;
+        }
+        Ok((stats?, series_created, totals))
+    })?;
+    // Replay and checkpoints may leave chunks in the appendable form.
+    head.mark_retune_pending();
+    let last = stats.last_segment.max(after);
+    let wal = Wal::create(
+        Arc::clone(&storage),
+        &wal_dir,
+        last,
+        options.wal_segment_bytes,
+    )?;
+    report.segments_replayed = stats.segments;
+    report.records_replayed = stats.records;
+    report.bytes_replayed = stats.bytes;
+    report.series_replayed = series_created;
+    report.samples_replayed = totals.applied;
+    report.unknown_series_samples = totals.unknown + totals.failed;
+    report.repair = stats.repair;
+    report.duration = started.elapsed();
+    Ok(Inner {
+        dir: dir.to_path_buf(),
+        wal_dir,
+        storage,
+        settings,
+        index,
+        head,
+        wal,
+        catalog,
+        create_lock: Mutex::new(()),
+        checkpoint_lock: Mutex::new(()),
+        counters: Counters::default(),
+        report,
+        closed: AtomicBool::new(false),
+        background_error: Mutex::new(None),
+        lock: Mutex::new(Some(lock)),
+    })
+}
+
+/// The newest complete checkpoint; removes leftovers (`.tmp`, older ones).
+fn latest_checkpoint(storage: &dyn Storage, wal_dir: &Path) -> Result<Option<(u64, PathBuf)>> {
+    let names = storage.list(wal_dir)?;
+    let mut found: Vec<u64> = names.iter().filter_map(|n| parse_checkpoint(n)).collect();
+    found.sort_unstable();
+    let mut changed = false;
+    for name in &names {
+        if name.starts_with("checkpoint.") && name.ends_with(".tmp") {
+            storage.remove(&wal_dir.join(name))?;
+            changed = true;
+        }
+    }
+    let newest = found.last().copied();
+    for &n in found.iter().filter(|&&n| Some(n) != newest) {
+        storage.remove(&wal_dir.join(crate::wal::checkpoint_name(n)))?;
+        changed = true;
+    }
+    if changed {
+        storage.sync_dir(wal_dir)?;
+    }
+    Ok(newest.map(|n| (n, wal_dir.join(crate::wal::checkpoint_name(n)))))
+}
+
+/// Loads a checkpoint into the index and the head; returns its series count.
+/// A checkpoint is written whole and renamed into place, so any damage is
+/// corruption, not a torn tail.
+fn load_checkpoint(
+    storage: &dyn Storage,
+    path: &Path,
+    index: &MemIndex,
+    head: &Head,
+) -> Result<u64> {
+    let bytes = storage.read(path)?;
+    check_file_header(&bytes, CHECKPOINT_MAGIC).map_err(|w| corrupt(path, 0, w))?;
+    let mut pos = FILE_HEADER_LEN;
+    let mut count = 0u64;
+    loop {
+        let frame = read_frame(&bytes, pos).map_err(|e| corrupt(path, e.offset, e.what))?;
+        let Some(Frame {
+            kind: k,
+            payload,
+            next,
+        }) = frame
+        else {
+            return Err(corrupt(path, pos as u64, "checkpoint has no end record"));
+        };
+        match k {
+            kind::SERIES_SNAPSHOT => {
+                let (id, series) =
+                    snapshot::decode(payload).map_err(|w| corrupt(path, pos as u64, w))?;
+                index
+                    .insert_with_id(SeriesId(id), series.labels.clone())
+                    .map_err(|e| corrupt(path, pos as u64, format!("series {id}: {e}")))?;
+                if !head.insert(id, series) {
+                    return Err(corrupt(path, pos as u64, format!("series {id} twice")));
+                }
+                count += 1;
+            }
+            kind::CHECKPOINT_END => {
+                let expected = read_u64(payload, 0).unwrap_or(u64::MAX);
+                if expected != count {
+                    return Err(corrupt(
+                        path,
+                        pos as u64,
+                        format!("end record says {expected} series, found {count}"),
+                    ));
+                }
+                if next != bytes.len() {
+                    return Err(corrupt(path, next as u64, "bytes after the end record"));
+                }
+                return Ok(count);
+            }
+            other => {
+                return Err(corrupt(
+                    path,
+                    pos as u64,
+                    format!("unknown record type {other}"),
+                ));
+            }
+        }
+        pos = next;
+    }
+}
+
+/// Most threads applying replayed samples.
+const MAX_REPLAY_WORKERS: usize = 4;
+
+/// Replay state: series records are applied to the index and head directly,
+/// samples are handed to the worker owning their shard.
+struct Pending<'a> {
+    index: &'a MemIndex,
+    head: &'a Head,
+    senders: Vec<mpsc::SyncSender<Vec<(u32, i64, f64)>>>,
+    series: u64,
+}
+
+impl Pending<'_> {
+    fn apply(&mut self, k: u8, payload: &[u8]) -> std::result::Result<(), String> {
+        match k {
+            kind::SERIES => {
+                let mut c = Cursor::new(payload);
+                let n = c.u32().ok_or("truncated series record")?;
+                for _ in 0..n {
+                    let id = SeriesId(c.u32().ok_or("truncated series record")?);
+                    let labels = Labels::from_bytes(c.bytes().ok_or("truncated series record")?)
+                        .map_err(|e| format!("series {}: bad labels: {e}", id.0))?;
+                    match self.index.get(&labels) {
+                        Some(existing) if existing == id => {}
+                        Some(existing) => {
+                            return Err(format!(
+                                "series {} has the labels of series {}",
+                                id.0, existing.0
+                            ));
+                        }
+                        None => self
+                            .index
+                            .insert_with_id(id, labels.clone())
+                            .map_err(|e| format!("series {}: {e}", id.0))?,
+                    }
+                    if self.head.create(id, labels) {
+                        self.series += 1;
+                    }
+                }
+                if !c.is_empty() {
+                    return Err("trailing bytes in series record".into());
+                }
+                Ok(())
+            }
+            kind::SAMPLES => {
+                let samples = samples_payload(payload).ok_or("malformed samples record")?;
+                let n = self.senders.len().max(1);
+                let mut groups: Vec<Vec<(u32, i64, f64)>> = (0..n)
+                    .map(|_| Vec::with_capacity(payload.len() / SAMPLE_ENTRY_LEN / n + 1))
+                    .collect();
+                for s in samples {
+                    if let Some(g) = groups.get_mut(Head::shard_of(s.0) % n) {
+                        g.push(s);
+                    }
+                }
+                for (group, tx) in groups.into_iter().zip(&self.senders) {
+                    if !group.is_empty() {
+                        tx.send(group)
+                            .map_err(|_| "replay worker stopped".to_string())?;
+                    }
+                }
+                Ok(())
+            }
+            other => Err(format!("unknown record type {other}")),
+        }
+    }
+}

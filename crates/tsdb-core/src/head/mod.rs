@@ -1,0 +1,279 @@
+//! The head: the in-memory, writable part of the database. Series live in
+//! shards chosen by series id, each behind its own lock, so writers of
+//! different series rarely meet and no lock covers the whole head.
+
+pub(crate) mod bucket;
+mod refs;
+mod series;
+pub(crate) mod snapshot;
+
+use std::mem::size_of;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use tsdb_index::{Labels, SeriesId};
+
+use crate::api::Series;
+use crate::error::Result;
+pub(crate) use series::{AppendCfg, Appended, MemSeries};
+
+use refs::SeriesRefs;
+
+/// Number of head shards (a power of two).
+pub(crate) const SHARDS: usize = 64;
+// Shard numbers travel as `u8` keys of `bucket::group_by_key` (255 = none).
+const _: () = assert!(SHARDS < u8::MAX as usize);
+
+/// One shard: the series whose id is `slot * SHARDS + shard`.
+#[derive(Default)]
+pub(crate) struct Shard {
+    /// Boxed so an empty or spare slot costs one pointer.
+    slots: Vec<Option<Box<MemSeries>>>,
+    count: usize,
+}
+
+impl Shard {
+    pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut MemSeries> {
+        self.slots.get_mut(id as usize / SHARDS)?.as_deref_mut()
+    }
+    pub(crate) fn get(&self, id: u32) -> Option<&MemSeries> {
+        self.slots.get(id as usize / SHARDS)?.as_deref()
+    }
+    fn insert(&mut self, id: u32, series: MemSeries) -> bool {
+        let slot = id as usize / SHARDS;
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        match self.slots.get_mut(slot) {
+            Some(s @ None) => {
+                *s = Some(Box::new(series));
+                self.count += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+    /// The series of this shard, mutably.
+    fn series_mut(&mut self) -> impl Iterator<Item = &mut MemSeries> {
+        self.slots.iter_mut().filter_map(|s| s.as_deref_mut())
+    }
+
+    /// The series of this shard with their ids.
+    pub(crate) fn iter(&self, shard: usize) -> impl Iterator<Item = (u32, &MemSeries)> {
+        self.slots.iter().enumerate().filter_map(move |(slot, s)| {
+            let id = u32::try_from(slot * SHARDS + shard).ok()?;
+            Some((id, s.as_deref()?))
+        })
+    }
+}
+
+/// Memory figures of the head.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HeadMemory {
+    pub series: usize,
+    pub total_bytes: usize,
+    pub compressed_bytes: usize,
+}
+
+/// The head.
+pub(crate) struct Head {
+    shards: Box<[Mutex<Shard>]>,
+    refs: SeriesRefs,
+    /// Set when chunks may wait for re-encoding (after replay or a checkpoint
+    /// load); cleared by a full `retune_some` pass that finds none.
+    retune_pending: AtomicBool,
+    retune_cursor: AtomicUsize,
+}
+
+impl Head {
+    pub(crate) fn new() -> Head {
+        Head {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            refs: SeriesRefs::new(),
+            retune_pending: AtomicBool::new(false),
+            retune_cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// The shard index of a series.
+    pub(crate) fn shard_of(id: u32) -> usize {
+        id as usize % SHARDS
+    }
+
+    /// The lock of shard `i` (`i < SHARDS`).
+    pub(crate) fn shard(&self, i: usize) -> Option<&Mutex<Shard>> {
+        self.shards.get(i)
+    }
+
+    /// Creates a series; false if the id exists already.
+    pub(crate) fn create(&self, id: SeriesId, labels: Labels) -> bool {
+        self.insert(id.0, MemSeries::new(labels))
+    }
+
+    /// Inserts a series restored from a checkpoint; false if the id exists.
+    pub(crate) fn insert(&self, id: u32, series: MemSeries) -> bool {
+        let labels = series.labels.clone();
+        let inserted = match self.shard(Self::shard_of(id)) {
+            Some(s) => s.lock().insert(id, series),
+            None => false,
+        };
+        if inserted {
+            self.refs.insert(labels, id);
+        }
+        inserted
+    }
+
+    /// The ids of head series by labels, many at once (the ingest fast path);
+    /// see `SeriesRefs::get_many`.
+    pub(crate) fn lookup_many<'a>(
+        &self,
+        labels_of: impl Fn(usize) -> Option<&'a Labels>,
+        idxs: &[usize],
+        ids: &mut [u32],
+        misses: &mut Vec<usize>,
+    ) {
+        self.refs.get_many(labels_of, idxs, ids, misses);
+    }
+
+    /// Whether a series exists.
+    pub(crate) fn contains(&self, id: SeriesId) -> bool {
+        self.shard(Self::shard_of(id.0))
+            .is_some_and(|s| s.lock().get(id.0).is_some())
+    }
+
+    /// A series' labels and samples in `[min, max]`; `None` if the series does
+    /// not exist.
+    pub(crate) fn read(&self, id: SeriesId, min: i64, max: i64) -> Result<Option<Series>> {
+        let Some(shard) = self.shard(Self::shard_of(id.0)) else {
+            return Ok(None);
+        };
+        let shard = shard.lock();
+        let Some(s) = shard.get(id.0) else {
+            return Ok(None);
+        };
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        s.read_range(min, max, &mut ts, &mut vs)?;
+        Ok(Some(Series {
+            labels: s.labels.clone(),
+            timestamps: ts,
+            values: vs,
+        }))
+    }
+
+    /// A series' labels if it has a sample in `[min, max]`.
+    pub(crate) fn labels_if_in_range(
+        &self,
+        id: SeriesId,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<Labels>> {
+        let Some(shard) = self.shard(Self::shard_of(id.0)) else {
+            return Ok(None);
+        };
+        let shard = shard.lock();
+        match shard.get(id.0) {
+            Some(s) if s.has_samples_in(min, max)? => Ok(Some(s.labels.clone())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Notes that sealed chunks may wait for re-encoding.
+    pub(crate) fn mark_retune_pending(&self) {
+        self.retune_pending.store(true, Ordering::Relaxed);
+    }
+
+    /// Re-encodes up to `max_chunks` chunks sealed in the appendable form
+    /// (by replay) into the codec's chosen encoding, one shard lock at a time;
+    /// returns how many it did (0 once none are left).
+    pub(crate) fn retune_some(&self, max_chunks: usize) -> usize {
+        if !self.retune_pending.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let start = self.retune_cursor.load(Ordering::Relaxed) % SHARDS;
+        let mut budget = max_chunks.max(1);
+        let mut done = 0;
+        for step in 0..SHARDS {
+            let i = (start + step) % SHARDS;
+            let Some(shard) = self.shard(i) else { continue };
+            let mut shard = shard.lock();
+            for s in shard.series_mut() {
+                done += s.retune(&mut budget);
+                if budget == 0 {
+                    self.retune_cursor.store(i, Ordering::Relaxed);
+                    return done;
+                }
+            }
+        }
+        if done == 0 {
+            self.retune_pending.store(false, Ordering::Relaxed);
+        }
+        done
+    }
+
+    /// Memory held by the head (walks every series).
+    pub(crate) fn memory(&self) -> HeadMemory {
+        let mut m = HeadMemory {
+            total_bytes: size_of::<Head>()
+                + SHARDS * size_of::<Mutex<Shard>>()
+                + self.refs.memory_bytes(),
+            ..HeadMemory::default()
+        };
+        for (i, shard) in self.shards.iter().enumerate() {
+            let shard = shard.lock();
+            m.total_bytes += shard.slots.capacity() * size_of::<Option<Box<MemSeries>>>();
+            for (_, s) in shard.iter(i) {
+                m.series += 1;
+                m.total_bytes += s.memory_bytes();
+                m.compressed_bytes += s.compressed_bytes();
+            }
+        }
+        m
+    }
+}
+
+/// Totals of samples applied by replay.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ReplayTotals {
+    pub applied: u64,
+    /// Samples naming a series the log never created.
+    pub unknown: u64,
+    /// Samples the head could not take (a codec failure; never expected).
+    pub failed: u64,
+}
+
+impl Head {
+    /// Applies replayed samples, shard by shard, in log order within a series.
+    pub(crate) fn replay_group(
+        &self,
+        samples: &[(u32, i64, f64)],
+        cfg: &AppendCfg,
+        totals: &mut ReplayTotals,
+    ) {
+        // Stable: keeps log order within each series.
+        let keys: Vec<u8> = samples.iter().map(|s| Self::shard_of(s.0) as u8).collect();
+        let (order, starts) = bucket::group_by_key(&keys, SHARDS);
+        for (shard_no, bounds) in starts.windows(2).enumerate() {
+            let [lo, hi] = *bounds else { continue };
+            let (Some(group), Some(shard)) = (order.get(lo..hi), self.shard(shard_no)) else {
+                continue;
+            };
+            if group.is_empty() {
+                continue;
+            }
+            let mut shard = shard.lock();
+            for &i in group {
+                let Some(&(id, t, v)) = samples.get(i as usize) else {
+                    continue;
+                };
+                match shard.get_mut(id) {
+                    Some(series) => match series.append(t, v, cfg) {
+                        Ok(_) => totals.applied += 1,
+                        Err(_) => totals.failed += 1,
+                    },
+                    None => totals.unknown += 1,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Postings (label `name=value` → sorted set of series ids) and selection by
+//! intersecting and subtracting them.
+
+use std::borrow::Cow;
+
+use hashbrown::HashMap;
+use roaring::{MultiOps, RoaringBitmap};
+
+use crate::error::{IndexError, Result};
+use crate::matcher::Matcher;
+
+/// Read access to a postings index, in memory or on disk.
+pub(crate) trait PostingsSource {
+    /// The postings of `name=value`.
+    fn postings(&self, name: &str, value: &str) -> Result<Option<Cow<'_, RoaringBitmap>>>;
+    /// The postings of every value of `name` accepted by `pred`. When `prefix` is
+    /// given, `pred` is only true for values that start with it, so a source with
+    /// sorted values may visit just that range.
+    fn values_matching(
+        &self,
+        name: &str,
+        prefix: Option<&str>,
+        pred: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Vec<Cow<'_, RoaringBitmap>>>;
+}
+
+/// A set of series given as the union of some posting lists, not yet computed.
+struct Union<'a> {
+    parts: Vec<Cow<'a, RoaringBitmap>>,
+    /// Upper bound of the union's size.
+    estimate: u64,
+}
+
+impl<'a> Union<'a> {
+    fn new(parts: Vec<Cow<'a, RoaringBitmap>>) -> Self {
+        let estimate = parts.iter().map(|p| p.len()).sum();
+        Union { parts, estimate }
+    }
+
+    fn into_bitmap(mut self) -> RoaringBitmap {
+        match self.parts.len() {
+            0 => RoaringBitmap::new(),
+            1 => self.parts.pop().map(Cow::into_owned).unwrap_or_default(),
+            _ => self.parts.iter().map(|c| c.as_ref()).union(),
+        }
+    }
+
+    /// `acc ∩ self`. With few parts or a small `acc`, intersects `acc` with each part
+    /// instead of building the union first.
+    fn intersect(self, mut acc: RoaringBitmap) -> RoaringBitmap {
+        match self.parts.as_slice() {
+            [] => RoaringBitmap::new(),
+            [one] => {
+                acc &= one.as_ref();
+                acc
+            }
+            parts if parts.len() <= 64 || acc.len() * 16 < self.estimate => parts
+                .iter()
+                .map(|p| &acc & p.as_ref())
+                .collect::<Vec<_>>()
+                .iter()
+                .union(),
+            _ => {
+                acc &= self.into_bitmap();
+                acc
+            }
+        }
+    }
+}
+
+/// The postings of the values `v` of `m.name()` (never the missing value) for which
+/// `m.matches(v) == want`.
+fn values_where<'a, S: PostingsSource>(src: &'a S, m: &Matcher, want: bool) -> Result<Union<'a>> {
+    // m.matches(v) == want  ⇔  positive_matches(v) == (want XOR negative)
+    let positive = want != m.is_negative();
+    let name = m.name();
+    let parts = if positive {
+        if let Some(lits) = m.positive_literals() {
+            let mut sets = Vec::with_capacity(lits.len());
+            for v in lits.iter().filter(|v| !v.is_empty()) {
+                if let Some(p) = src.postings(name, v)? {
+                    sets.push(p);
+                }
+            }
+            sets
+        } else if let Some(prefix) = m.positive_prefix() {
+            src.values_matching(name, Some(prefix), &mut |v| {
+                v.starts_with(prefix) && m.positive_matches(v)
+            })?
+        } else {
+            src.values_matching(name, None, &mut |v| m.positive_matches(v))?
+        }
+    } else {
+        src.values_matching(name, None, &mut |v| !m.positive_matches(v))?
+    };
+    Ok(Union::new(parts))
+}
+
+/// The ids of the series that match every matcher, with Prometheus semantics.
+///
+/// Matchers that do not match `""` contribute the union of their matching values'
+/// postings, intersected smallest first; matchers that match `""` subtract the
+/// postings of the values they reject. At least one matcher must not match `""`.
+pub(crate) fn select<S: PostingsSource>(src: &S, matchers: &[Matcher]) -> Result<RoaringBitmap> {
+    if matchers.iter().all(|m| m.matches_empty()) {
+        return Err(IndexError::EmptySelector);
+    }
+    let mut intersect: Vec<Union<'_>> = Vec::with_capacity(matchers.len());
+    let mut subtract: Vec<Union<'_>> = Vec::new();
+    for m in matchers {
+        if m.matches_empty() {
+            subtract.push(values_where(src, m, false)?);
+        } else {
+            let set = values_where(src, m, true)?;
+            if set.estimate == 0 {
+                return Ok(RoaringBitmap::new());
+            }
+            intersect.push(set);
+        }
+    }
+    intersect.sort_by_key(|s| s.estimate);
+    let mut iter = intersect.into_iter();
+    let mut acc = iter.next().map(Union::into_bitmap).unwrap_or_default();
+    for s in iter {
+        if acc.is_empty() {
+            return Ok(acc);
+        }
+        acc = s.intersect(acc);
+    }
+    for s in subtract {
+        if acc.is_empty() {
+            break;
+        }
+        if s.parts.len() <= 16 {
+            for part in &s.parts {
+                acc -= part.as_ref();
+            }
+        } else {
+            acc -= s.into_bitmap();
+        }
+    }
+    Ok(acc)
+}
+
+/// In-memory postings keyed by interned symbol ids.
+#[derive(Default)]
+pub(crate) struct MemPostings {
+    pub(crate) all: RoaringBitmap,
+    /// name symbol → value symbol → series ids.
+    pub(crate) by_name: HashMap<u32, HashMap<u32, RoaringBitmap>>,
+}
+
+impl MemPostings {
+    /// Adds series `id` with the `(name, value)` symbol pairs.
+    pub(crate) fn add(&mut self, id: u32, pairs: &[u32]) {
+        self.all.insert(id);
+        for p in pairs.chunks_exact(2) {
+            if let [n, v] = p {
+                self.by_name
+                    .entry(*n)
+                    .or_default()
+                    .entry(*v)
+                    .or_default()
+                    .insert(id);
+            }
+        }
+    }
+
+    /// Bytes held by the bitmaps and maps.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(u32, RoaringBitmap)>() + 1;
+        let mut total = self.all.serialized_size() + self.by_name.capacity() * entry;
+        for values in self.by_name.values() {
+            total += values.capacity() * entry;
+            // The serialized size tracks the containers' payload closely; add the
+            // per-container bookkeeping of the in-memory form.
+            total += values
+                .values()
+                .map(|b| b.serialized_size() + 16)
+                .sum::<usize>();
+        }
+        total
+    }
+}

@@ -1,0 +1,17 @@
+//! Integration tests for tsdb-index (one binary, modules by concern).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+mod concurrency;
+mod corruption;
+mod format;
+mod golden;
+mod limits;
+mod mem_index;
+mod proptests;
+mod select;
