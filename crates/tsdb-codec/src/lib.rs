@@ -1,2 +1,61 @@
 //! # tsdb-codec
+//!
+//! Compressed chunks of `(timestamp ms, f64)` samples: the bytes every series in
+//! tsdb is stored as, in memory and on disk.
+//!
+//! ```
+//! use tsdb_codec::{Chunk, ChunkEncoder};
+//!
+//! let mut enc = ChunkEncoder::new();
+//! for i in 0..120 {
+//!     enc.push(1_700_000_000_000 + i * 10_000, 20.0 + (i % 7) as f64 * 0.25)?;
+//! }
+//! let chunk: Chunk = enc.finish();
+//! assert!(chunk.as_bytes().len() < 120); // under one byte per sample
+//!
+//! let (mut ts, mut vs) = (Vec::new(), Vec::new());
+//! Chunk::from_bytes(chunk.as_bytes().to_vec())?.decode_into(&mut ts, &mut vs)?;
+//! assert_eq!(ts.len(), 120);
+//! assert_eq!(vs[3], 20.75);
+//! # Ok::<(), tsdb_codec::CodecError>(())
+//! ```
+//!
+//! ## Concepts
+//! - [`ChunkEncoder`] appends samples in the Gorilla streams (delta-of-delta
+//!   timestamps with millisecond buckets, XOR values): an open chunk costs only its
+//!   compressed bytes and stays readable ([`ChunkEncoder::snapshot`]).
+//! - [`ChunkEncoder::finish`] seals a [`Chunk`], transcoding each of its two columns
+//!   to whichever encoding is smallest for the data: timestamps stay Gorilla or
+//!   become [`TimestampEncoding::Packed`]; values stay [`ValueEncoding::Xor`], or
+//!   become [`ValueEncoding::Decimal`] (short decimals scaled to integers) or
+//!   [`ValueEncoding::OrderedBits`] (full-precision floats as ordered integers).
+//!   The header says which, so decoding needs no outside state.
+//! - [`Chunk`] owns its bytes; [`ChunkRef`] reads borrowed (memory-mapped) bytes.
+//! - Decoding any byte string returns samples or a [`CodecError`]: never a panic, an
+//!   endless loop, or an allocation beyond [`MAX_CHUNK_SAMPLES`] and
+//!   [`MAX_SAMPLES_PER_BYTE`] × the input length.
+//!
+//! The format is drawn in `docs/format/chunk.md`.
 #![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod bits;
+mod chunk;
+mod error;
+mod gorilla;
+mod pack;
+mod values;
+
+pub use chunk::{
+    CHUNK_FORMAT_V1, Chunk, ChunkEncoder, ChunkIter, ChunkRef, MAX_CHUNK_SAMPLES,
+    MAX_SAMPLES_PER_BYTE, TimestampEncoding, ValueEncoding,
+};
+pub use error::{CodecError, Result};

@@ -1,0 +1,367 @@
+//! Bit-level I/O: an MSB-first bit writer/reader for the Gorilla streams, byte varints,
+//! and LSB-first fixed-width packing for the packed integer streams.
+//!
+//! Written by hand because the hot loops of the codec live here: the reader refills a
+//! 64-bit window with one unaligned load and never indexes past the input.
+
+use crate::error::CodecError;
+
+/// Appends bits most-significant first. Whole 64-bit words go to `buf`; the
+/// unflushed tail lives in `acc`, so an open stream costs 9 bytes beyond its buffer.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BitWriter {
+    buf: Vec<u8>,
+    acc: u64,
+    nacc: u32,
+}
+
+impl BitWriter {
+    /// Writes the low `n` bits of `v` (`n` ≤ 64).
+    #[inline]
+    pub(crate) fn write(&mut self, v: u64, n: u32) {
+        debug_assert!(n <= 64);
+        if n == 0 {
+            return;
+        }
+        let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+        let free = 64 - self.nacc;
+        if n < free {
+            self.acc = (self.acc << n) | v;
+            self.nacc += n;
+        } else {
+            let rem = n - free;
+            let word = if free == 64 {
+                v
+            } else {
+                (self.acc << free) | (v >> rem)
+            };
+            self.buf.extend_from_slice(&word.to_be_bytes());
+            self.acc = if rem == 0 { 0 } else { v & ((1u64 << rem) - 1) };
+            self.nacc = rem;
+        }
+    }
+
+    /// Writes an unsigned LEB128 varint as 8-bit groups (byte-aligned when the stream is).
+    pub(crate) fn write_uvarint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.write((v & 0x7f) | 0x80, 8);
+            v >>= 7;
+        }
+        self.write(v, 8);
+    }
+
+    /// Number of bits written so far.
+    pub(crate) fn bit_len(&self) -> usize {
+        self.buf.len() * 8 + self.nacc as usize
+    }
+
+    /// Number of bytes the finished stream occupies.
+    pub(crate) fn byte_len(&self) -> usize {
+        self.bit_len().div_ceil(8)
+    }
+
+    /// Heap bytes held (capacity of the word buffer) plus the struct itself.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Appends the stream, padded with zero bits to a whole byte, to `out`.
+    pub(crate) fn copy_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.buf);
+        if self.nacc > 0 {
+            let tail = (self.acc << (64 - self.nacc)).to_be_bytes();
+            let nbytes = self.nacc.div_ceil(8) as usize;
+            out.extend(tail.iter().take(nbytes));
+        }
+    }
+}
+
+/// Reads bits most-significant first from a byte slice.
+#[derive(Clone, Debug)]
+pub(crate) struct BitReader<'a> {
+    data: &'a [u8],
+    /// Position in bits from the start of `data`.
+    pos: usize,
+    len_bits: usize,
+}
+
+impl<'a> BitReader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        BitReader {
+            data,
+            pos: 0,
+            len_bits: data.len() * 8,
+        }
+    }
+
+    /// Bits consumed so far.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Loads 8 bytes big-endian at byte `i`, zero-padded past the end.
+    #[inline(always)]
+    fn load_be(&self, i: usize) -> u64 {
+        match self.data.get(i..i + 8) {
+            Some(s) => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(s);
+                u64::from_be_bytes(a)
+            }
+            None => {
+                let mut a = [0u8; 8];
+                if let Some(rest) = self.data.get(i..) {
+                    for (d, s) in a.iter_mut().zip(rest) {
+                        *d = *s;
+                    }
+                }
+                u64::from_be_bytes(a)
+            }
+        }
+    }
+
+    /// The next 57 or more bits, left-aligned, without consuming them; bits past the
+    /// end read as zero.
+    #[inline(always)]
+    pub(crate) fn peek_window(&self) -> u64 {
+        self.load_be(self.pos >> 3) << (self.pos & 7)
+    }
+
+    /// Consumes `n` bits previously seen through `peek_window`.
+    #[inline(always)]
+    pub(crate) fn consume(&mut self, n: u32) -> Result<(), CodecError> {
+        let next = self.pos + n as usize;
+        if next > self.len_bits {
+            return Err(CodecError::Truncated { bit: self.pos });
+        }
+        self.pos = next;
+        Ok(())
+    }
+
+    /// Reads `n` ≤ 64 bits.
+    #[inline(always)]
+    pub(crate) fn read(&mut self, n: u32) -> Result<u64, CodecError> {
+        if n == 0 {
+            return Ok(0);
+        }
+        if n <= 56 {
+            let v = self.peek_window() >> (64 - n);
+            self.consume(n)?;
+            Ok(v)
+        } else {
+            let hi = self.read(n - 32)?;
+            let lo = self.read(32)?;
+            Ok((hi << 32) | lo)
+        }
+    }
+
+    /// Reads an unsigned LEB128 varint written by [`BitWriter::write_uvarint`].
+    pub(crate) fn read_uvarint(&mut self) -> Result<u64, CodecError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.read(8)?;
+            v |= (byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(CodecError::Corrupt {
+            offset: self.pos / 8,
+            what: "varint longer than 10 bytes",
+        })
+    }
+}
+
+/// ZigZag-maps a signed integer so small magnitudes get small codes.
+#[inline(always)]
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Inverse of [`zigzag`].
+#[inline(always)]
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Appends an unsigned LEB128 varint.
+pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Encoded length of an unsigned LEB128 varint.
+pub(crate) fn uvarint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// A cursor over bytes for byte-aligned sections.
+#[derive(Clone, Debug)]
+pub(crate) struct ByteReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> ByteReader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        ByteReader { data, pos: 0 }
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, CodecError> {
+        let b = *self
+            .data
+            .get(self.pos)
+            .ok_or(CodecError::Truncated { bit: self.pos * 8 })?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    pub(crate) fn u64_le(&mut self) -> Result<u64, CodecError> {
+        let s = self
+            .data
+            .get(self.pos..self.pos + 8)
+            .ok_or(CodecError::Truncated { bit: self.pos * 8 })?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        self.pos += 8;
+        Ok(u64::from_le_bytes(a))
+    }
+
+    pub(crate) fn uvarint(&mut self) -> Result<u64, CodecError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(CodecError::Corrupt {
+            offset: self.pos,
+            what: "varint longer than 10 bytes",
+        })
+    }
+
+    pub(crate) fn varint(&mut self) -> Result<i64, CodecError> {
+        self.uvarint().map(unzigzag)
+    }
+
+    /// Takes the next `n` bytes.
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(CodecError::Truncated { bit: self.pos * 8 })?;
+        let s = self
+            .data
+            .get(self.pos..end)
+            .ok_or(CodecError::Truncated { bit: self.pos * 8 })?;
+        self.pos = end;
+        Ok(s)
+    }
+}
+
+/// Packs `vals` with `width` bits each, least-significant first, appending whole bytes.
+pub(crate) fn pack(vals: impl Iterator<Item = u64>, width: u32, out: &mut Vec<u8>) {
+    if width == 0 {
+        return;
+    }
+    let mut acc: u128 = 0;
+    let mut nacc: u32 = 0;
+    let mask = if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
+    for v in vals {
+        acc |= u128::from(v & mask) << nacc;
+        nacc += width;
+        while nacc >= 64 {
+            out.extend_from_slice(&(acc as u64).to_le_bytes());
+            acc >>= 64;
+            nacc -= 64;
+        }
+    }
+    let nbytes = nacc.div_ceil(8) as usize;
+    out.extend(acc.to_le_bytes().iter().take(nbytes));
+}
+
+/// Bytes that `count` values of `width` bits occupy once packed.
+pub(crate) fn packed_len(count: usize, width: u32) -> usize {
+    (count * width as usize).div_ceil(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_round_trip_all_widths() {
+        let mut w = BitWriter::default();
+        for n in 0..=64u32 {
+            w.write(u64::MAX.wrapping_mul(n as u64 + 7), n);
+        }
+        let mut out = Vec::new();
+        w.copy_to(&mut out);
+        assert_eq!(out.len(), w.byte_len());
+        let mut r = BitReader::new(&out);
+        for n in 0..=64u32 {
+            let v = u64::MAX.wrapping_mul(n as u64 + 7);
+            let want = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+            assert_eq!(r.read(n).unwrap(), want, "width {n}");
+        }
+    }
+
+    #[test]
+    fn reading_past_end_is_an_error() {
+        let mut r = BitReader::new(&[0xff]);
+        assert_eq!(r.read(8).unwrap(), 0xff);
+        assert!(r.read(1).is_err());
+    }
+
+    #[test]
+    fn pack_round_trip() {
+        for width in 0..=64u32 {
+            let vals: Vec<u64> = (0..37u64)
+                .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .map(|v| {
+                    if width == 64 {
+                        v
+                    } else {
+                        v & ((1u64 << width) - 1)
+                    }
+                })
+                .collect();
+            let mut out = Vec::new();
+            pack(vals.iter().copied(), width, &mut out);
+            assert_eq!(out.len(), packed_len(vals.len(), width));
+            assert_eq!(out.len(), packed_len(vals.len(), width), "width {width}");
+        }
+    }
+
+    #[test]
+    fn varints() {
+        for v in [0u64, 1, 127, 128, 300, u64::MAX] {
+            let mut out = Vec::new();
+            put_uvarint(&mut out, v);
+            assert_eq!(out.len(), uvarint_len(v));
+            assert_eq!(ByteReader::new(&out).uvarint().unwrap(), v);
+            let mut w = BitWriter::default();
+            w.write_uvarint(v);
+            let mut b = Vec::new();
+            w.copy_to(&mut b);
+            assert_eq!(b, out);
+            assert_eq!(BitReader::new(&b).read_uvarint().unwrap(), v);
+        }
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+}

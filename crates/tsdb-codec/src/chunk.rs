@@ -1,0 +1,589 @@
+//! The chunk: a self-describing, immutable run of samples, and the encoder that
+//! builds one.
+//!
+//! Layout (format version 1, see `docs/format/chunk.md`):
+//! ```text
+//! u8 version (=1) | u8 encodings (timestamp << 4 | value) | varint count
+//! | varint timestamp-section length | timestamp section | value section
+//! ```
+//! Decoding needs nothing but these bytes.
+
+use crate::bits::{ByteReader, put_uvarint};
+use crate::error::{CodecError, Result};
+use crate::gorilla::{TimestampWriter, XorWriter, decode_timestamps, decode_xor};
+use crate::pack::{self, Predictor};
+use crate::values::{Decimal, bits_from_ordered, ordered_from_bits, read_decimal_header};
+
+/// The chunk format version this build writes and reads.
+pub const CHUNK_FORMAT_V1: u8 = 1;
+
+/// Most samples one chunk may hold. Decoders refuse larger counts, which bounds the
+/// memory a hostile chunk can make a reader allocate.
+pub const MAX_CHUNK_SAMPLES: usize = 4096;
+
+/// A decoder allocates at most this many samples per input byte (on top of the
+/// [`MAX_CHUNK_SAMPLES`] cap). The densest possible chunk, a constant series at a
+/// fixed interval, needs at least 13 bytes for 4096 samples (315 per byte).
+pub const MAX_SAMPLES_PER_BYTE: usize = 512;
+
+/// How a chunk's timestamps are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TimestampEncoding {
+    /// Gorilla delta-of-delta with millisecond buckets (the appendable form).
+    DeltaOfDelta = 0,
+    /// Predictor + frame-of-reference bit packing with patched exceptions.
+    Packed = 1,
+}
+
+/// How a chunk's values are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ValueEncoding {
+    /// Gorilla XOR with window reuse (the appendable form).
+    Xor = 0,
+    /// Decimals scaled to integers, packed; non-decimals kept verbatim.
+    Decimal = 1,
+    /// Order-preserving integer images of the f64 bits, packed.
+    OrderedBits = 2,
+}
+
+impl TimestampEncoding {
+    fn from_u8(b: u8) -> Result<Self> {
+        match b {
+            0 => Ok(Self::DeltaOfDelta),
+            1 => Ok(Self::Packed),
+            found => Err(CodecError::UnknownEncoding {
+                section: "timestamp",
+                found,
+            }),
+        }
+    }
+}
+
+impl ValueEncoding {
+    fn from_u8(b: u8) -> Result<Self> {
+        match b {
+            0 => Ok(Self::Xor),
+            1 => Ok(Self::Decimal),
+            2 => Ok(Self::OrderedBits),
+            found => Err(CodecError::UnknownEncoding {
+                section: "value",
+                found,
+            }),
+        }
+    }
+}
+
+/// Builds a chunk sample by sample.
+///
+/// While open, samples are held in the Gorilla streams, so an open chunk costs only
+/// its compressed bytes. [`ChunkEncoder::finish`] seals the chunk in whichever
+/// encoding is smallest for its data.
+#[derive(Clone, Debug, Default)]
+pub struct ChunkEncoder {
+    ts: TimestampWriter,
+    vals: XorWriter,
+    count: u32,
+    first_t: i64,
+    last_t: i64,
+}
+
+impl ChunkEncoder {
+    /// An empty encoder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a sample. `t` must be greater than the previous timestamp.
+    pub fn push(&mut self, t: i64, v: f64) -> Result<()> {
+        let n = self.count as usize;
+        if n >= MAX_CHUNK_SAMPLES {
+            return Err(CodecError::ChunkFull {
+                max: MAX_CHUNK_SAMPLES,
+            });
+        }
+        if n > 0 && t <= self.last_t {
+            return Err(CodecError::OutOfOrder {
+                last: self.last_t,
+                t,
+            });
+        }
+        if n == 0 {
+            self.first_t = t;
+        }
+        self.ts.push(n, t);
+        self.vals.push(n, v.to_bits());
+        self.last_t = t;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Samples pushed so far.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether no sample was pushed yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Timestamp of the first sample.
+    pub fn first_time(&self) -> Option<i64> {
+        (self.count > 0).then_some(self.first_t)
+    }
+
+    /// Timestamp of the last sample.
+    pub fn last_time(&self) -> Option<i64> {
+        (self.count > 0).then_some(self.last_t)
+    }
+
+    /// Heap bytes the open encoder holds (its stream buffers' capacity).
+    pub fn size_bytes(&self) -> usize {
+        self.ts.w.heap_bytes() + self.vals.w.heap_bytes()
+    }
+
+    /// A readable copy of the samples so far, in the appendable encoding.
+    pub fn snapshot(&self) -> Chunk {
+        let mut bytes = Vec::with_capacity(8 + self.ts.w.byte_len() + self.vals.w.byte_len());
+        write_header(
+            &mut bytes,
+            TimestampEncoding::DeltaOfDelta,
+            ValueEncoding::Xor,
+            self.count as usize,
+            self.ts.w.byte_len(),
+        );
+        self.ts.w.copy_to(&mut bytes);
+        self.vals.w.copy_to(&mut bytes);
+        Chunk::from_trusted(bytes)
+    }
+
+    /// Seals the chunk, choosing the smallest encoding for its timestamps and values.
+    pub fn finish(self) -> Chunk {
+        let n = self.count as usize;
+        let open = self.snapshot();
+        let mut ts = Vec::with_capacity(n);
+        let mut vs = Vec::with_capacity(n);
+        // The streams were written by this encoder; decoding them cannot fail. If it
+        // ever did, the appendable form is still a correct chunk.
+        if n < 3 || open.decode_into(&mut ts, &mut vs).is_err() {
+            return open;
+        }
+        seal(&ts, &vs, Some(&self)).unwrap_or(open)
+    }
+}
+
+impl Chunk {
+    /// Encodes whole columns at once, as compaction and backfill do: the same
+    /// choice of encodings as [`ChunkEncoder::finish`], without building the
+    /// appendable streams unless they may be the smaller form.
+    ///
+    /// Errors when the columns differ in length, hold more than
+    /// [`MAX_CHUNK_SAMPLES`], or the timestamps do not strictly increase.
+    pub fn encode(ts: &[i64], vs: &[f64]) -> Result<Chunk> {
+        if ts.len() != vs.len() {
+            return Err(CodecError::LengthMismatch {
+                timestamps: ts.len(),
+                values: vs.len(),
+            });
+        }
+        if ts.len() > MAX_CHUNK_SAMPLES {
+            return Err(CodecError::ChunkFull {
+                max: MAX_CHUNK_SAMPLES,
+            });
+        }
+        if let Some((last, t)) = ts.windows(2).find_map(|w| match w {
+            [a, b] if b <= a => Some((*a, *b)),
+            _ => None,
+        }) {
+            return Err(CodecError::OutOfOrder { last, t });
+        }
+        if ts.len() < 3 {
+            return Ok(appendable(ts, vs).finish());
+        }
+        match seal(ts, vs, None) {
+            Some(chunk) => Ok(chunk),
+            None => Ok(appendable(ts, vs).snapshot()),
+        }
+    }
+}
+
+/// Builds the appendable streams for validated columns.
+fn appendable(ts: &[i64], vs: &[f64]) -> ChunkEncoder {
+    let mut enc = ChunkEncoder::new();
+    for (&t, &v) in ts.iter().zip(vs) {
+        // Validated by the caller: increasing, within the sample limit.
+        let _ = enc.push(t, v);
+    }
+    enc
+}
+
+/// Predictors tried for timestamps: fixed intervals give constant deltas and zero
+/// delta-of-deltas; jitter around a fixed interval is smallest as residuals from a
+/// line.
+const TIMESTAMP_PREDICTORS: [Predictor; 3] =
+    [Predictor::Delta, Predictor::DeltaOfDelta, Predictor::Linear];
+/// Predictors tried for values: levels with noise (none), random walks and
+/// counters (delta), steady trends (delta-of-delta).
+const VALUE_PREDICTORS: [Predictor; 3] =
+    [Predictor::None, Predictor::Delta, Predictor::DeltaOfDelta];
+
+/// Packed forms that cost more than this many bits per sample are compared with
+/// the Gorilla form when encoding in bulk (below it, Gorilla never wins: its
+/// timestamps cost at least 1 bit and its values at least 1 bit per sample, and
+/// it only wins on data with long runs of exact repeats).
+const BULK_TS_COMPARE_BITS: usize = 8;
+const BULK_VALUES_COMPARE_BITS: usize = 24;
+
+/// Chooses and writes the smallest encoding of each column. `open` holds the
+/// appendable streams when they exist already; otherwise they are built only if the
+/// packed forms are poor. `None` if the result fails to parse (never expected).
+fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
+    let n = ts.len();
+    let built = std::cell::OnceCell::new();
+    let gorilla = || open.unwrap_or_else(|| built.get_or_init(|| appendable(ts, vs)));
+
+    let mut ts_section = Vec::new();
+    let plan = pack::best_plan(ts, &TIMESTAMP_PREDICTORS)?;
+    let compare_ts = open.is_some() || plan.bytes * 8 > n * BULK_TS_COMPARE_BITS;
+    let ts_enc = if compare_ts && gorilla().ts.w.byte_len() <= plan.bytes {
+        gorilla().ts.w.copy_to(&mut ts_section);
+        TimestampEncoding::DeltaOfDelta
+    } else {
+        pack::write(&plan, n, &mut ts_section);
+        TimestampEncoding::Packed
+    };
+
+    let bits: Vec<u64> = vs.iter().map(|v| v.to_bits()).collect();
+    let mut best: Option<(usize, ValueEncoding)> = None;
+    let decimal = Decimal::analyze(&bits).and_then(|d| {
+        pack::best_plan(&d.ints, &VALUE_PREDICTORS).map(|p| (d.header_len() + p.bytes, d, p))
+    });
+    if let Some((size, _, _)) = &decimal {
+        best = Some((*size, ValueEncoding::Decimal));
+    }
+    // Short decimals almost always beat ordered bits; only try the latter when the
+    // values are no clean decimals.
+    let clean_decimal = decimal
+        .as_ref()
+        .is_some_and(|(_, d, _)| d.specials.is_empty());
+    let ordered_plan = if clean_decimal {
+        None
+    } else {
+        let ordered: Vec<i64> = bits.iter().map(|&b| ordered_from_bits(b)).collect();
+        pack::best_plan(&ordered, &VALUE_PREDICTORS)
+    };
+    if let Some(p) = &ordered_plan
+        && best.is_none_or(|(size, _)| p.bytes < size)
+    {
+        best = Some((p.bytes, ValueEncoding::OrderedBits));
+    }
+    let compare_vals =
+        open.is_some() || best.is_none_or(|(size, _)| size * 8 > n * BULK_VALUES_COMPARE_BITS);
+    if compare_vals && best.is_none_or(|(size, _)| gorilla().vals.w.byte_len() <= size) {
+        best = None;
+    }
+
+    let mut val_section = Vec::new();
+    let val_enc = match (best, decimal, ordered_plan) {
+        (Some((_, ValueEncoding::Decimal)), Some((_, d, p)), _) => {
+            d.write_header(&mut val_section);
+            pack::write(&p, n, &mut val_section);
+            ValueEncoding::Decimal
+        }
+        (Some((_, ValueEncoding::OrderedBits)), _, Some(p)) => {
+            pack::write(&p, n, &mut val_section);
+            ValueEncoding::OrderedBits
+        }
+        _ => {
+            gorilla().vals.w.copy_to(&mut val_section);
+            ValueEncoding::Xor
+        }
+    };
+
+    let mut bytes = Vec::with_capacity(8 + ts_section.len() + val_section.len());
+    write_header(&mut bytes, ts_enc, val_enc, n, ts_section.len());
+    bytes.extend_from_slice(&ts_section);
+    bytes.extend_from_slice(&val_section);
+    Chunk::from_bytes(bytes).ok()
+}
+
+fn write_header(
+    out: &mut Vec<u8>,
+    ts: TimestampEncoding,
+    vals: ValueEncoding,
+    count: usize,
+    ts_len: usize,
+) {
+    out.push(CHUNK_FORMAT_V1);
+    out.push(((ts as u8) << 4) | vals as u8);
+    put_uvarint(out, count as u64);
+    put_uvarint(out, ts_len as u64);
+}
+
+/// The parsed fixed part of a chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Header {
+    ts_enc: TimestampEncoding,
+    val_enc: ValueEncoding,
+    count: u32,
+    ts_start: u32,
+    val_start: u32,
+}
+
+impl Header {
+    fn parse(bytes: &[u8]) -> Result<Header> {
+        let mut r = ByteReader::new(bytes);
+        let version = r.u8()?;
+        if version != CHUNK_FORMAT_V1 {
+            return Err(CodecError::UnknownVersion {
+                found: version,
+                supported: CHUNK_FORMAT_V1,
+            });
+        }
+        let enc = r.u8()?;
+        let ts_enc = TimestampEncoding::from_u8(enc >> 4)?;
+        let val_enc = ValueEncoding::from_u8(enc & 0x0f)?;
+        let count = r.uvarint()?;
+        let max = MAX_CHUNK_SAMPLES.min(bytes.len().saturating_mul(MAX_SAMPLES_PER_BYTE));
+        if count > max as u64 {
+            return Err(CodecError::Corrupt {
+                offset: 2,
+                what: "sample count over the limit for this chunk size",
+            });
+        }
+        let ts_len = r.uvarint()?;
+        let ts_start = r.position();
+        let val_start = (ts_start as u64).saturating_add(ts_len);
+        if val_start > bytes.len() as u64 {
+            return Err(CodecError::Corrupt {
+                offset: ts_start,
+                what: "timestamp section runs past the end",
+            });
+        }
+        Ok(Header {
+            ts_enc,
+            val_enc,
+            count: count as u32,
+            ts_start: ts_start as u32,
+            val_start: val_start as u32,
+        })
+    }
+}
+
+/// A sealed chunk over borrowed bytes (e.g. a memory-mapped block file).
+#[derive(Clone, Copy, Debug)]
+pub struct ChunkRef<'a> {
+    bytes: &'a [u8],
+    header: Header,
+}
+
+impl<'a> ChunkRef<'a> {
+    /// Wraps bytes after validating the header.
+    pub fn new(bytes: &'a [u8]) -> Result<ChunkRef<'a>> {
+        Ok(ChunkRef {
+            bytes,
+            header: Header::parse(bytes)?,
+        })
+    }
+
+    /// The chunk's bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.header.count as usize
+    }
+
+    /// Whether the chunk holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.header.count == 0
+    }
+
+    /// The timestamp encoding in use.
+    pub fn timestamp_encoding(&self) -> TimestampEncoding {
+        self.header.ts_enc
+    }
+
+    /// The value encoding in use.
+    pub fn value_encoding(&self) -> ValueEncoding {
+        self.header.val_enc
+    }
+
+    /// Decodes every sample, appending timestamps to `ts` and values to `vs`.
+    /// On error nothing is appended.
+    pub fn decode_into(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
+        let (t0, v0) = (ts.len(), vs.len());
+        let res = self.decode_inner(ts, vs);
+        if res.is_err() {
+            ts.truncate(t0);
+            vs.truncate(v0);
+        }
+        res
+    }
+
+    fn decode_inner(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
+        let n = self.len();
+        let h = self.header;
+        let ts_bytes = self
+            .bytes
+            .get(h.ts_start as usize..h.val_start as usize)
+            .unwrap_or_default();
+        let val_bytes = self.bytes.get(h.val_start as usize..).unwrap_or_default();
+        ts.reserve(n);
+        vs.reserve(n);
+        match h.ts_enc {
+            TimestampEncoding::DeltaOfDelta => decode_timestamps(ts_bytes, n, ts)?,
+            TimestampEncoding::Packed => {
+                let start = ts.len();
+                pack::read(&mut ByteReader::new(ts_bytes), n, ts)?;
+                let decoded = ts.get(start..).unwrap_or_default();
+                if decoded.windows(2).any(|w| matches!(w, [a, b] if b <= a)) {
+                    return Err(CodecError::Corrupt {
+                        offset: h.ts_start as usize,
+                        what: "timestamps not strictly increasing",
+                    });
+                }
+            }
+        }
+        match h.val_enc {
+            ValueEncoding::Xor => decode_xor(val_bytes, n, vs)?,
+            ValueEncoding::Decimal => {
+                let mut r = ByteReader::new(val_bytes);
+                let (p, specials) = read_decimal_header(&mut r, n)?;
+                let start = vs.len();
+                pack::read(&mut r, n, vs)?;
+                if let Some(out) = vs.get_mut(start..) {
+                    for v in out.iter_mut() {
+                        *v = (v.to_bits() as i64) as f64 / p;
+                    }
+                    for (i, bits) in specials {
+                        if let Some(v) = out.get_mut(i) {
+                            *v = f64::from_bits(bits);
+                        }
+                    }
+                }
+            }
+            ValueEncoding::OrderedBits => {
+                let start = vs.len();
+                pack::read(&mut ByteReader::new(val_bytes), n, vs)?;
+                for v in vs.get_mut(start..).unwrap_or_default() {
+                    *v = f64::from_bits(bits_from_ordered(v.to_bits() as i64));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Iterates the samples in timestamp order. A corrupt chunk yields one error.
+    pub fn iter(&self) -> ChunkIter {
+        let mut ts = Vec::new();
+        let mut vs = Vec::new();
+        let error = self.decode_into(&mut ts, &mut vs).err();
+        ChunkIter {
+            ts: ts.into_iter(),
+            vs: vs.into_iter(),
+            error,
+        }
+    }
+}
+
+/// An owned, sealed chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    bytes: Box<[u8]>,
+    header: Header,
+}
+
+impl Chunk {
+    /// Takes ownership of encoded bytes after validating the header.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Chunk> {
+        let header = Header::parse(&bytes)?;
+        Ok(Chunk {
+            bytes: bytes.into_boxed_slice(),
+            header,
+        })
+    }
+
+    /// Wraps bytes this crate just wrote. Their header always parses; should that
+    /// ever fail, an empty chunk keeps the function total instead of panicking.
+    fn from_trusted(bytes: Vec<u8>) -> Chunk {
+        Chunk::from_bytes(bytes).unwrap_or_else(|_| Chunk::empty())
+    }
+
+    fn empty() -> Chunk {
+        let mut bytes = Vec::new();
+        write_header(
+            &mut bytes,
+            TimestampEncoding::DeltaOfDelta,
+            ValueEncoding::Xor,
+            0,
+            0,
+        );
+        Chunk {
+            header: Header {
+                ts_enc: TimestampEncoding::DeltaOfDelta,
+                val_enc: ValueEncoding::Xor,
+                count: 0,
+                ts_start: bytes.len() as u32,
+                val_start: bytes.len() as u32,
+            },
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+
+    /// A borrowed view with the read methods.
+    pub fn as_ref(&self) -> ChunkRef<'_> {
+        ChunkRef {
+            bytes: &self.bytes,
+            header: self.header,
+        }
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.header.count as usize
+    }
+
+    /// Whether the chunk holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.header.count == 0
+    }
+
+    /// Decodes every sample, appending to `ts` and `vs`; on error nothing is appended.
+    pub fn decode_into(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
+        self.as_ref().decode_into(ts, vs)
+    }
+
+    /// Iterates the samples in timestamp order.
+    pub fn iter(&self) -> ChunkIter {
+        self.as_ref().iter()
+    }
+}
+
+/// Iterator over a chunk's samples; see [`ChunkRef::iter`].
+#[derive(Debug)]
+pub struct ChunkIter {
+    ts: std::vec::IntoIter<i64>,
+    vs: std::vec::IntoIter<f64>,
+    error: Option<CodecError>,
+}
+
+impl Iterator for ChunkIter {
+    type Item = Result<(i64, f64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
+        Some(Ok((self.ts.next()?, self.vs.next()?)))
+    }
+}

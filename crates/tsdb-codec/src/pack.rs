@@ -1,0 +1,628 @@
+//! Packed integer streams: a predictor (none, delta, delta-of-delta or a straight
+//! line through the first and last value), frame-of-reference on the residuals, and
+//! fixed-width bit packing with patched exceptions for the few residuals that do not
+//! fit (a counter reset, a missed scrape).
+//!
+//! This is the dense form sealed chunks use for timestamps and for values that map
+//! to integers (decimals, ordered float bits). It decodes with one unaligned load per
+//! value and no branches on the data, which is what makes decode fast.
+//!
+//! Layout (all varints LEB128, `z` = zigzag):
+//! ```text
+//! u8 predictor | z-varint header values (0, 1 or 2 of them) | z-varint base | u8 width
+//! | varint exceptions E | if E > 0: u8 exception width, E varint index gaps,
+//!   E packed high parts | packed low parts (m × width bits, LSB first)
+//! ```
+
+use crate::bits::{ByteReader, pack, packed_len, put_uvarint, uvarint_len, zigzag};
+use crate::error::{CodecError, Result};
+
+/// How values are predicted before their residuals are packed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Predictor {
+    /// Residual = value.
+    None = 0,
+    /// Residual = value − previous value.
+    Delta = 1,
+    /// Residual = delta − previous delta.
+    DeltaOfDelta = 2,
+    /// Residual = value − (first + i × slope), slope from the first and last value.
+    Linear = 3,
+}
+
+impl Predictor {
+    pub(crate) const ALL: [Predictor; 4] = [
+        Predictor::None,
+        Predictor::Delta,
+        Predictor::DeltaOfDelta,
+        Predictor::Linear,
+    ];
+
+    fn from_u8(b: u8) -> Option<Predictor> {
+        Predictor::ALL.into_iter().find(|p| *p as u8 == b)
+    }
+
+    /// Values carried in the header before the residuals start.
+    fn header_len(self, n: usize) -> usize {
+        match self {
+            Predictor::None => 0,
+            Predictor::Delta | Predictor::Linear => {
+                n.min(1) + usize::from(n > 1 && self == Predictor::Linear)
+            }
+            Predictor::DeltaOfDelta => n.min(2),
+        }
+    }
+}
+
+/// A chosen packing for one integer sequence.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    predictor: Predictor,
+    header: [i64; 2],
+    base: i64,
+    width: u32,
+    exc_width: u32,
+    /// Residuals minus base, one per packed slot.
+    offsets: Vec<u64>,
+    /// Estimated encoded size in bytes.
+    pub(crate) bytes: usize,
+}
+
+fn bit_len(v: u64) -> u32 {
+    64 - v.leading_zeros()
+}
+
+/// Builds the plan for one predictor.
+pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
+    let n = xs.len();
+    let mut header = [0i64; 2];
+    let mut residuals: Vec<i64> = Vec::with_capacity(n);
+    let first = xs.first().copied().unwrap_or(0);
+    match predictor {
+        Predictor::None => residuals.extend_from_slice(xs),
+        Predictor::Delta => {
+            header[0] = first;
+            residuals.extend(xs.windows(2).map(|w| match w {
+                [a, b] => b.wrapping_sub(*a),
+                _ => 0,
+            }));
+        }
+        Predictor::DeltaOfDelta => {
+            header[0] = first;
+            if let [a, b, ..] = xs {
+                header[1] = b.wrapping_sub(*a);
+            }
+            residuals.extend(xs.windows(3).map(|w| match w {
+                [a, b, c] => c.wrapping_sub(*b).wrapping_sub(b.wrapping_sub(*a)),
+                _ => 0,
+            }));
+        }
+        Predictor::Linear => {
+            header[0] = first;
+            if n > 1 {
+                let last = xs.last().copied().unwrap_or(0);
+                let slope = (i128::from(last) - i128::from(first)) / (n as i128 - 1);
+                header[1] = slope as i64;
+            }
+            let slope = header[1];
+            let mut pred = first;
+            for &x in xs.iter().skip(1) {
+                pred = pred.wrapping_add(slope);
+                residuals.push(x.wrapping_sub(pred));
+            }
+        }
+    }
+    // Frame of reference: the base is the smallest residual, or, when a few residuals
+    // sit far below the rest (a counter reset), the smallest of the rest; those few
+    // then wrap around and become exceptions.
+    let mut lowest = [i64::MAX; 4];
+    for &r in &residuals {
+        if r < lowest[3] {
+            lowest[3] = r;
+            lowest.sort_unstable();
+        }
+    }
+    let mut best = for_plan(&residuals, lowest[0]);
+    for (k, pair) in lowest.windows(2).enumerate() {
+        let [prev, cand] = *pair else { continue };
+        if k + 1 < residuals.len() && bit_len(cand.wrapping_sub(prev) as u64) > 8 {
+            let p = for_plan(&residuals, cand);
+            if p.bits < best.bits {
+                best = p;
+            }
+        }
+    }
+    let header_bytes: usize = header
+        .iter()
+        .take(predictor.header_len(n))
+        .map(|&h| uvarint_len(zigzag(h)))
+        .sum();
+    let bytes = 1 + header_bytes + uvarint_len(zigzag(best.base)) + 2 + best.bits.div_ceil(8);
+    Plan {
+        predictor,
+        header,
+        base: best.base,
+        width: best.width,
+        exc_width: best.max_width - best.width,
+        offsets: residuals
+            .iter()
+            .map(|r| r.wrapping_sub(best.base) as u64)
+            .collect(),
+        bytes,
+    }
+}
+
+/// Frame-of-reference cost of `residuals` against `base`.
+struct ForPlan {
+    base: i64,
+    width: u32,
+    max_width: u32,
+    bits: usize,
+}
+
+fn for_plan(residuals: &[i64], base: i64) -> ForPlan {
+    let mut hist = [0usize; 65];
+    for &r in residuals {
+        if let Some(h) = hist.get_mut(bit_len(r.wrapping_sub(base) as u64) as usize) {
+            *h += 1;
+        }
+    }
+    let (best_w, max_w, best_bits) = cost_from_hist(&hist, residuals.len());
+    ForPlan {
+        base,
+        width: best_w,
+        max_width: max_w,
+        bits: best_bits,
+    }
+}
+
+/// From a histogram of offset bit lengths over `m` slots: the packed width that
+/// minimises packed bits plus exception cost, the widest offset, and that cost.
+fn cost_from_hist(hist: &[usize; 65], m: usize) -> (u32, u32, usize) {
+    let max_w = hist.iter().rposition(|&c| c > 0).unwrap_or(0) as u32;
+    // The width that minimises packed bits + exception cost.
+    let (mut best_w, mut best_bits) = (max_w, m * max_w as usize);
+    let mut above = 0usize; // values wider than w
+    for w in (0..max_w).rev() {
+        above += hist.get(w as usize + 1).copied().unwrap_or(0);
+        let bits = m * w as usize + usize::from(above > 0) * 8 + above * (8 + (max_w - w) as usize);
+        if bits < best_bits {
+            best_bits = bits;
+            best_w = w;
+        }
+    }
+    (best_w, max_w, best_bits)
+}
+
+/// Calls `f` with each residual of `predictor` over `xs`, without allocating.
+#[inline(always)]
+fn for_each_residual(xs: &[i64], predictor: Predictor, mut f: impl FnMut(i64)) {
+    match predictor {
+        Predictor::None => xs.iter().for_each(|&x| f(x)),
+        Predictor::Delta => {
+            for w in xs.windows(2) {
+                if let [a, b] = w {
+                    f(b.wrapping_sub(*a));
+                }
+            }
+        }
+        Predictor::DeltaOfDelta => {
+            for w in xs.windows(3) {
+                if let [a, b, c] = w {
+                    f(c.wrapping_sub(*b).wrapping_sub(b.wrapping_sub(*a)));
+                }
+            }
+        }
+        Predictor::Linear => {
+            let (Some(&first), Some(&last)) = (xs.first(), xs.last()) else {
+                return;
+            };
+            let n = xs.len();
+            if n < 2 {
+                return;
+            }
+            let slope = ((i128::from(last) - i128::from(first)) / (n as i128 - 1)) as i64;
+            let mut pred = first;
+            for &x in xs.iter().skip(1) {
+                pred = pred.wrapping_add(slope);
+                f(x.wrapping_sub(pred));
+            }
+        }
+    }
+}
+
+/// Estimated packed bits for one predictor, from one allocation-free pass that
+/// keeps the two smallest and three largest residuals. The base is the smallest
+/// residual, or the second smallest when the smallest sits far below (a counter
+/// reset: it then wraps around into an exception); up to two of the largest are
+/// priced as exceptions rather than widening every slot.
+fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
+    let (mut s0, mut s1) = (i64::MAX, i64::MAX);
+    let mut hi = [i64::MIN; 3];
+    let mut m = 0usize;
+    for_each_residual(xs, predictor, |r| {
+        m += 1;
+        if r < s1 {
+            if r < s0 {
+                s1 = s0;
+                s0 = r;
+            } else {
+                s1 = r;
+            }
+        }
+        if r > hi[2] {
+            hi[2] = r;
+            if hi[2] > hi[1] {
+                hi.swap(1, 2);
+                if hi[1] > hi[0] {
+                    hi.swap(0, 1);
+                }
+            }
+        }
+    });
+    if m == 0 {
+        return 0;
+    }
+    let low_outlier = m > 1 && bit_len(s1.wrapping_sub(s0) as u64) > 8;
+    let base = if low_outlier { s1 } else { s0 };
+    let width_of = |r: i64| {
+        if r == i64::MIN {
+            0
+        } else {
+            bit_len(r.wrapping_sub(base) as u64) as usize
+        }
+    };
+    let max_w = if low_outlier { 64 } else { width_of(hi[0]) };
+    let header = 8 * 5 * predictor.header_len(xs.len());
+    (0..hi.len().min(m))
+        .map(|k| {
+            // The k largest (and a low outlier) as exceptions, the rest at width w.
+            let w = hi.get(k).map_or(0, |&r| width_of(r));
+            let e = k + usize::from(low_outlier);
+            m * w
+                + if e > 0 {
+                    8 + e * (8 + max_w.saturating_sub(w))
+                } else {
+                    0
+                }
+        })
+        .min()
+        .unwrap_or(0)
+        + header
+}
+
+/// The smallest plan among `predictors`: each is estimated cheaply, and only the
+/// most promising is planned exactly.
+pub(crate) fn best_plan(xs: &[i64], predictors: &[Predictor]) -> Option<Plan> {
+    let best = predictors
+        .iter()
+        .copied()
+        .min_by_key(|&p| estimate_bits(xs, p))?;
+    Some(plan(xs, best))
+}
+
+/// Serializes a plan.
+pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
+    if n == 0 {
+        return;
+    }
+    out.push(plan.predictor as u8);
+    for &h in plan.header.iter().take(plan.predictor.header_len(n)) {
+        put_uvarint(out, zigzag(h));
+    }
+    put_uvarint(out, zigzag(plan.base));
+    out.push(plan.width as u8);
+    let limit = if plan.width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << plan.width) - 1
+    };
+    let exceptions: Vec<(usize, u64)> = plan
+        .offsets
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| **o > limit)
+        .map(|(i, o)| (i, *o))
+        .collect();
+    put_uvarint(out, exceptions.len() as u64);
+    if !exceptions.is_empty() {
+        out.push(plan.exc_width as u8);
+        let mut prev = 0usize;
+        for &(i, _) in &exceptions {
+            put_uvarint(out, (i - prev) as u64);
+            prev = i;
+        }
+        let w = plan.width;
+        pack(exceptions.iter().map(|&(_, o)| o >> w), plan.exc_width, out);
+    }
+    pack(plan.offsets.iter().copied(), plan.width, out);
+}
+
+fn corrupt(r: &ByteReader<'_>, what: &'static str) -> CodecError {
+    CodecError::Corrupt {
+        offset: r.position(),
+        what,
+    }
+}
+
+/// Loads the `i`-th `width`-bit value (LSB-first) from `data`; zero past the end.
+#[inline(always)]
+fn load(data: &[u8], i: usize, width: u32, mask: u64) -> u64 {
+    let bit = i * width as usize;
+    let byte = bit >> 3;
+    let shift = (bit & 7) as u32;
+    if width <= 56 {
+        let w = match data.get(byte..byte + 8) {
+            Some(s) => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(s);
+                u64::from_le_bytes(a)
+            }
+            None => load_tail(data, byte) as u64,
+        };
+        (w >> shift) & mask
+    } else {
+        let w = match data.get(byte..byte + 16) {
+            Some(s) => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(s);
+                u128::from_le_bytes(a)
+            }
+            None => load_tail(data, byte),
+        };
+        (w >> shift) as u64 & mask
+    }
+}
+
+#[cold]
+fn load_tail(data: &[u8], byte: usize) -> u128 {
+    let mut a = [0u8; 16];
+    if let Some(rest) = data.get(byte..) {
+        for (d, s) in a.iter_mut().zip(rest) {
+            *d = *s;
+        }
+    }
+    u128::from_le_bytes(a)
+}
+
+/// Decodes `n` integers written by [`write`], appending them to `out`.
+pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let p = r.u8()?;
+    let predictor = Predictor::from_u8(p).ok_or_else(|| corrupt(r, "unknown predictor"))?;
+    let mut header = [0i64; 2];
+    let hl = predictor.header_len(n);
+    for h in header.iter_mut().take(hl) {
+        *h = r.varint()?;
+    }
+    let m = n - hl.min(n) + usize::from(predictor == Predictor::Linear && n > 1);
+    let base = r.varint()?;
+    let width = u32::from(r.u8()?);
+    if width > 64 {
+        return Err(corrupt(r, "packed width over 64"));
+    }
+    let exc = usize::try_from(r.uvarint()?).map_err(|_| corrupt(r, "exception count"))?;
+    if exc > m {
+        return Err(corrupt(r, "more exceptions than values"));
+    }
+    // Exceptions: (slot, high bits), in slot order.
+    let mut patches: Vec<(usize, u64)> = Vec::new();
+    if exc > 0 {
+        let exc_width = u32::from(r.u8()?);
+        if width + exc_width > 64 {
+            return Err(corrupt(r, "exception width over 64"));
+        }
+        patches.reserve(exc);
+        let mut at = 0usize;
+        for k in 0..exc {
+            let gap = usize::try_from(r.uvarint()?).map_err(|_| corrupt(r, "exception index"))?;
+            at = at
+                .checked_add(gap)
+                .ok_or_else(|| corrupt(r, "exception index"))?;
+            if at >= m || (k > 0 && gap == 0) {
+                return Err(corrupt(r, "exception index out of order or range"));
+            }
+            patches.push((at, 0));
+        }
+        let highs = r.take(packed_len(exc, exc_width))?;
+        let emask = mask_of(exc_width);
+        for (k, p) in patches.iter_mut().enumerate() {
+            p.1 = load(highs, k, exc_width, emask)
+                .checked_shl(width)
+                .unwrap_or(0);
+        }
+    }
+    let lows = r.take(packed_len(m, width))?;
+    let mask = mask_of(width);
+
+    // Three tight passes over the output: residuals, patches, then the predictor
+    // integrated in place. Each is a simple loop the compiler keeps in registers.
+    let start = out.len();
+    out.reserve(n);
+    for &h in header.iter().take(hl.min(1)) {
+        out.push(W::from_i64(h));
+    }
+    unpack_into(lows, m, width, mask, base, out);
+    let slots = start + hl.min(1);
+    for (at, high) in patches {
+        if let Some(x) = out.get_mut(slots + at) {
+            *x = W::from_i64(x.to_i64().wrapping_add(high as i64));
+        }
+    }
+    let vals = out.get_mut(start..).unwrap_or_default();
+    match predictor {
+        Predictor::None => {}
+        Predictor::Delta => {
+            let mut x = 0i64;
+            for v in vals.iter_mut() {
+                x = x.wrapping_add(v.to_i64());
+                *v = W::from_i64(x);
+            }
+        }
+        Predictor::DeltaOfDelta => {
+            // vals = [x0, r0, r1, …] with one slot fewer than values: slot j
+            // becomes x_j, and the last value is pushed after the loop.
+            let (mut x, mut d) = (header[0], header[1]);
+            for v in vals.iter_mut().skip(1) {
+                let r = v.to_i64();
+                x = x.wrapping_add(d);
+                *v = W::from_i64(x);
+                d = d.wrapping_add(r);
+            }
+            if n > 1 {
+                out.push(W::from_i64(x.wrapping_add(d)));
+            }
+        }
+        Predictor::Linear => {
+            let slope = header[1];
+            let mut pred = header[0];
+            for v in vals.iter_mut().skip(1) {
+                pred = pred.wrapping_add(slope);
+                *v = W::from_i64(pred.wrapping_add(v.to_i64()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends `base + v` for each of the `m` packed `width`-bit values in `lows`.
+///
+/// Dispatches to a loop specialised for the width: eight values fill exactly
+/// `width` bytes, so each group of eight is one bounds check and eight loads at
+/// constant offsets with constant shifts and masks.
+fn unpack_into<W: Word>(lows: &[u8], m: usize, width: u32, mask: u64, base: i64, out: &mut Vec<W>) {
+    macro_rules! dispatch {
+        ($($w:literal)*) => {
+            match width {
+                0 => out.extend(std::iter::repeat_n(W::from_i64(base), m)),
+                $($w => unpack_width::<W, $w>(lows, m, base, out),)*
+                _ => out.extend((0..m).map(|i| W::from_i64(base.wrapping_add(load(lows, i, width, mask) as i64)))),
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28
+        29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
+}
+
+#[inline(always)]
+fn unpack_width<W: Word, const WIDTH: usize>(lows: &[u8], m: usize, base: i64, out: &mut Vec<W>) {
+    let mask = (1u64 << WIDTH) - 1;
+    let groups = m / 8;
+    for g in 0..groups {
+        let start = g * WIDTH;
+        // `WIDTH + 8` bytes: the group's `WIDTH` bytes plus the overhang of the last
+        // 8-byte load; the last group(s) of a chunk take the tail path instead.
+        let Some(group) = lows.get(start..start + WIDTH + 8) else {
+            out.extend(
+                (g * 8..m).map(|i| {
+                    W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))
+                }),
+            );
+            return;
+        };
+        for j in 0..8 {
+            let bit = j * WIDTH;
+            let b = bit / 8;
+            let mut a = [0u8; 8];
+            if let Some(s) = group.get(b..b + 8) {
+                a.copy_from_slice(s);
+            }
+            let v = (u64::from_le_bytes(a) >> (bit % 8)) & mask;
+            out.push(W::from_i64(base.wrapping_add(v as i64)));
+        }
+    }
+    out.extend(
+        (groups * 8..m)
+            .map(|i| W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))),
+    );
+}
+
+/// An output word of [`read`]: `i64` itself, or an `f64` slot carrying the integer's
+/// bits until the caller converts it in place (saves a scratch buffer).
+pub(crate) trait Word: Copy {
+    fn from_i64(x: i64) -> Self;
+    fn to_i64(self) -> i64;
+}
+
+impl Word for i64 {
+    #[inline(always)]
+    fn from_i64(x: i64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self
+    }
+}
+
+impl Word for f64 {
+    #[inline(always)]
+    fn from_i64(x: i64) -> Self {
+        f64::from_bits(x as u64)
+    }
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self.to_bits() as i64
+    }
+}
+
+fn mask_of(width: u32) -> u64 {
+    if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(xs: &[i64]) -> usize {
+        let mut sizes = Vec::new();
+        for p in Predictor::ALL {
+            let plan = plan(xs, p);
+            let mut out = Vec::new();
+            write(&plan, xs.len(), &mut out);
+            let mut got: Vec<i64> = Vec::new();
+            let mut r = ByteReader::new(&out);
+            read(&mut r, xs.len(), &mut got).unwrap();
+            assert_eq!(got, xs, "{p:?}");
+            assert_eq!(r.position(), out.len(), "{p:?} consumed all");
+            sizes.push(out.len());
+        }
+        sizes.into_iter().min().unwrap()
+    }
+
+    #[test]
+    fn small_sequences() {
+        for n in 0..5 {
+            round_trip(&(0..n).map(|i| i * 7 - 3).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn extremes_round_trip() {
+        round_trip(&[i64::MIN, i64::MAX, 0, i64::MIN, -1, i64::MAX]);
+        round_trip(&[i64::MAX, i64::MIN]);
+    }
+
+    #[test]
+    fn regular_sequence_is_tiny() {
+        let xs: Vec<i64> = (0..120).map(|i| 1_700_000_000_000 + i * 10_000).collect();
+        assert!(round_trip(&xs) <= 16);
+    }
+
+    #[test]
+    fn a_reset_becomes_one_exception() {
+        let mut xs: Vec<i64> = (0..120).map(|i| 5_000 + i * 37 + (i * i) % 11).collect();
+        for x in xs.iter_mut().skip(60) {
+            *x -= 5_000;
+        }
+        // 119 deltas of ~4 bits, one exception: well under 2 bytes per value.
+        assert!(round_trip(&xs) < 90);
+    }
+}
