@@ -106,10 +106,9 @@ impl Inner {
         }
         let mut entries = Vec::with_capacity(batch.len() * SAMPLE_ENTRY_LEN);
         let cfg = self.append_cfg(false);
-        let all: Vec<usize> = (0..batch.len()).collect();
         let retry = self.apply(
             batch,
-            &all,
+            &valid,
             &ids,
             &cfg,
             &mut entries,
