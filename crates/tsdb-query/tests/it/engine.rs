@@ -306,6 +306,32 @@ fn deeply_nested_or_huge_queries_are_refused() {
 }
 
 #[test]
+fn numeric_durations_the_parser_cannot_represent_are_refused() {
+    let e = Engine::with_options(counters(1), no_cache());
+    for q in [
+        "c[1e30]",
+        "c[Inf]",
+        "c[NaN]",
+        "c[1e+30]",
+        "c[0xffffffffffffffff]",
+        "max_over_time(c[5m:1e300])",
+        "c offset 1e30",
+        "c offset -Inf",
+        "c offset NaN",
+        "rate(c[5m] offset +1e20)",
+    ] {
+        match e.instant(q, 30 * MIN) {
+            Err(QueryError::Parse(msg)) => assert!(msg.contains("out of range"), "{q}: {msg}"),
+            other => panic!("{q}: expected a parse error, got {other:?}"),
+        }
+    }
+    // Ordinary numeric durations and numbers elsewhere still work.
+    for q in ["c[300]", "c[1.5e2]", "c offset 60", "c + NaN", "c * 1e300"] {
+        assert!(e.instant(q, 30 * MIN).is_ok(), "{q}");
+    }
+}
+
+#[test]
 fn aligned_ranges_share_cache_entries() {
     let rec = Recording::new(counters(1));
     let e = Engine::with_options(
