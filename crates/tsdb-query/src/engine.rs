@@ -141,6 +141,9 @@ impl<Q: Querier> Engine<Q> {
         } else {
             (start_ms, end_ms)
         };
+        // Rounding down can leave the supported range (a step larger than the
+        // range itself rounds a negative start down by up to a whole step).
+        check_time(start_ms)?;
         let points = (end_ms - start_ms) / step_ms + 1;
         let max = self.opts.limits.max_points_per_series;
         if points > max as i64 {

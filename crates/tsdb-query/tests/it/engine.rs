@@ -306,6 +306,26 @@ fn deeply_nested_or_huge_queries_are_refused() {
 }
 
 #[test]
+fn aligned_range_with_a_huge_step_stays_in_range() {
+    // Rounding start down to a multiple of a huge step used to move it to about
+    // -i64::MAX, where the lookback arithmetic overflowed.
+    let e = Engine::with_options(
+        counters(1),
+        EngineOptions {
+            align_range_to_step: true,
+            ..no_cache()
+        },
+    );
+    for step in [i64::MAX, 1 << 60, (1 << 50) + 1] {
+        assert!(
+            matches!(e.range("c", -1, 1, step), Err(QueryError::BadRequest(_))),
+            "step {step}"
+        );
+    }
+    assert!(e.range("c", 0, 1, i64::MAX).is_ok());
+}
+
+#[test]
 fn numeric_durations_the_parser_cannot_represent_are_refused() {
     let e = Engine::with_options(counters(1), no_cache());
     for q in [
