@@ -33,12 +33,12 @@ pub struct Plan {
 
 /// Resolution of a range query when the caller gives no step: the range divided
 /// by `max_points`, rounded up to a whole second (at least 1 s), as Grafana and
-/// Prometheus' UI pick it.
+/// Prometheus' UI pick it (saturating at `i64::MAX`).
 pub fn resolution(start_ms: i64, end_ms: i64, max_points: usize) -> i64 {
     let range = end_ms.saturating_sub(start_ms).max(0);
     let per = range / (max_points.max(1) as i64);
-    let secs = (per + 999) / 1000;
-    secs.max(1) * 1000
+    let secs = per / 1000 + i64::from(per % 1000 != 0);
+    secs.max(1).saturating_mul(1000)
 }
 
 /// Chooses the storage tier for a read whose evaluation step is `step_ms`.
@@ -180,6 +180,9 @@ mod tests {
         assert_eq!(resolution(0, 86_400_000, 11_000), 8_000);
         assert_eq!(resolution(0, 1_000, 11_000), 1_000);
         assert_eq!(resolution(10, 0, 11_000), 1_000);
+        assert_eq!(resolution(0, 1_001, 1), 2_000);
+        // The widest range over one point must not overflow rounding up.
+        assert_eq!(resolution(i64::MIN, i64::MAX, 1), i64::MAX);
     }
 
     #[test]
