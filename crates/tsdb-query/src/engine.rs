@@ -191,20 +191,7 @@ impl<Q: Querier> Engine<Q> {
             }],
             EVal::Vector(v) => v
                 .into_iter()
-                .map(|s| {
-                    let mut out = Series {
-                        labels: s.labels,
-                        timestamps: Vec::new(),
-                        values: Vec::new(),
-                    };
-                    for (t, x) in steps.iter().zip(s.vals) {
-                        if let Some(x) = x {
-                            out.timestamps.push(t);
-                            out.values.push(x);
-                        }
-                    }
-                    out
-                })
+                .map(|s| s.into_series(steps))
                 .filter(|s| !s.timestamps.is_empty())
                 .collect(),
             _ => {

@@ -73,8 +73,8 @@ pub(crate) fn selector_eval_span(at_ms: Option<i64>, offset_ms: i64, steps: Step
 }
 
 /// The inner evaluation steps of a subquery evaluated at `outer` steps, aligned
-/// to multiples of `sub_step` as Prometheus does (first step strictly after
-/// `start - offset - range`).
+/// to multiples of its step `sub_step` (at least 1 ms) as Prometheus does (first
+/// step strictly after `start - offset - range`).
 pub(crate) fn subquery_steps(
     at_ms: Option<i64>,
     offset_ms: i64,
@@ -82,6 +82,7 @@ pub(crate) fn subquery_steps(
     sub_step: i64,
     outer: Steps,
 ) -> Steps {
+    let sub_step = sub_step.max(1);
     let (s, e) = selector_eval_span(at_ms, offset_ms, outer);
     let lo = s - range_ms;
     let mut start = sub_step * (lo / sub_step);
@@ -140,7 +141,7 @@ pub(crate) fn collect_reads(
             offset_ms,
             at_ms,
         } => {
-            let sub_step = step_ms.unwrap_or(default_sub_step).max(1);
+            let sub_step = step_ms.unwrap_or(default_sub_step);
             let sub = subquery_steps(*at_ms, *offset_ms, *range_ms, sub_step, steps);
             collect_reads(expr, sub, lookback_ms, default_sub_step, out);
         }

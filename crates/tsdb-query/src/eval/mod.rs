@@ -61,6 +61,24 @@ pub(crate) struct SSeries {
     pub vals: Vec<Option<f64>>,
 }
 
+impl SSeries {
+    /// The present values as samples at their step times.
+    pub fn into_series(self, steps: Steps) -> Series {
+        let mut out = Series {
+            labels: self.labels,
+            timestamps: Vec::new(),
+            values: Vec::new(),
+        };
+        for (t, v) in steps.iter().zip(self.vals) {
+            if let Some(v) = v {
+                out.timestamps.push(t);
+                out.values.push(v);
+            }
+        }
+        out
+    }
+}
+
 /// The value of an expression over all steps.
 #[derive(Debug)]
 pub(crate) enum EVal {
@@ -375,8 +393,13 @@ impl Ctx<'_> {
                 offset_ms,
                 at_ms,
             } => {
-                let sub_step = step_ms.unwrap_or(self.default_subquery_step_ms).max(1);
-                let sub = plan::subquery_steps(*at_ms, *offset_ms, *range_ms, sub_step, steps);
+                let sub = plan::subquery_steps(
+                    *at_ms,
+                    *offset_ms,
+                    *range_ms,
+                    step_ms.unwrap_or(self.default_subquery_step_ms),
+                    steps,
+                );
                 // Inner steps count as points (and bound the allocation).
                 self.guard.add_samples(sub.n)?;
                 let inner = match self.eval(expr, sub)? {
@@ -389,20 +412,7 @@ impl Ctx<'_> {
                 };
                 let series = inner
                     .into_par_iter()
-                    .map(|s| {
-                        let mut out = Series {
-                            labels: s.labels,
-                            timestamps: Vec::new(),
-                            values: Vec::new(),
-                        };
-                        for (t, v) in sub.iter().zip(s.vals) {
-                            if let Some(v) = v {
-                                out.timestamps.push(t);
-                                out.values.push(v);
-                            }
-                        }
-                        out
-                    })
+                    .map(|s| s.into_series(sub))
                     .filter(|s| !s.timestamps.is_empty())
                     .collect();
                 Ok(RangeArg {
