@@ -171,13 +171,19 @@ impl Matcher {
         let pattern = match op {
             MatchOp::Equal | MatchOp::NotEqual => None,
             MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
-                let re = Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
-                    IndexError::InvalidRegex {
-                        name: name.to_string(),
-                        pattern: value.to_string(),
-                        reason: e.to_string(),
-                    }
-                })?;
+                let invalid = |reason: String| IndexError::InvalidRegex {
+                    name: name.to_string(),
+                    pattern: value.to_string(),
+                    reason,
+                };
+                // The pattern must be a regex on its own, as in Prometheus 3: a stray
+                // `)` would otherwise close the anchoring group (`x)|(.*` became
+                // `^(?s:x)|(.*)$`, which matches every value).
+                regex_syntax::ast::parse::Parser::new()
+                    .parse(value)
+                    .map_err(|e| invalid(e.to_string()))?;
+                let re =
+                    Regex::new(&format!("^(?s:{value})$")).map_err(|e| invalid(e.to_string()))?;
                 let fast = fast_path(value);
                 let prefix = match fast {
                     FastPath::None => required_prefix(value),
@@ -356,6 +362,16 @@ mod tests {
             Matcher::new(MatchOp::RegexMatch, "a", "("),
             Err(IndexError::InvalidRegex { .. })
         ));
+        // A pattern that only parses inside the anchoring group would escape it.
+        for pat in ["x)|(.*", "a)|(b", ")(", "x)(?s:y"] {
+            assert!(
+                matches!(
+                    Matcher::new(MatchOp::RegexMatch, "a", pat),
+                    Err(IndexError::InvalidRegex { .. })
+                ),
+                "{pat}"
+            );
+        }
     }
 
     #[test]
