@@ -47,7 +47,7 @@ impl<Q: Querier> Engine<Q> {
             .ok();
         Engine {
             querier,
-            cache: ResultCache::new(opts.cache_entries),
+            cache: ResultCache::new(opts.cache_entries, opts.cache_max_points),
             opts,
             pool,
         }
