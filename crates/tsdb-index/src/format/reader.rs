@@ -300,8 +300,13 @@ impl IndexReader {
             dense &= id as usize == i;
             prev_id = Some(id);
             let o = self.u64_at(self.offsets_at + i * 8, "series offset")?;
-            if o < prev_off || o >= entries_len as u64 {
-                return Err(self.corrupt(self.offsets_at + i * 8, "series offset out of range"));
+            // Entries are laid out in id order, each at least 8 bytes long: a
+            // repeated offset would give two series one entry.
+            if (i > 0 && o <= prev_off) || o >= entries_len as u64 {
+                return Err(self.corrupt(
+                    self.offsets_at + i * 8,
+                    "series offset out of order or out of range",
+                ));
             }
             prev_off = o;
         }
