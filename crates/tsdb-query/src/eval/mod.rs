@@ -321,43 +321,45 @@ impl Ctx<'_> {
 
     /// Evaluates an instant-vector selector at every step (lookback + staleness).
     pub fn eval_selector(&self, sel: &Selector, steps: Steps) -> Result<Vec<SSeries>> {
+        self.looked_back(sel, steps, |_, v| v)
+    }
+
+    /// Like [`Ctx::eval_selector`] but yields each looked-back sample's timestamp in
+    /// seconds (for `timestamp()` over a selector).
+    pub fn eval_selector_timestamps(&self, sel: &Selector, steps: Steps) -> Result<Vec<SSeries>> {
+        let mut out = self.looked_back(sel, steps, |t, _| t as f64 / 1000.0)?;
+        for s in &mut out {
+            s.labels = drop_name(&s.labels);
+        }
+        merge_same_labels(out)
+    }
+
+    /// Fetches a selector's series and maps, at every step, its looked-back sample
+    /// through `f(t, v)`; drops series without any value. The points (one per
+    /// series and step) are counted against the sample limit before they are
+    /// allocated.
+    fn looked_back(
+        &self,
+        sel: &Selector,
+        steps: Steps,
+        f: impl Fn(i64, f64) -> f64 + Sync,
+    ) -> Result<Vec<SSeries>> {
         let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
         let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t, steps)?;
+        self.guard
+            .add_samples(series.len().saturating_mul(steps.n))?;
         let lookback = self.lookback_ms;
-        let out: Vec<SSeries> = series
+        Ok(series
             .into_par_iter()
             .map(|s| {
-                let vals = lookback_values(&s, sel, steps, lookback, |_, v| v);
+                let vals = lookback_values(&s, sel, steps, lookback, &f);
                 SSeries {
                     labels: s.labels,
                     vals,
                 }
             })
             .filter(|s| s.vals.iter().any(Option::is_some))
-            .collect();
-        self.guard
-            .add_samples(out.iter().map(|s| s.vals.len()).sum())?;
-        Ok(out)
-    }
-
-    /// Like [`Ctx::eval_selector`] but yields each looked-back sample's timestamp in
-    /// seconds (for `timestamp()` over a selector).
-    pub fn eval_selector_timestamps(&self, sel: &Selector, steps: Steps) -> Result<Vec<SSeries>> {
-        let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
-        let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t, steps)?;
-        let out: Vec<SSeries> = series
-            .into_iter()
-            .map(|s| {
-                let vals =
-                    lookback_values(&s, sel, steps, self.lookback_ms, |t, _| t as f64 / 1000.0);
-                SSeries {
-                    labels: drop_name(&s.labels),
-                    vals,
-                }
-            })
-            .filter(|s| s.vals.iter().any(Option::is_some))
-            .collect();
-        merge_same_labels(out)
+            .collect())
     }
 
     /// Evaluates a range selector or subquery into raw series plus window placement.
