@@ -95,8 +95,10 @@ pub(crate) fn eval_call(ctx: &Ctx<'_>, func: Func, args: &[Expr], steps: Steps) 
             Some(i) => scalar_arg(ctx, args, i, steps)?,
             None => None,
         };
+        // One output point per series and step, counted before it is allocated.
+        ctx.guard
+            .add_samples(arg.series.len().saturating_mul(steps.n))?;
         let out = eval_range_fn(func, &arg, param.as_deref(), steps)?;
-        ctx.guard.add_samples(out.len() * steps.n)?;
         return Ok(EVal::Vector(out));
     }
     match func {

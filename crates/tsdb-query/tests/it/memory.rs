@@ -34,7 +34,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 #[test]
-fn a_selector_over_the_sample_limit_fails_before_it_allocates_its_steps() {
+fn a_query_over_the_sample_limit_fails_before_it_allocates_its_steps() {
     // 2 000 series of 360 samples fetched (720 000, under the limit), evaluated at
     // 11 000 steps: 22 M points, over the limit. The points must be counted before
     // they are allocated (about 350 MB), not after.
@@ -57,19 +57,25 @@ fn a_selector_over_the_sample_limit_fails_before_it_allocates_its_steps() {
             ..EngineOptions::default()
         },
     );
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let r = e.range("c", 0, 10_999_000, 1_000);
-    let grown = PEAK.load(Ordering::Relaxed).saturating_sub(before);
-    assert!(
-        matches!(
-            r,
-            Err(QueryError::Limit {
-                kind: LimitKind::Samples,
-                ..
-            })
-        ),
-        "{r:?}"
-    );
-    assert!(grown < 150 << 20, "peak grew by {} MB", grown >> 20);
+    for query in ["c", "rate(c[5m])"] {
+        let before = LIVE.load(Ordering::Relaxed);
+        PEAK.store(before, Ordering::Relaxed);
+        let r = e.range(query, 0, 10_999_000, 1_000);
+        let grown = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+        assert!(
+            matches!(
+                r,
+                Err(QueryError::Limit {
+                    kind: LimitKind::Samples,
+                    ..
+                })
+            ),
+            "{query}: {r:?}"
+        );
+        assert!(
+            grown < 150 << 20,
+            "{query}: peak grew by {} MB",
+            grown >> 20
+        );
+    }
 }
