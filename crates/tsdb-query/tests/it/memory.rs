@@ -57,10 +57,16 @@ fn a_query_over_the_sample_limit_fails_before_it_allocates_its_steps() {
             ..EngineOptions::default()
         },
     );
-    for query in ["c", "rate(c[5m])"] {
+    // count_values over one series whose value changes at every step: one output
+    // series of 4 000 slots per step (256 MB if built before the limit is checked).
+    for (query, end) in [
+        ("c", 10_999_000),
+        ("rate(c[5m])", 10_999_000),
+        ("count_values(\"v\", time() + 0 * c{i=\"0\"})", 3_999_000),
+    ] {
         let before = LIVE.load(Ordering::Relaxed);
         PEAK.store(before, Ordering::Relaxed);
-        let r = e.range(query, 0, 10_999_000, 1_000);
+        let r = e.range(query, 0, end, 1_000);
         let grown = PEAK.load(Ordering::Relaxed).saturating_sub(before);
         assert!(
             matches!(
