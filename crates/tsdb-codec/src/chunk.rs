@@ -86,7 +86,6 @@ pub struct ChunkEncoder {
     vals: XorWriter,
     count: u32,
     first_t: i64,
-    last_t: i64,
 }
 
 impl ChunkEncoder {
@@ -103,9 +102,9 @@ impl ChunkEncoder {
                 max: MAX_CHUNK_SAMPLES,
             });
         }
-        if n > 0 && t <= self.last_t {
+        if n > 0 && t <= self.ts.last_t {
             return Err(CodecError::OutOfOrder {
-                last: self.last_t,
+                last: self.ts.last_t,
                 t,
             });
         }
@@ -114,7 +113,6 @@ impl ChunkEncoder {
         }
         self.ts.push(n, t);
         self.vals.push(n, v.to_bits());
-        self.last_t = t;
         self.count += 1;
         Ok(())
     }
@@ -136,7 +134,7 @@ impl ChunkEncoder {
 
     /// Timestamp of the last sample.
     pub fn last_time(&self) -> Option<i64> {
-        (self.count > 0).then_some(self.last_t)
+        (self.count > 0).then_some(self.ts.last_t)
     }
 
     /// Heap bytes the open encoder holds (its stream buffers' capacity).

@@ -39,7 +39,8 @@ const LAST_PREFIX_LEN: u32 = DOD_BUCKET_BITS.len() as u32;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TimestampWriter {
     pub(crate) w: BitWriter,
-    last_t: i64,
+    /// The last timestamp written (the encoder's order check reads it too).
+    pub(crate) last_t: i64,
     last_delta: u64,
 }
 

@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::error::{IndexError, Result};
@@ -163,17 +164,8 @@ impl Labels {
     /// The pairs, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
         let data = &*self.inner.data;
-        let ends = &*self.inner.ends;
-        ends.chunks_exact(2).scan(0usize, move |start, w| {
-            let (ne, ve) = match w {
-                [ne, ve] => (*ne as usize, *ve as usize),
-                _ => return None,
-            };
-            let name = data.get(*start..ne)?;
-            let value = data.get(ne..ve)?;
-            *start = ve;
-            Some((name, value))
-        })
+        self.pair_ranges()
+            .map_while(move |(n, v)| Some((data.get(n)?, data.get(v)?)))
     }
 
     /// The pairs as raw bytes, without the UTF-8 boundary checks of
@@ -181,19 +173,20 @@ impl Labels {
     #[inline]
     pub(crate) fn raw_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         let data = self.inner.data.as_bytes();
-        self.inner
-            .ends
-            .chunks_exact(2)
-            .scan(0usize, move |start, w| {
-                let (ne, ve) = match w {
-                    [ne, ve] => (*ne as usize, *ve as usize),
-                    _ => return None,
-                };
-                let name = data.get(*start..ne)?;
-                let value = data.get(ne..ve)?;
-                *start = ve;
-                Some((name, value))
-            })
+        self.pair_ranges()
+            .map_while(move |(n, v)| Some((data.get(n)?, data.get(v)?)))
+    }
+
+    /// The byte ranges of each name and value in the concatenated data.
+    #[inline]
+    fn pair_ranges(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + Clone + '_ {
+        self.inner.ends.chunks_exact(2).scan(0usize, |start, w| {
+            let [ne, ve] = *w else { return None };
+            let (ne, ve) = (ne as usize, ve as usize);
+            let pair = (*start..ne, ne..ve);
+            *start = ve;
+            Some(pair)
+        })
     }
 
     /// The label names, sorted.

@@ -131,7 +131,8 @@ impl MetricCounts {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a refusal already recorded on the metric's own stats.
+    /// Counts a refusal in the total only: the metric's own stats recorded it
+    /// already, or the metric is not to be tracked by name.
     pub(crate) fn refuse_counted_total(&self) {
         self.refused_total.fetch_add(1, Ordering::Relaxed);
     }

@@ -58,6 +58,12 @@ pub struct Matcher {
     pattern: Option<Pattern>,
 }
 
+/// Whether `\e` in a regex stands for the literal character `e`: ASCII
+/// punctuation, except `\<` and `\>`, which are word-boundary assertions.
+fn is_escaped_literal(e: char) -> bool {
+    e.is_ascii_punctuation() && !matches!(e, '<' | '>')
+}
+
 /// Parses a regex literal (with `\`-escaped punctuation); `None` if it has any
 /// regex operator.
 fn parse_literal(s: &str) -> Option<String> {
@@ -66,7 +72,7 @@ fn parse_literal(s: &str) -> Option<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
-                Some(e) if e.is_ascii_punctuation() => out.push(e),
+                Some(e) if is_escaped_literal(e) => out.push(e),
                 _ => return None,
             },
             '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' => {
@@ -114,7 +120,7 @@ pub(crate) fn required_prefix(pattern: &str) -> Option<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
-                Some(e) if e.is_ascii_punctuation() => out.push(e),
+                Some(e) if is_escaped_literal(e) => out.push(e),
                 _ => break,
             },
             '*' | '?' | '{' | '+' => {
@@ -165,13 +171,19 @@ impl Matcher {
         let pattern = match op {
             MatchOp::Equal | MatchOp::NotEqual => None,
             MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
-                let re = Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
-                    IndexError::InvalidRegex {
-                        name: name.to_string(),
-                        pattern: value.to_string(),
-                        reason: e.to_string(),
-                    }
-                })?;
+                let invalid = |reason: String| IndexError::InvalidRegex {
+                    name: name.to_string(),
+                    pattern: value.to_string(),
+                    reason,
+                };
+                // The pattern must be a regex on its own, as in Prometheus 3: a stray
+                // `)` would otherwise close the anchoring group (`x)|(.*` became
+                // `^(?s:x)|(.*)$`, which matches every value).
+                regex_syntax::ast::parse::Parser::new()
+                    .parse(value)
+                    .map_err(|e| invalid(e.to_string()))?;
+                let re =
+                    Regex::new(&format!("^(?s:{value})$")).map_err(|e| invalid(e.to_string()))?;
                 let fast = fast_path(value);
                 let prefix = match fast {
                     FastPath::None => required_prefix(value),
@@ -314,6 +326,10 @@ mod tests {
         assert_eq!(fast_path(r"foo\.*"), FastPath::None);
         assert_eq!(fast_path("(a)|(b)"), FastPath::None);
         assert_eq!(fast_path(r"\d"), FastPath::None);
+        // `\<` and `\>` are word boundaries, not the characters `<` and `>`.
+        assert_eq!(fast_path(r"\<foo"), FastPath::None);
+        assert_eq!(fast_path(r"foo\>.*"), FastPath::None);
+        assert_eq!(fast_path(r"a\-b"), FastPath::Literals(vec!["a-b".into()]));
     }
 
     #[test]
@@ -327,6 +343,7 @@ mod tests {
         assert_eq!(required_prefix(r"\d+"), None);
         assert_eq!(required_prefix("x(a|b)"), None);
         assert_eq!(required_prefix("ab.c").as_deref(), Some("ab"));
+        assert_eq!(required_prefix(r"a \<b+").as_deref(), Some("a "));
     }
 
     #[test]
@@ -345,17 +362,42 @@ mod tests {
             Matcher::new(MatchOp::RegexMatch, "a", "("),
             Err(IndexError::InvalidRegex { .. })
         ));
+        // A pattern that only parses inside the anchoring group would escape it.
+        for pat in ["x)|(.*", "a)|(b", ")(", "x)(?s:y"] {
+            assert!(
+                matches!(
+                    Matcher::new(MatchOp::RegexMatch, "a", pat),
+                    Err(IndexError::InvalidRegex { .. })
+                ),
+                "{pat}"
+            );
+        }
     }
 
     #[test]
     fn fast_path_agrees_with_regex() {
         for pat in [
-            "a|b|c", "foo.*", ".*", "(?:x|yy)", r"a\.b", "a|", "(z)", "fo+", "foob?", "ab.",
+            "a|b|c",
+            "foo.*",
+            ".*",
+            "(?:x|yy)",
+            r"a\.b",
+            "a|",
+            "(z)",
+            "fo+",
+            "foob?",
+            "ab.",
+            r"\<foo",
+            r"foo\>",
+            r"\<foo\>|x",
+            r"foo\>.*",
+            r"a \<b+",
         ] {
             let m = Matcher::new(MatchOp::RegexMatch, "n", pat).unwrap();
             let re = Regex::new(&format!("^(?s:{pat})$")).unwrap();
             for v in [
                 "", "a", "b", "c", "ab", "foo", "foobar", "xfoo", "x", "yy", "a.b", "axb", "z",
+                "<foo", "foo>", "foo bar", "a b", "a bb", "a <bb",
             ] {
                 assert_eq!(m.matches(v), re.is_match(v), "{pat} vs {v}");
             }

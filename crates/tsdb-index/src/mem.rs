@@ -275,7 +275,13 @@ impl MemIndex {
     fn check_shape(&self, metric: &str, labels: &Labels) -> Result<()> {
         let l = &self.limits;
         let refuse = |limit, max| {
-            self.metrics.refuse(metric);
+            // Refusals are counted per metric name, which is kept; a name over the
+            // value-length limit is only counted in the total.
+            if metric.len() > l.max_label_value_len {
+                self.metrics.refuse_counted_total();
+            } else {
+                self.metrics.refuse(metric);
+            }
             Err(IndexError::CardinalityLimit {
                 metric: metric.to_string(),
                 limit,

@@ -1,6 +1,7 @@
-//! A bounded result cache keyed by (expression, start, end, step), whose time to
-//! live grows with the age of the queried window: results over data still being
-//! written expire in about a minute, results wholly in the past after an hour.
+//! A result cache keyed by (expression, start, end, step), bounded in entries
+//! and in points, whose time to live grows with the age of the queried window:
+//! results over data still being written expire in about a minute, results
+//! wholly in the past after an hour.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -33,26 +34,61 @@ pub(crate) struct Key {
 struct Entry {
     value: Value,
     expires: Instant,
+    /// The value's [`weight`].
+    points: usize,
 }
 
 struct Inner {
     map: HashMap<Key, Entry>,
     order: VecDeque<Key>,
+    /// Sum of the entries' weights.
+    points: usize,
 }
 
-/// The cache: insertion-ordered eviction once `capacity` entries are held.
+impl Inner {
+    /// Removes the entry of `key` (not its place in `order`).
+    fn remove(&mut self, key: &Key) {
+        if let Some(e) = self.map.remove(key) {
+            self.points = self.points.saturating_sub(e.points);
+        }
+    }
+
+    /// Removes the entry of `key` and its place in `order`, so that a later
+    /// entry under the same key is not evicted by the old place.
+    fn forget(&mut self, key: &Key) {
+        if self.map.contains_key(key) {
+            self.remove(key);
+            self.order.retain(|k| k != key);
+        }
+    }
+}
+
+/// What a value costs the cache: its points, plus one per series (labels).
+fn weight(v: &Value) -> usize {
+    let series = match v {
+        Value::Matrix(m) => m.len(),
+        _ => 0,
+    };
+    v.num_points().saturating_add(series)
+}
+
+/// The cache: insertion-ordered eviction once `capacity` entries or
+/// `max_points` points are held.
 pub(crate) struct ResultCache {
     capacity: usize,
+    max_points: usize,
     inner: Mutex<Inner>,
 }
 
 impl ResultCache {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, max_points: usize) -> Self {
         ResultCache {
             capacity,
+            max_points,
             inner: Mutex::new(Inner {
                 map: HashMap::new(),
                 order: VecDeque::new(),
+                points: 0,
             }),
         }
     }
@@ -65,7 +101,7 @@ impl ResultCache {
         match g.map.get(key) {
             Some(e) if e.expires > Instant::now() => Some(e.value.clone()),
             Some(_) => {
-                g.map.remove(key);
+                g.forget(key);
                 None
             }
             None => None,
@@ -73,40 +109,38 @@ impl ResultCache {
     }
 
     pub fn put(&self, key: Key, value: Value, ttl: Duration) {
-        if self.capacity == 0 {
+        let points = weight(&value);
+        if self.capacity == 0 || points > self.max_points {
             return;
         }
         let mut g = self.inner.lock();
-        while g.map.len() >= self.capacity {
+        g.forget(&key);
+        while g.map.len() >= self.capacity || g.points.saturating_add(points) > self.max_points {
             match g.order.pop_front() {
-                Some(old) => {
-                    g.map.remove(&old);
-                }
+                Some(old) => g.remove(&old),
                 None => break,
             }
         }
-        if g.map
-            .insert(
-                key.clone(),
-                Entry {
-                    value,
-                    expires: Instant::now() + ttl,
-                },
-            )
-            .is_none()
-        {
-            g.order.push_back(key);
-        }
-        // Drop order entries whose map entry expired and was removed.
-        if g.order.len() > 2 * self.capacity.max(1) {
-            let Inner { map, order } = &mut *g;
-            order.retain(|k| map.contains_key(k));
-        }
+        g.points = g.points.saturating_add(points);
+        g.map.insert(
+            key.clone(),
+            Entry {
+                value,
+                expires: Instant::now() + ttl,
+                points,
+            },
+        );
+        g.order.push_back(key);
     }
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.inner.lock().map.len()
+    }
+
+    #[cfg(test)]
+    pub fn points(&self) -> usize {
+        self.inner.lock().points
     }
 }
 
@@ -124,8 +158,44 @@ mod tests {
     }
 
     #[test]
+    fn bounded_by_points() {
+        let c = ResultCache::new(100, 25);
+        let k = |i: i64| Key {
+            expr: "up".into(),
+            start_ms: i,
+            end_ms: i,
+            step_ms: 60_000,
+        };
+        // One series of 9 points weighs 10.
+        let m = |n: usize| {
+            Value::Matrix(vec![crate::compat::Series {
+                labels: crate::compat::Labels::empty(),
+                timestamps: (0..n as i64).collect(),
+                values: vec![1.0; n],
+            }])
+        };
+        for i in 0..5 {
+            c.put(k(i), m(9), MIN_TTL);
+            assert!(c.points() <= 25, "{} points held", c.points());
+        }
+        assert_eq!(c.len(), 2);
+        assert!(c.get(&k(4)).is_some() && c.get(&k(3)).is_some());
+        assert!(c.get(&k(2)).is_none());
+        // A result larger than the whole budget is not cached at all.
+        c.put(k(9), m(30), MIN_TTL);
+        assert!(c.get(&k(9)).is_none());
+        assert_eq!(c.points(), 20);
+        // Replacing an entry does not count it twice, and it becomes the newest.
+        c.put(k(3), m(9), MIN_TTL);
+        assert_eq!(c.points(), 20);
+        c.put(k(5), m(9), MIN_TTL);
+        assert!(c.get(&k(3)).is_some() && c.get(&k(5)).is_some());
+        assert!(c.get(&k(4)).is_none());
+    }
+
+    #[test]
     fn bounded() {
-        let c = ResultCache::new(2);
+        let c = ResultCache::new(2, usize::MAX);
         let k = |i: i64| Key {
             expr: "up".into(),
             start_ms: i,

@@ -47,7 +47,7 @@ impl<Q: Querier> Engine<Q> {
             .ok();
         Engine {
             querier,
-            cache: ResultCache::new(opts.cache_entries),
+            cache: ResultCache::new(opts.cache_entries, opts.cache_max_points),
             opts,
             pool,
         }
@@ -141,6 +141,9 @@ impl<Q: Querier> Engine<Q> {
         } else {
             (start_ms, end_ms)
         };
+        // Rounding down can leave the supported range (a step larger than the
+        // range itself rounds a negative start down by up to a whole step).
+        check_time(start_ms)?;
         let points = (end_ms - start_ms) / step_ms + 1;
         let max = self.opts.limits.max_points_per_series;
         if points > max as i64 {
@@ -188,20 +191,7 @@ impl<Q: Querier> Engine<Q> {
             }],
             EVal::Vector(v) => v
                 .into_iter()
-                .map(|s| {
-                    let mut out = Series {
-                        labels: s.labels,
-                        timestamps: Vec::new(),
-                        values: Vec::new(),
-                    };
-                    for (t, x) in steps.iter().zip(s.vals) {
-                        if let Some(x) = x {
-                            out.timestamps.push(t);
-                            out.values.push(x);
-                        }
-                    }
-                    out
-                })
+                .map(|s| s.into_series(steps))
                 .filter(|s| !s.timestamps.is_empty())
                 .collect(),
             _ => {

@@ -39,6 +39,11 @@ pub struct EngineOptions {
     pub default_subquery_step_ms: i64,
     /// Entries kept by the result cache (0 disables it).
     pub cache_entries: usize,
+    /// Points the result cache holds at most over all its entries (each series
+    /// counts one more); a larger result is not cached. Bounds the cache's
+    /// memory, which `cache_entries` alone does not: one range result may hold
+    /// up to `Limits::max_samples` points.
+    pub cache_max_points: usize,
     /// Threads of the engine's rayon pool; `None` means one per available core.
     pub threads: Option<usize>,
     /// Round range-query start and end down to multiples of the step before
@@ -54,6 +59,7 @@ impl Default for EngineOptions {
             lookback_ms: 5 * 60 * 1000,
             default_subquery_step_ms: 60 * 1000,
             cache_entries: 1024,
+            cache_max_points: 4_000_000,
             threads: None,
             align_range_to_step: false,
         }

@@ -209,7 +209,8 @@ pub(crate) const MAX_QUERY_BYTES: usize = 256 * 1024;
 /// the recursion of parsing and evaluation) as deeply as brackets do.
 pub(crate) const MAX_OPERATORS: usize = 1000;
 
-/// Refuses queries whose size or bracket nesting could exhaust the stack.
+/// Refuses queries whose size or bracket nesting could exhaust the stack, and
+/// numeric durations the parser would panic on (see [`end_word`]).
 fn check_shape(query: &str) -> Result<()> {
     if query.len() > MAX_QUERY_BYTES {
         return Err(QueryError::Parse(format!(
@@ -217,13 +218,11 @@ fn check_shape(query: &str) -> Result<()> {
             query.len()
         )));
     }
-    let is_keyword = |w: &str| {
-        matches!(
-            w.to_ascii_lowercase().as_str(),
-            "and" | "or" | "unless" | "atan2"
-        )
-    };
     let (mut depth, mut max, mut ops) = (0usize, 0usize, 0usize);
+    // Open brackets, innermost last: a number inside `[...]` is a duration.
+    let mut open: Vec<char> = Vec::new();
+    // The last word was `offset` (a duration follows, maybe after a sign).
+    let mut after_offset = false;
     let mut word = String::new();
     let mut quote: Option<char> = None;
     let mut escaped = false;
@@ -238,28 +237,34 @@ fn check_shape(query: &str) -> Result<()> {
             }
             continue;
         }
-        if c.is_alphanumeric() || c == '_' {
+        if c.is_alphanumeric() || c == '_' || c == '.' || is_exponent_sign(&word, c) {
             word.push(c);
             continue;
         }
-        if is_keyword(&word) {
-            ops += 1;
+        end_word(&word, open.last() == Some(&'[') || after_offset, &mut ops)?;
+        if !word.is_empty() {
+            after_offset = word.eq_ignore_ascii_case("offset");
         }
         word.clear();
+        if !(c.is_whitespace() || c == '+' || c == '-') {
+            after_offset = false;
+        }
         match c {
             '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!' => ops += 1,
             '"' | '\'' | '`' => quote = Some(c),
             '(' | '[' | '{' => {
                 depth += 1;
                 max = max.max(depth);
+                open.push(c);
             }
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            ')' | ']' | '}' => {
+                depth = depth.saturating_sub(1);
+                open.pop();
+            }
             _ => {}
         }
     }
-    if is_keyword(&word) {
-        ops += 1;
-    }
+    end_word(&word, open.last() == Some(&'[') || after_offset, &mut ops)?;
     if ops > MAX_OPERATORS {
         return Err(QueryError::Parse(format!(
             "query has {ops} operators, more than the {MAX_OPERATORS} accepted"
@@ -273,8 +278,52 @@ fn check_shape(query: &str) -> Result<()> {
     Ok(())
 }
 
+/// Largest number of seconds `promql-parser` turns into a `Duration` without
+/// panicking (`Duration::from_secs_f64` panics from 2^64 s on).
+const MAX_NUMERIC_DURATION_SECS: f64 = 18_446_744_073_709_551_616.0;
+
+/// Whether `c` continues `word` as the sign of a decimal exponent (`1e+3`).
+fn is_exponent_sign(word: &str, c: char) -> bool {
+    (c == '+' || c == '-')
+        && word.starts_with(|d: char| d.is_ascii_digit() || d == '.')
+        && !word.contains(['x', 'X'])
+        && word.ends_with(['e', 'E'])
+}
+
+/// Accounts for one word of the query: set operators count as operators, and a
+/// number where the parser expects a duration (`in_duration`: inside `[...]` or
+/// after `offset`) must be one `promql-parser` can represent. It turns numeric
+/// durations into `Duration::from_secs_f64`, which panics on NaN, infinities and
+/// values from 2^64 s on (`c[Inf]`, `c offset 1e30`); refusing them here keeps
+/// those panics from ever being reached.
+fn end_word(word: &str, in_duration: bool, ops: &mut usize) -> Result<()> {
+    if matches!(
+        word.to_ascii_lowercase().as_str(),
+        "and" | "or" | "unless" | "atan2"
+    ) {
+        *ops += 1;
+    }
+    if !in_duration {
+        return Ok(());
+    }
+    let secs = match word.strip_prefix("0x").or_else(|| word.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).map(|v| v as f64).ok(),
+        None => word.parse::<f64>().ok(),
+    };
+    match secs {
+        Some(s) if !(s.is_finite() && (0.0..MAX_NUMERIC_DURATION_SECS).contains(&s)) => {
+            Err(QueryError::Parse(format!(
+                "duration {word} is out of range: numeric durations must be finite and below 2^64 seconds"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Runs the parser, turning a panic inside it into a parse error: a query
-/// string from a user must never take the process down.
+/// string from a user must never take the process down. The panics known in
+/// `promql-parser` (numeric durations out of range) are refused before it runs
+/// by [`check_shape`]; this is the backstop for unknown ones.
 fn parse_guarded(query: &str) -> Result<pp::Expr> {
     check_shape(query)?;
     let q = query.to_string();

@@ -33,12 +33,12 @@ pub struct Plan {
 
 /// Resolution of a range query when the caller gives no step: the range divided
 /// by `max_points`, rounded up to a whole second (at least 1 s), as Grafana and
-/// Prometheus' UI pick it.
+/// Prometheus' UI pick it (saturating at `i64::MAX`).
 pub fn resolution(start_ms: i64, end_ms: i64, max_points: usize) -> i64 {
     let range = end_ms.saturating_sub(start_ms).max(0);
     let per = range / (max_points.max(1) as i64);
-    let secs = (per + 999) / 1000;
-    secs.max(1) * 1000
+    let secs = per / 1000 + i64::from(per % 1000 != 0);
+    secs.max(1).saturating_mul(1000)
 }
 
 /// Chooses the storage tier for a read whose evaluation step is `step_ms`.
@@ -73,8 +73,8 @@ pub(crate) fn selector_eval_span(at_ms: Option<i64>, offset_ms: i64, steps: Step
 }
 
 /// The inner evaluation steps of a subquery evaluated at `outer` steps, aligned
-/// to multiples of `sub_step` as Prometheus does (first step strictly after
-/// `start - offset - range`).
+/// to multiples of its step `sub_step` (at least 1 ms) as Prometheus does (first
+/// step strictly after `start - offset - range`).
 pub(crate) fn subquery_steps(
     at_ms: Option<i64>,
     offset_ms: i64,
@@ -82,6 +82,7 @@ pub(crate) fn subquery_steps(
     sub_step: i64,
     outer: Steps,
 ) -> Steps {
+    let sub_step = sub_step.max(1);
     let (s, e) = selector_eval_span(at_ms, offset_ms, outer);
     let lo = s - range_ms;
     let mut start = sub_step * (lo / sub_step);
@@ -140,7 +141,7 @@ pub(crate) fn collect_reads(
             offset_ms,
             at_ms,
         } => {
-            let sub_step = step_ms.unwrap_or(default_sub_step).max(1);
+            let sub_step = step_ms.unwrap_or(default_sub_step);
             let sub = subquery_steps(*at_ms, *offset_ms, *range_ms, sub_step, steps);
             collect_reads(expr, sub, lookback_ms, default_sub_step, out);
         }
@@ -180,6 +181,9 @@ mod tests {
         assert_eq!(resolution(0, 86_400_000, 11_000), 8_000);
         assert_eq!(resolution(0, 1_000, 11_000), 1_000);
         assert_eq!(resolution(10, 0, 11_000), 1_000);
+        assert_eq!(resolution(0, 1_001, 1), 2_000);
+        // The widest range over one point must not overflow rounding up.
+        assert_eq!(resolution(i64::MIN, i64::MAX, 1), i64::MAX);
     }
 
     #[test]

@@ -148,12 +148,24 @@ impl IndexReader {
     /// Checks the CRC stored at `crc_at` against the bytes `[from, crc_at)`.
     fn check_crc(&self, section: &'static str, from: usize, crc_at: usize) -> Result<()> {
         let expected = self.u32_at(crc_at, section)?;
-        let found = crc32(self.slice(from, crc_at.saturating_sub(from), crc_at, section)?);
+        let bytes = self.slice(from, crc_at.saturating_sub(from), crc_at, section)?;
+        self.verify_crc(section, from, bytes, expected)
+    }
+
+    /// Checks that `bytes`, read at `offset`, have the CRC `expected`.
+    fn verify_crc(
+        &self,
+        section: &'static str,
+        offset: usize,
+        bytes: &[u8],
+        expected: u32,
+    ) -> Result<()> {
+        let found = crc32(bytes);
         if expected != found {
             return Err(IndexError::ChecksumMismatch {
                 file: self.path.clone(),
                 section,
-                offset: from as u64,
+                offset: offset as u64,
                 expected,
                 found,
             });
@@ -288,8 +300,13 @@ impl IndexReader {
             dense &= id as usize == i;
             prev_id = Some(id);
             let o = self.u64_at(self.offsets_at + i * 8, "series offset")?;
-            if o < prev_off || o >= entries_len as u64 {
-                return Err(self.corrupt(self.offsets_at + i * 8, "series offset out of range"));
+            // Entries are laid out in id order, each at least 8 bytes long: a
+            // repeated offset would give two series one entry.
+            if (i > 0 && o <= prev_off) || o >= entries_len as u64 {
+                return Err(self.corrupt(
+                    self.offsets_at + i * 8,
+                    "series offset out of order or out of range",
+                ));
             }
             prev_off = o;
         }
@@ -456,16 +473,7 @@ impl IndexReader {
             .checked_add(self.blob_at)
             .ok_or_else(|| self.corrupt(self.blob_at, "posting offset overflow"))?;
         let bytes = self.slice(at, len as usize, self.blob_end, "posting list")?;
-        let found = crc32(bytes);
-        if found != expected {
-            return Err(IndexError::ChecksumMismatch {
-                file: self.path.clone(),
-                section: "posting list",
-                offset: at as u64,
-                expected,
-                found,
-            });
-        }
+        self.verify_crc("posting list", at, bytes, expected)?;
         let mut cursor = bytes;
         let bm = RoaringBitmap::deserialize_from(&mut cursor)
             .map_err(|e| self.corrupt(at, format!("bad posting list: {e}")))?;

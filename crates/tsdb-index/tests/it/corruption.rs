@@ -127,3 +127,34 @@ fn truncated_file_on_disk_names_the_file() {
         assert!(msg.contains(path.to_str().unwrap()), "{msg}");
     }
 }
+
+/// Little-endian integer of `N` bytes at `at`.
+fn le<const N: usize>(b: &[u8], at: usize) -> u64 {
+    b[at..at + N]
+        .iter()
+        .rev()
+        .fold(0u64, |acc, x| (acc << 8) | u64::from(*x))
+}
+
+#[test]
+fn series_sharing_one_entry_are_refused() {
+    // A file whose checksums all hold but whose second series points at the first
+    // series' entry: opening must refuse it, not read one series twice.
+    let mut bad = good_bytes();
+    let n = bad.len();
+    let footer = n - tsdb_index::format::INDEX_FOOTER_LEN;
+    let ser_off = le::<8>(&bad, footer + 16) as usize;
+    let count = le::<4>(&bad, ser_off) as usize;
+    assert!(count >= 2);
+    let offsets_at = ser_off + 4 + 4 * count;
+    let first: [u8; 8] = bad[offsets_at..offsets_at + 8].try_into().unwrap();
+    bad[offsets_at + 8..offsets_at + 16].copy_from_slice(&first);
+    let crc_at = offsets_at + 8 * count;
+    let crc = crc32fast::hash(&bad[ser_off..crc_at]);
+    bad[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    match IndexReader::from_bytes("corrupt.index", bad) {
+        Err(IndexError::Corrupt { what, .. }) => assert!(what.contains("series offset"), "{what}"),
+        Err(other) => panic!("expected a corruption error, got {other:?}"),
+        Ok(r) => panic!("opened; series: {:?}", r.all_series()),
+    }
+}

@@ -86,3 +86,26 @@ fn shape_limits() {
     assert_eq!(idx.refused("m"), 4);
     assert_eq!(idx.num_series(), 1);
 }
+
+#[test]
+fn an_overlong_metric_name_is_refused_without_being_kept() {
+    // The refusal counters are keyed by metric name: a name over the value-length
+    // limit must not be stored there, or 10 000 refused names of megabytes each
+    // would pin gigabytes.
+    let idx = MemIndex::new(CardinalityLimits {
+        max_label_value_len: 16,
+        ..CardinalityLimits::default()
+    });
+    let before = idx.memory_bytes();
+    for i in 0..100 {
+        let name = format!("{i}{}", "x".repeat(100_000));
+        let e = idx.get_or_create(&l(&[("__name__", &name)])).unwrap_err();
+        assert_eq!(refused_by(e).1, LimitKind::LabelValueLength);
+        assert_eq!(idx.refused(&name), 0);
+    }
+    let r = idx.cardinality_report(1_000);
+    assert_eq!(r.refused_total, 100);
+    assert!(r.metrics.is_empty(), "{} metrics tracked", r.metrics.len());
+    let grown = idx.memory_bytes() - before;
+    assert!(grown < 100_000, "grew by {grown} bytes");
+}

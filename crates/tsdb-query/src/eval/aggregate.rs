@@ -139,7 +139,7 @@ pub(crate) fn eval_aggregate(
             return exec_err(format!("invalid label name {label:?}"));
         }
         let v = ctx.eval_vector(expr, steps)?;
-        return count_values(&label, v, grouping, steps);
+        return count_values(ctx, &label, v, grouping, steps);
     }
     let params = match param {
         Some(p) => Some(ctx.eval_scalar(p, steps)?),
@@ -283,7 +283,17 @@ pub(crate) fn format_go_float(f: f64) -> String {
     }
 }
 
-fn count_values(label: &str, v: Vec<SSeries>, grouping: &Grouping, steps: Steps) -> Result<EVal> {
+/// `count_values`: one output series per group and distinct value. Each new
+/// output series (a slot per step) counts against the sample limit before it is
+/// allocated: a range query over values that change at every step would
+/// otherwise build series x steps outputs of `steps` slots each.
+fn count_values(
+    ctx: &Ctx<'_>,
+    label: &str,
+    v: Vec<SSeries>,
+    grouping: &Grouping,
+    steps: Steps,
+) -> Result<EVal> {
     let (idx, labels) = assign_groups(&v, grouping);
     let mut map: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vec<SSeries> = Vec::new();
@@ -294,13 +304,18 @@ fn count_values(label: &str, v: Vec<SSeries>, grouping: &Grouping, steps: Steps)
             };
             let Some(gl) = labels.get(*g) else { continue };
             let key = gl.with(label, &format_go_float(*f))?;
-            let oi = *map.entry(key.clone()).or_insert_with(|| {
-                out.push(SSeries {
-                    labels: key,
-                    vals: vec![None; steps.n],
-                });
-                out.len() - 1
-            });
+            let oi = match map.get(&key) {
+                Some(&oi) => oi,
+                None => {
+                    ctx.guard.add_samples(steps.n)?;
+                    map.insert(key.clone(), out.len());
+                    out.push(SSeries {
+                        labels: key,
+                        vals: vec![None; steps.n],
+                    });
+                    out.len() - 1
+                }
+            };
             if let Some(Some(slot)) = out.get_mut(oi).map(|s| s.vals.get_mut(i)) {
                 *slot = Some(slot.unwrap_or(0.0) + 1.0);
             }

@@ -51,22 +51,23 @@ fn absent_labels(e: &Expr) -> Result<Labels> {
         Expr::Range { sel, .. } => sel,
         _ => return Ok(Labels::empty()),
     };
-    let mut pairs: Vec<(String, Option<String>)> = Vec::new();
+    // As Prometheus' createLabelsForAbsentFunction: an equality matcher sets its
+    // label unless an equality matcher set it already; any other matcher on the
+    // same name removes it (`{a!="x", a="y"}` gives `{a="y"}`).
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    let mut set_once: Vec<&str> = Vec::new();
     for m in &sel.matchers {
-        if m.name() == METRIC_NAME {
+        let name = m.name();
+        if name == METRIC_NAME {
             continue;
         }
-        match pairs.iter_mut().find(|(n, _)| n == m.name()) {
-            Some(p) => p.1 = None,
-            None => pairs.push((
-                m.name().to_string(),
-                (m.op() == MatchOp::Equal).then(|| m.value().to_string()),
-            )),
+        out.retain(|(n, _)| *n != name);
+        if m.op() == MatchOp::Equal && !set_once.contains(&name) {
+            out.push((name, m.value()));
+            set_once.push(name);
         }
     }
-    Ok(Labels::new(
-        pairs.into_iter().filter_map(|(n, v)| v.map(|v| (n, v))),
-    )?)
+    Ok(Labels::new(out)?)
 }
 
 pub(crate) fn eval_call(ctx: &Ctx<'_>, func: Func, args: &[Expr], steps: Steps) -> Result<EVal> {
@@ -94,8 +95,10 @@ pub(crate) fn eval_call(ctx: &Ctx<'_>, func: Func, args: &[Expr], steps: Steps) 
             Some(i) => scalar_arg(ctx, args, i, steps)?,
             None => None,
         };
+        // One output point per series and step, counted before it is allocated.
+        ctx.guard
+            .add_samples(arg.series.len().saturating_mul(steps.n))?;
         let out = eval_range_fn(func, &arg, param.as_deref(), steps)?;
-        ctx.guard.add_samples(out.len() * steps.n)?;
         return Ok(EVal::Vector(out));
     }
     match func {

@@ -61,6 +61,24 @@ pub(crate) struct SSeries {
     pub vals: Vec<Option<f64>>,
 }
 
+impl SSeries {
+    /// The present values as samples at their step times.
+    pub fn into_series(self, steps: Steps) -> Series {
+        let mut out = Series {
+            labels: self.labels,
+            timestamps: Vec::new(),
+            values: Vec::new(),
+        };
+        for (t, v) in steps.iter().zip(self.vals) {
+            if let Some(v) = v {
+                out.timestamps.push(t);
+                out.values.push(v);
+            }
+        }
+        out
+    }
+}
+
 /// The value of an expression over all steps.
 #[derive(Debug)]
 pub(crate) enum EVal {
@@ -303,43 +321,45 @@ impl Ctx<'_> {
 
     /// Evaluates an instant-vector selector at every step (lookback + staleness).
     pub fn eval_selector(&self, sel: &Selector, steps: Steps) -> Result<Vec<SSeries>> {
+        self.looked_back(sel, steps, |_, v| v)
+    }
+
+    /// Like [`Ctx::eval_selector`] but yields each looked-back sample's timestamp in
+    /// seconds (for `timestamp()` over a selector).
+    pub fn eval_selector_timestamps(&self, sel: &Selector, steps: Steps) -> Result<Vec<SSeries>> {
+        let mut out = self.looked_back(sel, steps, |t, _| t as f64 / 1000.0)?;
+        for s in &mut out {
+            s.labels = drop_name(&s.labels);
+        }
+        merge_same_labels(out)
+    }
+
+    /// Fetches a selector's series and maps, at every step, its looked-back sample
+    /// through `f(t, v)`; drops series without any value. The points (one per
+    /// series and step) are counted against the sample limit before they are
+    /// allocated.
+    fn looked_back(
+        &self,
+        sel: &Selector,
+        steps: Steps,
+        f: impl Fn(i64, f64) -> f64 + Sync,
+    ) -> Result<Vec<SSeries>> {
         let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
         let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t, steps)?;
+        self.guard
+            .add_samples(series.len().saturating_mul(steps.n))?;
         let lookback = self.lookback_ms;
-        let out: Vec<SSeries> = series
+        Ok(series
             .into_par_iter()
             .map(|s| {
-                let vals = lookback_values(&s, sel, steps, lookback, |_, v| v);
+                let vals = lookback_values(&s, sel, steps, lookback, &f);
                 SSeries {
                     labels: s.labels,
                     vals,
                 }
             })
             .filter(|s| s.vals.iter().any(Option::is_some))
-            .collect();
-        self.guard
-            .add_samples(out.iter().map(|s| s.vals.len()).sum())?;
-        Ok(out)
-    }
-
-    /// Like [`Ctx::eval_selector`] but yields each looked-back sample's timestamp in
-    /// seconds (for `timestamp()` over a selector).
-    pub fn eval_selector_timestamps(&self, sel: &Selector, steps: Steps) -> Result<Vec<SSeries>> {
-        let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
-        let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t, steps)?;
-        let out: Vec<SSeries> = series
-            .into_iter()
-            .map(|s| {
-                let vals =
-                    lookback_values(&s, sel, steps, self.lookback_ms, |t, _| t as f64 / 1000.0);
-                SSeries {
-                    labels: drop_name(&s.labels),
-                    vals,
-                }
-            })
-            .filter(|s| s.vals.iter().any(Option::is_some))
-            .collect();
-        merge_same_labels(out)
+            .collect())
     }
 
     /// Evaluates a range selector or subquery into raw series plus window placement.
@@ -375,8 +395,13 @@ impl Ctx<'_> {
                 offset_ms,
                 at_ms,
             } => {
-                let sub_step = step_ms.unwrap_or(self.default_subquery_step_ms).max(1);
-                let sub = plan::subquery_steps(*at_ms, *offset_ms, *range_ms, sub_step, steps);
+                let sub = plan::subquery_steps(
+                    *at_ms,
+                    *offset_ms,
+                    *range_ms,
+                    step_ms.unwrap_or(self.default_subquery_step_ms),
+                    steps,
+                );
                 // Inner steps count as points (and bound the allocation).
                 self.guard.add_samples(sub.n)?;
                 let inner = match self.eval(expr, sub)? {
@@ -389,20 +414,7 @@ impl Ctx<'_> {
                 };
                 let series = inner
                     .into_par_iter()
-                    .map(|s| {
-                        let mut out = Series {
-                            labels: s.labels,
-                            timestamps: Vec::new(),
-                            values: Vec::new(),
-                        };
-                        for (t, v) in sub.iter().zip(s.vals) {
-                            if let Some(v) = v {
-                                out.timestamps.push(t);
-                                out.values.push(v);
-                            }
-                        }
-                        out
-                    })
+                    .map(|s| s.into_series(sub))
                     .filter(|s| !s.timestamps.is_empty())
                     .collect();
                 Ok(RangeArg {

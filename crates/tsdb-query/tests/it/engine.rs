@@ -306,6 +306,52 @@ fn deeply_nested_or_huge_queries_are_refused() {
 }
 
 #[test]
+fn aligned_range_with_a_huge_step_stays_in_range() {
+    // Rounding start down to a multiple of a huge step used to move it to about
+    // -i64::MAX, where the lookback arithmetic overflowed.
+    let e = Engine::with_options(
+        counters(1),
+        EngineOptions {
+            align_range_to_step: true,
+            ..no_cache()
+        },
+    );
+    for step in [i64::MAX, 1 << 60, (1 << 50) + 1] {
+        assert!(
+            matches!(e.range("c", -1, 1, step), Err(QueryError::BadRequest(_))),
+            "step {step}"
+        );
+    }
+    assert!(e.range("c", 0, 1, i64::MAX).is_ok());
+}
+
+#[test]
+fn numeric_durations_the_parser_cannot_represent_are_refused() {
+    let e = Engine::with_options(counters(1), no_cache());
+    for q in [
+        "c[1e30]",
+        "c[Inf]",
+        "c[NaN]",
+        "c[1e+30]",
+        "c[0xffffffffffffffff]",
+        "max_over_time(c[5m:1e300])",
+        "c offset 1e30",
+        "c offset -Inf",
+        "c offset NaN",
+        "rate(c[5m] offset +1e20)",
+    ] {
+        match e.instant(q, 30 * MIN) {
+            Err(QueryError::Parse(msg)) => assert!(msg.contains("out of range"), "{q}: {msg}"),
+            other => panic!("{q}: expected a parse error, got {other:?}"),
+        }
+    }
+    // Ordinary numeric durations and numbers elsewhere still work.
+    for q in ["c[300]", "c[1.5e2]", "c offset 60", "c + NaN", "c * 1e300"] {
+        assert!(e.instant(q, 30 * MIN).is_ok(), "{q}");
+    }
+}
+
+#[test]
 fn aligned_ranges_share_cache_entries() {
     let rec = Recording::new(counters(1));
     let e = Engine::with_options(

@@ -8,4 +8,5 @@
 
 mod db;
 mod engine;
+mod memory;
 mod scripts;

@@ -62,16 +62,7 @@ impl IndexReader {
             return Err(self.corrupt(at + body, "series entry checksum runs past its section"));
         }
         let expected = self.u32_at(at + body, "series entry checksum")?;
-        let found = crc32(entry);
-        if expected != found {
-            return Err(IndexError::ChecksumMismatch {
-                file: self.path.clone(),
-                section: "series entry",
-                offset: at as u64,
-                expected,
-                found,
-            });
-        }
+        self.verify_crc("series entry", at, entry, expected)?;
         let mut pairs = Vec::with_capacity(n);
         for k in 0..n {
             let p = at + 4 + k * 8;
