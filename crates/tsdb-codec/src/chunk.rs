@@ -360,12 +360,16 @@ impl Header {
                 what: "timestamp section runs past the end",
             });
         }
+        let too_long = CodecError::Corrupt {
+            offset: ts_start,
+            what: "chunk sections past 4 GiB",
+        };
         Ok(Header {
             ts_enc,
             val_enc,
-            count: count as u32,
-            ts_start: ts_start as u32,
-            val_start: val_start as u32,
+            count: count as u32, // ≤ MAX_CHUNK_SAMPLES
+            ts_start: u32::try_from(ts_start).map_err(|_| too_long)?,
+            val_start: u32::try_from(val_start).map_err(|_| too_long)?,
         })
     }
 }
