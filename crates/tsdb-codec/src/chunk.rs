@@ -368,7 +368,7 @@ impl Header {
             ts_enc,
             val_enc,
             count: count as u32, // ≤ MAX_CHUNK_SAMPLES
-            ts_start: u32::try_from(ts_start).map_err(|_| too_long)?,
+            ts_start: u32::try_from(ts_start).map_err(|_| too_long.clone())?,
             val_start: u32::try_from(val_start).map_err(|_| too_long)?,
         })
     }
