@@ -45,6 +45,10 @@
 //! - [`MetricMetadata`]: the metric catalog.
 //! - [`storage`]: the file-system seam ([`storage::Storage`]) with an
 //!   in-memory, fault-injecting implementation for tests.
+//! - [`block`]: immutable, time-partitioned blocks ([`block::Block`],
+//!   [`block::BlockWriter`], [`block::BlockMeta`]) the head is cut into
+//!   ([`Db::cut_blocks`]); the [`Querier`] reads the head and the blocks
+//!   overlapping a range. Format: `docs/format/block.md`.
 //! - [`Error`]: per-sample refusals ([`Error::is_refusal`]) and faults.
 #![deny(missing_docs)]
 #![cfg_attr(
@@ -58,6 +62,7 @@
 )]
 
 mod api;
+pub mod block;
 mod db;
 mod error;
 mod head;

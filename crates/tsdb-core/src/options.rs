@@ -45,6 +45,9 @@ pub struct Options {
     pub limits: CardinalityLimits,
     /// Where files go: the real file system unless a test injects another.
     pub storage: Arc<dyn Storage>,
+    /// Span of the blocks the head is cut into, in milliseconds (default
+    /// [`crate::block::DEFAULT_BLOCK_SPAN_MS`], two hours).
+    pub block_span_ms: i64,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             max_timestamp_ms: DEFAULT_MAX_TIMESTAMP_MS,
             limits: CardinalityLimits::default(),
             storage: Arc::new(FsStorage),
+            block_span_ms: crate::block::DEFAULT_BLOCK_SPAN_MS,
         }
     }
 }
@@ -78,6 +82,7 @@ impl fmt::Debug for Options {
             .field("min_timestamp_ms", &self.min_timestamp_ms)
             .field("max_timestamp_ms", &self.max_timestamp_ms)
             .field("storage", &self.storage)
+            .field("block_span_ms", &self.block_span_ms)
             .finish_non_exhaustive()
     }
 }

@@ -2,6 +2,7 @@
 //! the head querier.
 
 mod append;
+mod blocks;
 mod checkpoint;
 mod query;
 mod recovery;
@@ -91,6 +92,9 @@ pub(crate) struct Settings {
     pub max_timestamp_ms: i64,
     pub checkpoint_after_bytes: u64,
     pub flush_interval: Duration,
+    // blocks: begin
+    pub block_span_ms: i64,
+    // blocks: end
 }
 
 pub(crate) struct Inner {
@@ -102,6 +106,10 @@ pub(crate) struct Inner {
     pub head: Head,
     pub wal: Wal,
     pub catalog: Catalog,
+    // blocks: begin
+    /// The immutable blocks, as a snapshot list.
+    pub blocks: crate::block::set::BlockSet,
+    // blocks: end
     /// Serializes series creation (index, WAL record, head) and WAL rotation
     /// for checkpoints; never taken on the path of existing series.
     pub create_lock: Mutex<()>,

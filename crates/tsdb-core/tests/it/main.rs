@@ -8,8 +8,10 @@
 )]
 
 mod basics;
+mod blocks;
 mod crash;
 mod faults;
+mod golden;
 mod model;
 mod torn_tail;
 
