@@ -48,6 +48,19 @@ pub struct Options {
     /// Span of the blocks the head is cut into, in milliseconds (default
     /// [`crate::block::DEFAULT_BLOCK_SPAN_MS`], two hours).
     pub block_span_ms: i64,
+    /// Blocks whose newest sample is older than this behind the newest sample
+    /// in the database are dropped (0: keep forever). Also caps compacted
+    /// blocks at a tenth of it.
+    pub retention_ms: i64,
+    /// The oldest blocks are dropped while all blocks together are larger
+    /// than this (0: no limit).
+    pub retention_bytes: u64,
+    /// Bytes per second compaction may write (0: unlimited), so it does not
+    /// starve ingest.
+    pub compaction_bytes_per_sec: u64,
+    /// How often the background cuts the head into blocks, compacts and
+    /// applies retention (`None`: only explicit [`crate::Db::compact`] calls).
+    pub maintenance_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -65,6 +78,10 @@ impl Default for Options {
             limits: CardinalityLimits::default(),
             storage: Arc::new(FsStorage),
             block_span_ms: crate::block::DEFAULT_BLOCK_SPAN_MS,
+            retention_ms: 0,
+            retention_bytes: 0,
+            compaction_bytes_per_sec: 64 << 20,
+            maintenance_interval: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -83,6 +100,10 @@ impl fmt::Debug for Options {
             .field("max_timestamp_ms", &self.max_timestamp_ms)
             .field("storage", &self.storage)
             .field("block_span_ms", &self.block_span_ms)
+            .field("retention_ms", &self.retention_ms)
+            .field("retention_bytes", &self.retention_bytes)
+            .field("compaction_bytes_per_sec", &self.compaction_bytes_per_sec)
+            .field("maintenance_interval", &self.maintenance_interval)
             .finish_non_exhaustive()
     }
 }

@@ -58,6 +58,12 @@ impl Inner {
     /// a span, aligned down to the span; `None` while the head is empty.
     pub(crate) fn default_cut_boundary(&self) -> Option<i64> {
         let span = self.settings.block_span_ms;
+        self.head_max_time()
+            .map(|m| align_down(m.saturating_sub(span / 2), span))
+    }
+
+    /// The newest sample time in the head, if any (walks every series).
+    pub(crate) fn head_max_time(&self) -> Option<i64> {
         let mut max = None::<i64>;
         for i in 0..SHARDS {
             let Some(shard) = self.head.shard(i) else {
@@ -69,7 +75,7 @@ impl Inner {
                 }
             }
         }
-        max.map(|m| align_down(m.saturating_sub(span / 2), span))
+        max
     }
 
     /// Cuts the head's samples before `boundary` into span-aligned blocks,

@@ -8,11 +8,14 @@
 //!   checked against its CRC when read.
 //! - [`BlockMeta`] is `meta.json`.
 
+mod backfill;
 mod chunks;
+pub(crate) mod compact;
 pub(crate) mod cut;
 mod meta;
 pub(crate) mod query;
 mod reader;
+mod retention;
 pub(crate) mod set;
 mod ulid;
 mod writer;

@@ -25,6 +25,7 @@ use crate::options::Options;
 use crate::storage::Storage;
 use crate::wal::Wal;
 
+pub use blocks::MaintenanceReport;
 pub use query::HeadQuerier;
 pub use recovery::RecoveryReport;
 
@@ -94,6 +95,10 @@ pub(crate) struct Settings {
     pub flush_interval: Duration,
     // blocks: begin
     pub block_span_ms: i64,
+    pub retention_ms: i64,
+    pub retention_bytes: u64,
+    pub compaction_bytes_per_sec: u64,
+    pub maintenance_interval: Option<Duration>,
     // blocks: end
 }
 
@@ -135,6 +140,9 @@ struct Background {
 pub struct Db {
     inner: Arc<Inner>,
     background: Mutex<Option<Background>>,
+    // blocks: begin
+    maintenance: Mutex<Option<Background>>,
+    // blocks: end
 }
 
 impl std::fmt::Debug for Db {
@@ -153,8 +161,10 @@ impl Db {
         let db = Db {
             inner,
             background: Mutex::new(None),
+            maintenance: Mutex::new(None),
         };
         db.start_background();
+        *db.maintenance.lock() = blocks::start_maintenance(&db.inner);
         Ok(db)
     }
 
@@ -276,6 +286,10 @@ impl Db {
 
     fn shutdown(&self) -> Result<()> {
         if let Some(bg) = self.background.lock().take() {
+            let _ = bg.stop.send(());
+            let _ = bg.handle.join();
+        }
+        if let Some(bg) = self.maintenance.lock().take() {
             let _ = bg.stop.send(());
             let _ = bg.handle.join();
         }

@@ -89,6 +89,10 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         checkpoint_after_bytes: options.checkpoint_after_bytes,
         flush_interval: options.flush_interval.max(Duration::from_millis(1)),
         block_span_ms: options.block_span_ms.max(1),
+        retention_ms: options.retention_ms.max(0),
+        retention_bytes: options.retention_bytes,
+        compaction_bytes_per_sec: options.compaction_bytes_per_sec,
+        maintenance_interval: options.maintenance_interval,
     };
     let (blocks, blocks_report) = if storage.is_file_system() {
         crate::block::set::BlockSet::open(&dir.join(crate::block::BLOCKS_DIR))?

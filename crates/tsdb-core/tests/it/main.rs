@@ -9,6 +9,7 @@
 
 mod basics;
 mod blocks;
+mod compaction;
 mod crash;
 mod faults;
 mod golden;
