@@ -106,10 +106,9 @@ impl Inner {
         }
         let mut entries = Vec::with_capacity(batch.len() * SAMPLE_ENTRY_LEN);
         let cfg = self.append_cfg(false);
-        let all: Vec<usize> = (0..batch.len()).collect();
         let retry = self.apply(
             batch,
-            &all,
+            &valid,
             &ids,
             &cfg,
             &mut entries,
@@ -248,40 +247,64 @@ impl Inner {
             })
             .collect();
         let (order, starts) = group_by_key(&keys, SHARDS);
-        for (shard_no, bounds) in starts.windows(2).enumerate() {
-            let [lo, hi] = *bounds else { continue };
-            let (Some(group), Some(shard)) = (order.get(lo..hi), self.head.shard(shard_no)) else {
-                continue;
+        // Shards another writer holds are skipped and taken last, so writers
+        // sweeping the shards in the same order do not queue behind each other.
+        let mut busy = Vec::new();
+        for pass in 0..2 {
+            let shard_nos: Vec<usize> = if pass == 0 {
+                (0..SHARDS).collect()
+            } else {
+                std::mem::take(&mut busy)
             };
-            if group.is_empty() {
-                continue;
-            }
-            let mut shard = shard.lock();
-            for &k in group {
-                let Some(&i) = idxs.get(k as usize) else {
+            for shard_no in shard_nos {
+                let (Some(&lo), Some(&hi)) = (starts.get(shard_no), starts.get(shard_no + 1))
+                else {
                     continue;
                 };
-                let (Some(s), Some(&id)) = (batch.get(i), ids.get(i)) else {
+                let (Some(group), Some(lock)) = (order.get(lo..hi), self.head.shard(shard_no))
+                else {
                     continue;
                 };
-                let Some(series) = shard.get_mut(id) else {
-                    retry.push(i);
+                if group.is_empty() {
                     continue;
-                };
-                match series.append(s.t_ms, s.value, cfg) {
-                    Ok(outcome) => {
-                        tally.accepted += 1;
-                        match outcome {
-                            Appended::InOrder => {}
-                            Appended::OutOfOrder => tally.ooo += 1,
-                            Appended::DuplicateEqual => tally.dup_equal += 1,
-                            Appended::Replaced => tally.dup_replaced += 1,
+                }
+                let mut shard = if pass == 0 {
+                    match lock.try_lock() {
+                        Some(g) => g,
+                        None => {
+                            busy.push(shard_no);
+                            continue;
                         }
-                        entries.extend_from_slice(&id.to_le_bytes());
-                        entries.extend_from_slice(&s.t_ms.to_le_bytes());
-                        entries.extend_from_slice(&s.value.to_bits().to_le_bytes());
                     }
-                    Err(e) => refused.push(Refused { index: i, error: e }),
+                } else {
+                    lock.lock()
+                };
+                for &k in group {
+                    let Some(&i) = idxs.get(k as usize) else {
+                        continue;
+                    };
+                    let (Some(s), Some(&id)) = (batch.get(i), ids.get(i)) else {
+                        continue;
+                    };
+                    let Some(series) = shard.get_mut(id) else {
+                        retry.push(i);
+                        continue;
+                    };
+                    match series.append(s.t_ms, s.value, cfg) {
+                        Ok(outcome) => {
+                            tally.accepted += 1;
+                            match outcome {
+                                Appended::InOrder => {}
+                                Appended::OutOfOrder => tally.ooo += 1,
+                                Appended::DuplicateEqual => tally.dup_equal += 1,
+                                Appended::Replaced => tally.dup_replaced += 1,
+                            }
+                            entries.extend_from_slice(&id.to_le_bytes());
+                            entries.extend_from_slice(&s.t_ms.to_le_bytes());
+                            entries.extend_from_slice(&s.value.to_bits().to_le_bytes());
+                        }
+                        Err(e) => refused.push(Refused { index: i, error: e }),
+                    }
                 }
             }
         }

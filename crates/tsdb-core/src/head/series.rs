@@ -6,7 +6,7 @@ use std::mem::size_of;
 use tsdb_index::Labels;
 
 use crate::api::DuplicatePolicy;
-use crate::chunk::{Chunk, ChunkEncoder};
+use crate::chunk::{Chunk, ChunkEncoder, ChunkRef};
 use crate::error::{Error, Result};
 use tsdb_codec::{TimestampEncoding, ValueEncoding};
 
@@ -38,20 +38,35 @@ pub(crate) enum Appended {
 pub(crate) struct TimedChunk {
     pub min_t: i64,
     pub max_t: i64,
-    pub chunk: Chunk,
+    /// The chunk's bytes (validated when stored; the header is re-read on use,
+    /// which keeps this entry at 40 bytes).
+    pub bytes: Box<[u8]>,
     /// Whether the chunk is in the codec's chosen (smallest) encoding; replay
     /// seals in the cheap appendable form and leaves this to the background.
     pub tuned: bool,
 }
 
 impl TimedChunk {
+    pub(crate) fn new(min_t: i64, max_t: i64, chunk: &Chunk, tuned: bool) -> TimedChunk {
+        TimedChunk {
+            min_t,
+            max_t,
+            bytes: chunk.as_bytes().into(),
+            tuned,
+        }
+    }
+
+    /// The chunk, for reading.
+    pub(crate) fn chunk(&self) -> Result<ChunkRef<'_>> {
+        ChunkRef::new(&self.bytes).map_err(Error::Codec)
+    }
+
     /// Whether a chunk read back from disk may still be in the appendable form
     /// that sealing would improve on.
-    pub(crate) fn looks_tuned(chunk: &Chunk) -> bool {
-        let r = chunk.as_ref();
+    pub(crate) fn looks_tuned(chunk: ChunkRef<'_>) -> bool {
         chunk.len() < 3
-            || r.timestamp_encoding() != TimestampEncoding::DeltaOfDelta
-            || r.value_encoding() != ValueEncoding::Xor
+            || chunk.timestamp_encoding() != TimestampEncoding::DeltaOfDelta
+            || chunk.value_encoding() != ValueEncoding::Xor
     }
 }
 
@@ -161,12 +176,7 @@ impl MemSeries {
                 (enc.finish(), true)
             };
             grow_gently(&mut self.sealed);
-            self.sealed.push(TimedChunk {
-                min_t,
-                max_t: t,
-                chunk,
-                tuned,
-            });
+            self.sealed.push(TimedChunk::new(min_t, t, &chunk, tuned));
         }
         Ok(())
     }
@@ -179,13 +189,13 @@ impl MemSeries {
             if *budget == 0 {
                 break;
             }
-            let mut enc = ChunkEncoder::new();
-            let ok = c.chunk.iter().all(|s| match s {
-                Ok((t, v)) => enc.push(t, v).is_ok(),
-                Err(_) => false,
-            });
-            if ok && enc.len() == c.chunk.len() {
-                c.chunk = enc.finish();
+            let (mut ts, mut vs) = (Vec::new(), Vec::new());
+            if let Ok(chunk) = c.chunk()
+                && chunk.decode_into(&mut ts, &mut vs).is_ok()
+                && let Ok(better) = Chunk::encode(&ts, &vs)
+                && better.len() == ts.len()
+            {
+                c.bytes = better.as_bytes().into();
             }
             c.tuned = true;
             *budget -= 1;
@@ -213,12 +223,8 @@ impl MemSeries {
                 return Ok(());
             };
             grow_gently(&mut ooo.chunks);
-            ooo.chunks.push(TimedChunk {
-                min_t,
-                max_t,
-                chunk: enc.finish(),
-                tuned: true,
-            });
+            ooo.chunks
+                .push(TimedChunk::new(min_t, max_t, &enc.finish(), true));
             ooo.buf.clear();
         }
         Ok(())
@@ -233,7 +239,7 @@ impl MemSeries {
             for c in ooo.chunks.iter().rev() {
                 if c.min_t <= t
                     && t <= c.max_t
-                    && let Some(v) = find_in(&c.chunk, t)?
+                    && let Some(v) = find_in(c.chunk()?, t)?
                 {
                     return Ok(Some(v));
                 }
@@ -246,10 +252,10 @@ impl MemSeries {
         if let Some(c) = self.sealed.get(i)
             && c.min_t <= t
         {
-            return find_in(&c.chunk, t);
+            return find_in(c.chunk()?, t);
         }
         if self.open.first_time().is_some_and(|f| f <= t) {
-            return find_in(&self.open.snapshot(), t);
+            return find_in(self.open.snapshot().as_ref(), t);
         }
         Ok(None)
     }
@@ -272,13 +278,21 @@ impl MemSeries {
             if c.min_t > max {
                 break;
             }
-            decode_range(&c.chunk, c.min_t, c.max_t, min, max, ts, vs)?;
+            decode_range(c.chunk()?, c.min_t, c.max_t, min, max, ts, vs)?;
         }
         if let Some(f) = self.open.first_time()
             && f <= max
             && self.max_t >= min
         {
-            decode_range(&self.open.snapshot(), f, self.max_t, min, max, ts, vs)?;
+            decode_range(
+                self.open.snapshot().as_ref(),
+                f,
+                self.max_t,
+                min,
+                max,
+                ts,
+                vs,
+            )?;
         }
         let Some(ooo) = &self.ooo else {
             return Ok(());
@@ -292,7 +306,7 @@ impl MemSeries {
             }
             ct.clear();
             cv.clear();
-            decode_range(&c.chunk, c.min_t, c.max_t, min, max, &mut ct, &mut cv)?;
+            decode_range(c.chunk()?, c.min_t, c.max_t, min, max, &mut ct, &mut cv)?;
             let k = u32::try_from(k).unwrap_or(u32::MAX - 1);
             extra.extend(ct.iter().zip(cv.iter()).map(|(&t, &v)| (t, k, v)));
         }
@@ -365,18 +379,10 @@ impl MemSeries {
     /// Bytes held by compressed samples (sealed and open chunks, OOO chunks).
     pub(crate) fn compressed_bytes(&self) -> usize {
         let ooo = self.ooo.as_ref().map_or(0, |o| {
-            o.chunks
-                .iter()
-                .map(|c| c.chunk.as_bytes().len())
-                .sum::<usize>()
+            o.chunks.iter().map(|c| c.bytes.len()).sum::<usize>()
                 + o.buf.capacity() * size_of::<(i64, f64)>()
         });
-        self.sealed
-            .iter()
-            .map(|c| c.chunk.as_bytes().len())
-            .sum::<usize>()
-            + self.open.size_bytes()
-            + ooo
+        self.sealed.iter().map(|c| c.bytes.len()).sum::<usize>() + self.open.size_bytes() + ooo
     }
 
     /// Bytes held by this series in memory: the struct, bookkeeping and samples
@@ -400,7 +406,7 @@ fn grow_gently<T>(v: &mut Vec<T>) {
     }
 }
 
-fn find_in(chunk: &Chunk, t: i64) -> Result<Option<f64>> {
+fn find_in(chunk: ChunkRef<'_>, t: i64) -> Result<Option<f64>> {
     for s in chunk.iter() {
         let (st, sv) = s.map_err(codec)?;
         if st == t {
@@ -414,7 +420,7 @@ fn find_in(chunk: &Chunk, t: i64) -> Result<Option<f64>> {
 }
 
 fn decode_range(
-    chunk: &Chunk,
+    chunk: ChunkRef<'_>,
     cmin: i64,
     cmax: i64,
     min: i64,
@@ -478,6 +484,6 @@ mod tests {
     fn per_series_bookkeeping_is_small() {
         // The head's budget is 1 KiB per series plus compressed samples.
         assert!(size_of::<MemSeries>() <= 256, "{}", size_of::<MemSeries>());
-        assert!(size_of::<TimedChunk>() <= 64, "{}", size_of::<TimedChunk>());
+        assert!(size_of::<TimedChunk>() <= 40, "{}", size_of::<TimedChunk>());
     }
 }
