@@ -17,19 +17,14 @@ fn truncate_chunks(chunks: &mut Vec<TimedChunk>, boundary: i64) -> Result<()> {
             continue;
         }
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
-        c.chunk.decode_into(&mut ts, &mut vs)?;
+        c.chunk()?.decode_into(&mut ts, &mut vs)?;
         let cut = ts.partition_point(|&t| t < boundary);
         let (ts, vs) = (
             ts.get(cut..).unwrap_or_default(),
             vs.get(cut..).unwrap_or_default(),
         );
         if let (Some(&min_t), Some(&max_t)) = (ts.first(), ts.last()) {
-            kept.push(TimedChunk {
-                min_t,
-                max_t,
-                chunk: Chunk::encode(ts, vs)?,
-                tuned: true,
-            });
+            kept.push(TimedChunk::new(min_t, max_t, &Chunk::encode(ts, vs)?, true));
         }
     }
     *chunks = kept;

@@ -8,6 +8,7 @@
 )]
 
 mod basics;
+mod block_crash;
 mod blocks;
 mod compaction;
 mod crash;
