@@ -1,9 +1,10 @@
 //! # tsdb-core
 //!
-//! The tsdb storage engine's write path: the write-ahead log, the in-memory
-//! head, write modes, crash recovery and the metric metadata catalog, behind
-//! the [`Appender`] and [`Querier`] traits that hosts program against.
-//! Blocks, compaction, rollups and retention come next, behind the same traits.
+//! The tsdb storage engine: the write-ahead log, the in-memory head, write
+//! modes, crash recovery, immutable blocks with compaction, retention and
+//! backfill, and the metric metadata catalog, behind the [`Appender`] and
+//! [`Querier`] traits that hosts program against. Rollups come next, behind
+//! the same traits.
 //!
 //! ```
 //! use tsdb_core::{Appender, BatchSample, Db, Labels, Matcher, Options, Querier, SelectHints, WriteMode};
@@ -48,7 +49,11 @@
 //! - [`block`]: immutable, time-partitioned blocks ([`block::Block`],
 //!   [`block::BlockWriter`], [`block::BlockMeta`]) the head is cut into
 //!   ([`Db::cut_blocks`]); the [`Querier`] reads the head and the blocks
-//!   overlapping a range. Format: `docs/format/block.md`.
+//!   overlapping a range. [`Db::compact`] cuts, applies retention and
+//!   compacts (a background thread does it every
+//!   [`Options::maintenance_interval`]); [`Db::backfill`] imports history;
+//!   [`Db::delete_series`] deletes by matchers and time range. Format:
+//!   `docs/format/block.md`.
 //! - [`Error`]: per-sample refusals ([`Error::is_refusal`]) and faults.
 #![deny(missing_docs)]
 #![cfg_attr(

@@ -57,7 +57,7 @@ impl Inner {
             metas.push(meta);
         }
         let _changes = self.blocks.lock_changes();
-        self.blocks.replace_locked(&[], blocks);
+        self.blocks.replace_locked(&[], blocks)?;
         Ok(metas)
     }
 }

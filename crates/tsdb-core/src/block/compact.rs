@@ -23,6 +23,7 @@ use tsdb_index::Labels;
 
 use super::cut::align_down;
 use super::query::merge_parts;
+use super::tombstones::{self, Tombstone};
 use super::{Block, BlockMeta, BlockWriter, new_block_id};
 use crate::db::Inner;
 use crate::error::Result;
@@ -41,7 +42,23 @@ pub(crate) fn level_ranges(span: i64, retention_ms: i64) -> Vec<i64> {
 }
 
 /// The next group of blocks to merge, if any.
-pub(crate) fn plan(blocks: &[Arc<Block>], ranges: &[i64]) -> Option<Vec<Arc<Block>>> {
+pub(crate) fn plan(
+    blocks: &[Arc<Block>],
+    ranges: &[i64],
+    stones: &[Arc<Tombstone>],
+) -> Option<Vec<Arc<Block>>> {
+    let planned = plan_merges(blocks, ranges);
+    if planned.is_some() {
+        return planned;
+    }
+    // Else rewrite, alone, the first block a tombstone names.
+    blocks
+        .iter()
+        .find(|b| stones.iter().any(|t| t.blocks.contains(&b.meta().id)))
+        .map(|b| vec![Arc::clone(b)])
+}
+
+fn plan_merges(blocks: &[Arc<Block>], ranges: &[i64]) -> Option<Vec<Arc<Block>>> {
     let mut by_min: Vec<&Arc<Block>> = blocks.iter().collect();
     by_min.sort_by_key(|b| (b.meta().min_time_ms, b.meta().max_time_ms));
     // Overlapping blocks first.
@@ -117,11 +134,16 @@ impl Pacer {
     }
 }
 
-/// Merges `sources` into a new block in the same directory; returns it
-/// opened. The sources are not touched.
-pub(crate) fn merge(sources: &[Arc<Block>], pacer: &mut Pacer) -> Result<Option<Block>> {
+/// Merges `sources` into a new block in the same directory, without the
+/// samples `stones` delete; returns the source ids and the new block opened
+/// (`None` when nothing is left). The sources are not touched.
+pub(crate) fn merge(
+    sources: &[Arc<Block>],
+    stones: &[Arc<Tombstone>],
+    pacer: &mut Pacer,
+) -> Result<(Vec<String>, Option<Block>)> {
     let Some(first) = sources.first() else {
-        return Ok(None);
+        return Ok((Vec::new(), None));
     };
     let dir = crate::storage::parent_dir(first.dir()).to_path_buf();
     // Priority: older id first, so the newer block wins a duplicate.
@@ -150,17 +172,23 @@ pub(crate) fn merge(sources: &[Arc<Block>], pacer: &mut Pacer) -> Result<Option<
             let (mut ts, mut vs) = (Vec::new(), Vec::new());
             if let Some(b) = sources.get(*k) {
                 b.read_series(*id, i64::MIN, i64::MAX, &mut ts, &mut vs)?;
+                tombstones::apply(stones, &b.meta().id, labels, &mut ts, &mut vs);
             }
             parts.push((ts, vs));
             j += 1;
         }
         let (ts, vs) = merge_parts(parts);
-        writer.add_samples(labels.clone(), &ts, &vs)?;
+        if !ts.is_empty() {
+            writer.add_samples(labels.clone(), &ts, &vs)?;
+        }
         pacer.pace(ts.len() as u64 * 2);
         i = j.max(i + 1);
     }
-    let meta: BlockMeta = writer.finish(level, ids)?;
-    Ok(Some(Block::open(dir.join(&meta.id))?))
+    if writer.num_series() == 0 {
+        return Ok((ids, None));
+    }
+    let meta: BlockMeta = writer.finish(level, ids.clone())?;
+    Ok((ids, Some(Block::open(dir.join(&meta.id))?)))
 }
 
 impl Inner {
@@ -173,18 +201,23 @@ impl Inner {
             if self.check_open().is_err() {
                 return Ok(out);
             }
-            let Some(group) = plan(&self.blocks.snapshot(), &ranges) else {
+            // Held through the merge, so no tombstone, cut or retention
+            // change lands between planning and publishing (readers never
+            // take it).
+            let _changes = self.blocks.lock_changes();
+            let stones = self.blocks.tombstones();
+            let Some(group) = plan(&self.blocks.snapshot(), &ranges, &stones) else {
                 return Ok(out);
             };
             let mut pacer = Pacer::new(self.settings.compaction_bytes_per_sec);
-            let Some(block) = merge(&group, &mut pacer)? else {
+            let (sources, block) = merge(&group, &stones, &mut pacer)?;
+            if sources.is_empty() {
                 return Ok(out);
-            };
-            let meta = block.meta().clone();
-            let _changes = self.blocks.lock_changes();
+            }
+            let meta = block.as_ref().map(|b| b.meta().clone());
             self.blocks
-                .replace_locked(&meta.compaction.sources, vec![block]);
-            out.push(meta);
+                .replace_locked(&sources, block.into_iter().collect())?;
+            out.extend(meta);
         }
     }
 }

@@ -160,7 +160,7 @@ impl Inner {
             }
         }
         // 3. Publish.
-        self.blocks.replace_locked(&[], blocks);
+        self.blocks.replace_locked(&[], blocks)?;
         // 4. Truncate what is unchanged since it was written.
         for ((_, sid, _), done) in todo.iter().zip(&written) {
             let Some(shard) = self.head.shard(Head::shard_of(*sid)) else {

@@ -17,6 +17,7 @@ pub(crate) mod query;
 mod reader;
 mod retention;
 pub(crate) mod set;
+pub(crate) mod tombstones;
 mod ulid;
 mod writer;
 
@@ -25,6 +26,7 @@ use std::path::Path;
 pub use meta::{BlockCompaction, BlockMeta, BlockStats};
 pub use reader::Block;
 pub use set::OpenReport;
+pub use tombstones::TOMBSTONES_FILE;
 pub use ulid::new_block_id;
 pub use writer::BlockWriter;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tsdb_index::{Labels, Matcher};
 
 use super::Block;
+use super::tombstones;
 use crate::api::{SelectHints, Series};
 use crate::db::Inner;
 use crate::error::{Error, Result};
@@ -70,16 +71,21 @@ impl Inner {
                 head_parts.push((s.labels, (s.timestamps, s.values)));
             }
         }
+        // Tombstones before blocks: compaction publishes the rewritten block
+        // before it drops the tombstones it applied.
+        let stones = self.blocks.tombstones();
         let snapshot = self.blocks.snapshot();
         for block in overlapping(&snapshot, min, max) {
             for id in block.select(matchers)? {
                 let (mut ts, mut vs) = (Vec::new(), Vec::new());
                 block.read_series(id, min, max, &mut ts, &mut vs)?;
+                if ts.is_empty() {
+                    continue;
+                }
+                let labels = block.labels(id)?;
+                tombstones::apply(&stones, &block.meta().id, &labels, &mut ts, &mut vs);
                 if !ts.is_empty() {
-                    by_labels
-                        .entry(block.labels(id)?)
-                        .or_default()
-                        .push((ts, vs));
+                    by_labels.entry(labels).or_default().push((ts, vs));
                 }
             }
         }
@@ -112,6 +118,7 @@ impl Inner {
                 out.push(labels);
             }
         }
+        let stones = self.blocks.tombstones();
         let snapshot = self.blocks.snapshot();
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
         for block in overlapping(&snapshot, min, max) {
@@ -119,8 +126,13 @@ impl Inner {
                 ts.clear();
                 vs.clear();
                 block.read_series(id, min, max, &mut ts, &mut vs)?;
+                if ts.is_empty() {
+                    continue;
+                }
+                let labels = block.labels(id)?;
+                tombstones::apply(&stones, &block.meta().id, &labels, &mut ts, &mut vs);
                 if !ts.is_empty() {
-                    out.push(block.labels(id)?);
+                    out.push(labels);
                 }
             }
         }

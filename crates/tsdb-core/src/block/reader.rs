@@ -193,8 +193,17 @@ impl Block {
 impl Drop for Block {
     fn drop(&mut self) {
         if self.delete.load(Ordering::SeqCst) {
-            let _ = fs::remove_dir_all(&self.dir);
-            let _ = super::sync_dir(crate::storage::parent_dir(&self.dir));
+            // Renamed first (atomic), so a crash mid-removal leaves a `.tmp`
+            // directory that opening removes, never a half-deleted block.
+            let mut doomed = self.dir.clone().into_os_string();
+            doomed.push(super::TMP_SUFFIX);
+            let doomed = PathBuf::from(doomed);
+            let parent = crate::storage::parent_dir(&self.dir);
+            if fs::rename(&self.dir, &doomed).is_ok() {
+                let _ = super::sync_dir(parent);
+                let _ = fs::remove_dir_all(&doomed);
+            }
+            let _ = super::sync_dir(parent);
         }
     }
 }

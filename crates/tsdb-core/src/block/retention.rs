@@ -2,6 +2,7 @@
 
 use super::BlockMeta;
 use crate::db::Inner;
+use crate::error::Result;
 
 impl Inner {
     /// Drops blocks whose newest sample is older than the newest time in the
@@ -9,10 +10,10 @@ impl Inner {
     /// blocks' total size exceeds the size retention. Returns the dropped
     /// blocks' metadata. Their directories are removed once no reader holds
     /// them.
-    pub(crate) fn apply_retention(&self) -> Vec<BlockMeta> {
+    pub(crate) fn apply_retention(&self) -> Result<Vec<BlockMeta>> {
         let (age, size) = (self.settings.retention_ms, self.settings.retention_bytes);
         if age <= 0 && size == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let _changes = self.blocks.lock_changes();
         let list = self.blocks.snapshot();
@@ -52,8 +53,8 @@ impl Inner {
         }
         if !drop.is_empty() {
             let ids: Vec<String> = drop.iter().map(|m| m.id.clone()).collect();
-            self.blocks.replace_locked(&ids, Vec::new());
+            self.blocks.replace_locked(&ids, Vec::new())?;
         }
-        drop
+        Ok(drop)
     }
 }

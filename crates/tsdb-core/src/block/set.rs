@@ -10,6 +10,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
+use super::tombstones::{self, Tombstone};
 use super::ulid::is_block_id;
 use super::{Block, CORRUPT_DIR, TMP_SUFFIX, sync_dir};
 use crate::error::Result;
@@ -34,6 +35,8 @@ pub(crate) struct BlockSet {
     /// Serializes changes of the list (cut, compaction, retention).
     change: Mutex<()>,
     enabled: bool,
+    /// Deletions not yet compacted away; readers load this before the list.
+    tombstones: ArcSwap<Vec<Arc<Tombstone>>>,
 }
 
 fn sort(list: &mut [Arc<Block>]) {
@@ -91,6 +94,8 @@ impl BlockSet {
             }
         });
         sort(&mut blocks);
+        let ids: Vec<String> = blocks.iter().map(|b| b.meta().id.clone()).collect();
+        let stones = tombstones::load(dir, &ids)?;
         sync_dir(dir)?;
         report.blocks_loaded = blocks.len();
         Ok((
@@ -99,6 +104,7 @@ impl BlockSet {
                 list: ArcSwap::from_pointee(blocks),
                 change: Mutex::new(()),
                 enabled: true,
+                tombstones: ArcSwap::from_pointee(stones),
             },
             report,
         ))
@@ -111,6 +117,7 @@ impl BlockSet {
             list: ArcSwap::from_pointee(Vec::new()),
             change: Mutex::new(()),
             enabled: false,
+            tombstones: ArcSwap::from_pointee(Vec::new()),
         };
         (set, OpenReport::default())
     }
@@ -137,8 +144,9 @@ impl BlockSet {
 
     /// Replaces the blocks with ids in `remove` by `add` in one step (the
     /// caller holds [`BlockSet::lock_changes`]); removed blocks are deleted
-    /// from disk once no snapshot holds them.
-    pub(crate) fn replace_locked(&self, remove: &[String], add: Vec<Block>) {
+    /// from disk once no snapshot holds them. Tombstones of removed blocks
+    /// are dropped afterwards (compaction applied them).
+    pub(crate) fn replace_locked(&self, remove: &[String], add: Vec<Block>) -> Result<()> {
         let current = self.list.load_full();
         let mut next: Vec<Arc<Block>> = Vec::with_capacity(current.len() + add.len());
         for b in current.iter() {
@@ -151,5 +159,29 @@ impl BlockSet {
         next.extend(add.into_iter().map(Arc::new));
         sort(&mut next);
         self.list.store(Arc::new(next));
+        let stones = self.tombstones.load_full();
+        if stones
+            .iter()
+            .any(|t| t.blocks.iter().any(|b| remove.contains(b)))
+        {
+            let pruned = tombstones::without_blocks(&stones, remove);
+            tombstones::store(&self.dir, &pruned)?;
+            self.tombstones.store(Arc::new(pruned));
+        }
+        Ok(())
+    }
+
+    /// The tombstones; load them before [`BlockSet::snapshot`].
+    pub(crate) fn tombstones(&self) -> Arc<Vec<Arc<Tombstone>>> {
+        self.tombstones.load_full()
+    }
+
+    /// Adds a tombstone, durably (the caller holds [`BlockSet::lock_changes`]).
+    pub(crate) fn add_tombstone_locked(&self, t: Tombstone) -> Result<()> {
+        let mut list: Vec<Arc<Tombstone>> = self.tombstones.load_full().as_ref().clone();
+        list.push(Arc::new(t));
+        tombstones::store(&self.dir, &list)?;
+        self.tombstones.store(Arc::new(list));
+        Ok(())
     }
 }

@@ -38,7 +38,7 @@ impl Inner {
             Some(b) => self.cut_blocks_before(b)?,
             None => Vec::new(),
         };
-        let dropped = self.apply_retention();
+        let dropped = self.apply_retention()?;
         let compacted = self.compact_blocks()?;
         Ok(MaintenanceReport {
             cut,
@@ -129,7 +129,7 @@ impl Db {
     /// Drops whole blocks past the age or size retention; returns them.
     pub fn apply_retention(&self) -> Result<Vec<BlockMeta>> {
         self.inner.blocks_enabled()?;
-        Ok(self.inner.apply_retention())
+        self.inner.apply_retention()
     }
 
     /// Imports historical samples (typically older than the head) as new
@@ -143,5 +143,60 @@ impl Db {
     pub fn backfill(&self, samples: &[BatchSample]) -> Result<Vec<BlockMeta>> {
         self.inner.blocks_enabled()?;
         self.inner.backfill(samples)
+    }
+}
+
+impl Db {
+    /// Deletes the samples in `[min_time_ms, max_time_ms]` of every series
+    /// matching all `matchers`: at once from the head (made durable by a
+    /// checkpoint before the call returns), and from blocks through a
+    /// tombstone (`blocks/tombstones.json`) that reads apply at once and
+    /// compaction applies for good, rewriting the blocks it names. Samples
+    /// written after the call are not affected.
+    pub fn delete_series(
+        &self,
+        matchers: &[tsdb_index::Matcher],
+        min_time_ms: i64,
+        max_time_ms: i64,
+    ) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.delete_series(matchers, min_time_ms, max_time_ms)
+    }
+}
+
+impl Inner {
+    fn delete_series(&self, matchers: &[tsdb_index::Matcher], min: i64, max: i64) -> Result<()> {
+        if min > max {
+            return Ok(());
+        }
+        let ids = self.index.select(matchers).map_err(Error::Query)?;
+        let _changes = self.blocks.lock_changes();
+        if self.blocks.enabled() {
+            let blocks: Vec<String> = self
+                .blocks
+                .snapshot()
+                .iter()
+                .filter(|b| b.meta().overlaps(min, max))
+                .map(|b| b.meta().id.clone())
+                .collect();
+            if !blocks.is_empty() {
+                self.blocks
+                    .add_tombstone_locked(crate::block::tombstones::Tombstone {
+                        matchers: matchers.to_vec(),
+                        min_time_ms: min,
+                        max_time_ms: max,
+                        blocks,
+                    })?;
+            }
+        }
+        for id in ids {
+            let Some(shard) = self.head.shard(crate::head::Head::shard_of(id.0)) else {
+                continue;
+            };
+            if let Some(s) = shard.lock().get_mut(id.0) {
+                s.delete_range(min, max)?;
+            }
+        }
+        self.checkpoint()
     }
 }

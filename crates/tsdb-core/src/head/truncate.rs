@@ -97,3 +97,56 @@ impl MemSeries {
         }
     }
 }
+
+/// `chunks` without samples in `[min, max]` (overlapping chunks re-encoded).
+fn delete_in_chunks(chunks: &mut Vec<TimedChunk>, min: i64, max: i64) -> Result<()> {
+    let mut kept = Vec::with_capacity(chunks.len());
+    for c in chunks.drain(..) {
+        if c.max_t < min || c.min_t > max {
+            kept.push(c);
+            continue;
+        }
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        c.chunk()?.decode_into(&mut ts, &mut vs)?;
+        let (ts, vs): (Vec<i64>, Vec<f64>) = ts
+            .into_iter()
+            .zip(vs)
+            .filter(|(t, _)| *t < min || *t > max)
+            .unzip();
+        if let (Some(&a), Some(&b)) = (ts.first(), ts.last()) {
+            kept.push(TimedChunk::new(a, b, &Chunk::encode(&ts, &vs)?, true));
+        }
+    }
+    *chunks = kept;
+    Ok(())
+}
+
+impl MemSeries {
+    /// Deletes every sample in `[min, max]`; the newest time and value are
+    /// kept for the out-of-order window and duplicate checks.
+    pub(crate) fn delete_range(&mut self, min: i64, max: i64) -> Result<()> {
+        delete_in_chunks(&mut self.sealed, min, max)?;
+        if let Some(first) = self.open.first_time()
+            && first <= max
+            && self.max_t >= min
+        {
+            let snap = self.open.snapshot();
+            let mut open = ChunkEncoder::new();
+            for s in snap.iter() {
+                let (t, v) = s?;
+                if t < min || t > max {
+                    open.push(t, v)?;
+                }
+            }
+            self.open = open;
+        }
+        if let Some(ooo) = &mut self.ooo {
+            delete_in_chunks(&mut ooo.chunks, min, max)?;
+            ooo.buf.retain(|s| s.0 < min || s.0 > max);
+            if ooo.chunks.is_empty() && ooo.buf.is_empty() {
+                self.ooo = None;
+            }
+        }
+        Ok(())
+    }
+}

@@ -15,6 +15,7 @@ mod crash;
 mod faults;
 mod golden;
 mod model;
+mod tombstones;
 mod torn_tail;
 
 use std::path::Path;
