@@ -195,8 +195,8 @@ impl Db {
         Appender::append_batch(self, batch, mode)
     }
 
-    /// A querier over the head that can outlive this borrow (it shares the
-    /// database's state).
+    /// A querier over the head and the blocks that can outlive this borrow
+    /// (it shares the database's state).
     pub fn querier(&self) -> HeadQuerier {
         HeadQuerier::new(Arc::clone(&self.inner))
     }

@@ -8,9 +8,10 @@ use super::{Db, Inner};
 use crate::api::{Querier, SelectHints, Series};
 use crate::error::Result;
 
-/// A [`Querier`] over the head of a [`Db`], returned by [`Db::querier`]. It
-/// shares the database's state, so it sees every write acknowledged before a
-/// call. Every [`Tier`](crate::Tier) is served from raw samples until rollups
+/// A [`Querier`] over the head and the blocks of a [`Db`], returned by
+/// [`Db::querier`]. It shares the database's state, so it sees every write
+/// acknowledged before a call; each call reads a snapshot of the block list
+/// and never waits for writers, cuts or compaction. Every [`Tier`](crate::Tier) is served from raw samples until rollups
 /// exist.
 #[derive(Clone)]
 pub struct HeadQuerier {
