@@ -117,7 +117,74 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             enc.join(", ")
         );
     }
+    buckets();
     speed()
+}
+
+/// Bits per timestamp that delta-of-delta bucket sets spend on millisecond
+/// timestamps, to show why the codec's widths are what they are. A bucket set is
+/// the payload widths after the 1-bit zero bucket; prefixes are unary as in Gorilla.
+fn buckets() {
+    let sets: [(&str, &[u32]); 3] = [
+        ("Gorilla paper (seconds)", &[7, 9, 12, 32]),
+        ("Prometheus XOR chunks", &[14, 17, 20, 64]),
+        ("tsdb (milliseconds)", &[4, 7, 10, 16, 32, 64]),
+    ];
+    let cost = |dod: i64, widths: &[u32]| -> u64 {
+        if dod == 0 {
+            return 1;
+        }
+        for (i, &w) in widths.iter().enumerate() {
+            let half = 1i64 << (w - 1).min(62);
+            let last = i + 1 == widths.len();
+            if last || (-half..half).contains(&dod) {
+                let prefix = if last { widths.len() } else { i + 2 } as u64;
+                return prefix + u64::from(w);
+            }
+        }
+        64
+    };
+    // Scrapes every 10 s with uniform jitter of ±j ms, and one missed scrape in 500.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    println!();
+    print!("| jitter |");
+    for (name, _) in &sets {
+        print!(" {name} bits/ts |");
+    }
+    println!();
+    println!("|---|---|---|---|");
+    for jitter in [0i64, 1, 2, 5, 20, 100] {
+        let mut ts = Vec::new();
+        let mut t = 0i64;
+        for _ in 0..100_000 {
+            t += if rand() % 500 == 0 { 20_000 } else { 10_000 };
+            let j = if jitter == 0 {
+                0
+            } else {
+                (rand() % (2 * jitter as u64 + 1)) as i64 - jitter
+            };
+            ts.push(t + j);
+        }
+        let dods: Vec<i64> = ts
+            .windows(3)
+            .filter_map(|w| match w {
+                [a, b, c] => Some((c - b) - (b - a)),
+                _ => None,
+            })
+            .collect();
+        print!("| ±{jitter} ms |");
+        for (_, widths) in &sets {
+            let bits: u64 = dods.iter().map(|&d| cost(d, widths)).sum();
+            print!(" {:.2} |", bits as f64 / dods.len() as f64);
+        }
+        println!();
+    }
 }
 
 fn speed() -> Result<(), Box<dyn std::error::Error>> {

@@ -17,6 +17,9 @@
 use crate::bits::{ByteReader, pack, packed_len, put_uvarint, uvarint_len, zigzag};
 use crate::error::{CodecError, Result};
 
+/// Set in the predictor byte when a common factor follows the base.
+const MULTIPLIER_FLAG: u8 = 0x80;
+
 /// How values are predicted before their residuals are packed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -61,9 +64,11 @@ pub(crate) struct Plan {
     predictor: Predictor,
     header: [i64; 2],
     base: i64,
+    /// Common factor divided out of every offset (1: none).
+    multiplier: u64,
     width: u32,
     exc_width: u32,
-    /// Residuals minus base, one per packed slot.
+    /// Residuals minus base, divided by the multiplier, one per packed slot.
     offsets: Vec<u64>,
     /// Estimated encoded size in bytes.
     pub(crate) bytes: usize,
@@ -133,24 +138,62 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
             }
         }
     }
+    let mut offsets: Vec<u64> = residuals
+        .iter()
+        .map(|r| r.wrapping_sub(best.base) as u64)
+        .collect();
+    // A common factor of the offsets (byte counts in pages, durations in whole
+    // seconds, timestamps in seconds) is divided out: each slot then needs
+    // log2(factor) fewer bits.
+    let multiplier = common_factor(&offsets).max(1);
+    let (mut width, mut max_width, mut bits) = (best.width, best.max_width, best.bits);
+    if multiplier > 1 {
+        let mut hist = [0usize; 65];
+        for o in offsets.iter_mut() {
+            *o /= multiplier;
+            if let Some(h) = hist.get_mut(bit_len(*o) as usize) {
+                *h += 1;
+            }
+        }
+        (width, max_width, bits) = cost_from_hist(&hist, offsets.len());
+        bits += 8 * uvarint_len(multiplier);
+    }
     let header_bytes: usize = header
         .iter()
         .take(predictor.header_len(n))
         .map(|&h| uvarint_len(zigzag(h)))
         .sum();
-    let bytes = 1 + header_bytes + uvarint_len(zigzag(best.base)) + 2 + best.bits.div_ceil(8);
+    let bytes = 1 + header_bytes + uvarint_len(zigzag(best.base)) + 2 + bits.div_ceil(8);
     Plan {
         predictor,
         header,
         base: best.base,
-        width: best.width,
-        exc_width: best.max_width - best.width,
-        offsets: residuals
-            .iter()
-            .map(|r| r.wrapping_sub(best.base) as u64)
-            .collect(),
+        multiplier,
+        width,
+        exc_width: max_width - width,
+        offsets,
         bytes,
     }
+}
+
+/// The greatest common divisor of `values` (0 if all are 0), stopping early once
+/// it reaches 1.
+fn common_factor(values: &[u64]) -> u64 {
+    let mut g = 0u64;
+    for &v in values {
+        g = gcd(g, v);
+        if g == 1 {
+            return 1;
+        }
+    }
+    g
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// Frame-of-reference cost of `residuals` against `base`.
@@ -307,11 +350,15 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
     if n == 0 {
         return;
     }
-    out.push(plan.predictor as u8);
+    let has_multiplier = plan.multiplier > 1;
+    out.push(plan.predictor as u8 | if has_multiplier { MULTIPLIER_FLAG } else { 0 });
     for &h in plan.header.iter().take(plan.predictor.header_len(n)) {
         put_uvarint(out, zigzag(h));
     }
     put_uvarint(out, zigzag(plan.base));
+    if has_multiplier {
+        put_uvarint(out, plan.multiplier);
+    }
     out.push(plan.width as u8);
     let limit = if plan.width >= 64 {
         u64::MAX
@@ -392,7 +439,8 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
         return Ok(());
     }
     let p = r.u8()?;
-    let predictor = Predictor::from_u8(p).ok_or_else(|| corrupt(r, "unknown predictor"))?;
+    let predictor =
+        Predictor::from_u8(p & !MULTIPLIER_FLAG).ok_or_else(|| corrupt(r, "unknown predictor"))?;
     let mut header = [0i64; 2];
     let hl = predictor.header_len(n);
     for h in header.iter_mut().take(hl) {
@@ -400,6 +448,11 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
     }
     let m = n - hl.min(n) + usize::from(predictor == Predictor::Linear && n > 1);
     let base = r.varint()?;
+    let multiplier = if p & MULTIPLIER_FLAG != 0 {
+        r.uvarint()?
+    } else {
+        1
+    };
     let width = u32::from(r.u8()?);
     if width > 64 {
         return Err(corrupt(r, "packed width over 64"));
@@ -432,7 +485,8 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
         for (k, p) in patches.iter_mut().enumerate() {
             p.1 = load(highs, k, exc_width, emask)
                 .checked_shl(width)
-                .unwrap_or(0);
+                .unwrap_or(0)
+                .wrapping_mul(multiplier);
         }
     }
     let lows = r.take(packed_len(m, width))?;
@@ -445,7 +499,14 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
     for &h in header.iter().take(hl.min(1)) {
         out.push(W::from_i64(h));
     }
-    unpack_into(lows, m, width, mask, base, out);
+    if multiplier == 1 {
+        unpack_into(lows, m, width, mask, base, out);
+    } else {
+        out.extend((0..m).map(|i| {
+            let o = load(lows, i, width, mask).wrapping_mul(multiplier);
+            W::from_i64(base.wrapping_add(o as i64))
+        }));
+    }
     let slots = start + hl.min(1);
     for (at, high) in patches {
         if let Some(x) = out.get_mut(slots + at) {
@@ -614,6 +675,17 @@ mod tests {
     fn regular_sequence_is_tiny() {
         let xs: Vec<i64> = (0..120).map(|i| 1_700_000_000_000 + i * 10_000).collect();
         assert!(round_trip(&xs) <= 16);
+    }
+
+    #[test]
+    fn common_factor_with_exceptions() {
+        // Page-sized steps with a reset: multiplier 4096 and a wrapped exception.
+        let mut xs: Vec<i64> = (0..120).map(|i| (1_000 + (i * 7) % 13) * 4096).collect();
+        xs[40] = -(1 << 40) * 4096;
+        xs[41] = 1 << 50;
+        round_trip(&xs);
+        let plan = plan(&xs, Predictor::None);
+        assert!(plan.multiplier > 1, "multiplier {}", plan.multiplier);
     }
 
     #[test]

@@ -122,9 +122,19 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
             let head = &head;
             handles.push(scope.spawn(move || {
                 let mut totals = ReplayTotals::default();
+                let (mut pending, mut scratch) = (Vec::new(), Vec::new());
                 for group in rx {
-                    head.replay_group(&group, &cfg, &mut totals);
+                    if pending.is_empty() {
+                        pending = group;
+                    } else {
+                        pending.extend_from_slice(&group);
+                    }
+                    if pending.len() >= REPLAY_GROUP_SAMPLES {
+                        head.replay_group(&mut pending, &mut scratch, &cfg, &mut totals);
+                        pending.clear();
+                    }
                 }
+                head.replay_group(&mut pending, &mut scratch, &cfg, &mut totals);
                 totals
             }));
             senders.push(tx);
@@ -343,6 +353,10 @@ fn scan_checkpoint<'a>(
 
 /// Most threads applying replayed samples.
 const MAX_REPLAY_WORKERS: usize = 4;
+/// Samples a replay worker gathers before it sorts and applies them (about
+/// 100 MB per worker, freed after replay): the larger, the more samples of a
+/// series are applied while its state is in cache.
+const REPLAY_GROUP_SAMPLES: usize = 4 << 20;
 
 /// Replay state: series records are applied to the index and head directly,
 /// samples are handed to the worker owning their shard.
