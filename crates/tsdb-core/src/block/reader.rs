@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tsdb_codec::ChunkRef;
+use tsdb_codec::{Chunk, ChunkRef};
 use tsdb_index::{IndexReader, Labels, Matcher, SeriesId};
 
 use super::chunks::Layout;
@@ -155,6 +155,21 @@ impl Block {
             }
         }
         Ok(())
+    }
+
+    /// Series `id`'s chunks as stored: `(min_t, max_t, chunk)` in time order
+    /// (for copying them into another block without re-encoding).
+    pub fn chunks(&self, id: u32) -> Result<Vec<(i64, i64, Chunk)>> {
+        let section = self.layout.section(&self.chunks, id as usize)?;
+        let mut out = Vec::new();
+        for chunk in section.chunks() {
+            let (desc, bytes) =
+                chunk.map_err(|at| corrupt(&self.layout.path, at, "chunk overruns its section"))?;
+            let c =
+                Chunk::from_bytes(bytes.to_vec()).map_err(|e| self.chunk_error(id, &section, e))?;
+            out.push((desc.min_t, desc.max_t, c));
+        }
+        Ok(out)
     }
 
     /// Reads every series' section and chunk, checking CRCs and decoding.
