@@ -121,7 +121,7 @@ impl Pacer {
         }
     }
 
-    /// Counts `bytes` and sleeps if ahead of the rate.
+    /// Counts `bytes` written and sleeps while ahead of the rate.
     pub(crate) fn pace(&mut self, bytes: u64) {
         self.bytes += bytes;
         if self.bytes_per_sec == 0 {
@@ -165,6 +165,7 @@ pub(crate) fn merge(
     let ids: Vec<String> = sources.iter().map(|b| b.meta().id.clone()).collect();
     let mut writer = BlockWriter::create(&dir, &new_block_id())?;
     let mut i = 0;
+    let mut paced = 0u64;
     while let Some((labels, _, _)) = all.get(i) {
         let mut parts = Vec::new();
         let mut j = i;
@@ -181,7 +182,9 @@ pub(crate) fn merge(
         if !ts.is_empty() {
             writer.add_samples(labels.clone(), &ts, &vs)?;
         }
-        pacer.pace(ts.len() as u64 * 2);
+        let written = writer.bytes_written();
+        pacer.pace(written.saturating_sub(paced));
+        paced = written;
         i = j.max(i + 1);
     }
     if writer.num_series() == 0 {
@@ -219,5 +222,29 @@ impl Inner {
                 .replace_locked(&sources, block.into_iter().collect())?;
             out.extend(meta);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_ranges_respect_retention() {
+        assert_eq!(level_ranges(2, 0), vec![2, 12, 72]);
+        assert_eq!(level_ranges(2, 200), vec![2, 12]);
+        assert_eq!(level_ranges(2, 100), vec![2]);
+    }
+
+    #[test]
+    fn pacer_holds_the_rate() {
+        let mut p = Pacer::new(1_000_000);
+        let t = Instant::now();
+        p.pace(50_000);
+        assert!(t.elapsed() >= Duration::from_millis(45));
+        let mut free = Pacer::new(0);
+        let t = Instant::now();
+        free.pace(u64::MAX / 2);
+        assert!(t.elapsed() < Duration::from_millis(45));
     }
 }

@@ -151,6 +151,11 @@ impl BlockWriter {
         self.add_chunks(labels, &chunks)
     }
 
+    /// Bytes written to the chunks file so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.offset
+    }
+
     /// Series added so far.
     pub fn num_series(&self) -> usize {
         self.index.len()
