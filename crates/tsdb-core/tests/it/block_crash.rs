@@ -3,7 +3,9 @@
 //! maintenance round every few milliseconds plus explicit rounds), and is
 //! killed with SIGKILL at random moments. After each kill the database is
 //! reopened: every acknowledged batch must be there exactly once, with the
-//! value it was written with, and nothing invented.
+//! value it was written with, and nothing invented. The child also backfills
+//! a second metric (`bhist`) every few batches: every acknowledged backfill
+//! must be there after a kill.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -56,6 +58,22 @@ fn batch(b: i64) -> Vec<BatchSample> {
     out
 }
 
+/// Backfill `k`: timestamps `k*PER_BATCH..(k+1)*PER_BATCH` of metric `bhist`.
+fn history(k: i64) -> Vec<BatchSample> {
+    let mut out = Vec::new();
+    for t in k * PER_BATCH..(k + 1) * PER_BATCH {
+        for s in 0..2 {
+            out.push(BatchSample {
+                labels: Labels::new([("__name__", "bhist".to_string()), ("s", s.to_string())])
+                    .unwrap(),
+                t_ms: t,
+                value: value(s, t),
+            });
+        }
+    }
+    out
+}
+
 #[test]
 #[ignore = "run by block_crash::sigkill_during_cut_and_compaction_loses_nothing as a child"]
 fn block_crash_child() {
@@ -73,10 +91,15 @@ fn block_crash_child() {
         if b % 7 == 0 {
             db.compact().unwrap();
         }
+        if b % 5 == 0 {
+            db.backfill(&history(b / 5)).unwrap();
+            writeln!(out, "BF {}", b / 5).unwrap();
+            out.flush().unwrap();
+        }
     }
 }
 
-fn verify(dir: &Path, max_acked: Option<i64>) -> i64 {
+fn verify(dir: &Path, max_acked: Option<i64>, backfills: &[i64]) -> i64 {
     let db = Db::open(dir, options(false)).unwrap();
     assert!(
         db.recovery_report().blocks.moved_aside.is_empty(),
@@ -103,6 +126,28 @@ fn verify(dir: &Path, max_acked: Option<i64>) -> i64 {
     if let Some(m) = max_acked {
         assert_eq!(series.len(), SERIES as usize, "acked through batch {m}");
     }
+    let hist = crate::all_of(&db, "bhist");
+    for s in &hist {
+        let id: u32 = s.labels.get("s").unwrap().parse().unwrap();
+        for (&t, &v) in s.timestamps.iter().zip(&s.values) {
+            assert_eq!(
+                v.to_bits(),
+                value(id, t).to_bits(),
+                "invented backfill at {t}"
+            );
+        }
+        for &k in backfills {
+            for t in k * PER_BATCH..(k + 1) * PER_BATCH {
+                assert!(
+                    s.timestamps.binary_search(&t).is_ok(),
+                    "backfill {k} lost ({t})"
+                );
+            }
+        }
+    }
+    if !backfills.is_empty() {
+        assert_eq!(hist.len(), 2);
+    }
     db.close().unwrap();
     next
 }
@@ -115,6 +160,7 @@ fn sigkill_during_cut_and_compaction_loses_nothing() {
     let mut max_acked: Option<i64> = None;
     let mut next = 0i64;
     let mut total_acks = 0;
+    let mut backfills = Vec::new();
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
             .args([
@@ -131,29 +177,34 @@ fn sigkill_during_cut_and_compaction_loses_nothing() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
-            let mut acked = Vec::new();
+            let (mut acked, mut filled) = (Vec::new(), Vec::new());
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(b) = line.strip_prefix("ACK ") {
                     acked.push(b.trim().parse::<i64>().unwrap());
                 }
+                if let Some(k) = line.strip_prefix("BF ") {
+                    filled.push(k.trim().parse::<i64>().unwrap());
+                }
             }
-            acked
+            (acked, filled)
         });
         std::thread::sleep(Duration::from_millis(rng.gen_range(40..300)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let acked = reader.join().unwrap();
+        let (acked, filled) = reader.join().unwrap();
+        backfills.extend(filled);
         total_acks += acked.len();
         if let Some(&last) = acked.last() {
             max_acked = Some(max_acked.map_or(last, |m| m.max(last)));
         }
-        next = verify(dir.path(), max_acked);
+        next = verify(dir.path(), max_acked, &backfills);
         if let Some(m) = max_acked {
             assert!(next > m, "round {round}");
         }
     }
     assert!(total_acks > ROUNDS, "the child acknowledged too little");
+    assert!(!backfills.is_empty(), "no backfill was acknowledged");
     let blocks = std::fs::read_dir(dir.path().join("blocks"))
         .unwrap()
         .count();
