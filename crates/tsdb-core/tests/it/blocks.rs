@@ -293,3 +293,48 @@ fn corrupt_and_partial_blocks_are_moved_aside_at_open() {
         .retain(|&t, _| !(SPAN..2 * SPAN).contains(&t));
     check_all(&db, &model);
 }
+
+mod prop {
+    use proptest::prelude::*;
+    use tsdb_core::block::{Block, BlockWriter, new_block_id};
+
+    use crate::series;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Any set of series written to a block reads back bit-exactly, in
+        /// full and over any range.
+        #[test]
+        fn block_reads_equal_what_was_written(
+            data in prop::collection::btree_map(
+                0u32..40,
+                prop::collection::btree_map(-5_000i64..5_000, any::<u64>(), 1..600),
+                1..8,
+            ),
+            lo in -6_000i64..6_000,
+            len in 0i64..8_000,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let id = new_block_id();
+            let mut w = BlockWriter::create(dir.path(), &id).unwrap();
+            let mut want: Vec<_> = data.iter().map(|(s, m)| (series(*s), m)).collect();
+            want.sort_by(|a, b| a.0.cmp(&b.0));
+            for (l, m) in &want {
+                let ts: Vec<i64> = m.keys().copied().collect();
+                let vs: Vec<f64> = m.values().map(|b| f64::from_bits(*b)).collect();
+                w.add_samples(l.clone(), &ts, &vs).unwrap();
+            }
+            w.finish(1, Vec::new()).unwrap();
+            let block = Block::open(dir.path().join(&id)).unwrap();
+            for (i, (l, m)) in want.iter().enumerate() {
+                let i = u32::try_from(i).unwrap();
+                prop_assert_eq!(&block.labels(i).unwrap(), l);
+                let (mut ts, mut vs) = (Vec::new(), Vec::new());
+                block.read_series(i, lo, lo + len, &mut ts, &mut vs).unwrap();
+                let exp: Vec<(i64, u64)> = m.range(lo..=lo + len).map(|(t, v)| (*t, *v)).collect();
+                let got: Vec<(i64, u64)> = ts.iter().zip(&vs).map(|(t, v)| (*t, v.to_bits())).collect();
+                prop_assert_eq!(got, exp);
+            }
+        }
+    }
+}
