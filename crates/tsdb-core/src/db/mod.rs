@@ -69,6 +69,14 @@ pub struct Stats {
     pub wal_fsyncs: u64,
     /// Checkpoints written since open.
     pub checkpoints: u64,
+    // blocks: begin
+    /// Blocks readers see now.
+    pub blocks: usize,
+    /// Samples in those blocks.
+    pub block_samples: u64,
+    /// Bytes on disk of those blocks (chunks and index files).
+    pub block_bytes: u64,
+    // blocks: end
 }
 
 #[derive(Default)]
@@ -226,6 +234,7 @@ impl Db {
         let c = &inner.counters;
         let mem = inner.head.memory();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let blocks = inner.blocks.snapshot();
         Stats {
             series: mem.series,
             head_bytes: mem.total_bytes,
@@ -243,6 +252,12 @@ impl Db {
             wal_segments: inner.wal.segment_count(),
             wal_fsyncs: inner.wal.fsyncs(),
             checkpoints: load(&c.checkpoints),
+            blocks: blocks.len(),
+            block_samples: blocks.iter().map(|b| b.meta().stats.num_samples).sum(),
+            block_bytes: blocks
+                .iter()
+                .map(|b| b.meta().stats.chunks_bytes + b.meta().stats.index_bytes)
+                .sum(),
         }
     }
 

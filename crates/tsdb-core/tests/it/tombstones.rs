@@ -59,6 +59,10 @@ fn delete_series_in_head_and_blocks_then_compact() {
     let samples: u64 = db.blocks().iter().map(|b| b.stats.num_samples).sum();
     let in_blocks: usize = model.values().map(|m| m.range(..9 * SPAN).count()).sum();
     assert_eq!(samples as usize, in_blocks, "deleted samples still on disk");
+    let stats = db.stats();
+    assert_eq!(stats.block_samples, samples);
+    assert_eq!(stats.blocks, db.blocks().len());
+    assert!(stats.block_bytes > 0);
     db.close().unwrap();
     let db = Db::open(dir.path(), options()).unwrap();
     check_all(&db, &model);
