@@ -67,9 +67,15 @@
 //! - The out-of-order window is measured from each series' newest sample.
 //! - One process at a time: a `LOCK` file keeps a second [`Db`] off the
 //!   directory.
-//! - Until blocks land, the head holds all data and each checkpoint writes all
-//!   of it; replay time is bounded by `Options::checkpoint_after_bytes` of WAL
-//!   after the last checkpoint.
+//! - On the real file system the head holds the newest data only: older
+//!   samples are cut into blocks (every `Options::maintenance_interval`, or
+//!   [`Db::compact`]) and the WAL behind them is released; replay time is
+//!   bounded by the head plus `Options::checkpoint_after_bytes` of WAL. On
+//!   another [`storage::Storage`] (blocks are memory-mapped) the head holds
+//!   all data. Series whose samples were all cut stay in the head's index.
+//! - Backfilled samples lose to head samples and newer blocks at the same
+//!   (series, time); label names and values still list series deleted by a
+//!   tombstone until compaction rewrites their blocks.
 #![deny(missing_docs)]
 #![cfg_attr(
     test,
