@@ -1,9 +1,10 @@
 //! # tsdb-core
 //!
-//! The tsdb storage engine's write path: the write-ahead log, the in-memory
-//! head, write modes, crash recovery and the metric metadata catalog, behind
-//! the [`Appender`] and [`Querier`] traits that hosts program against.
-//! Blocks, compaction, rollups and retention come next, behind the same traits.
+//! The tsdb storage engine: the write-ahead log, the in-memory head, write
+//! modes, crash recovery, immutable blocks with compaction, retention and
+//! backfill, and the metric metadata catalog, behind the [`Appender`] and
+//! [`Querier`] traits that hosts program against. Rollups come next, behind
+//! the same traits.
 //!
 //! ```
 //! use tsdb_core::{Appender, BatchSample, Db, Labels, Matcher, Options, Querier, SelectHints, WriteMode};
@@ -45,6 +46,14 @@
 //! - [`MetricMetadata`]: the metric catalog.
 //! - [`storage`]: the file-system seam ([`storage::Storage`]) with an
 //!   in-memory, fault-injecting implementation for tests.
+//! - [`block`]: immutable, time-partitioned blocks ([`block::Block`],
+//!   [`block::BlockWriter`], [`block::BlockMeta`]) the head is cut into
+//!   ([`Db::cut_blocks`]); the [`Querier`] reads the head and the blocks
+//!   overlapping a range. [`Db::compact`] cuts, applies retention and
+//!   compacts (a background thread does it every
+//!   [`Options::maintenance_interval`]); [`Db::backfill`] imports history;
+//!   [`Db::delete_series`] deletes by matchers and time range. Format:
+//!   `docs/format/block.md`.
 //! - [`Error`]: per-sample refusals ([`Error::is_refusal`]) and faults.
 //!
 //! ## Guarantees and limits
@@ -58,9 +67,15 @@
 //! - The out-of-order window is measured from each series' newest sample.
 //! - One process at a time: a `LOCK` file keeps a second [`Db`] off the
 //!   directory.
-//! - Until blocks land, the head holds all data and each checkpoint writes all
-//!   of it; replay time is bounded by `Options::checkpoint_after_bytes` of WAL
-//!   after the last checkpoint.
+//! - On the real file system the head holds the newest data only: older
+//!   samples are cut into blocks (every `Options::maintenance_interval`, or
+//!   [`Db::compact`]) and the WAL behind them is released; replay time is
+//!   bounded by the head plus `Options::checkpoint_after_bytes` of WAL. On
+//!   another [`storage::Storage`] (blocks are memory-mapped) the head holds
+//!   all data. Series whose samples were all cut stay in the head's index.
+//! - Backfilled samples lose to head samples and newer blocks at the same
+//!   (series, time); label names and values still list series deleted by a
+//!   tombstone until compaction rewrites their blocks.
 #![deny(missing_docs)]
 #![cfg_attr(
     test,
@@ -73,6 +88,7 @@
 )]
 
 mod api;
+pub mod block;
 mod db;
 mod error;
 mod head;
@@ -90,7 +106,7 @@ pub use api::{
     Appender, BatchResult, BatchSample, DuplicatePolicy, Querier, Refused, SelectHints, Series,
     Tier, WriteMode,
 };
-pub use db::{Db, HeadQuerier, LOCK_FILE, RecoveryReport, Stats, WAL_DIR};
+pub use db::{Db, HeadQuerier, LOCK_FILE, MaintenanceReport, RecoveryReport, Stats, WAL_DIR};
 pub use error::{Error, Result};
 pub use metadata::{METADATA_FILE, MetricKind, MetricMetadata};
 pub use options::{

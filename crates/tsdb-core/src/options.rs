@@ -45,6 +45,22 @@ pub struct Options {
     pub limits: CardinalityLimits,
     /// Where files go: the real file system unless a test injects another.
     pub storage: Arc<dyn Storage>,
+    /// Span of the blocks the head is cut into, in milliseconds (default
+    /// [`crate::block::DEFAULT_BLOCK_SPAN_MS`], two hours).
+    pub block_span_ms: i64,
+    /// Blocks whose newest sample is older than this behind the newest sample
+    /// in the database are dropped (0: keep forever). Also caps compacted
+    /// blocks at a tenth of it.
+    pub retention_ms: i64,
+    /// The oldest blocks are dropped while all blocks together are larger
+    /// than this (0: no limit).
+    pub retention_bytes: u64,
+    /// Bytes per second compaction may write (0: unlimited), so it does not
+    /// starve ingest.
+    pub compaction_bytes_per_sec: u64,
+    /// How often the background cuts the head into blocks, compacts and
+    /// applies retention (`None`: only explicit [`crate::Db::compact`] calls).
+    pub maintenance_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -61,6 +77,11 @@ impl Default for Options {
             max_timestamp_ms: DEFAULT_MAX_TIMESTAMP_MS,
             limits: CardinalityLimits::default(),
             storage: Arc::new(FsStorage),
+            block_span_ms: crate::block::DEFAULT_BLOCK_SPAN_MS,
+            retention_ms: 0,
+            retention_bytes: 0,
+            compaction_bytes_per_sec: 64 << 20,
+            maintenance_interval: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -78,6 +99,11 @@ impl fmt::Debug for Options {
             .field("min_timestamp_ms", &self.min_timestamp_ms)
             .field("max_timestamp_ms", &self.max_timestamp_ms)
             .field("storage", &self.storage)
+            .field("block_span_ms", &self.block_span_ms)
+            .field("retention_ms", &self.retention_ms)
+            .field("retention_bytes", &self.retention_bytes)
+            .field("compaction_bytes_per_sec", &self.compaction_bytes_per_sec)
+            .field("maintenance_interval", &self.maintenance_interval)
             .finish_non_exhaustive()
     }
 }

@@ -48,6 +48,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Takes an exclusive lock on `path` (created if missing) for as long as
     /// the returned guard lives; fails with `WouldBlock` if another holder has it.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>>;
+    /// Whether paths name real files that can be memory-mapped: blocks are
+    /// read through `memmap2` and exist only on such storage (an in-memory
+    /// storage keeps everything in the head).
+    fn is_file_system(&self) -> bool {
+        false
+    }
 }
 
 /// Holds a lock taken with [`Storage::lock`]; dropping it releases the lock.
@@ -106,6 +112,9 @@ impl StorageFile for FsFile {
 }
 
 impl Storage for FsStorage {
+    fn is_file_system(&self) -> bool {
+        true
+    }
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)
     }

@@ -2,6 +2,7 @@
 //! the head querier.
 
 mod append;
+mod blocks;
 mod checkpoint;
 mod query;
 mod recovery;
@@ -24,6 +25,7 @@ use crate::options::Options;
 use crate::storage::Storage;
 use crate::wal::Wal;
 
+pub use blocks::MaintenanceReport;
 pub use query::HeadQuerier;
 pub use recovery::RecoveryReport;
 
@@ -67,6 +69,14 @@ pub struct Stats {
     pub wal_fsyncs: u64,
     /// Checkpoints written since open.
     pub checkpoints: u64,
+    // blocks: begin
+    /// Blocks readers see now.
+    pub blocks: usize,
+    /// Samples in those blocks.
+    pub block_samples: u64,
+    /// Bytes on disk of those blocks (chunks and index files).
+    pub block_bytes: u64,
+    // blocks: end
 }
 
 #[derive(Default)]
@@ -91,6 +101,13 @@ pub(crate) struct Settings {
     pub max_timestamp_ms: i64,
     pub checkpoint_after_bytes: u64,
     pub flush_interval: Duration,
+    // blocks: begin
+    pub block_span_ms: i64,
+    pub retention_ms: i64,
+    pub retention_bytes: u64,
+    pub compaction_bytes_per_sec: u64,
+    pub maintenance_interval: Option<Duration>,
+    // blocks: end
 }
 
 pub(crate) struct Inner {
@@ -102,6 +119,10 @@ pub(crate) struct Inner {
     pub head: Head,
     pub wal: Wal,
     pub catalog: Catalog,
+    // blocks: begin
+    /// The immutable blocks, as a snapshot list.
+    pub blocks: crate::block::set::BlockSet,
+    // blocks: end
     /// Serializes series creation (index, WAL record, head) and WAL rotation
     /// for checkpoints; never taken on the path of existing series.
     pub create_lock: Mutex<()>,
@@ -127,6 +148,9 @@ struct Background {
 pub struct Db {
     inner: Arc<Inner>,
     background: Mutex<Option<Background>>,
+    // blocks: begin
+    maintenance: Mutex<Option<Background>>,
+    // blocks: end
 }
 
 impl std::fmt::Debug for Db {
@@ -145,8 +169,10 @@ impl Db {
         let db = Db {
             inner,
             background: Mutex::new(None),
+            maintenance: Mutex::new(None),
         };
         db.start_background();
+        *db.maintenance.lock() = blocks::start_maintenance(&db.inner);
         Ok(db)
     }
 
@@ -177,8 +203,8 @@ impl Db {
         Appender::append_batch(self, batch, mode)
     }
 
-    /// A querier over the head that can outlive this borrow (it shares the
-    /// database's state).
+    /// A querier over the head and the blocks that can outlive this borrow
+    /// (it shares the database's state).
     pub fn querier(&self) -> HeadQuerier {
         HeadQuerier::new(Arc::clone(&self.inner))
     }
@@ -208,6 +234,7 @@ impl Db {
         let c = &inner.counters;
         let mem = inner.head.memory();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let blocks = inner.blocks.snapshot();
         Stats {
             series: mem.series,
             head_bytes: mem.total_bytes,
@@ -225,6 +252,12 @@ impl Db {
             wal_segments: inner.wal.segment_count(),
             wal_fsyncs: inner.wal.fsyncs(),
             checkpoints: load(&c.checkpoints),
+            blocks: blocks.len(),
+            block_samples: blocks.iter().map(|b| b.meta().stats.num_samples).sum(),
+            block_bytes: blocks
+                .iter()
+                .map(|b| b.meta().stats.chunks_bytes + b.meta().stats.index_bytes)
+                .sum(),
         }
     }
 
@@ -268,6 +301,10 @@ impl Db {
 
     fn shutdown(&self) -> Result<()> {
         if let Some(bg) = self.background.lock().take() {
+            let _ = bg.stop.send(());
+            let _ = bg.handle.join();
+        }
+        if let Some(bg) = self.maintenance.lock().take() {
             let _ = bg.stop.send(());
             let _ = bg.handle.join();
         }

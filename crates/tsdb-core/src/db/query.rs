@@ -6,11 +6,12 @@ use tsdb_index::{Labels, Matcher};
 
 use super::{Db, Inner};
 use crate::api::{Querier, SelectHints, Series};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-/// A [`Querier`] over the head of a [`Db`], returned by [`Db::querier`]. It
-/// shares the database's state, so it sees every write acknowledged before a
-/// call. Every [`Tier`](crate::Tier) is served from raw samples until rollups
+/// A [`Querier`] over the head and the blocks of a [`Db`], returned by
+/// [`Db::querier`]. It shares the database's state, so it sees every write
+/// acknowledged before a call; each call reads a snapshot of the block list
+/// and never waits for writers, cuts or compaction. Every [`Tier`](crate::Tier) is served from raw samples until rollups
 /// exist.
 #[derive(Clone)]
 pub struct HeadQuerier {
@@ -33,42 +34,19 @@ impl HeadQuerier {
 
 impl Querier for Inner {
     fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>> {
-        let ids = self.index.select(matchers).map_err(Error::Query)?;
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(series) = self.head.read(id, hints.min_time_ms, hints.max_time_ms)?
-                && !series.timestamps.is_empty()
-            {
-                out.push(series);
-            }
-        }
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out)
+        self.select_all(matchers, hints)
     }
 
     fn series(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Labels>> {
-        let ids = self.index.select(matchers).map_err(Error::Query)?;
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(labels) =
-                self.head
-                    .labels_if_in_range(id, hints.min_time_ms, hints.max_time_ms)?
-            {
-                out.push(labels);
-            }
-        }
-        out.sort();
-        Ok(out)
+        self.series_all(matchers, hints)
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.index.label_names(matchers).map_err(Error::Query)
+        self.label_names_all(matchers)
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        self.index
-            .label_values(name, matchers)
-            .map_err(Error::Query)
+        self.label_values_all(name, matchers)
     }
 }
 

@@ -42,6 +42,8 @@ pub struct RecoveryReport {
     pub unknown_series_samples: u64,
     /// The torn or corrupt tail cut off, if there was one.
     pub repair: Option<TailRepair>,
+    /// What opening the blocks found (corrupt blocks moved aside…).
+    pub blocks: crate::block::OpenReport,
     /// Wall time of recovery.
     pub duration: Duration,
 }
@@ -89,7 +91,18 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         max_timestamp_ms: options.max_timestamp_ms,
         checkpoint_after_bytes: options.checkpoint_after_bytes,
         flush_interval: options.flush_interval.max(Duration::from_millis(1)),
+        block_span_ms: options.block_span_ms.max(1),
+        retention_ms: options.retention_ms.max(0),
+        retention_bytes: options.retention_bytes,
+        compaction_bytes_per_sec: options.compaction_bytes_per_sec,
+        maintenance_interval: options.maintenance_interval,
     };
+    let (blocks, blocks_report) = if storage.is_file_system() {
+        crate::block::set::BlockSet::open(&dir.join(crate::block::BLOCKS_DIR))?
+    } else {
+        crate::block::set::BlockSet::disabled(&dir.join(crate::block::BLOCKS_DIR))
+    };
+    report.blocks = blocks_report;
     // The WAL writer starts after replay, in a segment numbered past every one
     // left on disk.
     let cfg = AppendCfg {
@@ -176,6 +189,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         head,
         wal,
         catalog,
+        blocks,
         create_lock: Mutex::new(()),
         checkpoint_lock: Mutex::new(()),
         counters: Counters::default(),

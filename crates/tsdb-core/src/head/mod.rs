@@ -6,6 +6,7 @@ pub(crate) mod bucket;
 mod refs;
 mod series;
 pub(crate) mod snapshot;
+mod truncate;
 
 use std::mem::size_of;
 

@@ -8,9 +8,14 @@
 )]
 
 mod basics;
+mod block_crash;
+mod blocks;
+mod compaction;
 mod crash;
 mod faults;
+mod golden;
 mod model;
+mod tombstones;
 mod torn_tail;
 
 use std::path::Path;

@@ -1,0 +1,182 @@
+//! Reads over the head and the blocks: series from several sources merged in
+//! time order, duplicates removed (the head wins, then the newer block).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tsdb_index::{Labels, Matcher};
+
+use super::Block;
+use super::tombstones;
+use crate::api::{SelectHints, Series};
+use crate::db::Inner;
+use crate::error::{Error, Result};
+
+/// One source's samples of a series, in time order.
+type Part = (Vec<i64>, Vec<f64>);
+
+/// The blocks of `list` overlapping `[min, max]`, oldest id first (the merge
+/// priority: a later source wins a duplicate timestamp).
+fn overlapping(list: &[Arc<Block>], min: i64, max: i64) -> Vec<&Arc<Block>> {
+    let mut out: Vec<&Arc<Block>> = list
+        .iter()
+        .filter(|b| b.meta().overlaps(min, max))
+        .collect();
+    out.sort_by(|a, b| a.meta().id.cmp(&b.meta().id));
+    out
+}
+
+/// Merges parts (in priority order, lowest first) into one time-ordered
+/// series without duplicate timestamps.
+pub(crate) fn merge_parts(mut parts: Vec<Part>) -> Part {
+    parts.retain(|p| !p.0.is_empty());
+    if parts.len() <= 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let total: usize = parts.iter().map(|p| p.0.len()).sum();
+    let mut all: Vec<(i64, usize, f64)> = Vec::with_capacity(total);
+    for (k, (ts, vs)) in parts.iter().enumerate() {
+        all.extend(ts.iter().zip(vs).map(|(&t, &v)| (t, k, v)));
+    }
+    all.sort_unstable_by_key(|&(t, k, _)| (t, k));
+    let mut ts = Vec::with_capacity(total);
+    let mut vs = Vec::with_capacity(total);
+    for (i, &(t, _, v)) in all.iter().enumerate() {
+        // Keep the last (highest priority) of each run of equal timestamps.
+        if all.get(i + 1).is_some_and(|n| n.0 == t) {
+            continue;
+        }
+        ts.push(t);
+        vs.push(v);
+    }
+    (ts, vs)
+}
+
+impl Inner {
+    /// `Querier::select` over the head and the blocks.
+    pub(crate) fn select_all(
+        &self,
+        matchers: &[Matcher],
+        hints: &SelectHints,
+    ) -> Result<Vec<Series>> {
+        let (min, max) = (hints.min_time_ms, hints.max_time_ms);
+        let mut by_labels: BTreeMap<Labels, Vec<Part>> = BTreeMap::new();
+        // The head first: a cut publishes its block before truncating the head,
+        // so samples gone from the head are in the snapshot loaded after.
+        let mut head_parts = Vec::new();
+        for id in self.index.select(matchers).map_err(Error::Query)? {
+            if let Some(s) = self.head.read(id, min, max)?
+                && !s.timestamps.is_empty()
+            {
+                head_parts.push((s.labels, (s.timestamps, s.values)));
+            }
+        }
+        // Tombstones before blocks: compaction publishes the rewritten block
+        // before it drops the tombstones it applied.
+        let stones = self.blocks.tombstones();
+        let snapshot = self.blocks.snapshot();
+        for block in overlapping(&snapshot, min, max) {
+            for id in block.select(matchers)? {
+                let (mut ts, mut vs) = (Vec::new(), Vec::new());
+                block.read_series(id, min, max, &mut ts, &mut vs)?;
+                if ts.is_empty() {
+                    continue;
+                }
+                let labels = block.labels(id)?;
+                tombstones::apply(&stones, &block.meta().id, &labels, &mut ts, &mut vs);
+                if !ts.is_empty() {
+                    by_labels.entry(labels).or_default().push((ts, vs));
+                }
+            }
+        }
+        for (labels, part) in head_parts {
+            by_labels.entry(labels).or_default().push(part);
+        }
+        Ok(by_labels
+            .into_iter()
+            .filter_map(|(labels, parts)| {
+                let (timestamps, values) = merge_parts(parts);
+                (!timestamps.is_empty()).then_some(Series {
+                    labels,
+                    timestamps,
+                    values,
+                })
+            })
+            .collect())
+    }
+
+    /// `Querier::series` over the head and the blocks.
+    pub(crate) fn series_all(
+        &self,
+        matchers: &[Matcher],
+        hints: &SelectHints,
+    ) -> Result<Vec<Labels>> {
+        let (min, max) = (hints.min_time_ms, hints.max_time_ms);
+        let mut out = Vec::new();
+        for id in self.index.select(matchers).map_err(Error::Query)? {
+            if let Some(labels) = self.head.labels_if_in_range(id, min, max)? {
+                out.push(labels);
+            }
+        }
+        let stones = self.blocks.tombstones();
+        let snapshot = self.blocks.snapshot();
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        for block in overlapping(&snapshot, min, max) {
+            for id in block.select(matchers)? {
+                ts.clear();
+                vs.clear();
+                block.read_series(id, min, max, &mut ts, &mut vs)?;
+                if ts.is_empty() {
+                    continue;
+                }
+                let labels = block.labels(id)?;
+                tombstones::apply(&stones, &block.meta().id, &labels, &mut ts, &mut vs);
+                if !ts.is_empty() {
+                    out.push(labels);
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// `Querier::label_names` over the head and the blocks.
+    pub(crate) fn label_names_all(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut out = self.index.label_names(matchers).map_err(Error::Query)?;
+        for block in self.blocks.snapshot().iter() {
+            out.extend(block.label_names(matchers)?);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// `Querier::label_values` over the head and the blocks.
+    pub(crate) fn label_values_all(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut out = self
+            .index
+            .label_values(name, matchers)
+            .map_err(Error::Query)?;
+        for block in self.blocks.snapshot().iter() {
+            out.extend(block.label_values(name, matchers)?);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_parts;
+
+    #[test]
+    fn merge_keeps_time_order_and_later_parts_win() {
+        let a = (vec![1, 3, 5], vec![1.0, 3.0, 5.0]);
+        let b = (vec![2, 3, 6], vec![2.0, 30.0, 6.0]);
+        let (ts, vs) = merge_parts(vec![a, b]);
+        assert_eq!(ts, [1, 2, 3, 5, 6]);
+        assert_eq!(vs, [1.0, 2.0, 30.0, 5.0, 6.0]);
+    }
+}
