@@ -1,2 +1,68 @@
-//! # tsdb-index (in progress)
+//! # tsdb-index
+//!
+//! The series index of tsdb. This crate owns:
+//!
+//! - series identity: [`Labels`] (validated, sorted, cheap to clone, with a stable
+//!   [`hash64`](Labels::hash64) and a canonical byte form) and dense [`SeriesId`]s;
+//! - symbol interning, so each distinct label name or value is stored once;
+//! - postings: for every `name=value`, the sorted set of series ids that carry it
+//!   (compressed bitmaps);
+//! - [`Matcher`]s (`=`, `!=`, `=~`, `!~`) and selection by intersecting and
+//!   subtracting postings, with Prometheus semantics;
+//! - [`CardinalityLimits`] that refuse a cardinality bomb at the door, and a
+//!   [`CardinalityReport`] for a cardinality explorer;
+//! - [`MemIndex`], the concurrent in-memory index of the head.
+//!
+//! ```
+//! use tsdb_index::{CardinalityLimits, Labels, MatchOp, Matcher, MemIndex};
+//!
+//! let idx = MemIndex::new(CardinalityLimits::default());
+//! let a = idx.get_or_create(&Labels::new([("__name__", "cpu"), ("host", "a")])?)?;
+//! let b = idx.get_or_create(&Labels::new([("__name__", "cpu"), ("host", "b")])?)?;
+//! let _ = idx.get_or_create(&Labels::new([("__name__", "mem"), ("host", "a")])?)?;
+//!
+//! let sel = idx.select(&[
+//!     Matcher::equal("__name__", "cpu"),
+//!     Matcher::new(MatchOp::RegexMatch, "host", "a|b")?,
+//! ])?;
+//! assert_eq!(sel, vec![a, b]);
+//! assert_eq!(idx.label_values("host", &[])?, vec!["a", "b"]);
+//! # Ok::<(), tsdb_index::IndexError>(())
+//! ```
 #![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod append_vec;
+mod error;
+mod labels;
+mod limits;
+mod matcher;
+mod mem;
+mod postings;
+mod report;
+mod symbols;
+
+pub use error::{IndexError, Result};
+pub use labels::{Labels, METRIC_NAME, is_classic_label_name, is_classic_metric_name};
+pub use limits::{CardinalityLimits, LimitKind};
+pub use matcher::{MatchOp, Matcher};
+pub use mem::MemIndex;
+pub use report::{CardinalityReport, LabelNameCardinality, MetricCardinality};
+
+/// The id of a series: dense from 0 within an index (a head or a block).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct SeriesId(pub u32);
+
+impl std::fmt::Display for SeriesId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}

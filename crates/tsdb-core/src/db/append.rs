@@ -1,0 +1,298 @@
+//! The write path: resolve series, apply to the head shard by shard, log to the
+//! WAL, and (for `Durable`) wait for the group fsync.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use tsdb_index::{Labels, SeriesId};
+
+use super::Inner;
+use crate::api::{BatchResult, BatchSample, Refused, WriteMode};
+use crate::error::{Error, Result};
+use crate::head::{AppendCfg, Appended, Head, SHARDS};
+use crate::wal::record::{FrameBuf, SAMPLE_ENTRY_LEN, kind};
+
+/// Samples per WAL `SAMPLES` frame (keeps frames far below the size limit).
+const MAX_SAMPLES_PER_FRAME: usize = 1 << 20;
+/// Marks a sample that has no series id (refused, or not resolved yet).
+const NO_ID: u32 = u32::MAX;
+
+/// Per-batch tallies, added to the shared counters once.
+#[derive(Default)]
+struct Tally {
+    accepted: u64,
+    ooo: u64,
+    dup_equal: u64,
+    dup_replaced: u64,
+    dup_refused: u64,
+    too_old: u64,
+    out_of_bounds: u64,
+    series_refused: u64,
+}
+
+impl Tally {
+    fn refusal(&mut self, e: &Error) {
+        match e {
+            Error::DuplicateConflict { .. } => self.dup_refused += 1,
+            Error::TooOld { .. } | Error::OutOfOrder { .. } => self.too_old += 1,
+            Error::OutOfBounds { .. } => self.out_of_bounds += 1,
+            Error::Cardinality(_) => self.series_refused += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Encodes series records for the WAL.
+pub(crate) fn series_frame(fb: &mut FrameBuf, series: &[(SeriesId, Labels)]) {
+    fb.begin(kind::SERIES);
+    fb.put_u32(u32::try_from(series.len()).unwrap_or(0));
+    for (id, labels) in series {
+        fb.put_u32(id.0);
+        fb.put_bytes(&labels.to_bytes());
+    }
+    fb.end();
+}
+
+impl Inner {
+    pub(crate) fn append_cfg(&self, replay: bool) -> AppendCfg {
+        AppendCfg {
+            ooo_window_ms: self.settings.ooo_window_ms,
+            policy: self.settings.duplicate_policy,
+            chunk_samples: self.settings.chunk_samples,
+            replay,
+        }
+    }
+
+    pub(crate) fn append_batch(
+        &self,
+        batch: &[BatchSample],
+        mode: WriteMode,
+    ) -> Result<BatchResult> {
+        self.check_open()?;
+        let mut tally = Tally::default();
+        let mut refused = Vec::new();
+        let mut ids = vec![NO_ID; batch.len()];
+        let mut misses = Vec::new();
+        let (min_ms, max_ms) = (
+            self.settings.min_timestamp_ms,
+            self.settings.max_timestamp_ms,
+        );
+        for ((i, s), id) in batch.iter().enumerate().zip(ids.iter_mut()) {
+            if s.t_ms < min_ms || s.t_ms > max_ms {
+                refused.push(Refused {
+                    index: i,
+                    error: Error::OutOfBounds {
+                        t_ms: s.t_ms,
+                        min_ms,
+                        max_ms,
+                    },
+                });
+                continue;
+            }
+            match self.index.get(&s.labels) {
+                Some(sid) => *id = sid.0,
+                None => misses.push(i),
+            }
+        }
+        if !misses.is_empty() {
+            self.create_series(batch, &misses, &mut ids, &mut refused)?;
+        }
+        let mut entries = Vec::with_capacity(batch.len() * SAMPLE_ENTRY_LEN);
+        let cfg = self.append_cfg(false);
+        let all: Vec<usize> = (0..batch.len()).collect();
+        let retry = self.apply(
+            batch,
+            &all,
+            &ids,
+            &cfg,
+            &mut entries,
+            &mut refused,
+            &mut tally,
+        );
+        if !retry.is_empty() {
+            // Another writer is creating these series; wait for it on the
+            // creation lock (or create them if it failed), then apply.
+            self.create_series(batch, &retry, &mut ids, &mut refused)?;
+            let left = self.apply(
+                batch,
+                &retry,
+                &ids,
+                &cfg,
+                &mut entries,
+                &mut refused,
+                &mut tally,
+            );
+            for i in left {
+                // Unreachable: create_series added every series it resolved.
+                refused.push(Refused {
+                    index: i,
+                    error: Error::Corrupt {
+                        file: "<head>".into(),
+                        offset: 0,
+                        what: "series missing from the head after creation".into(),
+                    },
+                });
+            }
+        }
+        if !entries.is_empty() {
+            let mut fb = FrameBuf::default();
+            for part in entries.chunks(MAX_SAMPLES_PER_FRAME * SAMPLE_ENTRY_LEN) {
+                fb.begin(kind::SAMPLES);
+                fb.put_u32(u32::try_from(part.len() / SAMPLE_ENTRY_LEN).unwrap_or(0));
+                fb.bytes.extend_from_slice(part);
+                fb.end();
+            }
+            let lsn = self.wal.append(&fb.bytes)?;
+            if mode == WriteMode::Durable {
+                self.wal.sync_to(lsn)?;
+            }
+        }
+        refused.sort_by_key(|r| r.index);
+        for r in &refused {
+            tally.refusal(&r.error);
+        }
+        let c = &self.counters;
+        c.accepted.fetch_add(tally.accepted, Ordering::Relaxed);
+        c.ooo.fetch_add(tally.ooo, Ordering::Relaxed);
+        c.dup_equal.fetch_add(tally.dup_equal, Ordering::Relaxed);
+        c.dup_replaced
+            .fetch_add(tally.dup_replaced, Ordering::Relaxed);
+        c.dup_refused
+            .fetch_add(tally.dup_refused, Ordering::Relaxed);
+        c.too_old.fetch_add(tally.too_old, Ordering::Relaxed);
+        c.out_of_bounds
+            .fetch_add(tally.out_of_bounds, Ordering::Relaxed);
+        c.series_refused
+            .fetch_add(tally.series_refused, Ordering::Relaxed);
+        Ok(BatchResult {
+            accepted: usize::try_from(tally.accepted).unwrap_or(usize::MAX),
+            refused,
+        })
+    }
+
+    /// Resolves (creating where needed, under the creation lock) the series of
+    /// the samples at `idxs`. A new series is logged to the WAL before it is
+    /// added to the head, so no sample of it can reach the WAL before its record.
+    fn create_series(
+        &self,
+        batch: &[BatchSample],
+        idxs: &[usize],
+        ids: &mut [u32],
+        refused: &mut Vec<Refused>,
+    ) -> Result<()> {
+        let _guard = self.create_lock.lock();
+        let mut new = Vec::new();
+        let mut seen = HashSet::new();
+        for &i in idxs {
+            let (Some(s), Some(id)) = (batch.get(i), ids.get_mut(i)) else {
+                continue;
+            };
+            match self.index.get_or_create(&s.labels) {
+                Ok(sid) => {
+                    *id = sid.0;
+                    if !self.head.contains(sid) && seen.insert(sid) {
+                        new.push((sid, s.labels.clone()));
+                    }
+                }
+                Err(e) => {
+                    *id = NO_ID;
+                    refused.push(Refused {
+                        index: i,
+                        error: Error::Cardinality(e),
+                    });
+                }
+            }
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut fb = FrameBuf::default();
+        for part in new.chunks(1 << 16) {
+            series_frame(&mut fb, part);
+        }
+        self.wal.append(&fb.bytes)?;
+        for (id, labels) in new {
+            self.head.create(id, labels);
+        }
+        Ok(())
+    }
+
+    /// Applies the samples at `idxs` shard by shard (one lock per shard), in
+    /// batch order within a series. Accepted samples are encoded into
+    /// `entries`; returns the indices whose series is not in the head yet.
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &self,
+        batch: &[BatchSample],
+        idxs: &[usize],
+        ids: &[u32],
+        cfg: &AppendCfg,
+        entries: &mut Vec<u8>,
+        refused: &mut Vec<Refused>,
+        tally: &mut Tally,
+    ) -> Vec<usize> {
+        let mut retry = Vec::new();
+        let mut starts = [0usize; SHARDS + 1];
+        for &i in idxs {
+            if let Some(&id) = ids.get(i)
+                && id != NO_ID
+                && let Some(c) = starts.get_mut(Head::shard_of(id) + 1)
+            {
+                *c += 1;
+            }
+        }
+        for k in 1..=SHARDS {
+            let prev = starts.get(k - 1).copied().unwrap_or(0);
+            if let Some(c) = starts.get_mut(k) {
+                *c += prev;
+            }
+        }
+        let mut fill = starts;
+        let mut order = vec![0usize; starts.get(SHARDS).copied().unwrap_or(0)];
+        for &i in idxs {
+            if let Some(&id) = ids.get(i)
+                && id != NO_ID
+                && let Some(pos) = fill.get_mut(Head::shard_of(id))
+                && let Some(slot) = order.get_mut(*pos)
+            {
+                *slot = i;
+                *pos += 1;
+            }
+        }
+        for (shard_no, bounds) in starts.windows(2).enumerate() {
+            let [lo, hi] = *bounds else { continue };
+            let (Some(group), Some(shard)) = (order.get(lo..hi), self.head.shard(shard_no)) else {
+                continue;
+            };
+            if group.is_empty() {
+                continue;
+            }
+            let mut shard = shard.lock();
+            for &i in group {
+                let (Some(s), Some(&id)) = (batch.get(i), ids.get(i)) else {
+                    continue;
+                };
+                let Some(series) = shard.get_mut(id) else {
+                    retry.push(i);
+                    continue;
+                };
+                match series.append(s.t_ms, s.value, cfg) {
+                    Ok(outcome) => {
+                        tally.accepted += 1;
+                        match outcome {
+                            Appended::InOrder => {}
+                            Appended::OutOfOrder => tally.ooo += 1,
+                            Appended::DuplicateEqual => tally.dup_equal += 1,
+                            Appended::Replaced => tally.dup_replaced += 1,
+                        }
+                        entries.extend_from_slice(&id.to_le_bytes());
+                        entries.extend_from_slice(&s.t_ms.to_le_bytes());
+                        entries.extend_from_slice(&s.value.to_bits().to_le_bytes());
+                    }
+                    Err(e) => refused.push(Refused { index: i, error: e }),
+                }
+            }
+        }
+        retry
+    }
+}

@@ -1,0 +1,382 @@
+//! One series in the head: compressed in-order chunks, one open chunk, and a
+//! small out-of-order buffer.
+
+use std::mem::size_of;
+
+use tsdb_index::Labels;
+
+use crate::api::DuplicatePolicy;
+use crate::chunk::{Chunk, ChunkEncoder};
+use crate::error::{Error, Result};
+
+/// Samples held in the out-of-order buffer before it is sealed into a chunk.
+pub(crate) const OOO_BUFFER_SAMPLES: usize = 32;
+
+/// How an append is judged.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AppendCfg {
+    pub ooo_window_ms: i64,
+    pub policy: DuplicatePolicy,
+    pub chunk_samples: usize,
+    /// WAL replay: every logged sample was accepted once, so no window check and
+    /// conflicts replace (they were logged only under last-write-wins).
+    pub replay: bool,
+}
+
+/// What an accepted append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Appended {
+    InOrder,
+    OutOfOrder,
+    DuplicateEqual,
+    Replaced,
+}
+
+/// A sealed chunk with its time range.
+#[derive(Clone)]
+pub(crate) struct TimedChunk {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub chunk: Chunk,
+}
+
+#[derive(Default)]
+pub(crate) struct Ooo {
+    /// Sorted by time, unique times; newer than every chunk below.
+    pub buf: Vec<(i64, f64)>,
+    /// Sealed buffers, oldest first; each sorted, they may overlap each other
+    /// and the in-order data. For a time held in several places the newest wins.
+    pub chunks: Vec<TimedChunk>,
+}
+
+/// One series in the head.
+pub(crate) struct MemSeries {
+    pub labels: Labels,
+    /// In-order chunks, ascending and disjoint in time.
+    pub sealed: Vec<TimedChunk>,
+    pub open: ChunkEncoder,
+    /// Newest timestamp (i64::MIN while empty).
+    pub max_t: i64,
+    /// Current value at `max_t`.
+    pub last_v: f64,
+    pub ooo: Option<Box<Ooo>>,
+}
+
+fn codec(e: tsdb_codec::CodecError) -> Error {
+    Error::Codec(e)
+}
+
+impl MemSeries {
+    pub(crate) fn new(labels: Labels) -> MemSeries {
+        MemSeries {
+            labels,
+            sealed: Vec::new(),
+            open: ChunkEncoder::new(),
+            max_t: i64::MIN,
+            last_v: 0.0,
+            ooo: None,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.max_t == i64::MIN
+    }
+
+    /// Appends one sample, or says why not.
+    pub(crate) fn append(&mut self, t: i64, v: f64, cfg: &AppendCfg) -> Result<Appended> {
+        if self.is_empty() || t > self.max_t {
+            self.push_in_order(t, v, cfg.chunk_samples)?;
+            return Ok(Appended::InOrder);
+        }
+        let existing = if t == self.max_t {
+            Some(self.last_v)
+        } else {
+            if !cfg.replay {
+                if cfg.ooo_window_ms <= 0 {
+                    return Err(Error::OutOfOrder {
+                        t_ms: t,
+                        max_t_ms: self.max_t,
+                    });
+                }
+                let min_t = self.max_t.saturating_sub(cfg.ooo_window_ms);
+                if t < min_t {
+                    return Err(Error::TooOld {
+                        t_ms: t,
+                        min_t_ms: min_t,
+                    });
+                }
+            }
+            self.value_at(t)?
+        };
+        match existing {
+            Some(e) if e.to_bits() == v.to_bits() => Ok(Appended::DuplicateEqual),
+            Some(e) => {
+                if cfg.policy == DuplicatePolicy::Reject && !cfg.replay {
+                    return Err(Error::DuplicateConflict {
+                        t_ms: t,
+                        existing: e,
+                        new: v,
+                    });
+                }
+                self.ooo_insert(t, v)?;
+                if t == self.max_t {
+                    self.last_v = v;
+                }
+                Ok(Appended::Replaced)
+            }
+            None => {
+                self.ooo_insert(t, v)?;
+                Ok(Appended::OutOfOrder)
+            }
+        }
+    }
+
+    fn push_in_order(&mut self, t: i64, v: f64, chunk_samples: usize) -> Result<()> {
+        self.open.push(t, v).map_err(codec)?;
+        self.max_t = t;
+        self.last_v = v;
+        if self.open.len() >= chunk_samples.max(1) {
+            let enc = std::mem::take(&mut self.open);
+            let min_t = enc.first_time().unwrap_or(t);
+            self.sealed.push(TimedChunk {
+                min_t,
+                max_t: t,
+                chunk: enc.finish(),
+            });
+        }
+        Ok(())
+    }
+
+    fn ooo_insert(&mut self, t: i64, v: f64) -> Result<()> {
+        let ooo = self.ooo.get_or_insert_with(Box::default);
+        match ooo.buf.binary_search_by_key(&t, |s| s.0) {
+            Ok(i) => {
+                if let Some(s) = ooo.buf.get_mut(i) {
+                    s.1 = v;
+                }
+            }
+            Err(i) => ooo.buf.insert(i, (t, v)),
+        }
+        if ooo.buf.len() >= OOO_BUFFER_SAMPLES {
+            let mut enc = ChunkEncoder::new();
+            for &(t, v) in &ooo.buf {
+                enc.push(t, v).map_err(codec)?;
+            }
+            let (Some(min_t), Some(max_t)) = (enc.first_time(), enc.last_time()) else {
+                return Ok(());
+            };
+            ooo.chunks.push(TimedChunk {
+                min_t,
+                max_t,
+                chunk: enc.finish(),
+            });
+            ooo.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// The current value at `t`, if a sample exists there.
+    pub(crate) fn value_at(&self, t: i64) -> Result<Option<f64>> {
+        if let Some(ooo) = &self.ooo {
+            if let Ok(i) = ooo.buf.binary_search_by_key(&t, |s| s.0) {
+                return Ok(ooo.buf.get(i).map(|s| s.1));
+            }
+            for c in ooo.chunks.iter().rev() {
+                if c.min_t <= t
+                    && t <= c.max_t
+                    && let Some(v) = find_in(&c.chunk, t)?
+                {
+                    return Ok(Some(v));
+                }
+            }
+        }
+        if t == self.max_t && !self.is_empty() {
+            return Ok(Some(self.last_v));
+        }
+        let i = self.sealed.partition_point(|c| c.max_t < t);
+        if let Some(c) = self.sealed.get(i)
+            && c.min_t <= t
+        {
+            return find_in(&c.chunk, t);
+        }
+        if self.open.first_time().is_some_and(|f| f <= t) {
+            return find_in(&self.open.snapshot(), t);
+        }
+        Ok(None)
+    }
+
+    /// Appends the samples in `[min, max]` to `ts`/`vs` in time order, out-of-order
+    /// data merged in (the newest write wins for a time held twice).
+    pub(crate) fn read_range(
+        &self,
+        min: i64,
+        max: i64,
+        ts: &mut Vec<i64>,
+        vs: &mut Vec<f64>,
+    ) -> Result<()> {
+        if self.is_empty() || min > max {
+            return Ok(());
+        }
+        let start = ts.len();
+        let first = self.sealed.partition_point(|c| c.max_t < min);
+        for c in self.sealed.iter().skip(first) {
+            if c.min_t > max {
+                break;
+            }
+            decode_range(&c.chunk, c.min_t, c.max_t, min, max, ts, vs)?;
+        }
+        if let Some(f) = self.open.first_time()
+            && f <= max
+            && self.max_t >= min
+        {
+            decode_range(&self.open.snapshot(), f, self.max_t, min, max, ts, vs)?;
+        }
+        let Some(ooo) = &self.ooo else {
+            return Ok(());
+        };
+        // (time, recency, value): higher recency wins a tie.
+        let mut extra: Vec<(i64, u32, f64)> = Vec::new();
+        let (mut ct, mut cv) = (Vec::new(), Vec::new());
+        for (k, c) in ooo.chunks.iter().enumerate() {
+            if c.max_t < min || c.min_t > max {
+                continue;
+            }
+            ct.clear();
+            cv.clear();
+            decode_range(&c.chunk, c.min_t, c.max_t, min, max, &mut ct, &mut cv)?;
+            let k = u32::try_from(k).unwrap_or(u32::MAX - 1);
+            extra.extend(ct.iter().zip(cv.iter()).map(|(&t, &v)| (t, k, v)));
+        }
+        extra.extend(
+            ooo.buf
+                .iter()
+                .filter(|s| s.0 >= min && s.0 <= max)
+                .map(|&(t, v)| (t, u32::MAX, v)),
+        );
+        if extra.is_empty() {
+            return Ok(());
+        }
+        extra.sort_by_key(|e| (e.0, e.1));
+        let in_t = ts.split_off(start);
+        let in_v = vs.split_off(start);
+        let (mut i, mut j) = (0, 0);
+        while i < in_t.len() || j < extra.len() {
+            // The newest out-of-order entry for this time is the last of its run.
+            let ext = extra.get(j).map(|e| {
+                let mut k = j;
+                while extra.get(k + 1).is_some_and(|n| n.0 == e.0) {
+                    k += 1;
+                }
+                (e.0, k)
+            });
+            match (in_t.get(i), ext) {
+                (Some(&ti), Some((te, k))) if te <= ti => {
+                    if let Some(e) = extra.get(k) {
+                        ts.push(te);
+                        vs.push(e.2);
+                    }
+                    if te == ti {
+                        i += 1;
+                    }
+                    j = k + 1;
+                }
+                (Some(&ti), _) => {
+                    ts.push(ti);
+                    vs.push(in_v.get(i).copied().unwrap_or(f64::NAN));
+                    i += 1;
+                }
+                (None, Some((te, k))) => {
+                    if let Some(e) = extra.get(k) {
+                        ts.push(te);
+                        vs.push(e.2);
+                    }
+                    j = k + 1;
+                }
+                (None, None) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any sample lies in `[min, max]`.
+    pub(crate) fn has_samples_in(&self, min: i64, max: i64) -> Result<bool> {
+        if self.is_empty() || min > max {
+            return Ok(false);
+        }
+        let first = self.sealed.first().map_or(i64::MAX, |c| c.min_t);
+        let first = first.min(self.open.first_time().unwrap_or(i64::MAX));
+        if first >= min && first <= max || self.max_t >= min && self.max_t <= max {
+            return Ok(true);
+        }
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        self.read_range(min, max, &mut ts, &mut vs)?;
+        Ok(!ts.is_empty())
+    }
+
+    /// Bytes held by compressed samples (sealed and open chunks, OOO chunks).
+    pub(crate) fn compressed_bytes(&self) -> usize {
+        let ooo = self.ooo.as_ref().map_or(0, |o| {
+            o.chunks
+                .iter()
+                .map(|c| c.chunk.as_bytes().len())
+                .sum::<usize>()
+                + o.buf.capacity() * size_of::<(i64, f64)>()
+        });
+        self.sealed
+            .iter()
+            .map(|c| c.chunk.as_bytes().len())
+            .sum::<usize>()
+            + self.open.size_bytes()
+            + ooo
+    }
+
+    /// Bytes held by this series in memory: the struct, bookkeeping and samples
+    /// (the labels are interned by the index and counted there).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let ooo = self.ooo.as_ref().map_or(0, |o| {
+            size_of::<Ooo>() + o.chunks.capacity() * size_of::<TimedChunk>()
+        });
+        size_of::<MemSeries>()
+            + self.sealed.capacity() * size_of::<TimedChunk>()
+            + ooo
+            + self.compressed_bytes()
+    }
+}
+
+fn find_in(chunk: &Chunk, t: i64) -> Result<Option<f64>> {
+    for s in chunk.iter() {
+        let (st, sv) = s.map_err(codec)?;
+        if st == t {
+            return Ok(Some(sv));
+        }
+        if st > t {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+fn decode_range(
+    chunk: &Chunk,
+    cmin: i64,
+    cmax: i64,
+    min: i64,
+    max: i64,
+    ts: &mut Vec<i64>,
+    vs: &mut Vec<f64>,
+) -> Result<()> {
+    if cmin >= min && cmax <= max {
+        return chunk.decode_into(ts, vs).map_err(codec);
+    }
+    for s in chunk.iter() {
+        let (t, v) = s.map_err(codec)?;
+        if t > max {
+            break;
+        }
+        if t >= min {
+            ts.push(t);
+            vs.push(v);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! The write path's rules: ordering, duplicates, bounds, cardinality, NaN,
+//! metadata, and the querier.
+
+use std::sync::Arc;
+
+use tsdb_core::storage::MemStorage;
+use tsdb_core::{
+    CardinalityLimits, DuplicatePolicy, Error, Labels, MatchOp, Matcher, MetricKind,
+    MetricMetadata, Querier, SelectHints, WriteMode,
+};
+
+use crate::{all, open_mem, sample, series};
+
+#[test]
+fn in_order_out_of_order_and_too_old() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |o| o.ooo_window_ms = 1_500);
+    let res = db
+        .append_batch(
+            &[
+                sample(1, 10_000, 1.0),
+                sample(1, 12_000, 3.0),
+                sample(1, 11_000, 2.0), // out of order, inside the window
+                sample(1, 10_500, 1.5), // 12_000 - 1_500: just inside
+                sample(1, 10_499, 9.0), // too old
+                sample(1, -1, 0.0),     // out of bounds
+            ],
+            None,
+        )
+        .unwrap();
+    assert_eq!(res.accepted, 4);
+    let idx: Vec<usize> = res.refused.iter().map(|r| r.index).collect();
+    assert_eq!(idx, vec![4, 5]);
+    assert!(matches!(
+        res.refused[0].error,
+        Error::TooOld {
+            t_ms: 10_499,
+            min_t_ms: 10_500
+        }
+    ));
+    assert!(matches!(res.refused[1].error, Error::OutOfBounds { .. }));
+    assert!(res.refused.iter().all(|r| r.error.is_refusal()));
+    let s = all(&db);
+    assert_eq!(s[0].timestamps, vec![10_000, 10_500, 11_000, 12_000]);
+    assert_eq!(s[0].values, vec![1.0, 1.5, 2.0, 3.0]);
+    let st = db.stats();
+    assert_eq!(st.samples_out_of_order, 2);
+    assert_eq!(st.samples_too_old, 1);
+    assert_eq!(st.samples_out_of_bounds, 1);
+}
+
+#[test]
+fn window_zero_refuses_out_of_order() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |o| o.ooo_window_ms = 0);
+    db.append(&series(1), 2_000, 1.0).unwrap();
+    let e = db.append(&series(1), 1_000, 1.0).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::OutOfOrder {
+                t_ms: 1_000,
+                max_t_ms: 2_000
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicates_reject_policy() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |_| {});
+    let stale = f64::from_bits(0x7ff0_0000_0000_0002); // Prometheus' staleness NaN
+    db.append(&series(1), 1_000, stale).unwrap();
+    db.append(&series(1), 2_000, 2.0).unwrap();
+    // Bit-equal duplicates (NaN included) are idempotent, in and out of order.
+    db.append(&series(1), 1_000, stale).unwrap();
+    db.append(&series(1), 2_000, 2.0).unwrap();
+    // Another NaN payload is a different value.
+    let e = db.append(&series(1), 1_000, f64::NAN).unwrap_err();
+    assert!(
+        matches!(e, Error::DuplicateConflict { t_ms: 1_000, .. }),
+        "{e}"
+    );
+    let e = db.append(&series(1), 2_000, 3.0).unwrap_err();
+    assert!(matches!(e, Error::DuplicateConflict { t_ms: 2_000, .. }));
+    let s = all(&db);
+    assert_eq!(s[0].timestamps, vec![1_000, 2_000]);
+    assert_eq!(s[0].values[0].to_bits(), stale.to_bits());
+    assert_eq!(s[0].values[1], 2.0);
+    let st = db.stats();
+    assert_eq!((st.duplicates_equal, st.duplicates_refused), (2, 2));
+}
+
+#[test]
+fn duplicates_last_write_wins_survives_reopen() {
+    let mem = MemStorage::new();
+    let lww = |o: &mut tsdb_core::Options| o.duplicate_policy = DuplicatePolicy::LastWriteWins;
+    {
+        let db = open_mem(&mem, lww);
+        for t in 1..=300 {
+            db.append(&series(1), t * 1_000, t as f64).unwrap();
+        }
+        db.append(&series(1), 5_000, -5.0).unwrap(); // inside a sealed chunk
+        db.append(&series(1), 300_000, -300.0).unwrap(); // the newest sample
+        db.append(&series(1), 5_000, -50.0).unwrap(); // replaced twice
+        let s = &all(&db)[0];
+        assert_eq!(s.timestamps.len(), 300);
+        assert_eq!(s.values[4], -50.0);
+        assert_eq!(s.values[299], -300.0);
+        assert_eq!(db.stats().duplicates_replaced, 3);
+        db.close().unwrap();
+    }
+    let db = open_mem(&mem, lww);
+    let s = &all(&db)[0];
+    assert_eq!(s.timestamps.len(), 300);
+    assert_eq!(s.values[4], -50.0);
+    assert_eq!(s.values[299], -300.0);
+    // The newest value is what a retry is compared with.
+    db.append(&series(1), 300_000, -300.0).unwrap();
+}
+
+#[test]
+fn bad_labels_and_cardinality_are_per_sample() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |o| {
+        o.limits = CardinalityLimits {
+            max_series_per_metric: 2,
+            ..CardinalityLimits::default()
+        }
+    });
+    let no_name = Labels::new([("job", "x")]).unwrap();
+    let mut batch = vec![
+        sample(1, 1_000, 1.0),
+        sample(2, 1_000, 2.0),
+        sample(3, 1_000, 3.0),
+    ];
+    batch.push(tsdb_core::BatchSample {
+        labels: no_name,
+        t_ms: 1_000,
+        value: 0.0,
+    });
+    batch.push(sample(1, 2_000, 1.0));
+    let res = db.append_batch(&batch, Some(WriteMode::Durable)).unwrap();
+    assert_eq!(res.accepted, 3);
+    assert_eq!(
+        res.refused.iter().map(|r| r.index).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    for r in &res.refused {
+        assert!(matches!(r.error, Error::Cardinality(_)), "{}", r.error);
+        assert!(r.error.is_refusal());
+    }
+    assert_eq!(db.stats().samples_series_refused, 2);
+    assert_eq!(all(&db).len(), 2);
+}
+
+#[test]
+fn querier_selects_sorted_and_in_range() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |_| {});
+    for s in (0..5).rev() {
+        for t in 0..500 {
+            db.append(&series(s), 1_000 + t * 10, f64::from(s)).unwrap();
+        }
+    }
+    let q = db.querier();
+    let hits = q
+        .select(
+            &[
+                Matcher::equal("__name__", "m"),
+                Matcher::new(MatchOp::RegexMatch, "s", "[13]").unwrap(),
+            ],
+            &SelectHints::range(1_995, 2_030),
+        )
+        .unwrap();
+    assert_eq!(hits.len(), 2);
+    assert!(hits[0].labels < hits[1].labels);
+    assert_eq!(hits[0].timestamps, vec![2_000, 2_010, 2_020, 2_030]);
+    let none = q
+        .series(
+            &[Matcher::equal("__name__", "m")],
+            &SelectHints::range(0, 999),
+        )
+        .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(
+        q.series(
+            &[Matcher::equal("__name__", "m")],
+            &SelectHints::range(5_990, 9_000)
+        )
+        .unwrap()
+        .len(),
+        5
+    );
+    assert_eq!(q.label_names(&[]).unwrap(), vec!["__name__", "s"]);
+    assert_eq!(q.label_values("s", &[]).unwrap().len(), 5);
+    let arc: Arc<dyn Querier> = Arc::new(db.querier());
+    assert_eq!(all(&arc).len(), 5);
+    assert!(matches!(
+        q.select(&[Matcher::equal("s", "")], &SelectHints::range(0, 1)),
+        Err(Error::Query(_))
+    ));
+}
+
+#[test]
+fn metadata_is_validated_and_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = MetricMetadata {
+        name: "http.requests".into(),
+        kind: MetricKind::Counter,
+        unit: "requests".into(),
+        description: "Requests served".into(),
+        owner: "edge-team".into(),
+        created_at_ms: 1_700_000_000_000,
+    };
+    {
+        let db = tsdb_core::Db::open(dir.path(), tsdb_core::Options::default()).unwrap();
+        db.set_metadata(meta.clone()).unwrap();
+        let mut bad = meta.clone();
+        bad.unit = "bad unit".into();
+        assert!(matches!(
+            db.set_metadata(bad),
+            Err(Error::InvalidMetadata(_))
+        ));
+        db.close().unwrap();
+    }
+    let db = tsdb_core::Db::open(dir.path(), tsdb_core::Options::default()).unwrap();
+    assert_eq!(db.metadata("http.requests"), Some(meta));
+    assert_eq!(db.list_metadata().len(), 1);
+    assert!(db.remove_metadata("http.requests").unwrap());
+    assert!(db.metadata("http.requests").is_none());
+}
+
+#[test]
+fn closed_db_refuses_writes() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |_| {});
+    let q = db.querier();
+    db.append(&series(1), 1, 1.0).unwrap();
+    db.close().unwrap();
+    assert_eq!(all(&q).len(), 1);
+}
+
+#[test]
+fn memory_is_accounted() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |_| {});
+    for s in 0..1_000 {
+        db.append(&series(s), 1_000, 1.0).unwrap();
+    }
+    let st = db.stats();
+    assert_eq!(st.series, 1_000);
+    assert!(st.head_bytes > st.head_compressed_bytes);
+    assert!(st.head_bytes / 1_000 < 1_024, "{st:?}");
+    assert!(st.index_bytes > 0);
+}

@@ -1,0 +1,149 @@
+//! Crash test: a child process appends `Durable` batches and is killed with
+//! SIGKILL at random moments; after each kill the database is reopened and every
+//! acknowledged batch must be there, in order, with nothing invented.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rand::Rng;
+use tsdb_core::{BatchSample, Db, Labels, Options, WriteMode};
+
+const DIR_ENV: &str = "TSDB_CRASH_DIR";
+const START_ENV: &str = "TSDB_CRASH_START";
+const ROUNDS: usize = 20;
+const SERIES: u32 = 8;
+const PER_BATCH: i64 = 4;
+
+fn labels(s: u32) -> Labels {
+    Labels::new([("__name__", "crash".to_string()), ("s", s.to_string())]).unwrap()
+}
+
+/// The value every (series, timestamp) must have: anything else was invented.
+fn value(s: u32, t: i64) -> f64 {
+    (t * 100 + i64::from(s)) as f64
+}
+
+fn options() -> Options {
+    Options {
+        write_mode: WriteMode::Durable,
+        // Small segments and checkpoints so kills land in rotations and
+        // checkpoints too.
+        wal_segment_bytes: 16 << 10,
+        checkpoint_after_bytes: 64 << 10,
+        flush_interval: Duration::from_millis(2),
+        ..Options::default()
+    }
+}
+
+/// Batch `b` holds timestamps `b*PER_BATCH .. (b+1)*PER_BATCH` of every series.
+fn batch(b: i64) -> Vec<BatchSample> {
+    let mut out = Vec::new();
+    for k in 0..PER_BATCH {
+        let t = b * PER_BATCH + k;
+        for s in 0..SERIES {
+            out.push(BatchSample {
+                labels: labels(s),
+                t_ms: t,
+                value: value(s, t),
+            });
+        }
+    }
+    out
+}
+
+/// The child: appends batches from `$TSDB_CRASH_START` until killed, printing
+/// `ACK <b>` once each is acknowledged.
+#[test]
+#[ignore = "run by crash::sigkill_loses_no_acknowledged_batch as a child process"]
+fn crash_child() {
+    let Ok(dir) = std::env::var(DIR_ENV) else {
+        return;
+    };
+    let start: i64 = std::env::var(START_ENV).unwrap().parse().unwrap();
+    let db = Db::open(Path::new(&dir), options()).unwrap();
+    let mut out = std::io::stdout().lock();
+    for b in start..start + 1_000_000 {
+        let res = db.append_batch(&batch(b), None).unwrap();
+        assert!(res.refused.is_empty(), "{:?}", res.refused);
+        writeln!(out, "ACK {b}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// Checks the reopened database: batches `0..=max_acked` complete, every sample
+/// the formula's, timestamps consecutive from 0. Returns the next batch to write.
+fn verify(dir: &Path, max_acked: Option<i64>) -> i64 {
+    let db = Db::open(dir, options()).unwrap();
+    let series = crate::all_of(&db, "crash");
+    let mut next = 0;
+    for s in &series {
+        let id: u32 = s.labels.get("s").unwrap().parse().unwrap();
+        let n = s.timestamps.len() as i64;
+        assert_eq!(s.timestamps, (0..n).collect::<Vec<_>>(), "series {id}");
+        for (&t, &v) in s.timestamps.iter().zip(&s.values) {
+            assert_eq!(v.to_bits(), value(id, t).to_bits(), "invented value at {t}");
+        }
+        if let Some(m) = max_acked {
+            assert!(
+                n >= (m + 1) * PER_BATCH,
+                "series {id}: {n} samples, acked through batch {m}"
+            );
+        }
+        next = next.max((n + PER_BATCH - 1) / PER_BATCH);
+    }
+    if let Some(m) = max_acked {
+        assert_eq!(series.len(), SERIES as usize, "acked through batch {m}");
+    }
+    db.close().unwrap();
+    next
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = rand::thread_rng();
+    let mut max_acked: Option<i64> = None;
+    let mut next = 0i64;
+    let mut total_acks = 0;
+    for round in 0..ROUNDS {
+        let mut child = Command::new(&exe)
+            .args(["--exact", "crash::crash_child", "--nocapture", "--ignored"])
+            .env(DIR_ENV, dir.path())
+            .env(START_ENV, next.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(b) = line.strip_prefix("ACK ") {
+                    acked.push(b.trim().parse::<i64>().unwrap());
+                }
+            }
+            acked
+        });
+        std::thread::sleep(Duration::from_millis(rng.gen_range(30..250)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acked = reader.join().unwrap();
+        total_acks += acked.len();
+        if let Some(&last) = acked.last() {
+            assert!(acked.windows(2).all(|w| w[1] == w[0] + 1), "round {round}");
+            max_acked = Some(max_acked.map_or(last, |m| m.max(last)));
+        }
+        next = verify(dir.path(), max_acked);
+        if let Some(m) = max_acked {
+            assert!(next > m, "round {round}");
+        }
+    }
+    assert!(
+        total_acks > ROUNDS,
+        "the child acknowledged too little to test anything"
+    );
+}

@@ -1,0 +1,13 @@
+//! Integration tests for tsdb-index (one binary, modules by concern).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+mod concurrency;
+mod limits;
+mod mem_index;
+mod select;

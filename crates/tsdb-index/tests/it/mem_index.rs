@@ -1,0 +1,157 @@
+//! `MemIndex` identity and lookups.
+
+use tsdb_index::{CardinalityLimits, IndexError, Labels, MemIndex, SeriesId};
+
+use crate::common::l;
+
+#[test]
+fn get_or_create_is_idempotent_and_dense() {
+    let idx = MemIndex::new(CardinalityLimits::default());
+    let a = l(&[("__name__", "up"), ("job", "a")]);
+    let b = l(&[("__name__", "up"), ("job", "b")]);
+    assert_eq!(idx.get(&a), None);
+    assert_eq!(idx.get_or_create(&a).unwrap(), SeriesId(0));
+    assert_eq!(idx.get_or_create(&b).unwrap(), SeriesId(1));
+    assert_eq!(idx.get_or_create(&a).unwrap(), SeriesId(0));
+    // An equal label set built separately finds the same series.
+    assert_eq!(
+        idx.get(&l(&[("job", "a"), ("__name__", "up")])),
+        Some(SeriesId(0))
+    );
+    assert_eq!(idx.labels(SeriesId(1)), Some(b));
+    assert_eq!(idx.labels(SeriesId(2)), None);
+    assert_eq!(idx.num_series(), 2);
+}
+
+#[test]
+fn missing_metric_name_is_refused_on_create() {
+    let idx = MemIndex::default();
+    let e = idx.get_or_create(&l(&[("job", "a")])).unwrap_err();
+    assert!(matches!(e, IndexError::MissingMetricName));
+    // An empty metric name is dropped like any empty value.
+    let e = idx
+        .get_or_create(&l(&[("__name__", ""), ("job", "a")]))
+        .unwrap_err();
+    assert!(matches!(e, IndexError::MissingMetricName));
+    assert_eq!(idx.num_series(), 0);
+}
+
+#[test]
+fn utf8_metric_names_are_series() {
+    let idx = MemIndex::default();
+    let a = l(&[("__name__", "http.requests"), ("zone.name", "eu")]);
+    let id = idx.get_or_create(&a).unwrap();
+    assert_eq!(
+        idx.labels(id).unwrap().to_string(),
+        r#"{"http.requests", "zone.name"="eu"}"#
+    );
+}
+
+#[test]
+fn insert_with_id_for_replay() {
+    let idx = MemIndex::new(CardinalityLimits {
+        max_series_total: 1,
+        ..CardinalityLimits::default()
+    });
+    let a = l(&[("__name__", "up"), ("job", "a")]);
+    let b = l(&[("__name__", "up"), ("job", "b")]);
+    idx.insert_with_id(SeriesId(7), a.clone()).unwrap();
+    // No limit check on replay.
+    idx.insert_with_id(SeriesId(3), b.clone()).unwrap();
+    idx.insert_with_id(SeriesId(7), a.clone()).unwrap();
+    assert!(matches!(
+        idx.insert_with_id(SeriesId(8), a.clone()),
+        Err(IndexError::SeriesIdConflict { id: 8 })
+    ));
+    assert!(matches!(
+        idx.insert_with_id(SeriesId(3), l(&[("__name__", "x")])),
+        Err(IndexError::SeriesIdConflict { id: 3 })
+    ));
+    assert_eq!(idx.get(&a), Some(SeriesId(7)));
+    assert_eq!(idx.labels(SeriesId(3)), Some(b));
+    // Later ids continue after the max seen, limits apply again.
+    let idx2 = MemIndex::default();
+    idx2.insert_with_id(SeriesId(7), a).unwrap();
+    assert_eq!(
+        idx2.get_or_create(&l(&[("__name__", "n")])).unwrap(),
+        SeriesId(8)
+    );
+}
+
+#[test]
+fn label_names_and_values() {
+    let idx = MemIndex::default();
+    for (m, h, z) in [("cpu", "a", "eu"), ("cpu", "b", "us"), ("mem", "a", "")] {
+        idx.get_or_create(&l(&[("__name__", m), ("host", h), ("zone", z)]))
+            .unwrap();
+    }
+    assert_eq!(
+        idx.label_names(&[]).unwrap(),
+        vec!["__name__", "host", "zone"]
+    );
+    let mem = [tsdb_index::Matcher::equal("__name__", "mem")];
+    assert_eq!(idx.label_names(&mem).unwrap(), vec!["__name__", "host"]);
+    assert_eq!(idx.label_values("host", &[]).unwrap(), vec!["a", "b"]);
+    assert_eq!(
+        idx.label_values("zone", &mem).unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        idx.label_values("zone", &[tsdb_index::Matcher::equal("host", "b")])
+            .unwrap(),
+        vec!["us"]
+    );
+    assert_eq!(idx.label_values("nope", &[]).unwrap(), Vec::<String>::new());
+    assert!(matches!(
+        idx.label_values("host", &[tsdb_index::Matcher::equal("x", "")]),
+        Err(IndexError::EmptySelector)
+    ));
+}
+
+#[test]
+fn label_names_and_values_large_selection() {
+    // Past the small-selection threshold the postings are probed instead.
+    let idx = MemIndex::default();
+    for i in 0..5000 {
+        let odd = if i % 2 == 1 { "yes" } else { "" };
+        idx.get_or_create(&l(&[
+            ("__name__", "m"),
+            ("i", &i.to_string()),
+            ("odd", odd),
+        ]))
+        .unwrap();
+    }
+    let all = [tsdb_index::Matcher::equal("__name__", "m")];
+    assert_eq!(idx.label_names(&all).unwrap(), vec!["__name__", "i", "odd"]);
+    assert_eq!(idx.label_values("odd", &all).unwrap(), vec!["yes"]);
+    assert_eq!(idx.label_values("i", &all).unwrap().len(), 5000);
+}
+
+#[test]
+fn memory_and_report() {
+    let idx = MemIndex::default();
+    for i in 0..100 {
+        idx.get_or_create(&l(&[("__name__", "a"), ("i", &i.to_string())]))
+            .unwrap();
+    }
+    for i in 0..10 {
+        idx.get_or_create(&l(&[("__name__", "b"), ("j", &i.to_string())]))
+            .unwrap();
+    }
+    assert!(idx.memory_bytes() > idx.symbol_bytes());
+    let r = idx.cardinality_report(1);
+    assert_eq!(r.total_series, 110);
+    assert_eq!(r.metrics.len(), 1);
+    assert_eq!(r.metrics[0].metric, "a");
+    assert_eq!(r.metrics[0].series, 100);
+    assert_eq!(r.label_names[0].name, "__name__");
+    assert_eq!(r.label_names[0].series, 110);
+    let r = idx.cardinality_report(10);
+    let i = r.label_names.iter().find(|n| n.name == "i").unwrap();
+    assert_eq!((i.series, i.distinct_values), (100, 100));
+    assert_eq!(idx.metric_series("b"), 10);
+    let all = idx.all_series();
+    assert_eq!(all.len(), 110);
+    assert_eq!(all[5].1, idx.labels(all[5].0).unwrap());
+    let _ = Labels::empty();
+}
