@@ -65,6 +65,9 @@ pub enum IndexError {
     /// The 32-bit series id space is used up.
     #[error("series id space exhausted")]
     SeriesIdsExhausted,
+    /// The index does not fit the persisted format (a count or size past its field).
+    #[error("index too large for the persisted format: {0}")]
+    FormatLimit(&'static str),
     /// A canonical label byte form could not be decoded.
     #[error("malformed label bytes at offset {offset}: {what}")]
     MalformedLabels {

@@ -465,6 +465,24 @@ mod tests {
                 .hash64()
         );
         assert_eq!(Labels::empty().hash64(), hash_parts(b"", &[]));
+        assert_eq!(l.hash64(), 0x4de8_7a44_1b19_96d0);
+    }
+
+    #[test]
+    fn hash_has_no_collisions_on_similar_sets() {
+        let mut hs = std::collections::HashSet::new();
+        for h in 0..200 {
+            for m in 0..100 {
+                let l = Labels::new([
+                    ("__name__", format!("m{m}")),
+                    ("hostname", format!("host_{h}")),
+                    ("rack", (h % 100).to_string()),
+                ])
+                .unwrap();
+                hs.insert(l.hash64());
+            }
+        }
+        assert_eq!(hs.len(), 20_000);
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //!   subtracting postings, with Prometheus semantics;
 //! - [`CardinalityLimits`] that refuse a cardinality bomb at the door, and a
 //!   [`CardinalityReport`] for a cardinality explorer;
-//! - [`MemIndex`], the concurrent in-memory index of the head.
+//! - [`MemIndex`], the concurrent in-memory index of the head;
+//! - the persisted, immutable index of a block: [`IndexWriter`] serializes a set of
+//!   series, [`IndexReader`] reads it through a memory map (see [`format`](mod@format)).
 //!
 //! ```
 //! use tsdb_index::{CardinalityLimits, Labels, MatchOp, Matcher, MemIndex};
@@ -42,6 +44,7 @@
 
 mod append_vec;
 mod error;
+pub mod format;
 mod labels;
 mod limits;
 mod matcher;
@@ -51,6 +54,7 @@ mod report;
 mod symbols;
 
 pub use error::{IndexError, Result};
+pub use format::{IndexReader, IndexWriter};
 pub use labels::{Labels, METRIC_NAME, is_classic_label_name, is_classic_metric_name};
 pub use limits::{CardinalityLimits, LimitKind};
 pub use matcher::{MatchOp, Matcher};

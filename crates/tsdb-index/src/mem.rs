@@ -81,10 +81,16 @@ struct MemSource<'a> {
 }
 
 impl PostingsSource for MemSource<'_> {
-    fn postings(&self, name: &str, value: &str) -> Option<Cow<'_, RoaringBitmap>> {
-        let n = self.symbols.lookup(name)?;
-        let v = self.symbols.lookup(value)?;
-        self.p.by_name.get(&n)?.get(&v).map(Cow::Borrowed)
+    fn postings(&self, name: &str, value: &str) -> Result<Option<Cow<'_, RoaringBitmap>>> {
+        let (Some(n), Some(v)) = (self.symbols.lookup(name), self.symbols.lookup(value)) else {
+            return Ok(None);
+        };
+        Ok(self
+            .p
+            .by_name
+            .get(&n)
+            .and_then(|values| values.get(&v))
+            .map(Cow::Borrowed))
     }
 
     fn union_values(
@@ -92,19 +98,19 @@ impl PostingsSource for MemSource<'_> {
         name: &str,
         _prefix: Option<&str>,
         pred: &mut dyn FnMut(&str) -> bool,
-    ) -> RoaringBitmap {
+    ) -> Result<RoaringBitmap> {
         let Some(values) = self
             .symbols
             .lookup(name)
             .and_then(|n| self.p.by_name.get(&n))
         else {
-            return RoaringBitmap::new();
+            return Ok(RoaringBitmap::new());
         };
-        values
+        Ok(values
             .iter()
             .filter(|(v, _)| self.symbols.get(**v).is_some_and(&mut *pred))
             .map(|(_, b)| b)
-            .union()
+            .union())
     }
 }
 

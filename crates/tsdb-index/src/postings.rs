@@ -12,7 +12,7 @@ use crate::matcher::Matcher;
 /// Read access to a postings index, in memory or on disk.
 pub(crate) trait PostingsSource {
     /// The postings of `name=value`.
-    fn postings(&self, name: &str, value: &str) -> Option<Cow<'_, RoaringBitmap>>;
+    fn postings(&self, name: &str, value: &str) -> Result<Option<Cow<'_, RoaringBitmap>>>;
     /// The union of the postings of the values of `name` accepted by `pred`. When
     /// `prefix` is given, `pred` is only true for values that start with it, so a
     /// source with sorted values may visit just that range.
@@ -21,7 +21,7 @@ pub(crate) trait PostingsSource {
         name: &str,
         prefix: Option<&str>,
         pred: &mut dyn FnMut(&str) -> bool,
-    ) -> RoaringBitmap;
+    ) -> Result<RoaringBitmap>;
 }
 
 /// Union of a few bitmaps, borrowing when there is just one.
@@ -39,27 +39,29 @@ fn values_where<'a, S: PostingsSource>(
     src: &'a S,
     m: &Matcher,
     want: bool,
-) -> Cow<'a, RoaringBitmap> {
+) -> Result<Cow<'a, RoaringBitmap>> {
     // m.matches(v) == want  ⇔  positive_matches(v) == (want XOR negative)
     let positive = want != m.is_negative();
     let name = m.name();
     if positive {
         if let Some(lits) = m.positive_literals() {
-            let sets = lits
-                .iter()
-                .filter(|v| !v.is_empty())
-                .filter_map(|v| src.postings(name, v))
-                .collect();
-            return union_cows(sets);
+            let mut sets = Vec::with_capacity(lits.len());
+            for v in lits.iter().filter(|v| !v.is_empty()) {
+                if let Some(p) = src.postings(name, v)? {
+                    sets.push(p);
+                }
+            }
+            return Ok(union_cows(sets));
         }
         if let Some(prefix) = m.positive_prefix() {
-            return Cow::Owned(
-                src.union_values(name, Some(prefix), &mut |v| v.starts_with(prefix)),
-            );
+            let set = src.union_values(name, Some(prefix), &mut |v| v.starts_with(prefix))?;
+            return Ok(Cow::Owned(set));
         }
-        Cow::Owned(src.union_values(name, None, &mut |v| m.positive_matches(v)))
+        let set = src.union_values(name, None, &mut |v| m.positive_matches(v))?;
+        Ok(Cow::Owned(set))
     } else {
-        Cow::Owned(src.union_values(name, None, &mut |v| !m.positive_matches(v)))
+        let set = src.union_values(name, None, &mut |v| !m.positive_matches(v))?;
+        Ok(Cow::Owned(set))
     }
 }
 
@@ -76,9 +78,9 @@ pub(crate) fn select<S: PostingsSource>(src: &S, matchers: &[Matcher]) -> Result
     let mut subtract: Vec<Cow<'_, RoaringBitmap>> = Vec::new();
     for m in matchers {
         if m.matches_empty() {
-            subtract.push(values_where(src, m, false));
+            subtract.push(values_where(src, m, false)?);
         } else {
-            let set = values_where(src, m, true);
+            let set = values_where(src, m, true)?;
             if set.is_empty() {
                 return Ok(RoaringBitmap::new());
             }

@@ -8,6 +8,10 @@
 
 mod common;
 mod concurrency;
+mod corruption;
+mod format;
+mod golden;
 mod limits;
 mod mem_index;
+mod proptests;
 mod select;

@@ -1,0 +1,83 @@
+//! Series selection latency over 1 M TSBS devops-style series.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+#[path = "common/devops.rs"]
+mod devops;
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tsdb::index::{CardinalityLimits, MatchOp, Matcher, MemIndex};
+
+const SERIES: usize = 1_000_000;
+
+fn select(c: &mut Criterion) {
+    let idx = MemIndex::new(CardinalityLimits::unlimited());
+    for l in devops::series(SERIES) {
+        idx.get_or_create(&l).unwrap();
+    }
+    let eq = Matcher::equal;
+    let re = |n, v| Matcher::new(MatchOp::RegexMatch, n, v).unwrap();
+    let cases: Vec<(&str, Vec<Matcher>)> = vec![
+        ("1_host", vec![eq("hostname", "host_4242")]),
+        (
+            "2_metric_host",
+            vec![
+                eq("__name__", "cpu_usage_user"),
+                eq("hostname", "host_4242"),
+            ],
+        ),
+        (
+            "3_metric_region_service",
+            vec![
+                eq("__name__", "cpu_usage_user"),
+                eq("region", "eu-west-1"),
+                eq("service", "7"),
+            ],
+        ),
+        (
+            "regex_alternation_8_hosts",
+            vec![
+                eq("__name__", "cpu_usage_user"),
+                re(
+                    "hostname",
+                    "host_1|host_2|host_3|host_4|host_5|host_6|host_7|host_8",
+                ),
+            ],
+        ),
+        (
+            "regex_general",
+            vec![
+                eq("__name__", "cpu_usage_user"),
+                re("hostname", "host_4[0-9]{2}"),
+            ],
+        ),
+        (
+            "regex_prefix",
+            vec![re("__name__", "cpu_.*"), eq("hostname", "host_4242")],
+        ),
+        (
+            "not_equal",
+            vec![
+                eq("__name__", "cpu_usage_user"),
+                Matcher::not_equal("region", "eu-west-1"),
+            ],
+        ),
+    ];
+    let mut g = c.benchmark_group("index_select_1M");
+    for (name, ms) in &cases {
+        let n = idx.select(ms).unwrap().len();
+        eprintln!("{name}: {n} series");
+        g.bench_function(*name, |b| b.iter(|| black_box(idx.select(ms).unwrap())));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, select);
+criterion_main!(benches);

@@ -1,0 +1,74 @@
+//! Builds 1 M TSBS devops-style series in a `MemIndex` and reports creation speed,
+//! lookup speed and resident bytes per series.
+//!
+//! `cargo run --release --example index_report [-- SERIES]`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+#[path = "../benches/common/devops.rs"]
+mod devops;
+
+use std::time::Duration;
+
+use tsdb::index::{CardinalityLimits, MemIndex};
+
+/// CPU time of this thread: the machine is shared, so wall time would count other
+/// processes' work.
+fn cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let all = devops::series(n);
+    let idx = MemIndex::new(CardinalityLimits::unlimited());
+    let t = cpu_time();
+    for l in &all {
+        idx.get_or_create(l).unwrap();
+    }
+    let create = cpu_time() - t;
+    let t = cpu_time();
+    let mut found = 0usize;
+    let stride: usize = std::env::var("STRIDE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7919);
+    for i in 0..n {
+        found += idx.get(&all[(i * stride) % n]).is_some() as usize;
+    }
+    let lookup = cpu_time() - t;
+    assert_eq!(found, n);
+    let mem = idx.memory_bytes();
+    let strings = idx.symbol_bytes();
+    println!("series:               {}", idx.num_series());
+    println!(
+        "symbols:              {} ({} string bytes)",
+        idx.num_symbols(),
+        strings
+    );
+    println!(
+        "create (CPU time):     {:.2} M series/s",
+        n as f64 / create.as_secs_f64() / 1e6
+    );
+    println!(
+        "lookup (CPU time):     {:.2} M lookups/s",
+        n as f64 / lookup.as_secs_f64() / 1e6
+    );
+    println!("memory_bytes:         {mem}");
+    println!("bytes/series:         {:.1}", mem as f64 / n as f64);
+    println!(
+        "bytes/series w/o strings: {:.1}",
+        (mem - strings) as f64 / n as f64
+    );
+    let r = idx.cardinality_report(3);
+    println!("top metrics:          {:?}", r.metrics);
+    println!("top label names:      {:?}", r.label_names);
+}
