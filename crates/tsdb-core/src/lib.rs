@@ -75,7 +75,7 @@ pub use api::{
     Appender, BatchResult, BatchSample, DuplicatePolicy, Querier, Refused, SelectHints, Series,
     Tier, WriteMode,
 };
-pub use db::{Db, HeadQuerier, RecoveryReport, Stats, WAL_DIR};
+pub use db::{Db, HeadQuerier, LOCK_FILE, RecoveryReport, Stats, WAL_DIR};
 pub use error::{Error, Result};
 pub use metadata::{METADATA_FILE, MetricKind, MetricMetadata};
 pub use options::{

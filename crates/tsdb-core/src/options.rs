@@ -34,7 +34,8 @@ pub struct Options {
     pub ooo_window_ms: i64,
     /// What to do with a conflicting duplicate.
     pub duplicate_policy: DuplicatePolicy,
-    /// Samples per head chunk before it is sealed.
+    /// Samples per head chunk before it is sealed (clamped to
+    /// `1..=tsdb_codec::MAX_CHUNK_SAMPLES`).
     pub chunk_samples: usize,
     /// Smallest accepted timestamp.
     pub min_timestamp_ms: i64,
@@ -52,7 +53,7 @@ impl Default for Options {
             write_mode: WriteMode::Buffered,
             flush_interval: Duration::from_millis(100),
             wal_segment_bytes: 128 << 20,
-            checkpoint_after_bytes: 1 << 30,
+            checkpoint_after_bytes: 256 << 20,
             ooo_window_ms: DEFAULT_OOO_WINDOW_MS,
             duplicate_policy: DuplicatePolicy::Reject,
             chunk_samples: DEFAULT_CHUNK_SAMPLES,

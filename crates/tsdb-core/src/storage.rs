@@ -45,6 +45,21 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Whether a file exists.
     fn exists(&self, path: &Path) -> bool;
+    /// Takes an exclusive lock on `path` (created if missing) for as long as
+    /// the returned guard lives; fails with `WouldBlock` if another holder has it.
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>>;
+}
+
+/// Holds a lock taken with [`Storage::lock`]; dropping it releases the lock.
+pub trait LockGuard: Send + Sync {}
+
+impl LockGuard for File {}
+
+fn locked(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        format!("{} is locked by another open database", path.display()),
+    )
 }
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename, fsync
@@ -129,12 +144,37 @@ impl Storage for FsStorage {
     fn exists(&self, path: &Path) -> bool {
         path.exists()
     }
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(locked(path)),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
 }
 
 #[derive(Default)]
 struct MemFileData {
     data: Vec<u8>,
     synced_len: usize,
+}
+
+struct MemLock {
+    path: PathBuf,
+    held: Arc<Mutex<std::collections::BTreeSet<PathBuf>>>,
+}
+
+impl LockGuard for MemLock {}
+
+impl Drop for MemLock {
+    fn drop(&mut self) {
+        self.held.lock().remove(&self.path);
+    }
 }
 
 #[derive(Default)]
@@ -152,6 +192,7 @@ struct Faults {
 pub struct MemStorage {
     files: Arc<Mutex<BTreeMap<PathBuf, Arc<Mutex<MemFileData>>>>>,
     faults: Arc<Faults>,
+    locks: Arc<Mutex<std::collections::BTreeSet<PathBuf>>>,
 }
 
 impl fmt::Debug for MemStorage {
@@ -223,6 +264,7 @@ impl MemStorage {
         MemStorage {
             files: Arc::new(Mutex::new(out)),
             faults: Arc::new(Faults::default()),
+            locks: Arc::default(),
         }
     }
     /// Replaces a file's content (synced), e.g. to corrupt it in a test.
@@ -308,6 +350,15 @@ impl Storage for MemStorage {
     fn exists(&self, path: &Path) -> bool {
         self.files.lock().contains_key(path)
     }
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn LockGuard>> {
+        if !self.locks.lock().insert(path.to_path_buf()) {
+            return Err(locked(path));
+        }
+        Ok(Box::new(MemLock {
+            path: path.to_path_buf(),
+            held: Arc::clone(&self.locks),
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -334,6 +385,24 @@ mod tests {
         write_atomic(&FsStorage, &p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert!(!tmp_path(&p).exists());
+    }
+
+    #[test]
+    fn locks_are_exclusive_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("LOCK");
+        let g = FsStorage.lock(&p).unwrap();
+        assert_eq!(
+            FsStorage.lock(&p).err().map(|e| e.kind()),
+            Some(io::ErrorKind::WouldBlock)
+        );
+        drop(g);
+        FsStorage.lock(&p).unwrap();
+        let m = MemStorage::new();
+        let g = m.lock(&p).unwrap();
+        assert!(m.lock(&p).is_err());
+        drop(g);
+        m.lock(&p).unwrap();
     }
 
     #[test]

@@ -73,11 +73,12 @@ impl Inner {
         let mut refused = Vec::new();
         let mut ids = vec![NO_ID; batch.len()];
         let mut misses = Vec::new();
+        let mut valid = Vec::with_capacity(batch.len());
         let (min_ms, max_ms) = (
             self.settings.min_timestamp_ms,
             self.settings.max_timestamp_ms,
         );
-        for ((i, s), id) in batch.iter().enumerate().zip(ids.iter_mut()) {
+        for (i, s) in batch.iter().enumerate() {
             if s.t_ms < min_ms || s.t_ms > max_ms {
                 refused.push(Refused {
                     index: i,
@@ -87,13 +88,17 @@ impl Inner {
                         max_ms,
                     },
                 });
-                continue;
-            }
-            match self.index.get(&s.labels) {
-                Some(sid) => *id = sid.0,
-                None => misses.push(i),
+            } else {
+                valid.push(i);
             }
         }
+        self.head.lookup_many(
+            |i| batch.get(i).map(|s| &s.labels),
+            &valid,
+            &mut ids,
+            &mut misses,
+        );
+        misses.sort_unstable();
         if !misses.is_empty() {
             self.create_series(batch, &misses, &mut ids, &mut refused)?;
         }

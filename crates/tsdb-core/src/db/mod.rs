@@ -29,6 +29,8 @@ pub use recovery::RecoveryReport;
 
 /// Name of the WAL directory inside the database directory.
 pub const WAL_DIR: &str = "wal";
+/// Name of the lock file that keeps a second [`Db`] off an open directory.
+pub const LOCK_FILE: &str = "LOCK";
 
 /// Counters of the write path, as reported by [`Db::stats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -108,6 +110,9 @@ pub(crate) struct Inner {
     pub report: RecoveryReport,
     pub closed: AtomicBool,
     pub background_error: Mutex<Option<String>>,
+    /// The directory lock, held until the database is closed (queriers that
+    /// outlive it do not keep it).
+    pub lock: Mutex<Option<Box<dyn crate::storage::LockGuard>>>,
 }
 
 struct Background {
@@ -269,7 +274,9 @@ impl Db {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        self.inner.wal.sync_all()
+        let synced = self.inner.wal.sync_all();
+        self.inner.lock.lock().take();
+        synced
     }
 }
 

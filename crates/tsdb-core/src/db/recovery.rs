@@ -1,22 +1,23 @@
 //! Opening a database: the newest checkpoint, then the WAL after it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tsdb_index::{Labels, MemIndex, SeriesId};
 
-use super::{Counters, Inner, Settings, WAL_DIR};
+use super::{Counters, Inner, LOCK_FILE, Settings, WAL_DIR};
 use crate::error::{Error, Result};
-use crate::head::{AppendCfg, Head, snapshot};
+use crate::head::{AppendCfg, Head, ReplayTotals, snapshot};
 use crate::metadata::Catalog;
 use crate::options::Options;
 use crate::storage::Storage;
 use crate::wal::reader::TailRepair;
 use crate::wal::record::{
-    CHECKPOINT_MAGIC, Cursor, FILE_HEADER_LEN, Frame, check_file_header, kind, read_frame, read_u64,
+    CHECKPOINT_MAGIC, Cursor, FILE_HEADER_LEN, Frame, SAMPLE_ENTRY_LEN, check_file_header, kind,
+    read_frame, read_u64, samples_payload,
 };
 use crate::wal::{Wal, parse_checkpoint, replay_segments};
 
@@ -59,6 +60,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
     let wal_dir = dir.join(WAL_DIR);
     storage.create_dir_all(&wal_dir)?;
     storage.sync_dir(dir)?;
+    let lock = storage.lock(&dir.join(LOCK_FILE))?;
     let catalog = Catalog::open(Arc::clone(&storage), dir)?;
     let index = MemIndex::new(options.limits);
     let head = Head::new();
@@ -77,7 +79,9 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         write_mode: options.write_mode,
         ooo_window_ms: options.ooo_window_ms,
         duplicate_policy: options.duplicate_policy,
-        chunk_samples: options.chunk_samples.max(1),
+        chunk_samples: options
+            .chunk_samples
+            .clamp(1, tsdb_codec::MAX_CHUNK_SAMPLES),
         min_timestamp_ms: options.min_timestamp_ms,
         max_timestamp_ms: options.max_timestamp_ms,
         checkpoint_after_bytes: options.checkpoint_after_bytes,
@@ -85,22 +89,56 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
     };
     // The WAL writer starts after replay, in a segment numbered past every one
     // left on disk.
-    let mut pending = Pending {
-        index,
-        head,
-        cfg: AppendCfg {
-            ooo_window_ms: settings.ooo_window_ms,
-            policy: settings.duplicate_policy,
-            chunk_samples: settings.chunk_samples,
-            replay: true,
-        },
-        scratch: Vec::new(),
-        series: 0,
-        samples: 0,
-        unknown: 0,
+    let cfg = AppendCfg {
+        ooo_window_ms: settings.ooo_window_ms,
+        policy: settings.duplicate_policy,
+        chunk_samples: settings.chunk_samples,
+        replay: true,
     };
-    let stats = replay_segments(&*storage, &wal_dir, after, |k, payload| {
-        pending.apply(k, payload)
+    // Samples are applied by worker threads, each owning a fixed subset of the
+    // head shards (so a series' samples stay in log order); series records are
+    // applied here, before any later record is read.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_REPLAY_WORKERS);
+    let (stats, series_created, totals) = std::thread::scope(|scope| -> Result<_> {
+        let mut senders = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = mpsc::sync_channel::<Vec<(u32, i64, f64)>>(64);
+            let head = &head;
+            handles.push(scope.spawn(move || {
+                let mut totals = ReplayTotals::default();
+                for mut group in rx {
+                    head.replay_group(&mut group, &cfg, &mut totals);
+                }
+                totals
+            }));
+            senders.push(tx);
+        }
+        let mut pending = Pending {
+            index: &index,
+            head: &head,
+            senders,
+            series: 0,
+        };
+        let stats = replay_segments(&*storage, &wal_dir, after, |k, payload| {
+            pending.apply(k, payload)
+        });
+        let series_created = pending.series;
+        drop(pending);
+        let mut totals = ReplayTotals::default();
+        for h in handles {
+            let t = h.join().map_err(|_| Error::Corrupt {
+                file: wal_dir.clone(),
+                offset: 0,
+                what: "a replay worker panicked".into(),
+            })?;
+            totals.applied += t.applied;
+            totals.unknown += t.unknown;
+            totals.failed += t.failed;
+        }
+        Ok((stats?, series_created, totals))
     })?;
     let last = stats.last_segment.max(after);
     let wal = Wal::create(
@@ -112,9 +150,9 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
     report.segments_replayed = stats.segments;
     report.records_replayed = stats.records;
     report.bytes_replayed = stats.bytes;
-    report.series_replayed = pending.series;
-    report.samples_replayed = pending.samples;
-    report.unknown_series_samples = pending.unknown;
+    report.series_replayed = series_created;
+    report.samples_replayed = totals.applied;
+    report.unknown_series_samples = totals.unknown + totals.failed;
     report.repair = stats.repair;
     report.duration = started.elapsed();
     Ok(Inner {
@@ -122,8 +160,8 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         wal_dir,
         storage,
         settings,
-        index: pending.index,
-        head: pending.head,
+        index,
+        head,
         wal,
         catalog,
         create_lock: Mutex::new(()),
@@ -132,6 +170,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         report,
         closed: AtomicBool::new(false),
         background_error: Mutex::new(None),
+        lock: Mutex::new(Some(lock)),
     })
 }
 
@@ -219,18 +258,19 @@ fn load_checkpoint(
     }
 }
 
-/// Index and head being rebuilt by replay.
-struct Pending {
-    index: MemIndex,
-    head: Head,
-    cfg: AppendCfg,
-    scratch: Vec<(u32, i64, f64)>,
+/// Most threads applying replayed samples.
+const MAX_REPLAY_WORKERS: usize = 4;
+
+/// Replay state: series records are applied to the index and head directly,
+/// samples are handed to the worker owning their shard.
+struct Pending<'a> {
+    index: &'a MemIndex,
+    head: &'a Head,
+    senders: Vec<mpsc::SyncSender<Vec<(u32, i64, f64)>>>,
     series: u64,
-    samples: u64,
-    unknown: u64,
 }
 
-impl Pending {
+impl Pending<'_> {
     fn apply(&mut self, k: u8, payload: &[u8]) -> std::result::Result<(), String> {
         match k {
             kind::SERIES => {
@@ -263,11 +303,22 @@ impl Pending {
                 Ok(())
             }
             kind::SAMPLES => {
-                let (applied, unknown) =
-                    self.head
-                        .replay_samples(payload, &self.cfg, &mut self.scratch)?;
-                self.samples += applied;
-                self.unknown += unknown;
+                let samples = samples_payload(payload).ok_or("malformed samples record")?;
+                let n = self.senders.len().max(1);
+                let mut groups: Vec<Vec<(u32, i64, f64)>> = (0..n)
+                    .map(|_| Vec::with_capacity(payload.len() / SAMPLE_ENTRY_LEN / n + 1))
+                    .collect();
+                for s in samples {
+                    if let Some(g) = groups.get_mut(Head::shard_of(s.0) % n) {
+                        g.push(s);
+                    }
+                }
+                for (group, tx) in groups.into_iter().zip(&self.senders) {
+                    if !group.is_empty() {
+                        tx.send(group)
+                            .map_err(|_| "replay worker stopped".to_string())?;
+                    }
+                }
                 Ok(())
             }
             other => Err(format!("unknown record type {other}")),

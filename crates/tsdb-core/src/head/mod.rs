@@ -2,6 +2,7 @@
 //! shards chosen by series id, each behind its own lock, so writers of
 //! different series rarely meet and no lock covers the whole head.
 
+mod refs;
 mod series;
 pub(crate) mod snapshot;
 
@@ -14,22 +15,25 @@ use crate::api::Series;
 use crate::error::Result;
 pub(crate) use series::{AppendCfg, Appended, MemSeries};
 
+use refs::SeriesRefs;
+
 /// Number of head shards (a power of two).
 pub(crate) const SHARDS: usize = 64;
 
 /// One shard: the series whose id is `slot * SHARDS + shard`.
 #[derive(Default)]
 pub(crate) struct Shard {
-    slots: Vec<Option<MemSeries>>,
+    /// Boxed so an empty or spare slot costs one pointer.
+    slots: Vec<Option<Box<MemSeries>>>,
     count: usize,
 }
 
 impl Shard {
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut MemSeries> {
-        self.slots.get_mut(id as usize / SHARDS)?.as_mut()
+        self.slots.get_mut(id as usize / SHARDS)?.as_deref_mut()
     }
     pub(crate) fn get(&self, id: u32) -> Option<&MemSeries> {
-        self.slots.get(id as usize / SHARDS)?.as_ref()
+        self.slots.get(id as usize / SHARDS)?.as_deref()
     }
     fn insert(&mut self, id: u32, series: MemSeries) -> bool {
         let slot = id as usize / SHARDS;
@@ -38,7 +42,7 @@ impl Shard {
         }
         match self.slots.get_mut(slot) {
             Some(s @ None) => {
-                *s = Some(series);
+                *s = Some(Box::new(series));
                 self.count += 1;
                 true
             }
@@ -49,7 +53,7 @@ impl Shard {
     pub(crate) fn iter(&self, shard: usize) -> impl Iterator<Item = (u32, &MemSeries)> {
         self.slots.iter().enumerate().filter_map(move |(slot, s)| {
             let id = u32::try_from(slot * SHARDS + shard).ok()?;
-            Some((id, s.as_ref()?))
+            Some((id, s.as_deref()?))
         })
     }
 }
@@ -65,12 +69,14 @@ pub(crate) struct HeadMemory {
 /// The head.
 pub(crate) struct Head {
     shards: Box<[Mutex<Shard>]>,
+    refs: SeriesRefs,
 }
 
 impl Head {
     pub(crate) fn new() -> Head {
         Head {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            refs: SeriesRefs::new(),
         }
     }
 
@@ -91,10 +97,27 @@ impl Head {
 
     /// Inserts a series restored from a checkpoint; false if the id exists.
     pub(crate) fn insert(&self, id: u32, series: MemSeries) -> bool {
-        match self.shard(Self::shard_of(id)) {
+        let labels = series.labels.clone();
+        let inserted = match self.shard(Self::shard_of(id)) {
             Some(s) => s.lock().insert(id, series),
             None => false,
+        };
+        if inserted {
+            self.refs.insert(labels, id);
         }
+        inserted
+    }
+
+    /// The ids of head series by labels, many at once (the ingest fast path);
+    /// see `SeriesRefs::get_many`.
+    pub(crate) fn lookup_many<'a>(
+        &self,
+        labels_of: impl Fn(usize) -> Option<&'a Labels>,
+        idxs: &[usize],
+        ids: &mut [u32],
+        misses: &mut Vec<usize>,
+    ) {
+        self.refs.get_many(labels_of, idxs, ids, misses);
     }
 
     /// Whether a series exists.
@@ -142,16 +165,17 @@ impl Head {
     /// Memory held by the head (walks every series).
     pub(crate) fn memory(&self) -> HeadMemory {
         let mut m = HeadMemory {
-            total_bytes: size_of::<Head>() + SHARDS * size_of::<Mutex<Shard>>(),
+            total_bytes: size_of::<Head>()
+                + SHARDS * size_of::<Mutex<Shard>>()
+                + self.refs.memory_bytes(),
             ..HeadMemory::default()
         };
         for (i, shard) in self.shards.iter().enumerate() {
             let shard = shard.lock();
-            m.total_bytes += shard.slots.capacity() * size_of::<Option<MemSeries>>();
+            m.total_bytes += shard.slots.capacity() * size_of::<Option<Box<MemSeries>>>();
             for (_, s) in shard.iter(i) {
                 m.series += 1;
-                // The slot itself is counted above.
-                m.total_bytes += s.memory_bytes() - size_of::<MemSeries>();
+                m.total_bytes += s.memory_bytes();
                 m.compressed_bytes += s.compressed_bytes();
             }
         }
@@ -159,23 +183,27 @@ impl Head {
     }
 }
 
+/// Totals of samples applied by replay.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ReplayTotals {
+    pub applied: u64,
+    /// Samples naming a series the log never created.
+    pub unknown: u64,
+    /// Samples the head could not take (a codec failure; never expected).
+    pub failed: u64,
+}
+
 impl Head {
-    /// Applies one WAL `SAMPLES` payload during replay, shard by shard, in log
-    /// order within a series; returns how many samples named a series the log
-    /// never created.
-    pub(crate) fn replay_samples(
+    /// Applies replayed samples, shard by shard, in log order within a series.
+    pub(crate) fn replay_group(
         &self,
-        payload: &[u8],
+        samples: &mut [(u32, i64, f64)],
         cfg: &AppendCfg,
-        scratch: &mut Vec<(u32, i64, f64)>,
-    ) -> std::result::Result<(u64, u64), String> {
-        let it = crate::wal::record::samples_payload(payload).ok_or("malformed samples record")?;
-        scratch.clear();
-        scratch.extend(it);
+        totals: &mut ReplayTotals,
+    ) {
         // Stable: keeps log order within each series.
-        scratch.sort_by_key(|s| Self::shard_of(s.0));
-        let (mut applied, mut unknown) = (0, 0);
-        for group in scratch.chunk_by(|a, b| Self::shard_of(a.0) == Self::shard_of(b.0)) {
+        samples.sort_by_key(|s| Self::shard_of(s.0));
+        for group in samples.chunk_by(|a, b| Self::shard_of(a.0) == Self::shard_of(b.0)) {
             let Some(first) = group.first() else { continue };
             let Some(shard) = self.shard(Self::shard_of(first.0)) else {
                 continue;
@@ -183,16 +211,13 @@ impl Head {
             let mut shard = shard.lock();
             for &(id, t, v) in group {
                 match shard.get_mut(id) {
-                    Some(series) => {
-                        series
-                            .append(t, v, cfg)
-                            .map_err(|e| format!("sample of series {id} at {t}: {e}"))?;
-                        applied += 1;
-                    }
-                    None => unknown += 1,
+                    Some(series) => match series.append(t, v, cfg) {
+                        Ok(_) => totals.applied += 1,
+                        Err(_) => totals.failed += 1,
+                    },
+                    None => totals.unknown += 1,
                 }
             }
         }
-        Ok((applied, unknown))
     }
 }

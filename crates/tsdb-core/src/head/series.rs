@@ -138,6 +138,7 @@ impl MemSeries {
         if self.open.len() >= chunk_samples.max(1) {
             let enc = std::mem::take(&mut self.open);
             let min_t = enc.first_time().unwrap_or(t);
+            grow_gently(&mut self.sealed);
             self.sealed.push(TimedChunk {
                 min_t,
                 max_t: t,
@@ -165,6 +166,7 @@ impl MemSeries {
             let (Some(min_t), Some(max_t)) = (enc.first_time(), enc.last_time()) else {
                 return Ok(());
             };
+            grow_gently(&mut ooo.chunks);
             ooo.chunks.push(TimedChunk {
                 min_t,
                 max_t,
@@ -343,6 +345,14 @@ impl MemSeries {
     }
 }
 
+/// Grows a per-series list by a quarter (at least one) instead of doubling:
+/// most series hold few chunks, and spare capacity is paid per series.
+fn grow_gently<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 4).max(1));
+    }
+}
+
 fn find_in(chunk: &Chunk, t: i64) -> Result<Option<f64>> {
     for s in chunk.iter() {
         let (st, sv) = s.map_err(codec)?;
@@ -379,4 +389,16 @@ fn decode_range(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_series_bookkeeping_is_small() {
+        // The head's budget is 1 KiB per series plus compressed samples.
+        assert!(size_of::<MemSeries>() <= 256, "{}", size_of::<MemSeries>());
+        assert!(size_of::<TimedChunk>() <= 64, "{}", size_of::<TimedChunk>());
+    }
 }

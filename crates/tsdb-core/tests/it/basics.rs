@@ -256,3 +256,76 @@ fn memory_is_accounted() {
     assert!(st.head_bytes / 1_000 < 1_024, "{st:?}");
     assert!(st.index_bytes > 0);
 }
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = tsdb_core::Db::open(dir.path(), tsdb_core::Options::default()).unwrap();
+    let e = tsdb_core::Db::open(dir.path(), tsdb_core::Options::default()).unwrap_err();
+    assert!(
+        matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock),
+        "{e}"
+    );
+    drop(db);
+    tsdb_core::Db::open(dir.path(), tsdb_core::Options::default()).unwrap();
+}
+
+#[test]
+fn checkpoint_removes_covered_segments_and_bounds_replay() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |o| o.wal_segment_bytes = 4096);
+    for t in 0..400 {
+        let batch: Vec<_> = (0..4).map(|s| sample(s, t, t as f64)).collect();
+        db.append_batch(&batch, None).unwrap();
+    }
+    assert!(db.stats().wal_segments > 5);
+    db.checkpoint().unwrap();
+    assert_eq!(db.stats().wal_segments, 1);
+    assert_eq!(db.stats().checkpoints, 1);
+    db.append_batch(&[sample(0, 400, 400.0)], None).unwrap();
+    db.close().unwrap();
+    let db = open_mem(&mem, |_| {});
+    let r = db.recovery_report();
+    assert!(r.checkpoint.is_some());
+    assert_eq!(r.checkpoint_series, 4);
+    assert_eq!(r.samples_replayed, 1);
+    assert!(r.repair.is_none());
+    let s = all(&db);
+    assert_eq!(s[0].timestamps.len(), 401);
+    assert_eq!(s[3].timestamps, (0..400).collect::<Vec<_>>());
+}
+
+#[test]
+fn background_checkpoints_run_on_their_own() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |o| {
+        o.wal_segment_bytes = 4096;
+        o.checkpoint_after_bytes = 8 << 10;
+        o.flush_interval = std::time::Duration::from_millis(2);
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut t = 0;
+    while db.stats().checkpoints == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background checkpoint"
+        );
+        db.append_batch(&(0..4).map(|s| sample(s, t, 1.0)).collect::<Vec<_>>(), None)
+            .unwrap();
+        t += 1;
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(db.background_error().is_none());
+}
+
+#[test]
+fn close_releases_the_directory_even_with_live_queriers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = tsdb_core::Db::open(dir.path(), tsdb_core::Options::default()).unwrap();
+    db.append(&series(1), 1, 1.0).unwrap();
+    let q = db.querier();
+    db.close().unwrap();
+    let db = tsdb_core::Db::open(dir.path(), tsdb_core::Options::default()).unwrap();
+    assert_eq!(all(&db).len(), 1);
+    assert_eq!(all(&q).len(), 1);
+}
