@@ -8,18 +8,21 @@
     missing_docs
 )]
 
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
 #[path = "common/devops.rs"]
 mod devops;
 
 use std::hint::black_box;
 
+use cpu_time::CpuTime;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use tsdb::index::{CardinalityLimits, MemIndex};
+use tsdb::index::{CardinalityLimits, Labels, MemIndex};
 
 const SERIES: usize = 1_000_000;
 const BATCH: usize = 100_000;
 
-fn lookup(c: &mut Criterion) {
+fn lookup(c: &mut Criterion<CpuTime>) {
     let all = devops::series(SERIES);
     let idx = MemIndex::new(CardinalityLimits::unlimited());
     for l in &all {
@@ -31,13 +34,48 @@ fn lookup(c: &mut Criterion) {
         .collect();
     let mut g = c.benchmark_group("index_lookup");
     g.throughput(Throughput::Elements(BATCH as u64));
-    g.bench_function("get_existing_1M", |b| {
+    g.bench_function("get_existing_1M_scattered", |b| {
         b.iter(|| {
             for l in &probe {
                 black_box(idx.get(l));
             }
         })
     });
+    // Samples arrive per target: a host's series together, hosts in any order.
+    let hosts = SERIES / devops::METRICS_PER_HOST;
+    let batched: Vec<_> = (0..BATCH)
+        .map(|i| {
+            let host = (i / devops::METRICS_PER_HOST * 7919) % hosts;
+            all[host * devops::METRICS_PER_HOST + i % devops::METRICS_PER_HOST].clone()
+        })
+        .collect();
+    g.bench_function("get_existing_1M_host_batches", |b| {
+        b.iter(|| {
+            for l in &batched {
+                black_box(idx.get(l));
+            }
+        })
+    });
+    // The full hot path of a sample whose labels arrive as strings.
+    let raw: Vec<Vec<(String, String)>> = probe
+        .iter()
+        .take(BATCH / 10)
+        .map(|l| {
+            l.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect();
+    g.throughput(Throughput::Elements(raw.len() as u64));
+    g.bench_function("labels_new_and_get_1M", |b| {
+        b.iter(|| {
+            for pairs in &raw {
+                let l = Labels::new(pairs.iter().map(|(n, v)| (n, v))).unwrap();
+                black_box(idx.get(&l));
+            }
+        })
+    });
+    g.throughput(Throughput::Elements(BATCH as u64));
     g.bench_function("get_or_create_existing_1M", |b| {
         b.iter(|| {
             for l in &probe {
@@ -48,7 +86,7 @@ fn lookup(c: &mut Criterion) {
     g.finish();
 }
 
-fn create(c: &mut Criterion) {
+fn create(c: &mut Criterion<CpuTime>) {
     let all = devops::series(BATCH);
     let mut g = c.benchmark_group("index_create");
     g.sample_size(10);
@@ -68,5 +106,9 @@ fn create(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookup, create);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = lookup, create
+}
 criterion_main!(benches);

@@ -7,17 +7,20 @@
     missing_docs
 )]
 
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
 #[path = "common/devops.rs"]
 mod devops;
 
 use std::hint::black_box;
 
+use cpu_time::CpuTime;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tsdb::index::{CardinalityLimits, MatchOp, Matcher, MemIndex};
 
 const SERIES: usize = 1_000_000;
 
-fn select(c: &mut Criterion) {
+fn select(c: &mut Criterion<CpuTime>) {
     let idx = MemIndex::new(CardinalityLimits::unlimited());
     for l in devops::series(SERIES) {
         idx.get_or_create(&l).unwrap();
@@ -79,5 +82,9 @@ fn select(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, select);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = select
+}
 criterion_main!(benches);

@@ -166,6 +166,26 @@ impl Labels {
         })
     }
 
+    /// The pairs as raw bytes, without the UTF-8 boundary checks of
+    /// [`Labels::iter`] (for comparisons on the lookup hot path).
+    #[inline]
+    pub(crate) fn raw_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let data = self.inner.data.as_bytes();
+        self.inner
+            .ends
+            .chunks_exact(2)
+            .scan(0usize, move |start, w| {
+                let (ne, ve) = match w {
+                    [ne, ve] => (*ne as usize, *ve as usize),
+                    _ => return None,
+                };
+                let name = data.get(*start..ne)?;
+                let value = data.get(ne..ve)?;
+                *start = ve;
+                Some((name, value))
+            })
+    }
+
     /// The label names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
         self.iter().map(|(n, _)| n)

@@ -43,6 +43,7 @@
 )]
 
 mod append_vec;
+mod arena;
 mod error;
 pub mod format;
 mod labels;

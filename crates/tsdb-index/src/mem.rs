@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use hashbrown::{HashSet, HashTable};
 use parking_lot::{RwLock, RwLockReadGuard};
-use roaring::{MultiOps, RoaringBitmap};
+use roaring::RoaringBitmap;
 
 use crate::SeriesId;
-use crate::append_vec::AppendVec;
+use crate::arena::U32Arena;
 use crate::error::{IndexError, Result};
 use crate::labels::Labels;
 use crate::limits::{CardinalityLimits, LimitKind, MetricCounts};
@@ -24,8 +24,14 @@ const SERIES_SHARDS: usize = 64;
 /// themselves rather than by probing every posting list.
 const SMALL_SELECTION: u64 = 2048;
 
-/// One lookup shard: `(hash64, series id)` entries.
-type SeriesShard = RwLock<HashTable<(u64, u32)>>;
+/// One lookup shard: `(series id, record position)` entries; the hash lives in the
+/// record. Aligned so that shards do not share cache lines.
+#[derive(Default)]
+#[repr(align(128))]
+struct SeriesShard(RwLock<HashTable<(u32, u32)>>);
+
+/// Record slots before the label pairs: `hash64` (low, high), label count.
+const RECORD_HEADER: usize = 3;
 
 /// The in-memory index: series identity, postings and cardinality limits.
 ///
@@ -47,14 +53,16 @@ type SeriesShard = RwLock<HashTable<(u64, u32)>>;
 pub struct MemIndex {
     limits: CardinalityLimits,
     symbols: SymbolTable,
-    /// Series id → interned `(name, value)` symbol pairs, sorted by name.
-    series: AppendVec<Box<[u32]>>,
+    /// Series records: label count `n`, then `n` interned `(name, value)` symbol
+    /// pairs sorted by name.
+    records: U32Arena,
+    /// Series id → record position + 1 (0: no such series).
+    positions: U32Arena,
     /// `hash64` → series id, sharded by hash.
     shards: Box<[SeriesShard]>,
     postings: RwLock<MemPostings>,
     next_id: AtomicU32,
     count: AtomicUsize,
-    series_heap_bytes: AtomicUsize,
     metrics: MetricCounts,
 }
 
@@ -93,24 +101,24 @@ impl PostingsSource for MemSource<'_> {
             .map(Cow::Borrowed))
     }
 
-    fn union_values(
+    fn values_matching(
         &self,
         name: &str,
         _prefix: Option<&str>,
         pred: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<RoaringBitmap> {
+    ) -> Result<Vec<Cow<'_, RoaringBitmap>>> {
         let Some(values) = self
             .symbols
             .lookup(name)
             .and_then(|n| self.p.by_name.get(&n))
         else {
-            return Ok(RoaringBitmap::new());
+            return Ok(Vec::new());
         };
         Ok(values
             .iter()
             .filter(|(v, _)| self.symbols.get(**v).is_some_and(&mut *pred))
-            .map(|(_, b)| b)
-            .union())
+            .map(|(_, b)| Cow::Borrowed(b))
+            .collect())
     }
 }
 
@@ -120,12 +128,12 @@ impl MemIndex {
         MemIndex {
             limits,
             symbols: SymbolTable::default(),
-            series: AppendVec::default(),
-            shards: (0..SERIES_SHARDS).map(|_| RwLock::default()).collect(),
+            records: U32Arena::default(),
+            positions: U32Arena::default(),
+            shards: (0..SERIES_SHARDS).map(|_| SeriesShard::default()).collect(),
             postings: RwLock::default(),
             next_id: AtomicU32::new(0),
             count: AtomicUsize::new(0),
-            series_heap_bytes: AtomicUsize::new(0),
             metrics: MetricCounts::default(),
         }
     }
@@ -136,23 +144,59 @@ impl MemIndex {
     }
 
     #[inline]
-    fn shard(&self, h: u64) -> Option<&SeriesShard> {
-        self.shards.get((h >> 40) as usize % SERIES_SHARDS)
+    fn shard(&self, h: u64) -> Option<&RwLock<HashTable<(u32, u32)>>> {
+        self.shards
+            .get((h >> 40) as usize % SERIES_SHARDS)
+            .map(|s| &s.0)
     }
 
-    /// Whether series `id` has exactly `labels`.
+    /// The symbol pairs of the record at `pos`.
     #[inline]
-    fn series_eq(&self, id: u32, labels: &Labels) -> bool {
-        let Some(syms) = self.series.get(id) else {
+    fn record(&self, pos: u32) -> Option<&[AtomicU32]> {
+        let n = self
+            .records
+            .slice(pos.checked_add(2)?, 1)?
+            .first()?
+            .load(Ordering::Relaxed);
+        self.records
+            .slice(pos.checked_add(RECORD_HEADER as u32)?, n as usize * 2)
+    }
+
+    /// The `hash64` stored in the record at `pos`.
+    #[inline]
+    fn record_hash(&self, pos: u32) -> Option<u64> {
+        match self.records.slice(pos, 2)? {
+            [lo, hi] => Some(
+                u64::from(lo.load(Ordering::Relaxed))
+                    | (u64::from(hi.load(Ordering::Relaxed)) << 32),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The symbol pairs of series `id`.
+    fn series_record(&self, id: u32) -> Option<&[AtomicU32]> {
+        let pos = self.positions.load(id).checked_sub(1)?;
+        self.record(pos)
+    }
+
+    /// Whether the record at `pos` holds exactly `labels`.
+    #[inline]
+    fn record_eq(&self, pos: u32, h: u64, labels: &Labels) -> bool {
+        if self.record_hash(pos) != Some(h) {
+            return false;
+        }
+        let Some(rec) = self.record(pos) else {
             return false;
         };
-        syms.len() == labels.len() * 2
-            && syms
+        rec.len() == labels.len() * 2
+            && rec
                 .chunks_exact(2)
-                .zip(labels.iter())
+                .zip(labels.raw_pairs())
                 .all(|(p, (n, v))| match p {
                     [sn, sv] => {
-                        self.symbols.get(*sn) == Some(n) && self.symbols.get(*sv) == Some(v)
+                        self.symbols.bytes(sn.load(Ordering::Relaxed)) == Some(n)
+                            && self.symbols.bytes(sv.load(Ordering::Relaxed)) == Some(v)
                     }
                     _ => false,
                 })
@@ -164,8 +208,8 @@ impl MemIndex {
         let h = labels.hash64();
         let shard = self.shard(h)?.read();
         shard
-            .find(h, |&(eh, id)| eh == h && self.series_eq(id, labels))
-            .map(|&(_, id)| SeriesId(id))
+            .find(h, |&(_, pos)| self.record_eq(pos, h, labels))
+            .map(|&(id, _)| SeriesId(id))
     }
 
     /// Checks the per-series limits (label count and lengths) of a new series.
@@ -193,31 +237,40 @@ impl MemIndex {
         Ok(())
     }
 
-    fn intern_pairs(&self, labels: &Labels) -> Result<Box<[u32]>> {
-        let mut syms = Vec::with_capacity(labels.len() * 2);
+    /// Interns the labels and stores their record; returns the record position and
+    /// the symbol pairs.
+    fn store_record(&self, labels: &Labels) -> Result<(u32, Vec<u32>)> {
+        let mut rec = Vec::with_capacity(RECORD_HEADER + labels.len() * 2);
+        let h = labels.hash64();
+        rec.push(h as u32);
+        rec.push((h >> 32) as u32);
+        rec.push(u32::try_from(labels.len()).map_err(|_| IndexError::FormatLimit("labels"))?);
         for (n, v) in labels.iter() {
-            syms.push(
+            rec.push(
                 self.symbols
                     .intern(n)
                     .ok_or(IndexError::SeriesIdsExhausted)?,
             );
-            syms.push(
+            rec.push(
                 self.symbols
                     .intern(v)
                     .ok_or(IndexError::SeriesIdsExhausted)?,
             );
         }
-        Ok(syms.into_boxed_slice())
+        let pos = self
+            .records
+            .alloc(rec.len())
+            .filter(|p| *p < u32::MAX)
+            .ok_or(IndexError::FormatLimit("series records"))?;
+        self.records.write(pos, &rec);
+        rec.drain(..RECORD_HEADER);
+        Ok((pos, rec))
     }
 
-    /// Indexes series `id` whose record is already stored.
-    fn publish(&self, id: u32, h: u64, shard: &mut HashTable<(u64, u32)>) {
-        if let Some(syms) = self.series.get(id) {
-            self.series_heap_bytes
-                .fetch_add(syms.len() * 4 + 16, Ordering::Relaxed);
-            self.postings.write().add(id, syms);
-        }
-        shard.insert_unique(h, (h, id), |&(eh, _)| eh);
+    /// Indexes series `id` whose record is stored at `pos`.
+    fn publish(&self, id: u32, pos: u32, pairs: &[u32], h: u64, shard: &mut HashTable<(u32, u32)>) {
+        self.postings.write().add(id, pairs);
+        shard.insert_unique(h, (id, pos), |&(_, pos)| self.record_hash(pos).unwrap_or(0));
     }
 
     /// The id of the series with `labels`, creating it if needed.
@@ -236,7 +289,7 @@ impl MemIndex {
             return Err(IndexError::SeriesIdsExhausted);
         };
         let mut shard = shard_lock.write();
-        if let Some(&(_, id)) = shard.find(h, |&(eh, id)| eh == h && self.series_eq(id, labels)) {
+        if let Some(&(id, _)) = shard.find(h, |&(_, pos)| self.record_eq(pos, h, labels)) {
             return Ok(SeriesId(id));
         }
         let l = &self.limits;
@@ -275,8 +328,8 @@ impl MemIndex {
             self.count.fetch_sub(1, Ordering::AcqRel);
             stats.series.fetch_sub(1, Ordering::AcqRel);
         };
-        let mut syms = match self.intern_pairs(labels) {
-            Ok(s) => s,
+        let (pos, pairs) = match self.store_record(labels) {
+            Ok(r) => r,
             Err(e) => {
                 undo();
                 return Err(e);
@@ -290,13 +343,12 @@ impl MemIndex {
                 undo();
                 return Err(IndexError::SeriesIdsExhausted);
             };
-            match self.series.set(id, syms) {
-                Ok(()) => break id,
-                // Taken by `insert_with_id`: try the next id.
-                Err(back) => syms = back,
+            // Taken by `insert_with_id`: try the next id.
+            if self.positions.set_once(id, pos + 1) {
+                break id;
             }
         };
-        self.publish(id, h, &mut shard);
+        self.publish(id, pos, &pairs, h, &mut shard);
         Ok(SeriesId(id))
     }
 
@@ -310,17 +362,18 @@ impl MemIndex {
             return Err(IndexError::SeriesIdsExhausted);
         };
         let mut shard = shard_lock.write();
-        if let Some(&(_, existing)) =
-            shard.find(h, |&(eh, e)| eh == h && self.series_eq(e, &labels))
-        {
+        if let Some(&(existing, _)) = shard.find(h, |&(_, pos)| self.record_eq(pos, h, &labels)) {
             return if existing == id.0 {
                 Ok(())
             } else {
                 Err(IndexError::SeriesIdConflict { id: id.0 })
             };
         }
-        let syms = self.intern_pairs(&labels)?;
-        if self.series.set(id.0, syms).is_err() {
+        if self.positions.load(id.0) != 0 {
+            return Err(IndexError::SeriesIdConflict { id: id.0 });
+        }
+        let (pos, pairs) = self.store_record(&labels)?;
+        if !self.positions.set_once(id.0, pos + 1) {
             return Err(IndexError::SeriesIdConflict { id: id.0 });
         }
         self.next_id
@@ -330,17 +383,17 @@ impl MemIndex {
             .stats(labels.metric_name().unwrap_or(""))
             .series
             .fetch_add(1, Ordering::AcqRel);
-        self.publish(id.0, h, &mut shard);
+        self.publish(id.0, pos, &pairs, h, &mut shard);
         Ok(())
     }
 
     /// The labels of series `id`.
     pub fn labels(&self, id: SeriesId) -> Option<Labels> {
-        let syms = self.series.get(id.0)?;
-        let pairs = syms.chunks_exact(2).map(|p| match p {
+        let rec = self.series_record(id.0)?;
+        let pairs = rec.chunks_exact(2).map(|p| match p {
             [n, v] => (
-                self.symbols.get(*n).unwrap_or(""),
-                self.symbols.get(*v).unwrap_or(""),
+                self.symbols.get(n.load(Ordering::Relaxed)).unwrap_or(""),
+                self.symbols.get(v.load(Ordering::Relaxed)).unwrap_or(""),
             ),
             _ => ("", ""),
         });
@@ -403,8 +456,8 @@ impl MemIndex {
         let mut names: HashSet<u32> = HashSet::new();
         if sel.len() <= SMALL_SELECTION {
             for id in &sel {
-                if let Some(syms) = self.series.get(id) {
-                    names.extend(syms.iter().step_by(2).copied());
+                if let Some(rec) = self.series_record(id) {
+                    names.extend(rec.iter().step_by(2).map(|a| a.load(Ordering::Relaxed)));
                 }
             }
         } else {
@@ -447,9 +500,11 @@ impl MemIndex {
         let mut values: HashSet<u32> = HashSet::new();
         if sel.len() <= SMALL_SELECTION {
             for id in &sel {
-                if let Some(syms) = self.series.get(id) {
-                    values.extend(syms.chunks_exact(2).filter_map(|p| match p {
-                        [sn, sv] if *sn == n => Some(*sv),
+                if let Some(rec) = self.series_record(id) {
+                    values.extend(rec.chunks_exact(2).filter_map(|p| match p {
+                        [sn, sv] if sn.load(Ordering::Relaxed) == n => {
+                            Some(sv.load(Ordering::Relaxed))
+                        }
                         _ => None,
                     }));
                 }
@@ -487,11 +542,11 @@ impl MemIndex {
         let shards: usize = self
             .shards
             .iter()
-            .map(|s| s.read().capacity() * (std::mem::size_of::<(u64, u32)>() + 1))
+            .map(|s| s.0.read().capacity() * (std::mem::size_of::<(u32, u32)>() + 1))
             .sum();
         self.symbols.memory_bytes()
-            + self.series.memory_bytes()
-            + self.series_heap_bytes.load(Ordering::Relaxed)
+            + self.records.memory_bytes()
+            + self.positions.memory_bytes()
             + shards
             + self.postings.read().memory_bytes()
             + self.metrics.memory_bytes()

@@ -13,37 +13,68 @@ use crate::matcher::Matcher;
 pub(crate) trait PostingsSource {
     /// The postings of `name=value`.
     fn postings(&self, name: &str, value: &str) -> Result<Option<Cow<'_, RoaringBitmap>>>;
-    /// The union of the postings of the values of `name` accepted by `pred`. When
-    /// `prefix` is given, `pred` is only true for values that start with it, so a
-    /// source with sorted values may visit just that range.
-    fn union_values(
+    /// The postings of every value of `name` accepted by `pred`. When `prefix` is
+    /// given, `pred` is only true for values that start with it, so a source with
+    /// sorted values may visit just that range.
+    fn values_matching(
         &self,
         name: &str,
         prefix: Option<&str>,
         pred: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<RoaringBitmap>;
+    ) -> Result<Vec<Cow<'_, RoaringBitmap>>>;
 }
 
-/// Union of a few bitmaps, borrowing when there is just one.
-fn union_cows(mut sets: Vec<Cow<'_, RoaringBitmap>>) -> Cow<'_, RoaringBitmap> {
-    match sets.len() {
-        0 => Cow::Owned(RoaringBitmap::new()),
-        1 => sets.pop().unwrap_or(Cow::Owned(RoaringBitmap::new())),
-        _ => Cow::Owned(sets.iter().map(|c| c.as_ref()).union()),
+/// A set of series given as the union of some posting lists, not yet computed.
+struct Union<'a> {
+    parts: Vec<Cow<'a, RoaringBitmap>>,
+    /// Upper bound of the union's size.
+    estimate: u64,
+}
+
+impl<'a> Union<'a> {
+    fn new(parts: Vec<Cow<'a, RoaringBitmap>>) -> Self {
+        let estimate = parts.iter().map(|p| p.len()).sum();
+        Union { parts, estimate }
+    }
+
+    fn into_bitmap(mut self) -> RoaringBitmap {
+        match self.parts.len() {
+            0 => RoaringBitmap::new(),
+            1 => self.parts.pop().map(Cow::into_owned).unwrap_or_default(),
+            _ => self.parts.iter().map(|c| c.as_ref()).union(),
+        }
+    }
+
+    /// `acc ∩ self`. With few parts or a small `acc`, intersects `acc` with each part
+    /// instead of building the union first.
+    fn intersect(self, mut acc: RoaringBitmap) -> RoaringBitmap {
+        match self.parts.as_slice() {
+            [] => RoaringBitmap::new(),
+            [one] => {
+                acc &= one.as_ref();
+                acc
+            }
+            parts if parts.len() <= 64 || acc.len() * 16 < self.estimate => parts
+                .iter()
+                .map(|p| &acc & p.as_ref())
+                .collect::<Vec<_>>()
+                .iter()
+                .union(),
+            _ => {
+                acc &= self.into_bitmap();
+                acc
+            }
+        }
     }
 }
 
-/// The union of the postings of the values `v` of `m.name()` (never the missing
-/// value) for which `m.matches(v) == want`.
-fn values_where<'a, S: PostingsSource>(
-    src: &'a S,
-    m: &Matcher,
-    want: bool,
-) -> Result<Cow<'a, RoaringBitmap>> {
+/// The postings of the values `v` of `m.name()` (never the missing value) for which
+/// `m.matches(v) == want`.
+fn values_where<'a, S: PostingsSource>(src: &'a S, m: &Matcher, want: bool) -> Result<Union<'a>> {
     // m.matches(v) == want  ⇔  positive_matches(v) == (want XOR negative)
     let positive = want != m.is_negative();
     let name = m.name();
-    if positive {
+    let parts = if positive {
         if let Some(lits) = m.positive_literals() {
             let mut sets = Vec::with_capacity(lits.len());
             for v in lits.iter().filter(|v| !v.is_empty()) {
@@ -51,18 +82,16 @@ fn values_where<'a, S: PostingsSource>(
                     sets.push(p);
                 }
             }
-            return Ok(union_cows(sets));
+            sets
+        } else if let Some(prefix) = m.positive_prefix() {
+            src.values_matching(name, Some(prefix), &mut |v| v.starts_with(prefix))?
+        } else {
+            src.values_matching(name, None, &mut |v| m.positive_matches(v))?
         }
-        if let Some(prefix) = m.positive_prefix() {
-            let set = src.union_values(name, Some(prefix), &mut |v| v.starts_with(prefix))?;
-            return Ok(Cow::Owned(set));
-        }
-        let set = src.union_values(name, None, &mut |v| m.positive_matches(v))?;
-        Ok(Cow::Owned(set))
     } else {
-        let set = src.union_values(name, None, &mut |v| !m.positive_matches(v))?;
-        Ok(Cow::Owned(set))
-    }
+        src.values_matching(name, None, &mut |v| !m.positive_matches(v))?
+    };
+    Ok(Union::new(parts))
 }
 
 /// The ids of the series that match every matcher, with Prometheus semantics.
@@ -74,33 +103,39 @@ pub(crate) fn select<S: PostingsSource>(src: &S, matchers: &[Matcher]) -> Result
     if matchers.iter().all(|m| m.matches_empty()) {
         return Err(IndexError::EmptySelector);
     }
-    let mut intersect: Vec<Cow<'_, RoaringBitmap>> = Vec::with_capacity(matchers.len());
-    let mut subtract: Vec<Cow<'_, RoaringBitmap>> = Vec::new();
+    let mut intersect: Vec<Union<'_>> = Vec::with_capacity(matchers.len());
+    let mut subtract: Vec<Union<'_>> = Vec::new();
     for m in matchers {
         if m.matches_empty() {
             subtract.push(values_where(src, m, false)?);
         } else {
             let set = values_where(src, m, true)?;
-            if set.is_empty() {
+            if set.estimate == 0 {
                 return Ok(RoaringBitmap::new());
             }
             intersect.push(set);
         }
     }
-    intersect.sort_by_key(|s| s.len());
+    intersect.sort_by_key(|s| s.estimate);
     let mut iter = intersect.into_iter();
-    let mut acc = iter.next().map(Cow::into_owned).unwrap_or_default();
+    let mut acc = iter.next().map(Union::into_bitmap).unwrap_or_default();
     for s in iter {
         if acc.is_empty() {
-            break;
+            return Ok(acc);
         }
-        acc &= s.as_ref();
+        acc = s.intersect(acc);
     }
     for s in subtract {
         if acc.is_empty() {
             break;
         }
-        acc -= s.as_ref();
+        if s.parts.len() <= 16 {
+            for part in &s.parts {
+                acc -= part.as_ref();
+            }
+        } else {
+            acc -= s.into_bitmap();
+        }
     }
     Ok(acc)
 }

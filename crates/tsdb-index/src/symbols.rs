@@ -39,6 +39,12 @@ impl SymbolTable {
         self.strings.get(id).map(|s| &**s)
     }
 
+    /// The bytes of symbol `id`.
+    #[inline]
+    pub(crate) fn bytes(&self, id: u32) -> Option<&[u8]> {
+        self.strings.get(id).map(|s| s.as_bytes())
+    }
+
     /// The id of `s`, if it was interned.
     pub(crate) fn lookup(&self, s: &str) -> Option<u32> {
         let h = str_hash(s);

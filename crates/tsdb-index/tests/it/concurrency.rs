@@ -55,3 +55,48 @@ fn concurrent_writers_and_readers_agree() {
     all.sort_unstable();
     assert_eq!(all, (0..(per + writers * per) as u32).collect::<Vec<_>>());
 }
+
+#[test]
+fn limits_hold_exactly_under_concurrent_creation() {
+    use tsdb_index::{CardinalityLimits, IndexError, LimitKind};
+    let idx = Arc::new(MemIndex::new(CardinalityLimits {
+        max_series_per_metric: 100,
+        max_series_total: 150,
+        ..CardinalityLimits::default()
+    }));
+    let mut handles = Vec::new();
+    for w in 0..4 {
+        let idx = Arc::clone(&idx);
+        handles.push(thread::spawn(move || {
+            let mut refused = 0u64;
+            for i in 0..100 {
+                for metric in ["a", "b"] {
+                    let s = l(&[("__name__", metric), ("user", &format!("{w}-{i}"))]);
+                    match idx.get_or_create(&s) {
+                        Ok(id) => assert_eq!(idx.get(&s), Some(id)),
+                        Err(IndexError::CardinalityLimit { limit, .. }) => {
+                            assert!(matches!(
+                                limit,
+                                LimitKind::SeriesPerMetric | LimitKind::SeriesTotal
+                            ));
+                            assert_eq!(idx.get(&s), None);
+                            refused += 1;
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            refused
+        }));
+    }
+    let refused: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(idx.num_series(), 150);
+    assert!(idx.metric_series("a") <= 100 && idx.metric_series("b") <= 100);
+    assert_eq!(idx.metric_series("a") + idx.metric_series("b"), 150);
+    assert_eq!(refused, 800 - 150);
+    assert_eq!(idx.refused("a") + idx.refused("b"), refused);
+    assert_eq!(idx.cardinality_report(5).refused_total, refused);
+    let all =
+        idx.select(&[Matcher::new(tsdb_index::MatchOp::RegexMatch, "__name__", "a|b").unwrap()]);
+    assert_eq!(all.unwrap().len(), 150);
+}

@@ -95,3 +95,45 @@ fn one_host_among_many() {
         assert_eq!(idx.labels(id).unwrap().get("host"), Some("host_42"));
     }
 }
+
+#[test]
+fn many_valued_labels_take_the_union_and_lazy_paths() {
+    let idx = MemIndex::default();
+    let mut all = Vec::new();
+    for i in 0..3000 {
+        let opt = if i % 5 == 0 {
+            String::new()
+        } else {
+            (i % 11).to_string()
+        };
+        let s = l(&[
+            ("__name__", "m"),
+            ("i", &i.to_string()),
+            ("j", &(i % 7).to_string()),
+            ("opt", &opt),
+        ]);
+        idx.get_or_create(&s).unwrap();
+        all.push(s);
+    }
+    let w: tsdb_index::IndexWriter = idx.all_series().into_iter().collect();
+    let disk = tsdb_index::IndexReader::from_bytes("x", w.to_bytes().unwrap()).unwrap();
+    let cases: Vec<Vec<Matcher>> = vec![
+        vec![m(RegexMatch, "i", "1.*"), m(Equal, "j", "3")],
+        vec![m(Equal, "j", "3"), m(RegexMatch, "i", ".+")],
+        vec![m(Equal, "j", "3"), m(RegexMatch, "i", "[12][0-9]*")],
+        vec![m(RegexMatch, "j", "3|4"), m(RegexNoMatch, "i", "1.*")],
+        vec![m(RegexMatch, "j", "3|4"), m(RegexNoMatch, "i", "[0-9]*5")],
+        vec![m(Equal, "j", "3"), m(Equal, "opt", "")],
+        vec![m(Equal, "__name__", "m"), m(RegexNoMatch, "opt", "1|2|3")],
+        vec![
+            m(RegexMatch, "i", ".*"),
+            m(RegexMatch, "opt", ".+"),
+            m(NotEqual, "j", "0"),
+        ],
+    ];
+    for ms in &cases {
+        check(&idx, &all, ms);
+        let got: Vec<u32> = disk.select(ms).unwrap().into_iter().map(|s| s.0).collect();
+        assert_eq!(got, brute(&all, ms), "disk {ms:?}");
+    }
+}

@@ -223,14 +223,14 @@ impl PostingsSource for IndexReader {
         Ok(None)
     }
 
-    fn union_values(
+    fn values_matching(
         &self,
         name: &str,
         prefix: Option<&str>,
         pred: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<RoaringBitmap> {
+    ) -> Result<Vec<Cow<'_, RoaringBitmap>>> {
         let Some((first, count)) = self.name_values(name)? else {
-            return Ok(RoaringBitmap::new());
+            return Ok(Vec::new());
         };
         let (mut lo, mut hi) = (first, first + count);
         if let Some(p) = prefix {
@@ -241,13 +241,13 @@ impl PostingsSource for IndexReader {
             lo = self.value_partition(first, count, slo as u32)?;
             hi = self.value_partition(first, count, shi as u32)?;
         }
-        let mut acc = RoaringBitmap::new();
+        let mut out = Vec::new();
         for j in lo..hi {
             let (vsym, ..) = self.value_entry_at(j)?;
             if pred(self.symbol(vsym)?) {
-                acc |= self.bitmap(j)?;
+                out.push(Cow::Owned(self.bitmap(j)?));
             }
         }
-        Ok(acc)
+        Ok(out)
     }
 }
