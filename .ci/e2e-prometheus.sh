@@ -67,8 +67,8 @@ prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom"
 PROM_PID=$!
 wait_for "http://127.0.0.1:$PROM_PORT/-/ready" "prometheus" || { tail -20 "$WORK/prometheus.log"; exit 1; }
 
-echo "== letting it scrape and remote-write for 15 s"
-sleep 15
+echo "== letting it scrape and remote-write for 20 s"
+sleep 20
 # Compare up to a time a few seconds back, so remote write has delivered it.
 T_END=$(( $(date +%s) - 4 ))
 T_START=$(( T_END - 10 ))
@@ -98,7 +98,7 @@ def canon(data):
 checks = [
     ("/api/v1/series", {"match[]": '{job="tsdb"}', "start": t_start, "end": t_end}),
     ("/api/v1/query", {"query": '{job="tsdb"}', "time": t_end}),
-    ("/api/v1/query", {"query": '{job="tsdb"}', "time": t_start}),
+    ("/api/v1/query", {"query": '{job="tsdb"}', "time": t_end - 5.5}),
     ("/api/v1/query_range", {"query": 'tsdb_server_ingested_samples_total', "start": t_start, "end": t_end, "step": 1}),
     ("/api/v1/query_range", {"query": 'sum by (code) (rate(tsdb_server_http_requests_total[5s]))', "start": t_start, "end": t_end, "step": 1}),
     ("/api/v1/query", {"query": 'count by (job) (up)', "time": t_end}),

@@ -52,6 +52,12 @@ struct Args {
     /// Range queries to time after writing.
     #[arg(long, default_value_t = 200)]
     queries: usize,
+    /// The panel query; `{client}` is replaced by a writer's number.
+    #[arg(
+        long,
+        default_value = "sum by (dc) (rate(lg_metric_0{client=\"{client}\"}[5m]))"
+    )]
+    query: String,
     /// Bearer token, if the server wants one.
     #[arg(long)]
     token: Option<String>,
@@ -181,6 +187,24 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn server_figures(args: &Args) -> Option<String> {
+    let mut c = Client::new(args.addr);
+    c.token = args.token.clone();
+    c.get("/metrics").ok().map(|r| r.text())
+}
+
 fn main() -> ExitCode {
     let args = Arc::new(Args::parse());
     let series = args.clients * args.hosts * args.metrics;
@@ -196,6 +220,7 @@ fn main() -> ExitCode {
         requests: AtomicU64::new(0),
         errors: AtomicU64::new(0),
     });
+    let cpu_before = server_figures(&args).and_then(|t| metric(&t, "process_cpu_seconds_total"));
     let started = Instant::now();
     let handles: Vec<_> = (0..args.clients)
         .map(|id| {
@@ -223,6 +248,18 @@ fn main() -> ExitCode {
         totals.errors.load(Ordering::Relaxed)
     );
 
+    let cpu_after = server_figures(&args).and_then(|t| metric(&t, "process_cpu_seconds_total"));
+    if let (Some(a), Some(b)) = (cpu_before, cpu_after)
+        && samples > 0
+    {
+        let us = (b - a) * 1e6 / samples as f64;
+        println!(
+            "server CPU: {:.1} s for {samples} samples = {us:.2} us/sample -> {:.2} M samples/s per core of server CPU",
+            b - a,
+            1.0 / us
+        );
+    }
+
     // Dashboard-sized range queries: one panel = one writer's hosts, 1 h at a
     // 15 s step; the end moves each time so the result cache does not answer.
     let end = ends.iter().copied().min().unwrap_or(start_ms) - INTERVAL_MS;
@@ -231,11 +268,11 @@ fn main() -> ExitCode {
     let mut lat = Vec::with_capacity(args.queries);
     let mut points = 0usize;
     for i in 0..args.queries {
-        let q = format!(
-            "sum%20by%20(host)%20(rate(lg_metric_0%7Bclient%3D%22{}%22%7D%5B5m%5D))",
-            i % args.clients.max(1)
-        );
-        let e = end - (i as i64 % 60) * 1000;
+        let q = enc(&args
+            .query
+            .replace("{client}", &(i % args.clients.max(1)).to_string()));
+        // A distinct end each time, so the result cache cannot answer.
+        let e = end - i as i64 * 7_001;
         let path = format!(
             "/api/v1/query_range?query={q}&start={}&end={}&step=15",
             (e - 3_600_000) as f64 / 1000.0,
@@ -259,7 +296,8 @@ fn main() -> ExitCode {
     }
     lat.sort();
     println!(
-        "range queries ({} series x 241 points each, {} queries, ~{} points/answer): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+        "range queries ({:?}, 1 h at 15 s over {} series each, {} queries, ~{} points/answer): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+        args.query,
         args.hosts,
         lat.len(),
         points / lat.len().max(1),

@@ -18,7 +18,7 @@ use tsdb::query::{Engine, EngineOptions, Limits};
 
 use crate::metrics::ServerMetrics;
 use crate::prom_json::{ErrorType, error};
-use crate::{api, auth, demo, import, influx, remote_write};
+use crate::{api, auth, demo, import, influx, remote_write, status};
 
 /// Everything the server is set up with (the command-line flags).
 #[derive(Clone, Debug)]
@@ -260,9 +260,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/series", get(api::series).post(api::series))
         .route("/api/v1/labels", get(api::labels).post(api::labels))
         .route("/api/v1/label/{name}/values", get(api::label_values))
-        .route("/api/v1/metadata", get(api::metadata))
-        .route("/api/v1/status/buildinfo", get(api::buildinfo))
-        .route("/api/v1/status/tsdb", get(api::tsdb_status))
+        .route("/api/v1/metadata", get(status::metadata))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/tsdb", get(status::tsdb_status))
+        .route(
+            "/api/v1/query_exemplars",
+            get(status::exemplars).post(status::exemplars),
+        )
+        .route("/api/v1/rules", get(status::rules))
+        .route("/api/v1/alerts", get(status::alerts))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(
@@ -305,7 +311,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let s = Arc::clone(&state);
     let text = tokio::task::spawn_blocking(move || {
         s.metrics
-            .render(&s.db.stats(), crate::metrics::resident_bytes())
+            .render(&s.db.stats(), &crate::metrics::Process::read())
     })
     .await;
     match text {

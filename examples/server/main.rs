@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Modules: [`app`] (config, router, start/stop), [`remote_write`] and
-//! [`proto`], [`influx`] and [`line_protocol`], [`import`], [`api`] and
+//! [`proto`], [`influx`] and [`line_protocol`], [`import`], [`api`], [`status`] and
 //! [`prom_json`], [`metrics`], [`auth`], [`demo`].
 
 // Handlers return `Result<_, Response>`: the error is the HTTP answer itself,
@@ -27,6 +27,7 @@ mod metrics;
 mod prom_json;
 mod proto;
 mod remote_write;
+mod status;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -190,6 +191,9 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = config(args).and_then(|config| {
         tokio::runtime::Builder::new_multi_thread()
+            // Few blocking threads: ingest and queries are CPU-bound, and every
+            // extra thread keeps its own allocator arena resident.
+            .max_blocking_threads(8)
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the runtime: {e}"))?

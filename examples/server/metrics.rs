@@ -234,7 +234,7 @@ impl ServerMetrics {
     }
 
     /// The text exposition, storage figures included.
-    pub fn render(&self, stats: &Stats, resident_bytes: Option<u64>) -> String {
+    pub fn render(&self, stats: &Stats, process: &Process) -> String {
         let mut out = String::with_capacity(4096);
         let mut head = |name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -279,6 +279,12 @@ impl ServerMetrics {
                 c.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP process_cpu_seconds_total CPU time of the process.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}",
+            process.cpu_seconds.unwrap_or(0.0)
+        );
+        let resident_bytes = process.resident_bytes;
         let gauges: [(&str, &str, &str, u64); 11] = [
             (
                 "tsdb_head_series",
@@ -377,9 +383,38 @@ impl ServerMetrics {
     }
 }
 
-/// Resident memory of this process in bytes (Linux `/proc/self/statm`).
-pub fn resident_bytes() -> Option<u64> {
+/// Figures of this process (Linux `/proc`; `None` elsewhere).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Process {
+    /// Resident memory in bytes.
+    pub resident_bytes: Option<u64>,
+    /// User plus system CPU time in seconds.
+    pub cpu_seconds: Option<f64>,
+}
+
+impl Process {
+    /// Reads `/proc/self/statm` and `/proc/self/stat`.
+    pub fn read() -> Process {
+        Process {
+            resident_bytes: resident_bytes(),
+            cpu_seconds: cpu_seconds(),
+        }
+    }
+}
+
+fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
+}
+
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields, in clock ticks of 1/100 s (USER_HZ).
+    let rest = stat.rsplit_once(')')?.1;
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }

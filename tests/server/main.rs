@@ -36,6 +36,8 @@ mod prom_json;
 mod proto;
 #[path = "../../examples/server/remote_write.rs"]
 mod remote_write;
+#[path = "../../examples/server/status.rs"]
+mod status;
 
 mod harness;
 mod t_api;

@@ -337,6 +337,12 @@ fn metadata_buildinfo_and_tsdb_status() {
         assert!(body["data"][key].is_string(), "{key} in {body}");
     }
 
+    // What Grafana asks for besides queries: answered, empty.
+    let (_, body) = get_json(&mut c, "/api/v1/query_exemplars?query=up&start=0&end=1");
+    assert_eq!(body, json!({"status": "success", "data": []}));
+    let (_, body) = get_json(&mut c, "/api/v1/rules");
+    assert_eq!(body, json!({"status": "success", "data": {"groups": []}}));
+
     let (status, body) = get_json(&mut c, "/api/v1/status/tsdb?limit=2");
     assert_eq!(status, 200);
     let d = &body["data"];
