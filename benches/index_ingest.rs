@@ -56,6 +56,21 @@ fn lookup(c: &mut Criterion<CpuTime>) {
             }
         })
     });
+    let mut out = Vec::with_capacity(BATCH);
+    g.bench_function("get_many_1M_scattered", |b| {
+        b.iter(|| {
+            out.clear();
+            idx.get_many(&probe, &mut out);
+            black_box(&out);
+        })
+    });
+    g.bench_function("get_many_1M_host_batches", |b| {
+        b.iter(|| {
+            out.clear();
+            idx.get_many(&batched, &mut out);
+            black_box(&out);
+        })
+    });
     // The full hot path of a sample whose labels arrive as strings.
     let raw: Vec<Vec<(String, String)>> = probe
         .iter()
@@ -67,6 +82,13 @@ fn lookup(c: &mut Criterion<CpuTime>) {
         })
         .collect();
     g.throughput(Throughput::Elements(raw.len() as u64));
+    g.bench_function("labels_new", |b| {
+        b.iter(|| {
+            for pairs in &raw {
+                black_box(Labels::new(pairs.iter().map(|(n, v)| (n, v))).unwrap());
+            }
+        })
+    });
     g.bench_function("labels_new_and_get_1M", |b| {
         b.iter(|| {
             for pairs in &raw {

@@ -16,7 +16,7 @@ use std::hint::black_box;
 
 use cpu_time::CpuTime;
 use criterion::{Criterion, criterion_group, criterion_main};
-use tsdb::index::{CardinalityLimits, MatchOp, Matcher, MemIndex};
+use tsdb::index::{CardinalityLimits, IndexReader, IndexWriter, MatchOp, Matcher, MemIndex};
 
 const SERIES: usize = 1_000_000;
 
@@ -80,6 +80,29 @@ fn select(c: &mut Criterion<CpuTime>) {
         g.bench_function(*name, |b| b.iter(|| black_box(idx.select(ms).unwrap())));
     }
     g.finish();
+
+    // The same queries on the persisted form, read through a memory map.
+    let path = std::env::temp_dir().join(format!("tsdb-index-bench-{}.index", std::process::id()));
+    let w: IndexWriter = idx.all_series().into_iter().collect();
+    let t = std::time::Instant::now();
+    w.write_file(&path).unwrap();
+    eprintln!("write 1M-series index: {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    let disk = IndexReader::open(&path).unwrap();
+    eprintln!(
+        "open: {:?}; file {} bytes = {:.1} bytes/series",
+        t.elapsed(),
+        disk.file_bytes(),
+        disk.file_bytes() as f64 / SERIES as f64
+    );
+    let mut g = c.benchmark_group("index_select_1M_mmap");
+    for (name, ms) in &cases {
+        assert_eq!(disk.select(ms).unwrap(), idx.select(ms).unwrap());
+        g.bench_function(*name, |b| b.iter(|| black_box(disk.select(ms).unwrap())));
+    }
+    g.finish();
+    drop(disk);
+    let _ = std::fs::remove_file(&path);
 }
 
 criterion_group! {

@@ -55,6 +55,18 @@ fn round(db: &Db, batches: &mut [Vec<BatchSample>], t: i64, mode: WriteMode, thr
     });
 }
 
+/// CPU time (user + system) this process used so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct we pass; zeroed is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid pointer to a rusage struct.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 fn ingest(c: &mut Criterion) {
     let all = labels();
     let mut g = c.benchmark_group("ingest");
@@ -89,10 +101,12 @@ fn ingest(c: &mut Criterion) {
                 "{mode:?}/{threads}_writer{}",
                 if threads > 1 { "s" } else { "" }
             );
+            let (cpu0, rounds) = (cpu_time(), AtomicI64::new(0));
             g.bench_function(name, |b| {
                 b.iter_custom(|iters| {
                     let mut spent = Duration::ZERO;
                     for _ in 0..iters {
+                        rounds.fetch_add(1, Ordering::Relaxed);
                         let ts = t.fetch_add(10_000, Ordering::Relaxed);
                         let start = Instant::now();
                         round(&db, &mut batches, ts, mode, threads);
@@ -101,6 +115,13 @@ fn ingest(c: &mut Criterion) {
                     spent
                 })
             });
+            let cpu = cpu_time().saturating_sub(cpu0);
+            let samples = rounds.load(Ordering::Relaxed) as f64 * SERIES as f64;
+            eprintln!(
+                "  {mode:?} x{threads}: {:.0} ns CPU/sample (process user+sys), {:.2} M samples per CPU-second",
+                cpu.as_secs_f64() * 1e9 / samples.max(1.0),
+                samples / cpu.as_secs_f64().max(1e-9) / 1e6
+            );
             let st = db.stats();
             eprintln!(
                 "  {mode:?} x{threads}: {} series, head {} B/series ({} B/series of it compressed samples), index {} B/series, {} fsyncs",

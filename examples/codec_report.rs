@@ -1,11 +1,17 @@
 //! Prints bytes per sample of tsdb's chunk codec against the `tsz` crate (Gorilla)
-//! and `pco` (numeric compression), all given the same 120-sample chunks.
+//! and `pco` (numeric compression), all given the same 120-sample chunks; then
+//! encode and decode speed against `tsz`, timed in interleaved rounds so that load
+//! from other processes hits both sides alike (medians; the criterion bench
+//! `codec` measures the same operations).
 //!
 //! `cargo run --release --example codec_report`
 
+use std::hint::black_box;
+use std::time::Instant;
 use tsdb_codec::{Chunk, ChunkEncoder, TimestampEncoding, ValueEncoding};
-use tsz::stream::BufferedWriter;
-use tsz::{DataPoint, Encode, StdEncoder};
+
+use tsz::stream::{BufferedReader, BufferedWriter};
+use tsz::{DataPoint, Decode, Encode, StdDecoder, StdEncoder};
 
 #[path = "common/datasets.rs"]
 mod datasets;
@@ -18,13 +24,45 @@ fn ours(ts: &[i64], vs: &[f64]) -> Result<Chunk, tsdb_codec::CodecError> {
     Ok(enc.finish())
 }
 
-fn tsz_bytes(ts: &[i64], vs: &[f64]) -> usize {
+fn tsz_encode(ts: &[i64], vs: &[f64]) -> Box<[u8]> {
     let start = ts.first().copied().unwrap_or(0) as u64;
     let mut enc = StdEncoder::new(start, BufferedWriter::new());
     for (&t, &v) in ts.iter().zip(vs) {
         enc.encode(DataPoint::new(t as u64, v));
     }
-    enc.close().len()
+    enc.close()
+}
+
+fn tsz_decode(bytes: &[u8]) -> f64 {
+    let mut dec = StdDecoder::new(BufferedReader::new(bytes.into()));
+    let mut sum = 0.0;
+    while let Ok(dp) = dec.next() {
+        sum += dp.get_value();
+    }
+    sum
+}
+
+/// Median samples/s of each closure, timed in alternating rounds.
+fn race(samples: usize, rounds: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); fs.len()];
+    for round in 0..rounds {
+        for k in 0..fs.len() {
+            // Alternate the order so neither side always runs first.
+            let k = if round % 2 == 0 { k } else { fs.len() - 1 - k };
+            if let (Some(f), Some(r)) = (fs.get_mut(k), rates.get_mut(k)) {
+                let t = Instant::now();
+                f();
+                r.push(samples as f64 / t.elapsed().as_secs_f64());
+            }
+        }
+    }
+    rates
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(f64::total_cmp);
+            r.get(r.len() / 2).copied().unwrap_or(0.0)
+        })
+        .collect()
 }
 
 fn pco_bytes(ts: &[i64], vs: &[f64]) -> Result<usize, pco::errors::PcoError> {
@@ -65,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             );
             *encodings.entry(key).or_default() += 1;
-            tsz_b += tsz_bytes(ts, vs);
+            tsz_b += tsz_encode(ts, vs).len();
             pco_b += pco_bytes(ts, vs)?;
         }
         let n = ds.samples() as f64;
@@ -77,6 +115,133 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tsz_b as f64 / n,
             pco_b as f64 / n,
             enc.join(", ")
+        );
+    }
+    buckets();
+    speed()
+}
+
+/// Bits per timestamp that delta-of-delta bucket sets spend on millisecond
+/// timestamps, to show why the codec's widths are what they are. A bucket set is
+/// the payload widths after the 1-bit zero bucket; prefixes are unary as in Gorilla.
+fn buckets() {
+    let sets: [(&str, &[u32]); 3] = [
+        ("Gorilla paper (seconds)", &[7, 9, 12, 32]),
+        ("Prometheus XOR chunks", &[14, 17, 20, 64]),
+        ("tsdb (milliseconds)", &[4, 7, 10, 16, 32, 64]),
+    ];
+    let cost = |dod: i64, widths: &[u32]| -> u64 {
+        if dod == 0 {
+            return 1;
+        }
+        for (i, &w) in widths.iter().enumerate() {
+            let half = 1i64 << (w - 1).min(62);
+            let last = i + 1 == widths.len();
+            if last || (-half..half).contains(&dod) {
+                let prefix = if last { widths.len() } else { i + 2 } as u64;
+                return prefix + u64::from(w);
+            }
+        }
+        64
+    };
+    // Scrapes every 10 s with uniform jitter of ±j ms, and one missed scrape in 500.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    println!();
+    print!("| jitter |");
+    for (name, _) in &sets {
+        print!(" {name} bits/ts |");
+    }
+    println!();
+    println!("|---|---|---|---|");
+    for jitter in [0i64, 1, 2, 5, 20, 100] {
+        let mut ts = Vec::new();
+        let mut t = 0i64;
+        for _ in 0..100_000 {
+            t += if rand() % 500 == 0 { 20_000 } else { 10_000 };
+            let j = if jitter == 0 {
+                0
+            } else {
+                (rand() % (2 * jitter as u64 + 1)) as i64 - jitter
+            };
+            ts.push(t + j);
+        }
+        let dods: Vec<i64> = ts
+            .windows(3)
+            .filter_map(|w| match w {
+                [a, b, c] => Some((c - b) - (b - a)),
+                _ => None,
+            })
+            .collect();
+        print!("| ±{jitter} ms |");
+        for (_, widths) in &sets {
+            let bits: u64 = dods.iter().map(|&d| cost(d, widths)).sum();
+            print!(" {:.2} |", bits as f64 / dods.len() as f64);
+        }
+        println!();
+    }
+}
+
+fn speed() -> Result<(), Box<dyn std::error::Error>> {
+    println!();
+    println!(
+        "| dataset | decode tsdb M/s | decode tsz M/s | ratio | encode tsdb M/s (push+finish) | encode tsdb M/s (bulk) | encode tsz M/s |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for ds in datasets::all() {
+        let n = ds.samples();
+        let ours_chunks: Vec<Chunk> = ds
+            .chunks
+            .iter()
+            .map(|(t, v)| ours(t, v))
+            .collect::<Result<_, _>>()?;
+        let tsz_chunks: Vec<Box<[u8]>> = ds.chunks.iter().map(|(t, v)| tsz_encode(t, v)).collect();
+        let (mut ts, mut vs) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
+        let mut dec_ours = || {
+            for c in &ours_chunks {
+                ts.clear();
+                vs.clear();
+                let _ = c.decode_into(&mut ts, &mut vs);
+                black_box((&ts, &vs));
+            }
+        };
+        let mut dec_tsz = || {
+            for b in &tsz_chunks {
+                black_box(tsz_decode(b));
+            }
+        };
+        let dec = race(n, 41, &mut [&mut dec_ours, &mut dec_tsz]);
+        let mut enc_stream = || {
+            for (t, v) in &ds.chunks {
+                let _ = black_box(ours(t, v));
+            }
+        };
+        let mut enc_bulk = || {
+            for (t, v) in &ds.chunks {
+                let _ = black_box(Chunk::encode(t, v));
+            }
+        };
+        let mut enc_tsz = || {
+            for (t, v) in &ds.chunks {
+                black_box(tsz_encode(t, v));
+            }
+        };
+        let enc = race(n, 21, &mut [&mut enc_stream, &mut enc_bulk, &mut enc_tsz]);
+        let m = |i: usize, v: &[f64]| v.get(i).copied().unwrap_or(0.0) / 1e6;
+        println!(
+            "| {} | {:.0} | {:.0} | {:.1}× | {:.0} | {:.0} | {:.0} |",
+            ds.name,
+            m(0, &dec),
+            m(1, &dec),
+            m(0, &dec) / m(1, &dec).max(f64::MIN_POSITIVE),
+            m(0, &enc),
+            m(1, &enc),
+            m(2, &enc)
         );
     }
     Ok(())

@@ -9,7 +9,7 @@ mod devops;
 
 use std::time::Duration;
 
-use tsdb::index::{CardinalityLimits, MemIndex};
+use tsdb::index::{CardinalityLimits, IndexReader, IndexWriter, Matcher, MemIndex};
 
 /// CPU time of this thread: the machine is shared, so wall time would count other
 /// processes' work.
@@ -68,6 +68,22 @@ fn main() {
         "bytes/series w/o strings: {:.1}",
         (mem - strings) as f64 / n as f64
     );
+    let t = cpu_time();
+    let w: IndexWriter = idx.all_series().into_iter().collect();
+    let bytes = w.to_bytes().unwrap();
+    let write = cpu_time() - t;
+    let len = bytes.len();
+    let t = cpu_time();
+    let disk = IndexReader::from_bytes("report.index", bytes).unwrap();
+    let open = cpu_time() - t;
+    let host = [Matcher::equal("hostname", "host_42")];
+    assert_eq!(disk.select(&host).unwrap(), idx.select(&host).unwrap());
+    println!(
+        "persisted:            {len} bytes ({:.1} bytes/series)",
+        len as f64 / n as f64
+    );
+    println!("persist (CPU time):   {write:?} (all_series + serialize)");
+    println!("open+verify (CPU):    {open:?}");
     let r = idx.cardinality_report(3);
     println!("top metrics:          {:?}", r.metrics);
     println!("top label names:      {:?}", r.label_names);

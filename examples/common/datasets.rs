@@ -116,5 +116,17 @@ pub fn all() -> Vec<Dataset> {
         )
     });
 
-    vec![gauge, float, counter, jitter, constant, random]
+    let mut rss = 180_000_000.0f64;
+    let bytes = build("memory bytes (page multiples)", 7, |rng, c| {
+        let vs = (0..CHUNK)
+            .map(|_| {
+                // Resident memory moves by whole 4 KiB pages.
+                rss += (normal(rng) * 64.0).round() * 4096.0;
+                rss
+            })
+            .collect();
+        (regular_ts(c), vs)
+    });
+
+    vec![gauge, float, counter, jitter, constant, random, bytes]
 }

@@ -219,6 +219,16 @@ fn appendable(ts: &[i64], vs: &[f64]) -> ChunkEncoder {
     enc
 }
 
+/// Predictors tried for timestamps: fixed intervals give constant deltas and zero
+/// delta-of-deltas; jitter around a fixed interval is smallest as residuals from a
+/// line.
+const TIMESTAMP_PREDICTORS: [Predictor; 3] =
+    [Predictor::Delta, Predictor::DeltaOfDelta, Predictor::Linear];
+/// Predictors tried for values: levels with noise (none), random walks and
+/// counters (delta), steady trends (delta-of-delta).
+const VALUE_PREDICTORS: [Predictor; 3] =
+    [Predictor::None, Predictor::Delta, Predictor::DeltaOfDelta];
+
 /// Packed forms that cost more than this many bits per sample are compared with
 /// the Gorilla form when encoding in bulk (below it, Gorilla never wins: its
 /// timestamps cost at least 1 bit and its values at least 1 bit per sample, and
@@ -235,10 +245,7 @@ fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
     let gorilla = || open.unwrap_or_else(|| built.get_or_init(|| appendable(ts, vs)));
 
     let mut ts_section = Vec::new();
-    let plan = pack::best_plan(
-        ts,
-        &[Predictor::Delta, Predictor::DeltaOfDelta, Predictor::Linear],
-    )?;
+    let plan = pack::best_plan(ts, &TIMESTAMP_PREDICTORS)?;
     let compare_ts = open.is_some() || plan.bytes * 8 > n * BULK_TS_COMPARE_BITS;
     let ts_enc = if compare_ts && gorilla().ts.w.byte_len() <= plan.bytes {
         gorilla().ts.w.copy_to(&mut ts_section);
@@ -251,7 +258,7 @@ fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
     let bits: Vec<u64> = vs.iter().map(|v| v.to_bits()).collect();
     let mut best: Option<(usize, ValueEncoding)> = None;
     let decimal = Decimal::analyze(&bits).and_then(|d| {
-        pack::best_plan(&d.ints, &Predictor::ALL).map(|p| (d.header_len() + p.bytes, d, p))
+        pack::best_plan(&d.ints, &VALUE_PREDICTORS).map(|p| (d.header_len() + p.bytes, d, p))
     });
     if let Some((size, _, _)) = &decimal {
         best = Some((*size, ValueEncoding::Decimal));
@@ -265,7 +272,7 @@ fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
         None
     } else {
         let ordered: Vec<i64> = bits.iter().map(|&b| ordered_from_bits(b)).collect();
-        pack::best_plan(&ordered, &Predictor::ALL)
+        pack::best_plan(&ordered, &VALUE_PREDICTORS)
     };
     if let Some(p) = &ordered_plan
         && best.is_none_or(|(size, _)| p.bytes < size)

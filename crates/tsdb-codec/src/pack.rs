@@ -17,6 +17,9 @@
 use crate::bits::{ByteReader, pack, packed_len, put_uvarint, uvarint_len, zigzag};
 use crate::error::{CodecError, Result};
 
+/// Set in the predictor byte when a common factor follows the base.
+const MULTIPLIER_FLAG: u8 = 0x80;
+
 /// How values are predicted before their residuals are packed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -61,9 +64,11 @@ pub(crate) struct Plan {
     predictor: Predictor,
     header: [i64; 2],
     base: i64,
+    /// Common factor divided out of every offset (1: none).
+    multiplier: u64,
     width: u32,
     exc_width: u32,
-    /// Residuals minus base, one per packed slot.
+    /// Residuals minus base, divided by the multiplier, one per packed slot.
     offsets: Vec<u64>,
     /// Estimated encoded size in bytes.
     pub(crate) bytes: usize,
@@ -133,24 +138,62 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
             }
         }
     }
+    let mut offsets: Vec<u64> = residuals
+        .iter()
+        .map(|r| r.wrapping_sub(best.base) as u64)
+        .collect();
+    // A common factor of the offsets (byte counts in pages, durations in whole
+    // seconds, timestamps in seconds) is divided out: each slot then needs
+    // log2(factor) fewer bits.
+    let multiplier = common_factor(&offsets).max(1);
+    let (mut width, mut max_width, mut bits) = (best.width, best.max_width, best.bits);
+    if multiplier > 1 {
+        let mut hist = [0usize; 65];
+        for o in offsets.iter_mut() {
+            *o /= multiplier;
+            if let Some(h) = hist.get_mut(bit_len(*o) as usize) {
+                *h += 1;
+            }
+        }
+        (width, max_width, bits) = cost_from_hist(&hist, offsets.len());
+        bits += 8 * uvarint_len(multiplier);
+    }
     let header_bytes: usize = header
         .iter()
         .take(predictor.header_len(n))
         .map(|&h| uvarint_len(zigzag(h)))
         .sum();
-    let bytes = 1 + header_bytes + uvarint_len(zigzag(best.base)) + 2 + best.bits.div_ceil(8);
+    let bytes = 1 + header_bytes + uvarint_len(zigzag(best.base)) + 2 + bits.div_ceil(8);
     Plan {
         predictor,
         header,
         base: best.base,
-        width: best.width,
-        exc_width: best.max_width - best.width,
-        offsets: residuals
-            .iter()
-            .map(|r| r.wrapping_sub(best.base) as u64)
-            .collect(),
+        multiplier,
+        width,
+        exc_width: max_width - width,
+        offsets,
         bytes,
     }
+}
+
+/// The greatest common divisor of `values` (0 if all are 0), stopping early once
+/// it reaches 1.
+fn common_factor(values: &[u64]) -> u64 {
+    let mut g = 0u64;
+    for &v in values {
+        g = gcd(g, v);
+        if g == 1 {
+            return 1;
+        }
+    }
+    g
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// Frame-of-reference cost of `residuals` against `base`.
@@ -232,12 +275,14 @@ fn for_each_residual(xs: &[i64], predictor: Predictor, mut f: impl FnMut(i64)) {
     }
 }
 
-/// Estimated packed bits for one predictor, from two allocation-free passes: the
-/// base (the smallest residual, or the second smallest when the smallest sits far
-/// below, as after a counter reset), then the three widest offsets, so that up to
-/// two outliers are priced as exceptions rather than widening every slot.
+/// Estimated packed bits for one predictor, from one allocation-free pass that
+/// keeps the two smallest and three largest residuals. The base is the smallest
+/// residual, or the second smallest when the smallest sits far below (a counter
+/// reset: it then wraps around into an exception); up to two of the largest are
+/// priced as exceptions rather than widening every slot.
 fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
     let (mut s0, mut s1) = (i64::MAX, i64::MAX);
+    let mut hi = [i64::MIN; 3];
     let mut m = 0usize;
     for_each_residual(xs, predictor, |r| {
         m += 1;
@@ -249,33 +294,41 @@ fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
                 s1 = r;
             }
         }
-    });
-    let base = if m > 1 && bit_len(s1.wrapping_sub(s0) as u64) > 8 {
-        s1
-    } else {
-        s0
-    };
-    let mut top = [0u64; 3];
-    for_each_residual(xs, predictor, |r| {
-        let o = r.wrapping_sub(base) as u64;
-        if o > top[2] {
-            top[2] = o;
-            if top[2] > top[1] {
-                top.swap(1, 2);
-                if top[1] > top[0] {
-                    top.swap(0, 1);
+        if r > hi[2] {
+            hi[2] = r;
+            if hi[2] > hi[1] {
+                hi.swap(1, 2);
+                if hi[1] > hi[0] {
+                    hi.swap(0, 1);
                 }
             }
         }
     });
-    let max_w = bit_len(top[0]) as usize;
+    if m == 0 {
+        return 0;
+    }
+    let low_outlier = m > 1 && bit_len(s1.wrapping_sub(s0) as u64) > 8;
+    let base = if low_outlier { s1 } else { s0 };
+    let width_of = |r: i64| {
+        if r == i64::MIN {
+            0
+        } else {
+            bit_len(r.wrapping_sub(base) as u64) as usize
+        }
+    };
+    let max_w = if low_outlier { 64 } else { width_of(hi[0]) };
     let header = 8 * 5 * predictor.header_len(xs.len());
-    (0..top.len())
+    (0..hi.len().min(m))
         .map(|k| {
-            let w = top.get(k).map_or(0, |&t| bit_len(t) as usize);
-            // k exceptions (the k widest offsets), the rest packed at width w.
-            let exc = if k > 0 { 8 + k * (8 + max_w - w) } else { 0 };
-            m * w + exc
+            // The k largest (and a low outlier) as exceptions, the rest at width w.
+            let w = hi.get(k).map_or(0, |&r| width_of(r));
+            let e = k + usize::from(low_outlier);
+            m * w
+                + if e > 0 {
+                    8 + e * (8 + max_w.saturating_sub(w))
+                } else {
+                    0
+                }
         })
         .min()
         .unwrap_or(0)
@@ -297,11 +350,15 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
     if n == 0 {
         return;
     }
-    out.push(plan.predictor as u8);
+    let has_multiplier = plan.multiplier > 1;
+    out.push(plan.predictor as u8 | if has_multiplier { MULTIPLIER_FLAG } else { 0 });
     for &h in plan.header.iter().take(plan.predictor.header_len(n)) {
         put_uvarint(out, zigzag(h));
     }
     put_uvarint(out, zigzag(plan.base));
+    if has_multiplier {
+        put_uvarint(out, plan.multiplier);
+    }
     out.push(plan.width as u8);
     let limit = if plan.width >= 64 {
         u64::MAX
@@ -382,7 +439,8 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
         return Ok(());
     }
     let p = r.u8()?;
-    let predictor = Predictor::from_u8(p).ok_or_else(|| corrupt(r, "unknown predictor"))?;
+    let predictor =
+        Predictor::from_u8(p & !MULTIPLIER_FLAG).ok_or_else(|| corrupt(r, "unknown predictor"))?;
     let mut header = [0i64; 2];
     let hl = predictor.header_len(n);
     for h in header.iter_mut().take(hl) {
@@ -390,6 +448,11 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
     }
     let m = n - hl.min(n) + usize::from(predictor == Predictor::Linear && n > 1);
     let base = r.varint()?;
+    let multiplier = if p & MULTIPLIER_FLAG != 0 {
+        r.uvarint()?
+    } else {
+        1
+    };
     let width = u32::from(r.u8()?);
     if width > 64 {
         return Err(corrupt(r, "packed width over 64"));
@@ -422,7 +485,8 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
         for (k, p) in patches.iter_mut().enumerate() {
             p.1 = load(highs, k, exc_width, emask)
                 .checked_shl(width)
-                .unwrap_or(0);
+                .unwrap_or(0)
+                .wrapping_mul(multiplier);
         }
     }
     let lows = r.take(packed_len(m, width))?;
@@ -435,12 +499,13 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
     for &h in header.iter().take(hl.min(1)) {
         out.push(W::from_i64(h));
     }
-    if width == 0 {
-        out.extend(std::iter::repeat_n(W::from_i64(base), m));
+    if multiplier == 1 {
+        unpack_into(lows, m, width, mask, base, out);
     } else {
-        out.extend(
-            (0..m).map(|i| W::from_i64(base.wrapping_add(load(lows, i, width, mask) as i64))),
-        );
+        out.extend((0..m).map(|i| {
+            let o = load(lows, i, width, mask).wrapping_mul(multiplier);
+            W::from_i64(base.wrapping_add(o as i64))
+        }));
     }
     let slots = start + hl.min(1);
     for (at, high) in patches {
@@ -482,6 +547,58 @@ pub(crate) fn read<W: Word>(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<W>) 
         }
     }
     Ok(())
+}
+
+/// Appends `base + v` for each of the `m` packed `width`-bit values in `lows`.
+///
+/// Dispatches to a loop specialised for the width: eight values fill exactly
+/// `width` bytes, so each group of eight is one bounds check and eight loads at
+/// constant offsets with constant shifts and masks.
+fn unpack_into<W: Word>(lows: &[u8], m: usize, width: u32, mask: u64, base: i64, out: &mut Vec<W>) {
+    macro_rules! dispatch {
+        ($($w:literal)*) => {
+            match width {
+                0 => out.extend(std::iter::repeat_n(W::from_i64(base), m)),
+                $($w => unpack_width::<W, $w>(lows, m, base, out),)*
+                _ => out.extend((0..m).map(|i| W::from_i64(base.wrapping_add(load(lows, i, width, mask) as i64)))),
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28
+        29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
+}
+
+#[inline(always)]
+fn unpack_width<W: Word, const WIDTH: usize>(lows: &[u8], m: usize, base: i64, out: &mut Vec<W>) {
+    let mask = (1u64 << WIDTH) - 1;
+    let groups = m / 8;
+    for g in 0..groups {
+        let start = g * WIDTH;
+        // `WIDTH + 8` bytes: the group's `WIDTH` bytes plus the overhang of the last
+        // 8-byte load; the last group(s) of a chunk take the tail path instead.
+        let Some(group) = lows.get(start..start + WIDTH + 8) else {
+            out.extend(
+                (g * 8..m).map(|i| {
+                    W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))
+                }),
+            );
+            return;
+        };
+        for j in 0..8 {
+            let bit = j * WIDTH;
+            let b = bit / 8;
+            let mut a = [0u8; 8];
+            if let Some(s) = group.get(b..b + 8) {
+                a.copy_from_slice(s);
+            }
+            let v = (u64::from_le_bytes(a) >> (bit % 8)) & mask;
+            out.push(W::from_i64(base.wrapping_add(v as i64)));
+        }
+    }
+    out.extend(
+        (groups * 8..m)
+            .map(|i| W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))),
+    );
 }
 
 /// An output word of [`read`]: `i64` itself, or an `f64` slot carrying the integer's
@@ -558,6 +675,17 @@ mod tests {
     fn regular_sequence_is_tiny() {
         let xs: Vec<i64> = (0..120).map(|i| 1_700_000_000_000 + i * 10_000).collect();
         assert!(round_trip(&xs) <= 16);
+    }
+
+    #[test]
+    fn common_factor_with_exceptions() {
+        // Page-sized steps with a reset: multiplier 4096 and a wrapped exception.
+        let mut xs: Vec<i64> = (0..120).map(|i| (1_000 + (i * 7) % 13) * 4096).collect();
+        xs[40] = -(1 << 40) * 4096;
+        xs[41] = 1 << 50;
+        round_trip(&xs);
+        let plan = plan(&xs, Predictor::None);
+        assert!(plan.multiplier > 1, "multiplier {}", plan.multiplier);
     }
 
     #[test]

@@ -119,7 +119,9 @@ pub enum DuplicatePolicy {
     /// Refuse it with [`Error::DuplicateConflict`].
     #[default]
     Reject,
-    /// Replace the stored value.
+    /// Replace the stored value. (Two writers racing on the same series and
+    /// timestamp have no defined order; recovery replays them in WAL order,
+    /// which may differ from the order the head applied them in.)
     LastWriteWins,
 }
 
@@ -160,6 +162,7 @@ pub trait Appender: Send + Sync {
     /// Appends a batch. `Ok` means every accepted sample is acknowledged (under
     /// `mode`, or the database's default when `None`); refused samples are listed
     /// and nothing else is lost. `Err` is a storage fault: nothing in the batch
-    /// is acknowledged.
+    /// is acknowledged (samples of it may already be visible to readers, and may
+    /// or may not survive a crash).
     fn append_batch(&self, batch: &[BatchSample], mode: Option<WriteMode>) -> Result<BatchResult>;
 }

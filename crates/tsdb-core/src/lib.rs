@@ -68,7 +68,7 @@ pub mod wal;
 
 /// The chunk types the head stores.
 mod chunk {
-    pub(crate) use tsdb_codec::{Chunk, ChunkEncoder};
+    pub(crate) use tsdb_codec::{Chunk, ChunkEncoder, ChunkRef};
 }
 
 pub use api::{

@@ -62,12 +62,29 @@ impl Labels {
         N: AsRef<str>,
         V: AsRef<str>,
     {
-        let items: Vec<(N, V)> = pairs.into_iter().collect();
-        let mut refs: Vec<(&str, &str)> = items
-            .iter()
-            .map(|(n, v)| (n.as_ref(), v.as_ref()))
-            .collect();
-        Self::from_refs(&mut refs)
+        let mut items: Vec<(N, V)> = pairs.into_iter().collect();
+        if items.iter().any(|(n, _)| n.as_ref().is_empty()) {
+            return Err(IndexError::EmptyLabelName);
+        }
+        // Senders usually give labels sorted already (remote write does).
+        if !items.is_sorted_by(|a, b| a.0.as_ref() <= b.0.as_ref()) {
+            items.sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        }
+        Self::from_sorted_checked(items.iter().map(|(n, v)| (n.as_ref(), v.as_ref())))
+    }
+
+    /// Refuses duplicate names in pairs sorted by name, drops empty values.
+    fn from_sorted_checked<'a>(
+        pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Result<Labels> {
+        let mut prev: Option<&str> = None;
+        for (n, _) in pairs.clone() {
+            if prev == Some(n) {
+                return Err(IndexError::DuplicateLabelName(n.to_string()));
+            }
+            prev = Some(n);
+        }
+        Ok(Self::from_sorted(pairs.filter(|(_, v)| !v.is_empty())))
     }
 
     /// Builds a label set from raw byte pairs, refusing invalid UTF-8 and saying which
@@ -94,17 +111,10 @@ impl Labels {
         if refs.iter().any(|(n, _)| n.is_empty()) {
             return Err(IndexError::EmptyLabelName);
         }
-        refs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        for w in refs.windows(2) {
-            if let [a, b] = w
-                && a.0 == b.0
-            {
-                return Err(IndexError::DuplicateLabelName(a.0.to_string()));
-            }
+        if !refs.is_sorted_by(|a, b| a.0 <= b.0) {
+            refs.sort_unstable_by(|a, b| a.0.cmp(b.0));
         }
-        Ok(Self::from_sorted(
-            refs.iter().filter(|(_, v)| !v.is_empty()).copied(),
-        ))
+        Self::from_sorted_checked(refs.iter().copied())
     }
 
     /// Builds from pairs already sorted by unique non-empty name with non-empty values.

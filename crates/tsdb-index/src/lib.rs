@@ -31,6 +31,25 @@
 //! assert_eq!(idx.label_values("host", &[])?, vec!["a", "b"]);
 //! # Ok::<(), tsdb_index::IndexError>(())
 //! ```
+//!
+//! ## How it is built
+//!
+//! - **Identity.** A series is stored once as a record of interned symbol ids in an
+//!   append-only arena; a lookup hashes nothing (the [`Labels`] carry their
+//!   [`hash64`](Labels::hash64)), reads one slot of a lock-free direct-mapped cache or,
+//!   on a miss, one of 64 read-locked shards, and always verifies the stored labels
+//!   byte for byte — two label sets never share an id by hash collision.
+//!   [`MemIndex::get_many`] overlaps the memory accesses of a batch of lookups.
+//! - **Postings.** One [`roaring`] bitmap per `name=value`. [`MemIndex::select`]
+//!   intersects the matchers that reject `""` smallest first and subtracts the values
+//!   rejected by the others; literal alternations (`a|b|c`) become postings lookups,
+//!   prefixes (`foo.*`, and the literal head of any regex) narrow the values tested.
+//! - **Limits.** A new series passes [`CardinalityLimits`] or is refused with
+//!   [`IndexError::CardinalityLimit`] naming the metric and the limit; refusals are
+//!   counted per metric and reported by [`MemIndex::cardinality_report`].
+//! - **Persisted form.** [`IndexWriter`] writes the immutable index of a block (format
+//!   drawn in `docs/format/index.md`); [`IndexReader`] answers the same queries over a
+//!   memory map, verifying checksums as it reads.
 #![deny(missing_docs)]
 #![cfg_attr(
     test,
@@ -48,6 +67,7 @@ mod error;
 pub mod format;
 mod labels;
 mod limits;
+mod lookup_cache;
 mod matcher;
 mod mem;
 mod postings;

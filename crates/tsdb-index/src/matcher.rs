@@ -33,6 +33,8 @@ pub(crate) enum FastPath {
 struct Pattern {
     re: Regex,
     fast: FastPath,
+    /// A literal every matching value starts with (for patterns with no fast path).
+    prefix: Option<String>,
 }
 
 impl Pattern {
@@ -99,6 +101,33 @@ fn split_alternation(s: &str) -> Vec<&str> {
     parts
 }
 
+/// A non-empty literal that every value matched by the anchored `pattern` starts
+/// with, if one is easy to see: the leading literal characters up to the first regex
+/// operator, minus the last one if a quantifier follows. Conservative: any `|` or a
+/// leading group or flag gives `None`.
+pub(crate) fn required_prefix(pattern: &str) -> Option<String> {
+    if pattern.contains('|') {
+        return None;
+    }
+    let mut out = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e) if e.is_ascii_punctuation() => out.push(e),
+                _ => break,
+            },
+            '*' | '?' | '{' | '+' => {
+                out.pop();
+                break;
+            }
+            '.' | '(' | ')' | '[' | ']' | '}' | '^' | '$' => break,
+            c => out.push(c),
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// Detects the fast paths of a regex pattern.
 pub(crate) fn fast_path(pattern: &str) -> FastPath {
     let mut p = pattern;
@@ -143,10 +172,12 @@ impl Matcher {
                         reason: e.to_string(),
                     }
                 })?;
-                Some(Pattern {
-                    re,
-                    fast: fast_path(value),
-                })
+                let fast = fast_path(value);
+                let prefix = match fast {
+                    FastPath::None => required_prefix(value),
+                    _ => None,
+                };
+                Some(Pattern { re, fast, prefix })
             }
         };
         Ok(Matcher {
@@ -228,14 +259,13 @@ impl Matcher {
         }
     }
 
-    /// The literal prefix of a `prefix.*` regex.
+    /// A literal prefix of every value the positive form matches: the prefix of a
+    /// `prefix.*` regex, or the leading literal of another regex.
     pub(crate) fn positive_prefix(&self) -> Option<&str> {
-        match &self.pattern {
-            Some(Pattern {
-                fast: FastPath::Prefix(p),
-                ..
-            }) => Some(p),
-            _ => None,
+        let p = self.pattern.as_ref()?;
+        match &p.fast {
+            FastPath::Prefix(prefix) => Some(prefix),
+            _ => p.prefix.as_deref(),
         }
     }
 
@@ -287,6 +317,19 @@ mod tests {
     }
 
     #[test]
+    fn required_prefixes() {
+        assert_eq!(required_prefix("host_4[0-9]{2}").as_deref(), Some("host_4"));
+        assert_eq!(required_prefix("abc*").as_deref(), Some("ab"));
+        assert_eq!(required_prefix("a+").as_deref(), None);
+        assert_eq!(required_prefix(r"api\.v[12]").as_deref(), Some("api.v"));
+        assert_eq!(required_prefix("ab|cd"), None);
+        assert_eq!(required_prefix("(?i)abc"), None);
+        assert_eq!(required_prefix(r"\d+"), None);
+        assert_eq!(required_prefix("x(a|b)"), None);
+        assert_eq!(required_prefix("ab.c").as_deref(), Some("ab"));
+    }
+
+    #[test]
     fn anchored_and_semantics() {
         let m = Matcher::new(MatchOp::RegexMatch, "a", "fo+").unwrap();
         assert!(m.matches("foo") && !m.matches("xfoo") && !m.matches("foox"));
@@ -306,7 +349,9 @@ mod tests {
 
     #[test]
     fn fast_path_agrees_with_regex() {
-        for pat in ["a|b|c", "foo.*", ".*", "(?:x|yy)", r"a\.b", "a|", "(z)"] {
+        for pat in [
+            "a|b|c", "foo.*", ".*", "(?:x|yy)", r"a\.b", "a|", "(z)", "fo+", "foob?", "ab.",
+        ] {
             let m = Matcher::new(MatchOp::RegexMatch, "n", pat).unwrap();
             let re = Regex::new(&format!("^(?s:{pat})$")).unwrap();
             for v in [

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use hashbrown::{HashSet, HashTable};
+use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard};
 use roaring::RoaringBitmap;
 
@@ -12,10 +12,12 @@ use crate::arena::U32Arena;
 use crate::error::{IndexError, Result};
 use crate::labels::Labels;
 use crate::limits::{CardinalityLimits, LimitKind, MetricCounts};
+use crate::lookup_cache::LookupCache;
 use crate::matcher::Matcher;
 use crate::postings::{self, MemPostings, PostingsSource};
-use crate::report::{CardinalityReport, LabelNameCardinality, MetricCardinality};
 use crate::symbols::SymbolTable;
+
+mod query;
 
 /// Number of series lookup shards (a power of two).
 const SERIES_SHARDS: usize = 64;
@@ -30,8 +32,11 @@ const SMALL_SELECTION: u64 = 2048;
 #[repr(align(128))]
 struct SeriesShard(RwLock<HashTable<(u32, u32)>>);
 
-/// Record slots before the label pairs: `hash64` (low, high), label count.
-const RECORD_HEADER: usize = 3;
+/// Record slots before the label pairs: `hash64` (low, high), label count, series id.
+const RECORD_HEADER: usize = 4;
+
+/// Lookups in flight at once in [`MemIndex::get_many`].
+const BATCH: usize = 16;
 
 /// The in-memory index: series identity, postings and cardinality limits.
 ///
@@ -58,6 +63,8 @@ pub struct MemIndex {
     records: U32Arena,
     /// Series id → record position + 1 (0: no such series).
     positions: U32Arena,
+    /// Hash → record position, lossy, in front of `shards`.
+    cache: LookupCache,
     /// `hash64` → series id, sharded by hash.
     shards: Box<[SeriesShard]>,
     postings: RwLock<MemPostings>,
@@ -130,6 +137,7 @@ impl MemIndex {
             symbols: SymbolTable::default(),
             records: U32Arena::default(),
             positions: U32Arena::default(),
+            cache: LookupCache::default(),
             shards: (0..SERIES_SHARDS).map(|_| SeriesShard::default()).collect(),
             postings: RwLock::default(),
             next_id: AtomicU32::new(0),
@@ -202,14 +210,65 @@ impl MemIndex {
                 })
     }
 
-    /// The id of the series with `labels`, if it exists. This is the ingest hot path.
+    /// The series id stored in the record at `pos`.
+    #[inline]
+    fn record_id(&self, pos: u32) -> Option<u32> {
+        let slot = self.records.slice(pos.checked_add(3)?, 1)?.first()?;
+        Some(slot.load(Ordering::Relaxed)).filter(|id| *id != u32::MAX)
+    }
+
+    /// The id of the series with `labels`, if it exists. This is the ingest hot path:
+    /// one slot of a lock-free cache, verified against the stored series, and on a
+    /// cache miss one shard's read lock.
     #[inline]
     pub fn get(&self, labels: &Labels) -> Option<SeriesId> {
         let h = labels.hash64();
-        let shard = self.shard(h)?.read();
-        shard
-            .find(h, |&(_, pos)| self.record_eq(pos, h, labels))
-            .map(|&(id, _)| SeriesId(id))
+        if let Some(pos) = self.cache.slots().get(h)
+            && self.record_eq(pos, h, labels)
+            && let Some(id) = self.record_id(pos)
+        {
+            return Some(SeriesId(id));
+        }
+        self.get_uncached(h, labels)
+    }
+
+    /// [`MemIndex::get`] through the shards, refilling the cache.
+    fn get_uncached(&self, h: u64, labels: &Labels) -> Option<SeriesId> {
+        let (id, pos) = {
+            let shard = self.shard(h)?.read();
+            *shard.find(h, |&(_, pos)| self.record_eq(pos, h, labels))?
+        };
+        self.cache.put(h, pos);
+        Some(SeriesId(id))
+    }
+
+    /// [`MemIndex::get`] for many label sets, appending one answer per set to `out`.
+    ///
+    /// Faster than one `get` after another on a large index: the lookups of a batch
+    /// load their cache slots and then their stored series before using any of them,
+    /// so the memory accesses overlap.
+    pub fn get_many(&self, labels: &[Labels], out: &mut Vec<Option<SeriesId>>) {
+        out.reserve(labels.len());
+        let slots = self.cache.slots();
+        for chunk in labels.chunks(BATCH) {
+            let mut pos = [None::<u32>; BATCH];
+            for (p, l) in pos.iter_mut().zip(chunk) {
+                *p = slots.get(l.hash64());
+            }
+            let mut hit = [false; BATCH];
+            for ((hit, p), l) in hit.iter_mut().zip(&pos).zip(chunk) {
+                *hit = p.is_some_and(|p| self.record_hash(p) == Some(l.hash64()));
+            }
+            for ((hit, p), l) in hit.iter().zip(&pos).zip(chunk) {
+                let found = match p {
+                    Some(p) if *hit && self.record_eq(*p, l.hash64(), l) => {
+                        self.record_id(*p).map(SeriesId)
+                    }
+                    _ => None,
+                };
+                out.push(found.or_else(|| self.get_uncached(l.hash64(), l)));
+            }
+        }
     }
 
     /// Checks the per-series limits (label count and lengths) of a new series.
@@ -245,6 +304,7 @@ impl MemIndex {
         rec.push(h as u32);
         rec.push((h >> 32) as u32);
         rec.push(u32::try_from(labels.len()).map_err(|_| IndexError::FormatLimit("labels"))?);
+        rec.push(u32::MAX); // the id, written once allocated
         for (n, v) in labels.iter() {
             rec.push(
                 self.symbols
@@ -269,8 +329,11 @@ impl MemIndex {
 
     /// Indexes series `id` whose record is stored at `pos`.
     fn publish(&self, id: u32, pos: u32, pairs: &[u32], h: u64, shard: &mut HashTable<(u32, u32)>) {
+        self.records.write(pos + 3, &[id]);
         self.postings.write().add(id, pairs);
         shard.insert_unique(h, (id, pos), |&(_, pos)| self.record_hash(pos).unwrap_or(0));
+        self.cache.put(h, pos);
+        self.cache.maybe_grow(self.num_series());
     }
 
     /// The id of the series with `labels`, creating it if needed.
@@ -429,99 +492,6 @@ impl MemIndex {
             .collect())
     }
 
-    fn resolve_sorted(&self, syms: impl Iterator<Item = u32>) -> Vec<String> {
-        let mut out: Vec<String> = syms
-            .filter_map(|s| self.symbols.get(s).map(str::to_string))
-            .collect();
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
-    /// The label names of the series matching `matchers` (of all series when empty),
-    /// sorted.
-    pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        if matchers.is_empty() {
-            let p = self.postings.read();
-            let names: Vec<u32> = p
-                .by_name
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(n, _)| *n)
-                .collect();
-            drop(p);
-            return Ok(self.resolve_sorted(names.into_iter()));
-        }
-        let sel = self.select_bitmap(matchers)?;
-        let mut names: HashSet<u32> = HashSet::new();
-        if sel.len() <= SMALL_SELECTION {
-            for id in &sel {
-                if let Some(rec) = self.series_record(id) {
-                    names.extend(rec.iter().step_by(2).map(|a| a.load(Ordering::Relaxed)));
-                }
-            }
-        } else {
-            let p = self.postings.read();
-            for (n, values) in &p.by_name {
-                if values.values().any(|b| !b.is_disjoint(&sel)) {
-                    names.insert(*n);
-                }
-            }
-        }
-        Ok(self.resolve_sorted(names.into_iter()))
-    }
-
-    /// The values of label `name` among the series matching `matchers` (of all series
-    /// when empty), sorted.
-    pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let Some(n) = self.symbols.lookup(name) else {
-            // Still validate the selector.
-            if !matchers.is_empty() {
-                self.select_bitmap(matchers)?;
-            }
-            return Ok(Vec::new());
-        };
-        if matchers.is_empty() {
-            let p = self.postings.read();
-            let values: Vec<u32> = p
-                .by_name
-                .get(&n)
-                .map(|m| {
-                    m.iter()
-                        .filter(|(_, b)| !b.is_empty())
-                        .map(|(v, _)| *v)
-                        .collect()
-                })
-                .unwrap_or_default();
-            drop(p);
-            return Ok(self.resolve_sorted(values.into_iter()));
-        }
-        let sel = self.select_bitmap(matchers)?;
-        let mut values: HashSet<u32> = HashSet::new();
-        if sel.len() <= SMALL_SELECTION {
-            for id in &sel {
-                if let Some(rec) = self.series_record(id) {
-                    values.extend(rec.chunks_exact(2).filter_map(|p| match p {
-                        [sn, sv] if sn.load(Ordering::Relaxed) == n => {
-                            Some(sv.load(Ordering::Relaxed))
-                        }
-                        _ => None,
-                    }));
-                }
-            }
-        } else {
-            let p = self.postings.read();
-            if let Some(m) = p.by_name.get(&n) {
-                values.extend(
-                    m.iter()
-                        .filter(|(_, b)| !b.is_disjoint(&sel))
-                        .map(|(v, _)| *v),
-                );
-            }
-        }
-        Ok(self.resolve_sorted(values.into_iter()))
-    }
-
     /// Number of series.
     pub fn num_series(&self) -> usize {
         self.count.load(Ordering::Acquire)
@@ -547,6 +517,7 @@ impl MemIndex {
         self.symbols.memory_bytes()
             + self.records.memory_bytes()
             + self.positions.memory_bytes()
+            + self.cache.memory_bytes()
             + shards
             + self.postings.read().memory_bytes()
             + self.metrics.memory_bytes()
@@ -558,61 +529,5 @@ impl MemIndex {
         p.iter()
             .filter_map(|id| Some((SeriesId(id), self.labels(SeriesId(id))?)))
             .collect()
-    }
-
-    /// The number of series of `metric`.
-    pub fn metric_series(&self, metric: &str) -> usize {
-        self.metrics.get(metric).map_or(0, |(s, _)| s)
-    }
-
-    /// How many new series of `metric` the limits refused.
-    pub fn refused(&self, metric: &str) -> u64 {
-        self.metrics.get(metric).map_or(0, |(_, r)| r)
-    }
-
-    /// The cardinality explorer: the `top_n` metrics and label names holding the most
-    /// series, plus totals.
-    pub fn cardinality_report(&self, top_n: usize) -> CardinalityReport {
-        let mut metrics: Vec<MetricCardinality> = self
-            .metrics
-            .snapshot()
-            .into_iter()
-            .map(|(metric, series, refused)| MetricCardinality {
-                metric,
-                series,
-                refused,
-            })
-            .collect();
-        metrics.sort_by(|a, b| {
-            b.series
-                .cmp(&a.series)
-                .then(b.refused.cmp(&a.refused))
-                .then(a.metric.cmp(&b.metric))
-        });
-        metrics.truncate(top_n);
-        let p = self.postings.read();
-        let mut names: Vec<LabelNameCardinality> = p
-            .by_name
-            .iter()
-            .map(|(n, values)| LabelNameCardinality {
-                name: self.symbols.get(*n).unwrap_or("").to_string(),
-                series: values.values().map(RoaringBitmap::len).sum(),
-                distinct_values: values.len(),
-            })
-            .collect();
-        drop(p);
-        names.sort_by(|a, b| {
-            b.series
-                .cmp(&a.series)
-                .then(b.distinct_values.cmp(&a.distinct_values))
-                .then(a.name.cmp(&b.name))
-        });
-        names.truncate(top_n);
-        CardinalityReport {
-            total_series: self.num_series(),
-            refused_total: self.metrics.refused_total(),
-            metrics,
-            label_names: names,
-        }
     }
 }

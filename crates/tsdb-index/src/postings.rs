@@ -84,7 +84,9 @@ fn values_where<'a, S: PostingsSource>(src: &'a S, m: &Matcher, want: bool) -> R
             }
             sets
         } else if let Some(prefix) = m.positive_prefix() {
-            src.values_matching(name, Some(prefix), &mut |v| v.starts_with(prefix))?
+            src.values_matching(name, Some(prefix), &mut |v| {
+                v.starts_with(prefix) && m.positive_matches(v)
+            })?
         } else {
             src.values_matching(name, None, &mut |v| m.positive_matches(v))?
         }

@@ -7,9 +7,13 @@ use crate::compat::{Labels, Querier, Series};
 use crate::error::{LimitKind, QueryError, Result};
 use crate::eval::{Ctx, EVal, Guard, Steps};
 use crate::options::EngineOptions;
-use crate::parse::{Kind, MAX_ABS_TIME_MS, QueryTimes, parse};
+use crate::parse::{Expr, Kind, MAX_ABS_TIME_MS, QueryTimes, parse};
 use crate::plan::{Plan, collect_reads, resolution};
 use crate::value::{Sample, Value};
+
+/// Stack of each evaluation thread: the evaluator recurses once per nesting
+/// level of the query, and queries are bounded to a few hundred levels.
+pub const EVAL_STACK_BYTES: usize = 64 << 20;
 
 /// A PromQL engine over a [`Querier`].
 ///
@@ -28,15 +32,19 @@ impl<Q: Querier> Engine<Q> {
         Self::with_options(querier, EngineOptions::default())
     }
 
-    /// An engine with the given options. If building the requested thread pool
-    /// fails, the global rayon pool is used.
+    /// An engine with the given options. The engine evaluates on its own rayon
+    /// pool whose threads have [`EVAL_STACK_BYTES`] of stack (deeply nested
+    /// queries recurse); if that pool cannot be built, the global pool is used.
     pub fn with_options(querier: Q, opts: EngineOptions) -> Self {
-        let pool = opts.threads.and_then(|n| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n.max(1))
-                .build()
-                .ok()
+        let threads = opts.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .stack_size(EVAL_STACK_BYTES)
+            .thread_name(|i| format!("tsdb-query-{i}"))
+            .build()
+            .ok();
         Engine {
             querier,
             cache: ResultCache::new(opts.cache_entries),
@@ -75,14 +83,11 @@ impl<Q: Querier> Engine<Q> {
             step: 1,
             n: 1,
         };
-        let (e, _) = parse(
-            expr,
-            QueryTimes {
-                start_ms: t_ms,
-                end_ms: t_ms,
-            },
-        )?;
-        let out = self.run(&e, steps)?;
+        let times = QueryTimes {
+            start_ms: t_ms,
+            end_ms: t_ms,
+        };
+        let out = self.parse_and_run(expr, times, steps, |_| Ok(()))?;
         let value = match out {
             EVal::Scalar(v) => Value::Scalar {
                 timestamp_ms: t_ms,
@@ -111,6 +116,10 @@ impl<Q: Querier> Engine<Q> {
 
     /// Evaluates `expr` at `start_ms, start_ms + step_ms, …` up to `end_ms`
     /// (inclusive). Returns a [`Value::Matrix`] sorted by labels.
+    ///
+    /// With [`EngineOptions::align_range_to_step`], `start_ms` and `end_ms` are
+    /// first rounded down to multiples of the step (as Grafana and query
+    /// front-ends do), so repeated dashboard refreshes share cache entries.
     pub fn range(&self, expr: &str, start_ms: i64, end_ms: i64, step_ms: i64) -> Result<Value> {
         if step_ms <= 0 {
             return Err(QueryError::BadRequest(
@@ -124,6 +133,14 @@ impl<Q: Querier> Engine<Q> {
                 "end timestamp must not be before start time".into(),
             ));
         }
+        let (start_ms, end_ms) = if self.opts.align_range_to_step {
+            (
+                start_ms.div_euclid(step_ms) * step_ms,
+                end_ms.div_euclid(step_ms) * step_ms,
+            )
+        } else {
+            (start_ms, end_ms)
+        };
         let points = (end_ms - start_ms) / step_ms + 1;
         let max = self.opts.limits.max_points_per_series;
         if points > max as i64 {
@@ -144,23 +161,26 @@ impl<Q: Querier> Engine<Q> {
         if let Some(v) = self.cache.get(&key) {
             return Ok(v);
         }
-        let (e, _) = parse(expr, QueryTimes { start_ms, end_ms })?;
-        if !matches!(e.kind(), Kind::Scalar | Kind::Vector) {
-            return Err(QueryError::BadRequest(format!(
-                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
-                if e.kind() == Kind::Matrix {
-                    "range vector"
-                } else {
-                    "string"
-                }
-            )));
-        }
         let steps = Steps {
             start: start_ms,
             step: step_ms,
-            n: points as usize,
+            n: usize::try_from(points).unwrap_or(0),
         };
-        let mut series: Vec<Series> = match self.run(&e, steps)? {
+        let check_kind = |e: &Expr| {
+            if matches!(e.kind(), Kind::Scalar | Kind::Vector) {
+                return Ok(());
+            }
+            let kind = if e.kind() == Kind::Matrix {
+                "range vector"
+            } else {
+                "string"
+            };
+            Err(QueryError::BadRequest(format!(
+                "invalid expression type \"{kind}\" for range query, must be Scalar or instant Vector"
+            )))
+        };
+        let out = self.parse_and_run(expr, QueryTimes { start_ms, end_ms }, steps, check_kind)?;
+        let mut series: Vec<Series> = match out {
             EVal::Scalar(v) => vec![Series {
                 labels: Labels::empty(),
                 timestamps: steps.iter().collect(),
@@ -209,28 +229,43 @@ impl<Q: Querier> Engine<Q> {
     pub fn plan(&self, expr: &str, start_ms: i64, end_ms: i64, step_ms: i64) -> Result<Plan> {
         check_time(start_ms)?;
         check_time(end_ms)?;
-        let (e, _) = parse(expr, QueryTimes { start_ms, end_ms })?;
         let step = step_ms.max(1);
         let n = usize::try_from((end_ms - start_ms).max(0) / step + 1).unwrap_or(usize::MAX);
-        let mut reads = Vec::new();
-        collect_reads(
-            &e,
-            Steps {
+        let (lookback, sub_step) = (self.opts.lookback_ms, self.opts.default_subquery_step_ms);
+        let reads = self.in_pool(move || {
+            let (e, _) = parse(expr, QueryTimes { start_ms, end_ms })?;
+            let mut reads = Vec::new();
+            let steps = Steps {
                 start: start_ms,
                 step,
                 n,
-            },
-            self.opts.lookback_ms,
-            self.opts.default_subquery_step_ms,
-            &mut reads,
-        );
+            };
+            collect_reads(&e, steps, lookback, sub_step, &mut reads);
+            Ok::<_, QueryError>(reads)
+        })?;
         Ok(Plan {
             step_ms: if start_ms == end_ms { 0 } else { step },
             reads,
         })
     }
 
-    fn run(&self, e: &crate::parse::Expr, steps: Steps) -> Result<EVal> {
+    /// Runs `f` on the engine's pool (big stacks), or here without one.
+    fn in_pool<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+
+    /// Parses `expr`, checks it with `check`, and evaluates it over `steps`;
+    /// all on the engine's pool, as parsing and evaluation recurse.
+    fn parse_and_run(
+        &self,
+        expr: &str,
+        times: QueryTimes,
+        steps: Steps,
+        check: impl Fn(&Expr) -> Result<()> + Send + Sync,
+    ) -> Result<EVal> {
         let guard = Guard::new(self.opts.limits.clone());
         let ctx = Ctx {
             querier: &self.querier,
@@ -238,10 +273,11 @@ impl<Q: Querier> Engine<Q> {
             lookback_ms: self.opts.lookback_ms,
             default_subquery_step_ms: self.opts.default_subquery_step_ms,
         };
-        match &self.pool {
-            Some(p) => p.install(|| ctx.eval(e, steps)),
-            None => ctx.eval(e, steps),
-        }
+        self.in_pool(|| {
+            let (e, _) = parse(expr, times)?;
+            check(&e)?;
+            ctx.eval(&e, steps)
+        })
     }
 }
 

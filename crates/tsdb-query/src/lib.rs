@@ -45,6 +45,19 @@
 //! (`0x7ff0000000000002`) end a series, `offset` and `@` (incl. `start()` /
 //! `end()`), subqueries aligned to their step, and the metric name dropped by
 //! arithmetic, comparisons with `bool` and most functions.
+//!
+//! Evaluation is "range at once": every node is evaluated once for all steps
+//! (one `Querier::select` per selector, over exactly the time range the
+//! selector needs); per-series work runs in parallel, aggregations run in
+//! parallel over chunks of steps and keep Prometheus' input order inside a
+//! step, so sums agree with Prometheus bit for bit.
+//!
+//! Not supported (a query using them gets [`QueryError::Unsupported`] or a
+//! parse error): native histograms and the `histogram_*` functions other than
+//! `histogram_quantile`, `limitk` / `limit_ratio`, experimental functions
+//! (`sort_by_label*`, `double_exponential_smoothing`, `info`, `ts_of_*`),
+//! `fill` modifiers and `or` inside label matchers. Warnings and info
+//! annotations are not reported.
 #![deny(missing_docs)]
 #![cfg_attr(
     test,
@@ -70,7 +83,7 @@ mod value;
 
 pub use cache::{MAX_TTL, MIN_TTL, ttl_for};
 pub use compat::{Labels, MatchOp, Matcher, Querier, SelectHints, Series, Tier};
-pub use engine::Engine;
+pub use engine::{EVAL_STACK_BYTES, Engine};
 pub use error::{LimitKind, QueryError, Result};
 pub use eval::{STALE_NAN_BITS, is_stale};
 pub use options::{EngineOptions, Limits};

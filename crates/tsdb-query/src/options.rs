@@ -39,8 +39,12 @@ pub struct EngineOptions {
     pub default_subquery_step_ms: i64,
     /// Entries kept by the result cache (0 disables it).
     pub cache_entries: usize,
-    /// Threads of the engine's own rayon pool; `None` uses the global pool.
+    /// Threads of the engine's rayon pool; `None` means one per available core.
     pub threads: Option<usize>,
+    /// Round range-query start and end down to multiples of the step before
+    /// evaluating and caching (off by default: Prometheus evaluates exactly at
+    /// the times given).
+    pub align_range_to_step: bool,
 }
 
 impl Default for EngineOptions {
@@ -51,6 +55,7 @@ impl Default for EngineOptions {
             default_subquery_step_ms: 60 * 1000,
             cache_entries: 1024,
             threads: None,
+            align_range_to_step: false,
         }
     }
 }

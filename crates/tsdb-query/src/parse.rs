@@ -200,9 +200,83 @@ fn system_time_ms(t: &SystemTime) -> i64 {
     }
 }
 
+/// Deepest nesting of brackets accepted (parsing and evaluation recurse).
+pub(crate) const MAX_NESTING: usize = 200;
+/// Longest query accepted, in bytes.
+pub(crate) const MAX_QUERY_BYTES: usize = 256 * 1024;
+/// Most operator characters (`+ - * / % ^ < > = !`) and set/`atan2` keywords
+/// accepted outside string literals: chains of operators nest the tree (and
+/// the recursion of parsing and evaluation) as deeply as brackets do.
+pub(crate) const MAX_OPERATORS: usize = 1000;
+
+/// Refuses queries whose size or bracket nesting could exhaust the stack.
+fn check_shape(query: &str) -> Result<()> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(QueryError::Parse(format!(
+            "query is {} bytes, more than the {MAX_QUERY_BYTES} accepted",
+            query.len()
+        )));
+    }
+    let is_keyword = |w: &str| {
+        matches!(
+            w.to_ascii_lowercase().as_str(),
+            "and" | "or" | "unless" | "atan2"
+        )
+    };
+    let (mut depth, mut max, mut ops) = (0usize, 0usize, 0usize);
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in query.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        if is_keyword(&word) {
+            ops += 1;
+        }
+        word.clear();
+        match c {
+            '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!' => ops += 1,
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if is_keyword(&word) {
+        ops += 1;
+    }
+    if ops > MAX_OPERATORS {
+        return Err(QueryError::Parse(format!(
+            "query has {ops} operators, more than the {MAX_OPERATORS} accepted"
+        )));
+    }
+    if max > MAX_NESTING {
+        return Err(QueryError::Parse(format!(
+            "query nests {max} levels deep, more than the {MAX_NESTING} accepted"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the parser, turning a panic inside it into a parse error: a query
 /// string from a user must never take the process down.
 fn parse_guarded(query: &str) -> Result<pp::Expr> {
+    check_shape(query)?;
     let q = query.to_string();
     match std::panic::catch_unwind(move || pp::parse(&q)) {
         Ok(r) => r.map_err(QueryError::Parse),

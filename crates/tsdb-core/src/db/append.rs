@@ -9,6 +9,7 @@ use tsdb_index::{Labels, SeriesId};
 use super::Inner;
 use crate::api::{BatchResult, BatchSample, Refused, WriteMode};
 use crate::error::{Error, Result};
+use crate::head::bucket::group_by_key;
 use crate::head::{AppendCfg, Appended, Head, SHARDS};
 use crate::wal::record::{FrameBuf, SAMPLE_ENTRY_LEN, kind};
 
@@ -69,6 +70,7 @@ impl Inner {
         mode: WriteMode,
     ) -> Result<BatchResult> {
         self.check_open()?;
+        let intent = (mode == WriteMode::Durable).then(|| self.wal.durable_intent());
         let mut tally = Tally::default();
         let mut refused = Vec::new();
         let mut ids = vec![NO_ID; batch.len()];
@@ -104,10 +106,9 @@ impl Inner {
         }
         let mut entries = Vec::with_capacity(batch.len() * SAMPLE_ENTRY_LEN);
         let cfg = self.append_cfg(false);
-        let all: Vec<usize> = (0..batch.len()).collect();
         let retry = self.apply(
             batch,
-            &all,
+            &valid,
             &ids,
             &cfg,
             &mut entries,
@@ -148,6 +149,7 @@ impl Inner {
                 fb.end();
             }
             let lsn = self.wal.append(&fb.bytes)?;
+            drop(intent);
             if mode == WriteMode::Durable {
                 self.wal.sync_to(lsn)?;
             }
@@ -237,64 +239,72 @@ impl Inner {
         tally: &mut Tally,
     ) -> Vec<usize> {
         let mut retry = Vec::new();
-        let mut starts = [0usize; SHARDS + 1];
-        for &i in idxs {
-            if let Some(&id) = ids.get(i)
-                && id != NO_ID
-                && let Some(c) = starts.get_mut(Head::shard_of(id) + 1)
-            {
-                *c += 1;
-            }
-        }
-        for k in 1..=SHARDS {
-            let prev = starts.get(k - 1).copied().unwrap_or(0);
-            if let Some(c) = starts.get_mut(k) {
-                *c += prev;
-            }
-        }
-        let mut fill = starts;
-        let mut order = vec![0usize; starts.get(SHARDS).copied().unwrap_or(0)];
-        for &i in idxs {
-            if let Some(&id) = ids.get(i)
-                && id != NO_ID
-                && let Some(pos) = fill.get_mut(Head::shard_of(id))
-                && let Some(slot) = order.get_mut(*pos)
-            {
-                *slot = i;
-                *pos += 1;
-            }
-        }
-        for (shard_no, bounds) in starts.windows(2).enumerate() {
-            let [lo, hi] = *bounds else { continue };
-            let (Some(group), Some(shard)) = (order.get(lo..hi), self.head.shard(shard_no)) else {
-                continue;
+        let keys: Vec<u8> = idxs
+            .iter()
+            .map(|&i| match ids.get(i) {
+                Some(&id) if id != NO_ID => Head::shard_of(id) as u8,
+                _ => u8::MAX,
+            })
+            .collect();
+        let (order, starts) = group_by_key(&keys, SHARDS);
+        // Shards another writer holds are skipped and taken last, so writers
+        // sweeping the shards in the same order do not queue behind each other.
+        let mut busy = Vec::new();
+        for pass in 0..2 {
+            let shard_nos: Vec<usize> = if pass == 0 {
+                (0..SHARDS).collect()
+            } else {
+                std::mem::take(&mut busy)
             };
-            if group.is_empty() {
-                continue;
-            }
-            let mut shard = shard.lock();
-            for &i in group {
-                let (Some(s), Some(&id)) = (batch.get(i), ids.get(i)) else {
+            for shard_no in shard_nos {
+                let (Some(&lo), Some(&hi)) = (starts.get(shard_no), starts.get(shard_no + 1))
+                else {
                     continue;
                 };
-                let Some(series) = shard.get_mut(id) else {
-                    retry.push(i);
+                let (Some(group), Some(lock)) = (order.get(lo..hi), self.head.shard(shard_no))
+                else {
                     continue;
                 };
-                match series.append(s.t_ms, s.value, cfg) {
-                    Ok(outcome) => {
-                        tally.accepted += 1;
-                        match outcome {
-                            Appended::InOrder => {}
-                            Appended::OutOfOrder => tally.ooo += 1,
-                            Appended::DuplicateEqual => tally.dup_equal += 1,
-                            Appended::Replaced => tally.dup_replaced += 1,
+                if group.is_empty() {
+                    continue;
+                }
+                let mut shard = if pass == 0 {
+                    match lock.try_lock() {
+                        Some(g) => g,
+                        None => {
+                            busy.push(shard_no);
+                            continue;
                         }
-                        entries.extend_from_slice(&id.to_le_bytes());
-                        entries.extend_from_slice(&s.t_ms.to_le_bytes());
-                        entries.extend_from_slice(&s.value.to_bits().to_le_bytes());
                     }
-                    Err(e) => refused.push(Refused { index: i, error: e }),
+                } else {
+                    lock.lock()
+                };
+                for &k in group {
+                    let Some(&i) = idxs.get(k as usize) else {
+                        continue;
+                    };
+                    let (Some(s), Some(&id)) = (batch.get(i), ids.get(i)) else {
+                        continue;
+                    };
+                    let Some(series) = shard.get_mut(id) else {
+                        retry.push(i);
+                        continue;
+                    };
+                    match series.append(s.t_ms, s.value, cfg) {
+                        Ok(outcome) => {
+                            tally.accepted += 1;
+                            match outcome {
+                                Appended::InOrder => {}
+                                Appended::OutOfOrder => tally.ooo += 1,
+                                Appended::DuplicateEqual => tally.dup_equal += 1,
+                                Appended::Replaced => tally.dup_replaced += 1,
+                            }
+                            entries.extend_from_slice(&id.to_le_bytes());
+                            entries.extend_from_slice(&s.t_ms.to_le_bytes());
+                            entries.extend_from_slice(&s.value.to_bits().to_le_bytes());
+                        }
+                        Err(e) => refused.push(Refused { index: i, error: e }),
+                    }
                 }
             }
         }

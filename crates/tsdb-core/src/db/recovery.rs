@@ -66,10 +66,13 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
     let head = Head::new();
     let mut report = RecoveryReport::default();
 
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_REPLAY_WORKERS);
     let checkpoint = latest_checkpoint(&*storage, &wal_dir)?;
     let after = match &checkpoint {
         Some((n, path)) => {
-            report.checkpoint_series = load_checkpoint(&*storage, path, &index, &head)?;
+            report.checkpoint_series = load_checkpoint(&*storage, path, &index, &head, workers)?;
             report.checkpoint = Some(path.clone());
             *n
         }
@@ -98,9 +101,6 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
     // Samples are applied by worker threads, each owning a fixed subset of the
     // head shards (so a series' samples stay in log order); series records are
     // applied here, before any later record is read.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, MAX_REPLAY_WORKERS);
     let (stats, series_created, totals) = std::thread::scope(|scope| -> Result<_> {
         let mut senders = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
@@ -109,9 +109,19 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
             let head = &head;
             handles.push(scope.spawn(move || {
                 let mut totals = ReplayTotals::default();
-                for mut group in rx {
-                    head.replay_group(&mut group, &cfg, &mut totals);
+                let (mut pending, mut scratch) = (Vec::new(), Vec::new());
+                for group in rx {
+                    if pending.is_empty() {
+                        pending = group;
+                    } else {
+                        pending.extend_from_slice(&group);
+                    }
+                    if pending.len() >= REPLAY_GROUP_SAMPLES {
+                        head.replay_group(&mut pending, &mut scratch, &cfg, &mut totals);
+                        pending.clear();
+                    }
                 }
+                head.replay_group(&mut pending, &mut scratch, &cfg, &mut totals);
                 totals
             }));
             senders.push(tx);
@@ -140,6 +150,8 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         }
         Ok((stats?, series_created, totals))
     })?;
+    // Replay and checkpoints may leave chunks in the appendable form.
+    head.mark_retune_pending();
     let last = stats.last_segment.max(after);
     let wal = Wal::create(
         Arc::clone(&storage),
@@ -205,13 +217,83 @@ fn load_checkpoint(
     path: &Path,
     index: &MemIndex,
     head: &Head,
+    workers: usize,
 ) -> Result<u64> {
     let bytes = storage.read(path)?;
     check_file_header(&bytes, CHECKPOINT_MAGIC).map_err(|w| corrupt(path, 0, w))?;
+    // This thread checks the frames; workers decode the series and add them to
+    // the index and the head (series are independent of each other).
+    std::thread::scope(|scope| {
+        let mut senders = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for _ in 0..workers.max(1) {
+            let (tx, rx) = mpsc::sync_channel::<SeriesPart<'_>>(16);
+            handles.push(scope.spawn(move || -> Result<()> {
+                for part in rx {
+                    for (pos, payload) in part {
+                        load_series(path, pos, payload, index, head)?;
+                    }
+                }
+                Ok(())
+            }));
+            senders.push(tx);
+        }
+        let scanned = scan_checkpoint(path, &bytes, &senders);
+        drop(senders);
+        for h in handles {
+            h.join()
+                .map_err(|_| corrupt(path, 0, "a loader thread panicked"))??;
+        }
+        scanned
+    })
+}
+
+/// Checkpoint series records as (offset, payload), handed to a loader.
+type SeriesPart<'a> = Vec<(usize, &'a [u8])>;
+
+/// Adds one `SERIES_SNAPSHOT` (at `pos`) to the index and the head.
+fn load_series(
+    path: &Path,
+    pos: usize,
+    payload: &[u8],
+    index: &MemIndex,
+    head: &Head,
+) -> Result<()> {
+    let (id, series) = snapshot::decode(payload).map_err(|w| corrupt(path, pos as u64, w))?;
+    index
+        .insert_with_id(SeriesId(id), series.labels.clone())
+        .map_err(|e| corrupt(path, pos as u64, format!("series {id}: {e}")))?;
+    if !head.insert(id, series) {
+        return Err(corrupt(path, pos as u64, format!("series {id} twice")));
+    }
+    Ok(())
+}
+
+/// Checks a checkpoint's frames, handing series to the loaders in parts;
+/// returns the series count the end record confirms.
+fn scan_checkpoint<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    loaders: &[mpsc::SyncSender<SeriesPart<'a>>],
+) -> Result<u64> {
+    const PART: usize = 512;
     let mut pos = FILE_HEADER_LEN;
     let mut count = 0u64;
+    let mut part = Vec::with_capacity(PART);
+    let mut next_loader = 0usize;
+    let mut send = |part: &mut SeriesPart<'a>| -> Result<()> {
+        if part.is_empty() {
+            return Ok(());
+        }
+        let Some(tx) = loaders.get(next_loader % loaders.len().max(1)) else {
+            return Err(corrupt(path, 0, "no loader thread"));
+        };
+        next_loader += 1;
+        tx.send(std::mem::take(part))
+            .map_err(|_| corrupt(path, 0, "a loader thread stopped early"))
+    };
     loop {
-        let frame = read_frame(&bytes, pos).map_err(|e| corrupt(path, e.offset, e.what))?;
+        let frame = read_frame(bytes, pos).map_err(|e| corrupt(path, e.offset, e.what))?;
         let Some(Frame {
             kind: k,
             payload,
@@ -222,17 +304,14 @@ fn load_checkpoint(
         };
         match k {
             kind::SERIES_SNAPSHOT => {
-                let (id, series) =
-                    snapshot::decode(payload).map_err(|w| corrupt(path, pos as u64, w))?;
-                index
-                    .insert_with_id(SeriesId(id), series.labels.clone())
-                    .map_err(|e| corrupt(path, pos as u64, format!("series {id}: {e}")))?;
-                if !head.insert(id, series) {
-                    return Err(corrupt(path, pos as u64, format!("series {id} twice")));
+                part.push((pos, payload));
+                if part.len() >= PART {
+                    send(&mut part)?;
                 }
                 count += 1;
             }
             kind::CHECKPOINT_END => {
+                send(&mut part)?;
                 let expected = read_u64(payload, 0).unwrap_or(u64::MAX);
                 if expected != count {
                     return Err(corrupt(
@@ -260,6 +339,10 @@ fn load_checkpoint(
 
 /// Most threads applying replayed samples.
 const MAX_REPLAY_WORKERS: usize = 4;
+/// Samples a replay worker gathers before it sorts and applies them (about
+/// 100 MB per worker, freed after replay): the larger, the more samples of a
+/// series are applied while its state is in cache.
+const REPLAY_GROUP_SAMPLES: usize = 4 << 20;
 
 /// Replay state: series records are applied to the index and head directly,
 /// samples are handed to the worker owning their shard.

@@ -2,11 +2,14 @@
 //! shards chosen by series id, each behind its own lock, so writers of
 //! different series rarely meet and no lock covers the whole head.
 
+pub(crate) mod bucket;
 mod refs;
 mod series;
 pub(crate) mod snapshot;
 
 use std::mem::size_of;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use tsdb_index::{Labels, SeriesId};
@@ -19,6 +22,11 @@ use refs::SeriesRefs;
 
 /// Number of head shards (a power of two).
 pub(crate) const SHARDS: usize = 64;
+// Shard numbers travel as `u8` keys of `bucket::group_by_key` (255 = none).
+const _: () = assert!(SHARDS < u8::MAX as usize);
+/// log2 of `SHARDS`.
+const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+const _: () = assert!(1 << SHARD_BITS == SHARDS);
 
 /// One shard: the series whose id is `slot * SHARDS + shard`.
 #[derive(Default)]
@@ -49,6 +57,11 @@ impl Shard {
             _ => false,
         }
     }
+    /// The series of this shard, mutably.
+    fn series_mut(&mut self) -> impl Iterator<Item = &mut MemSeries> {
+        self.slots.iter_mut().filter_map(|s| s.as_deref_mut())
+    }
+
     /// The series of this shard with their ids.
     pub(crate) fn iter(&self, shard: usize) -> impl Iterator<Item = (u32, &MemSeries)> {
         self.slots.iter().enumerate().filter_map(move |(slot, s)| {
@@ -70,6 +83,10 @@ pub(crate) struct HeadMemory {
 pub(crate) struct Head {
     shards: Box<[Mutex<Shard>]>,
     refs: SeriesRefs,
+    /// Set when chunks may wait for re-encoding (after replay or a checkpoint
+    /// load); cleared by a full `retune_some` pass that finds none.
+    retune_pending: AtomicBool,
+    retune_cursor: AtomicUsize,
 }
 
 impl Head {
@@ -77,6 +94,8 @@ impl Head {
         Head {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             refs: SeriesRefs::new(),
+            retune_pending: AtomicBool::new(false),
+            retune_cursor: AtomicUsize::new(0),
         }
     }
 
@@ -162,6 +181,39 @@ impl Head {
         }
     }
 
+    /// Notes that sealed chunks may wait for re-encoding.
+    pub(crate) fn mark_retune_pending(&self) {
+        self.retune_pending.store(true, Ordering::Relaxed);
+    }
+
+    /// Re-encodes up to `max_chunks` chunks sealed in the appendable form
+    /// (by replay) into the codec's chosen encoding, one shard lock at a time;
+    /// returns how many it did (0 once none are left).
+    pub(crate) fn retune_some(&self, max_chunks: usize) -> usize {
+        if !self.retune_pending.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let start = self.retune_cursor.load(Ordering::Relaxed) % SHARDS;
+        let mut budget = max_chunks.max(1);
+        let mut done = 0;
+        for step in 0..SHARDS {
+            let i = (start + step) % SHARDS;
+            let Some(shard) = self.shard(i) else { continue };
+            let mut shard = shard.lock();
+            for s in shard.series_mut() {
+                done += s.retune(&mut budget);
+                if budget == 0 {
+                    self.retune_cursor.store(i, Ordering::Relaxed);
+                    return done;
+                }
+            }
+        }
+        if done == 0 {
+            self.retune_pending.store(false, Ordering::Relaxed);
+        }
+        done
+    }
+
     /// Memory held by the head (walks every series).
     pub(crate) fn memory(&self) -> HeadMemory {
         let mut m = HeadMemory {
@@ -194,15 +246,18 @@ pub(crate) struct ReplayTotals {
 }
 
 impl Head {
-    /// Applies replayed samples, shard by shard, in log order within a series.
+    /// Applies replayed samples. They are first sorted (stably, so each
+    /// series keeps its log order) by shard and then by series, so every series'
+    /// state is brought into cache once per call instead of once per sample:
+    /// with many series, replay is bound by those cache misses.
     pub(crate) fn replay_group(
         &self,
-        samples: &mut [(u32, i64, f64)],
+        samples: &mut Vec<(u32, i64, f64)>,
+        scratch: &mut Vec<(u32, i64, f64)>,
         cfg: &AppendCfg,
         totals: &mut ReplayTotals,
     ) {
-        // Stable: keeps log order within each series.
-        samples.sort_by_key(|s| Self::shard_of(s.0));
+        bucket::radix_sort_u32(samples, scratch, |s| Self::replay_key(s.0));
         for group in samples.chunk_by(|a, b| Self::shard_of(a.0) == Self::shard_of(b.0)) {
             let Some(first) = group.first() else { continue };
             let Some(shard) = self.shard(Self::shard_of(first.0)) else {
@@ -219,5 +274,13 @@ impl Head {
                 }
             }
         }
+    }
+
+    /// Sort key of a series for replay: its shard in the top bits, its slot in
+    /// the shard below (ids are `u32` and `SHARDS` is 64, so this is exact).
+    fn replay_key(id: u32) -> u32 {
+        let shard = id % SHARDS as u32;
+        let slot = id / SHARDS as u32;
+        (shard << (32 - SHARD_BITS)) | slot
     }
 }

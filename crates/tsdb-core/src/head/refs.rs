@@ -64,24 +64,24 @@ impl SeriesRefs {
         ids: &mut [u32],
         misses: &mut Vec<usize>,
     ) {
-        let mut by_shard: Vec<(u8, u32)> = idxs
+        let keys: Vec<u8> = idxs
             .iter()
-            .filter_map(|&i| {
-                let l = labels_of(i)?;
-                Some((Self::shard_no(l) as u8, u32::try_from(i).ok()?))
-            })
+            .map(|&i| labels_of(i).map_or(u8::MAX, |l| Self::shard_no(l) as u8))
             .collect();
-        by_shard.sort_unstable();
-        for group in by_shard.chunk_by(|a, b| a.0 == b.0) {
-            let Some(&(shard_no, _)) = group.first() else {
+        let (order, starts) = super::bucket::group_by_key(&keys, REF_SHARDS);
+        for (shard_no, bounds) in starts.windows(2).enumerate() {
+            let [lo, hi] = *bounds else { continue };
+            let (Some(group), Some(shard)) = (order.get(lo..hi), self.shards.get(shard_no)) else {
                 continue;
             };
-            let Some(shard) = self.shards.get(usize::from(shard_no)) else {
+            if group.is_empty() {
                 continue;
-            };
+            }
             let map = shard.read();
-            for &(_, i) in group {
-                let i = i as usize;
+            for &k in group {
+                let Some(&i) = idxs.get(k as usize) else {
+                    continue;
+                };
                 match labels_of(i).and_then(|l| map.get(l)) {
                     Some(&id) => {
                         if let Some(slot) = ids.get_mut(i) {

@@ -6,8 +6,9 @@ use std::mem::size_of;
 use tsdb_index::Labels;
 
 use crate::api::DuplicatePolicy;
-use crate::chunk::{Chunk, ChunkEncoder};
+use crate::chunk::{Chunk, ChunkEncoder, ChunkRef};
 use crate::error::{Error, Result};
+use tsdb_codec::{TimestampEncoding, ValueEncoding};
 
 /// Samples held in the out-of-order buffer before it is sealed into a chunk.
 pub(crate) const OOO_BUFFER_SAMPLES: usize = 32;
@@ -37,7 +38,36 @@ pub(crate) enum Appended {
 pub(crate) struct TimedChunk {
     pub min_t: i64,
     pub max_t: i64,
-    pub chunk: Chunk,
+    /// The chunk's bytes (validated when stored; the header is re-read on use,
+    /// which keeps this entry at 40 bytes).
+    pub bytes: Box<[u8]>,
+    /// Whether the chunk is in the codec's chosen (smallest) encoding; replay
+    /// seals in the cheap appendable form and leaves this to the background.
+    pub tuned: bool,
+}
+
+impl TimedChunk {
+    pub(crate) fn new(min_t: i64, max_t: i64, chunk: &Chunk, tuned: bool) -> TimedChunk {
+        TimedChunk {
+            min_t,
+            max_t,
+            bytes: chunk.as_bytes().into(),
+            tuned,
+        }
+    }
+
+    /// The chunk, for reading.
+    pub(crate) fn chunk(&self) -> Result<ChunkRef<'_>> {
+        ChunkRef::new(&self.bytes).map_err(Error::Codec)
+    }
+
+    /// Whether a chunk read back from disk may still be in the appendable form
+    /// that sealing would improve on.
+    pub(crate) fn looks_tuned(chunk: ChunkRef<'_>) -> bool {
+        chunk.len() < 3
+            || chunk.timestamp_encoding() != TimestampEncoding::DeltaOfDelta
+            || chunk.value_encoding() != ValueEncoding::Xor
+    }
 }
 
 #[derive(Default)]
@@ -85,7 +115,7 @@ impl MemSeries {
     /// Appends one sample, or says why not.
     pub(crate) fn append(&mut self, t: i64, v: f64, cfg: &AppendCfg) -> Result<Appended> {
         if self.is_empty() || t > self.max_t {
-            self.push_in_order(t, v, cfg.chunk_samples)?;
+            self.push_in_order(t, v, cfg)?;
             return Ok(Appended::InOrder);
         }
         let existing = if t == self.max_t {
@@ -131,21 +161,47 @@ impl MemSeries {
         }
     }
 
-    fn push_in_order(&mut self, t: i64, v: f64, chunk_samples: usize) -> Result<()> {
+    fn push_in_order(&mut self, t: i64, v: f64, cfg: &AppendCfg) -> Result<()> {
         self.open.push(t, v).map_err(codec)?;
         self.max_t = t;
         self.last_v = v;
-        if self.open.len() >= chunk_samples.max(1) {
+        if self.open.len() >= cfg.chunk_samples.max(1) {
             let enc = std::mem::take(&mut self.open);
             let min_t = enc.first_time().unwrap_or(t);
+            // Replay seals in the appendable form (a copy of the encoder's
+            // bytes); the background re-encodes it later (`retune`).
+            let (chunk, tuned) = if cfg.replay {
+                (enc.snapshot(), false)
+            } else {
+                (enc.finish(), true)
+            };
             grow_gently(&mut self.sealed);
-            self.sealed.push(TimedChunk {
-                min_t,
-                max_t: t,
-                chunk: enc.finish(),
-            });
+            self.sealed.push(TimedChunk::new(min_t, t, &chunk, tuned));
         }
         Ok(())
+    }
+
+    /// Re-encodes up to `budget` sealed chunks not yet in their chosen
+    /// encoding; returns how many it did.
+    pub(crate) fn retune(&mut self, budget: &mut usize) -> usize {
+        let mut done = 0;
+        for c in self.sealed.iter_mut().filter(|c| !c.tuned) {
+            if *budget == 0 {
+                break;
+            }
+            let (mut ts, mut vs) = (Vec::new(), Vec::new());
+            if let Ok(chunk) = c.chunk()
+                && chunk.decode_into(&mut ts, &mut vs).is_ok()
+                && let Ok(better) = Chunk::encode(&ts, &vs)
+                && better.len() == ts.len()
+            {
+                c.bytes = better.as_bytes().into();
+            }
+            c.tuned = true;
+            *budget -= 1;
+            done += 1;
+        }
+        done
     }
 
     fn ooo_insert(&mut self, t: i64, v: f64) -> Result<()> {
@@ -167,11 +223,8 @@ impl MemSeries {
                 return Ok(());
             };
             grow_gently(&mut ooo.chunks);
-            ooo.chunks.push(TimedChunk {
-                min_t,
-                max_t,
-                chunk: enc.finish(),
-            });
+            ooo.chunks
+                .push(TimedChunk::new(min_t, max_t, &enc.finish(), true));
             ooo.buf.clear();
         }
         Ok(())
@@ -186,7 +239,7 @@ impl MemSeries {
             for c in ooo.chunks.iter().rev() {
                 if c.min_t <= t
                     && t <= c.max_t
-                    && let Some(v) = find_in(&c.chunk, t)?
+                    && let Some(v) = find_in(c.chunk()?, t)?
                 {
                     return Ok(Some(v));
                 }
@@ -199,10 +252,10 @@ impl MemSeries {
         if let Some(c) = self.sealed.get(i)
             && c.min_t <= t
         {
-            return find_in(&c.chunk, t);
+            return find_in(c.chunk()?, t);
         }
         if self.open.first_time().is_some_and(|f| f <= t) {
-            return find_in(&self.open.snapshot(), t);
+            return find_in(self.open.snapshot().as_ref(), t);
         }
         Ok(None)
     }
@@ -225,13 +278,21 @@ impl MemSeries {
             if c.min_t > max {
                 break;
             }
-            decode_range(&c.chunk, c.min_t, c.max_t, min, max, ts, vs)?;
+            decode_range(c.chunk()?, c.min_t, c.max_t, min, max, ts, vs)?;
         }
         if let Some(f) = self.open.first_time()
             && f <= max
             && self.max_t >= min
         {
-            decode_range(&self.open.snapshot(), f, self.max_t, min, max, ts, vs)?;
+            decode_range(
+                self.open.snapshot().as_ref(),
+                f,
+                self.max_t,
+                min,
+                max,
+                ts,
+                vs,
+            )?;
         }
         let Some(ooo) = &self.ooo else {
             return Ok(());
@@ -245,7 +306,7 @@ impl MemSeries {
             }
             ct.clear();
             cv.clear();
-            decode_range(&c.chunk, c.min_t, c.max_t, min, max, &mut ct, &mut cv)?;
+            decode_range(c.chunk()?, c.min_t, c.max_t, min, max, &mut ct, &mut cv)?;
             let k = u32::try_from(k).unwrap_or(u32::MAX - 1);
             extra.extend(ct.iter().zip(cv.iter()).map(|(&t, &v)| (t, k, v)));
         }
@@ -318,18 +379,10 @@ impl MemSeries {
     /// Bytes held by compressed samples (sealed and open chunks, OOO chunks).
     pub(crate) fn compressed_bytes(&self) -> usize {
         let ooo = self.ooo.as_ref().map_or(0, |o| {
-            o.chunks
-                .iter()
-                .map(|c| c.chunk.as_bytes().len())
-                .sum::<usize>()
+            o.chunks.iter().map(|c| c.bytes.len()).sum::<usize>()
                 + o.buf.capacity() * size_of::<(i64, f64)>()
         });
-        self.sealed
-            .iter()
-            .map(|c| c.chunk.as_bytes().len())
-            .sum::<usize>()
-            + self.open.size_bytes()
-            + ooo
+        self.sealed.iter().map(|c| c.bytes.len()).sum::<usize>() + self.open.size_bytes() + ooo
     }
 
     /// Bytes held by this series in memory: the struct, bookkeeping and samples
@@ -353,7 +406,7 @@ fn grow_gently<T>(v: &mut Vec<T>) {
     }
 }
 
-fn find_in(chunk: &Chunk, t: i64) -> Result<Option<f64>> {
+fn find_in(chunk: ChunkRef<'_>, t: i64) -> Result<Option<f64>> {
     for s in chunk.iter() {
         let (st, sv) = s.map_err(codec)?;
         if st == t {
@@ -367,7 +420,7 @@ fn find_in(chunk: &Chunk, t: i64) -> Result<Option<f64>> {
 }
 
 fn decode_range(
-    chunk: &Chunk,
+    chunk: ChunkRef<'_>,
     cmin: i64,
     cmax: i64,
     min: i64,
@@ -395,10 +448,42 @@ fn decode_range(
 mod tests {
     use super::*;
 
+    fn labels() -> Labels {
+        Labels::new([("__name__", "m")]).unwrap()
+    }
+
+    #[test]
+    fn replay_seals_cheaply_and_retune_keeps_the_samples() {
+        let cfg = AppendCfg {
+            ooo_window_ms: 0,
+            policy: DuplicatePolicy::Reject,
+            chunk_samples: 120,
+            replay: true,
+        };
+        let mut s = MemSeries::new(labels());
+        for t in 0..600 {
+            s.append(t * 15_000, (t % 17) as f64 * 0.5, &cfg).unwrap();
+        }
+        assert_eq!(s.sealed.len(), 5);
+        assert!(s.sealed.iter().all(|c| !c.tuned));
+        let (mut t0, mut v0) = (Vec::new(), Vec::new());
+        s.read_range(i64::MIN, i64::MAX, &mut t0, &mut v0).unwrap();
+        let before = s.compressed_bytes();
+        let mut budget = 3;
+        assert_eq!(s.retune(&mut budget), 3);
+        let mut budget = 10;
+        assert_eq!(s.retune(&mut budget), 2);
+        assert!(s.sealed.iter().all(|c| c.tuned));
+        assert!(s.compressed_bytes() <= before);
+        let (mut t1, mut v1) = (Vec::new(), Vec::new());
+        s.read_range(i64::MIN, i64::MAX, &mut t1, &mut v1).unwrap();
+        assert_eq!((t0, v0), (t1, v1));
+    }
+
     #[test]
     fn per_series_bookkeeping_is_small() {
         // The head's budget is 1 KiB per series plus compressed samples.
         assert!(size_of::<MemSeries>() <= 256, "{}", size_of::<MemSeries>());
-        assert!(size_of::<TimedChunk>() <= 64, "{}", size_of::<TimedChunk>());
+        assert!(size_of::<TimedChunk>() <= 40, "{}", size_of::<TimedChunk>());
     }
 }

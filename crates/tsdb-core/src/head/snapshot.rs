@@ -5,7 +5,7 @@
 use tsdb_index::Labels;
 
 use super::series::{MemSeries, Ooo, TimedChunk};
-use crate::chunk::{Chunk, ChunkEncoder};
+use crate::chunk::{ChunkEncoder, ChunkRef};
 use crate::wal::record::{Cursor, FrameBuf, kind};
 
 /// Appends `series` (id `id`) as one `SERIES_SNAPSHOT` frame.
@@ -43,7 +43,7 @@ fn put_chunks(fb: &mut FrameBuf, chunks: &[TimedChunk]) {
     for c in chunks {
         fb.put_i64(c.min_t);
         fb.put_i64(c.max_t);
-        fb.put_bytes(c.chunk.as_bytes());
+        fb.put_bytes(&c.bytes);
     }
 }
 
@@ -54,14 +54,15 @@ fn get_chunks(c: &mut Cursor<'_>) -> Result<Vec<TimedChunk>, String> {
         let min_t = c.i64().ok_or("truncated chunk")?;
         let max_t = c.i64().ok_or("truncated chunk")?;
         let bytes = c.bytes().ok_or("truncated chunk bytes")?;
-        let chunk = Chunk::from_bytes(bytes.to_vec()).map_err(|e| format!("bad chunk: {e}"))?;
+        let chunk = ChunkRef::new(bytes).map_err(|e| format!("bad chunk: {e}"))?;
         if min_t > max_t {
             return Err(format!("chunk time range {min_t} > {max_t}"));
         }
         out.push(TimedChunk {
             min_t,
             max_t,
-            chunk,
+            bytes: bytes.into(),
+            tuned: TimedChunk::looks_tuned(chunk),
         });
     }
     Ok(out)
@@ -79,8 +80,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<(u32, MemSeries), String> {
     let open_bytes = c.bytes().ok_or("truncated open chunk")?;
     let mut open = ChunkEncoder::new();
     if !open_bytes.is_empty() {
-        let chunk =
-            Chunk::from_bytes(open_bytes.to_vec()).map_err(|e| format!("bad open chunk: {e}"))?;
+        let chunk = ChunkRef::new(open_bytes).map_err(|e| format!("bad open chunk: {e}"))?;
         for s in chunk.iter() {
             let (t, v) = s.map_err(|e| format!("bad open chunk: {e}"))?;
             open.push(t, v)

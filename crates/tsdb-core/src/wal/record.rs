@@ -32,7 +32,7 @@ pub mod kind {
 }
 
 /// The file header for `magic`.
-pub fn file_header(magic: [u8; 4]) -> [u8; FILE_HEADER_LEN] {
+pub(crate) fn file_header(magic: [u8; 4]) -> [u8; FILE_HEADER_LEN] {
     let mut h = [0u8; FILE_HEADER_LEN];
     let v = WAL_FORMAT_VERSION.to_le_bytes();
     for (dst, src) in h.iter_mut().zip(magic.iter().chain(v.iter())) {
@@ -42,7 +42,7 @@ pub fn file_header(magic: [u8; 4]) -> [u8; FILE_HEADER_LEN] {
 }
 
 /// Checks a file header; returns what is wrong.
-pub fn check_file_header(bytes: &[u8], magic: [u8; 4]) -> Result<(), String> {
+pub(crate) fn check_file_header(bytes: &[u8], magic: [u8; 4]) -> Result<(), String> {
     let Some(h) = bytes.get(..FILE_HEADER_LEN) else {
         return Err(format!(
             "file shorter than its {FILE_HEADER_LEN}-byte header"
@@ -62,7 +62,7 @@ pub fn check_file_header(bytes: &[u8], magic: [u8; 4]) -> Result<(), String> {
 
 /// Builds frames into a byte buffer.
 #[derive(Default)]
-pub struct FrameBuf {
+pub(crate) struct FrameBuf {
     /// The encoded frames.
     pub bytes: Vec<u8>,
     start: usize,
@@ -82,13 +82,12 @@ impl FrameBuf {
         let body = self.bytes.get(body_start..).unwrap_or_default();
         let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
         let crc = crc32c::crc32c(body);
-        if let Some(h) = self.bytes.get_mut(self.start..body_start) {
-            h.copy_from_slice(&[len.to_le_bytes(), crc.to_le_bytes()].concat());
+        if let Some(h) = self.bytes.get_mut(self.start..self.start + 4) {
+            h.copy_from_slice(&len.to_le_bytes());
         }
-    }
-    /// Bytes of the frame begun last, header included.
-    pub fn frame_len(&self) -> usize {
-        self.bytes.len() - self.start
+        if let Some(h) = self.bytes.get_mut(self.start + 4..body_start) {
+            h.copy_from_slice(&crc.to_le_bytes());
+        }
     }
     /// Appends a `u32`.
     pub fn put_u32(&mut self, x: u32) {
@@ -107,17 +106,11 @@ impl FrameBuf {
         self.put_u32(u32::try_from(b.len()).unwrap_or(u32::MAX));
         self.bytes.extend_from_slice(b);
     }
-    /// Overwrites a `u32` written earlier at absolute position `pos`.
-    pub fn patch_u32(&mut self, pos: usize, x: u32) {
-        if let Some(dst) = self.bytes.get_mut(pos..pos + 4) {
-            dst.copy_from_slice(&x.to_le_bytes());
-        }
-    }
 }
 
 /// Why a frame could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameError {
+pub(crate) struct FrameError {
     /// Offset of the frame in the file.
     pub offset: u64,
     /// What was wrong.
@@ -126,7 +119,7 @@ pub struct FrameError {
 
 /// One frame read from a buffer.
 #[derive(Clone, Copy, Debug)]
-pub struct Frame<'a> {
+pub(crate) struct Frame<'a> {
     /// The frame type (see [`kind`]).
     pub kind: u8,
     /// The payload (the body after the type byte).
@@ -136,7 +129,7 @@ pub struct Frame<'a> {
 }
 
 /// Reads the frame at `pos`: `Ok(None)` at a clean end of the buffer.
-pub fn read_frame(buf: &[u8], pos: usize) -> Result<Option<Frame<'_>>, FrameError> {
+pub(crate) fn read_frame(buf: &[u8], pos: usize) -> Result<Option<Frame<'_>>, FrameError> {
     let err = |what: String| FrameError {
         offset: pos as u64,
         what,
@@ -176,19 +169,19 @@ pub fn read_frame(buf: &[u8], pos: usize) -> Result<Option<Frame<'_>>, FrameErro
 }
 
 /// Little-endian `u32` at `pos`.
-pub fn read_u32(b: &[u8], pos: usize) -> Option<u32> {
+pub(crate) fn read_u32(b: &[u8], pos: usize) -> Option<u32> {
     let s = b.get(pos..pos.checked_add(4)?)?;
     Some(u32::from_le_bytes(s.try_into().ok()?))
 }
 
 /// Little-endian `u64` at `pos`.
-pub fn read_u64(b: &[u8], pos: usize) -> Option<u64> {
+pub(crate) fn read_u64(b: &[u8], pos: usize) -> Option<u64> {
     let s = b.get(pos..pos.checked_add(8)?)?;
     Some(u64::from_le_bytes(s.try_into().ok()?))
 }
 
 /// A cursor over a frame payload; every read fails softly on short input.
-pub struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
 }
@@ -233,7 +226,9 @@ impl<'a> Cursor<'a> {
 
 /// Iterates the entries of a SAMPLES payload as `(id, t, v)`; `None` from
 /// [`samples_payload`] if the payload's size does not match its count.
-pub fn samples_payload(payload: &[u8]) -> Option<impl Iterator<Item = (u32, i64, f64)> + '_> {
+pub(crate) fn samples_payload(
+    payload: &[u8],
+) -> Option<impl Iterator<Item = (u32, i64, f64)> + '_> {
     let count = read_u32(payload, 0)? as usize;
     let body = payload.get(4..)?;
     if body.len() != count.checked_mul(SAMPLE_ENTRY_LEN)? {

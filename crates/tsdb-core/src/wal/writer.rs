@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -36,6 +38,22 @@ pub(crate) struct Wal {
     inner: Mutex<Inner>,
     sync: Mutex<SyncState>,
     synced_cv: Condvar,
+    /// Durable writers that have started a batch but not yet appended it.
+    durable_pending: AtomicUsize,
+}
+
+/// Longest a group-commit leader waits for in-flight durable writers to
+/// append before it fsyncs, so one fsync covers their batches too.
+pub(crate) const GROUP_COMMIT_MAX_WAIT: Duration = Duration::from_micros(800);
+
+/// Marks a durable writer between the start of its batch and its WAL append;
+/// dropping it (after the append, or on an early return) unmarks it.
+pub(crate) struct DurableIntent<'a>(&'a AtomicUsize);
+
+impl Drop for DurableIntent<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Wal {
@@ -66,6 +84,7 @@ impl Wal {
                 fsyncs: 0,
             }),
             synced_cv: Condvar::new(),
+            durable_pending: AtomicUsize::new(0),
         })
     }
 
@@ -143,8 +162,17 @@ impl Wal {
         self.sync.lock().fsyncs
     }
 
+    /// Announces a durable batch on its way to [`Wal::append`]; see
+    /// [`GROUP_COMMIT_MAX_WAIT`].
+    pub(crate) fn durable_intent(&self) -> DurableIntent<'_> {
+        self.durable_pending.fetch_add(1, Ordering::AcqRel);
+        DurableIntent(&self.durable_pending)
+    }
+
     /// Blocks until everything up to `lsn` is fsync'd. Concurrent callers share
-    /// fsyncs: one leader syncs while the others wait for its result.
+    /// fsyncs: one leader syncs while the others wait for its result. Before
+    /// syncing, the leader briefly waits for durable writers that are about to
+    /// append, so that one fsync covers them as well.
     pub(crate) fn sync_to(&self, lsn: u64) -> Result<()> {
         let mut st = self.sync.lock();
         loop {
@@ -160,6 +188,12 @@ impl Wal {
             }
             st.syncing = true;
             drop(st);
+            let waited = Instant::now();
+            while self.durable_pending.load(Ordering::Acquire) > 0
+                && waited.elapsed() < GROUP_COMMIT_MAX_WAIT
+            {
+                std::thread::sleep(Duration::from_micros(50));
+            }
             let (target, file) = {
                 let inner = self.inner.lock();
                 (inner.lsn, Arc::clone(&inner.file))

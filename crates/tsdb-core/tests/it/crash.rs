@@ -128,7 +128,7 @@ fn sigkill_loses_no_acknowledged_batch() {
             }
             acked
         });
-        std::thread::sleep(Duration::from_millis(rng.gen_range(30..250)));
+        std::thread::sleep(Duration::from_millis(rng.gen_range(40..300)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let acked = reader.join().unwrap();

@@ -121,3 +121,42 @@ fn torn_tail_on_a_real_directory() {
     assert!(repair.what.contains("torn"), "{}", repair.what);
     assert_eq!(all(&db)[0].timestamps, (0..9).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_damaged_checkpoint_is_an_error_not_a_silent_loss() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |_| {});
+    for s in 0..50 {
+        db.append_batch(&[sample(s, 1, 1.0), sample(s, 2, 2.0)], None)
+            .unwrap();
+    }
+    db.checkpoint().unwrap();
+    db.close().unwrap();
+    let ckpt = mem
+        .paths()
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("checkpoint."))
+        .unwrap();
+    let good = mem.read(&ckpt).unwrap();
+    for at in [0, 9, good.len() / 2, good.len() - 1] {
+        let m = mem.crash_image();
+        let mut bad = good.clone();
+        bad[at] ^= 0x21;
+        m.put(&ckpt, bad);
+        let mut o = crate::mem_options(&m);
+        o.write_mode = tsdb_core::WriteMode::Buffered;
+        let e = tsdb_core::Db::open(Path::new("/db"), o).unwrap_err();
+        assert!(
+            matches!(e, tsdb_core::Error::Corrupt { .. }),
+            "flip at {at}: {e}"
+        );
+    }
+    let m = mem.crash_image();
+    m.put(&ckpt, good[..good.len() - 5].to_vec());
+    let e = tsdb_core::Db::open(Path::new("/db"), crate::mem_options(&m)).unwrap_err();
+    assert!(matches!(e, tsdb_core::Error::Corrupt { .. }), "{e}");
+    // Untouched, it loads.
+    let db = open_mem(&mem.crash_image(), |_| {});
+    assert_eq!(db.recovery_report().checkpoint_series, 50);
+    assert_eq!(all(&db).len(), 50);
+}

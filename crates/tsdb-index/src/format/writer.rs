@@ -1,6 +1,6 @@
 //! `IndexWriter`: serializes a set of series into the immutable index format.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -88,11 +88,12 @@ impl IndexWriter {
         }
 
         // Symbols, sorted: symbol order is string order.
-        let strings: BTreeSet<&str> = series
+        let strings: HashSet<&str> = series
             .iter()
             .flat_map(|(_, l)| l.iter().flat_map(|(n, v)| [n, v]))
             .collect();
-        let symbols: Vec<&str> = strings.into_iter().collect();
+        let mut symbols: Vec<&str> = strings.into_iter().collect();
+        symbols.sort_unstable();
         let sym_of: HashMap<&str, u32> = symbols
             .iter()
             .enumerate()
@@ -127,7 +128,7 @@ impl IndexWriter {
             put_u32(&mut out, id.0);
         }
         let mut entries = Vec::with_capacity(series.len() * 48);
-        let mut postings: BTreeMap<u32, BTreeMap<u32, RoaringBitmap>> = BTreeMap::new();
+        let mut lists: HashMap<(u32, u32), RoaringBitmap> = HashMap::new();
         for (id, l) in &series {
             put_u64(&mut out, entries.len() as u64);
             let start = entries.len();
@@ -136,12 +137,11 @@ impl IndexWriter {
                 let (ns, vs) = (sym(n), sym(v));
                 put_u32(&mut entries, ns);
                 put_u32(&mut entries, vs);
-                postings
-                    .entry(ns)
-                    .or_default()
-                    .entry(vs)
-                    .or_default()
-                    .insert(id.0);
+                // Ids arrive ascending, so this appends.
+                let list = lists.entry((ns, vs)).or_default();
+                if list.try_push(id.0).is_err() {
+                    list.insert(id.0);
+                }
             }
             let crc = crc32(entries.get(start..).unwrap_or_default());
             put_u32(&mut entries, crc);
@@ -150,6 +150,12 @@ impl IndexWriter {
         put_u32(&mut out, crc);
         out.extend_from_slice(&entries);
         drop(entries);
+        let mut sorted: Vec<((u32, u32), RoaringBitmap)> = lists.into_iter().collect();
+        sorted.sort_unstable_by_key(|(k, _)| *k);
+        let mut postings: BTreeMap<u32, Vec<(u32, RoaringBitmap)>> = BTreeMap::new();
+        for ((n, v), b) in sorted {
+            postings.entry(n).or_default().push((v, b));
+        }
         let series_len = out.len() - series_off;
 
         // Postings section: name table, value table, their CRC, then the bitmaps.

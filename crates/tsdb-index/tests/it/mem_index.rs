@@ -155,3 +155,33 @@ fn memory_and_report() {
     assert_eq!(all[5].1, idx.labels(all[5].0).unwrap());
     let _ = Labels::empty();
 }
+
+#[test]
+fn get_many_agrees_with_get() {
+    let idx = MemIndex::default();
+    let mut probes = Vec::new();
+    for i in 0..20_000 {
+        let s = l(&[("__name__", "m"), ("i", &i.to_string())]);
+        if i % 3 != 0 {
+            idx.get_or_create(&s).unwrap();
+        }
+        probes.push(s);
+    }
+    // Scattered, with repeats and absent series.
+    let probes: Vec<Labels> = (0..30_000)
+        .map(|k| probes[(k * 7919) % 20_000].clone())
+        .collect();
+    let mut out = vec![None];
+    idx.get_many(&probes, &mut out);
+    assert_eq!(out.len(), probes.len() + 1);
+    for (p, got) in probes.iter().zip(&out[1..]) {
+        assert_eq!(*got, idx.get(p));
+        assert_eq!(
+            got.is_some(),
+            p.get("i").unwrap().parse::<u32>().unwrap() % 3 != 0
+        );
+        if let Some(id) = got {
+            assert_eq!(idx.labels(*id).as_ref(), Some(p));
+        }
+    }
+}

@@ -9,7 +9,7 @@ use tsdb_index::{
 const NAMES: [&str; 4] = ["a", "b", "c", "d.e"];
 const VALUES: [&str; 9] = ["", "x", "y", "xy", "yz", "foo", "foobar", "1", "2"];
 const METRICS: [&str; 3] = ["m1", "m2", "http.req"];
-const PATTERNS: [&str; 12] = [
+const PATTERNS: [&str; 14] = [
     "x|y",
     "foo.*",
     ".*",
@@ -22,6 +22,8 @@ const PATTERNS: [&str; 12] = [
     "(?:x|foo)",
     "y",
     "m.",
+    "foob?a.*",
+    "xy?",
 ];
 
 fn labels_strategy() -> impl Strategy<Value = Labels> {

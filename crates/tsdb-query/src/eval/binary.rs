@@ -190,7 +190,8 @@ fn set_op(
         })
         .collect();
     retain_nonempty(&mut out);
-    Ok(EVal::Vector(out))
+    // `or` can yield one label set from both sides at different steps.
+    Ok(EVal::Vector(merge_same_labels(out)?))
 }
 
 fn result_labels(
@@ -239,6 +240,12 @@ fn vector_vector(
     let mut out_seen: HashMap<Labels, usize> = HashMap::new();
     let side = if swapped { "left" } else { "right" };
     for i in 0..steps.n {
+        // Prometheus short-circuits when either side is empty at this step
+        // (no duplicate-match errors then).
+        let present = |v: &[SSeries]| v.iter().any(|s| s.vals.get(i).copied().flatten().is_some());
+        if !present(&many) || !present(&one) {
+            continue;
+        }
         for (j, (s, sig)) in one.iter().zip(&s_one).enumerate() {
             if s.vals.get(i).copied().flatten().is_none() {
                 continue;
@@ -274,13 +281,8 @@ fn vector_vector(
             let Some(ov) = os.vals.get(i).copied().flatten() else {
                 continue;
             };
-            let (lv, rv) = if swapped { (ov, mv) } else { (mv, ov) };
-            let (mut val, keep) = elem(op, lv, rv);
-            if return_bool {
-                val = if keep { 1.0 } else { 0.0 };
-            } else if !keep {
-                continue;
-            }
+            // Duplicate matches are an error even when the comparison would
+            // filter the sample out (Prometheus checks before filtering).
             if m.card == Card::OneToOne
                 && let Some(x) = matched.get_mut(*sig)
             {
@@ -290,6 +292,13 @@ fn vector_vector(
                     );
                 }
                 *x = i;
+            }
+            let (lv, rv) = if swapped { (ov, mv) } else { (mv, ov) };
+            let (mut val, keep) = elem(op, lv, rv);
+            if return_bool {
+                val = if keep { 1.0 } else { 0.0 };
+            } else if !keep {
+                continue;
             }
             let idx = match out_idx.get(&(mi, oi)) {
                 Some(x) => *x,

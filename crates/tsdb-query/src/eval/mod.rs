@@ -45,6 +45,10 @@ impl Steps {
     pub fn end(&self) -> i64 {
         self.t(self.n.saturating_sub(1))
     }
+    /// The step between evaluations, 0 for a single instant.
+    pub fn eval_step_ms(&self) -> i64 {
+        if self.n > 1 { self.step } else { 0 }
+    }
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         (0..self.n).map(|i| self.t(i))
     }
@@ -245,8 +249,9 @@ impl Ctx<'_> {
                 matching,
                 return_bool,
             } => {
-                let l = self.eval(lhs, steps)?;
-                let r = self.eval(rhs, steps)?;
+                // Both operands are independent: evaluate them in parallel.
+                let (l, r) = rayon::join(|| self.eval(lhs, steps), || self.eval(rhs, steps));
+                let (l, r) = (l?, r?);
                 binary::eval_binary(*op, l, r, matching, *return_bool, steps)
             }
             Expr::Neg(inner) => match self.eval(inner, steps)? {
@@ -280,8 +285,14 @@ impl Ctx<'_> {
     }
 
     /// Fetches a selector's series over `[min, max]` (one `Querier::select`).
-    pub fn fetch(&self, sel: &Selector, min_time_ms: i64, max_time_ms: i64) -> Result<Vec<Series>> {
-        let hints = plan::select_hints(min_time_ms, max_time_ms);
+    pub fn fetch(
+        &self,
+        sel: &Selector,
+        min_time_ms: i64,
+        max_time_ms: i64,
+        steps: Steps,
+    ) -> Result<Vec<Series>> {
+        let hints = plan::select_hints(min_time_ms, max_time_ms, steps.eval_step_ms());
         let series = self.querier.select(&sel.matchers, &hints)?;
         self.guard.add_series(series.len())?;
         self.guard
@@ -293,7 +304,7 @@ impl Ctx<'_> {
     /// Evaluates an instant-vector selector at every step (lookback + staleness).
     pub fn eval_selector(&self, sel: &Selector, steps: Steps) -> Result<Vec<SSeries>> {
         let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
-        let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t)?;
+        let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t, steps)?;
         let lookback = self.lookback_ms;
         let out: Vec<SSeries> = series
             .into_par_iter()
@@ -315,7 +326,7 @@ impl Ctx<'_> {
     /// seconds (for `timestamp()` over a selector).
     pub fn eval_selector_timestamps(&self, sel: &Selector, steps: Steps) -> Result<Vec<SSeries>> {
         let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
-        let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t)?;
+        let series = self.fetch(sel, lo_t - self.lookback_ms + 1, hi_t, steps)?;
         let out: Vec<SSeries> = series
             .into_iter()
             .map(|s| {
@@ -336,8 +347,8 @@ impl Ctx<'_> {
         match e {
             Expr::Range { sel, range_ms } => {
                 let (lo_t, hi_t) = plan::selector_eval_span(sel.at_ms, sel.offset_ms, steps);
-                let mut series = self.fetch(sel, lo_t - range_ms + 1, hi_t)?;
-                for s in &mut series {
+                let mut series = self.fetch(sel, lo_t - range_ms + 1, hi_t, steps)?;
+                series.par_iter_mut().for_each(|s| {
                     if s.values.iter().any(|v| is_stale(*v)) {
                         let (ts, vs): (Vec<i64>, Vec<f64>) = s
                             .timestamps
@@ -348,7 +359,7 @@ impl Ctx<'_> {
                         s.timestamps = ts;
                         s.values = vs;
                     }
-                }
+                });
                 series.retain(|s| !s.timestamps.is_empty());
                 Ok(RangeArg {
                     series,
@@ -377,7 +388,7 @@ impl Ctx<'_> {
                     _ => return exec_err("subquery is only allowed on instant vector"),
                 };
                 let series = inner
-                    .into_iter()
+                    .into_par_iter()
                     .map(|s| {
                         let mut out = Series {
                             labels: s.labels,
@@ -406,6 +417,23 @@ impl Ctx<'_> {
     }
 }
 
+/// `from + ts[from..].partition_point(|t| *t <= x)`, found by galloping forward
+/// from `from`: evaluation steps move forward a few samples at a time, so this
+/// touches a handful of cache lines instead of a full binary search.
+fn advance_to(ts: &[i64], from: usize, x: i64) -> usize {
+    let rest = ts.get(from..).unwrap_or(&[]);
+    let mut bound = 1usize;
+    while bound < rest.len() && rest.get(bound).is_some_and(|t| *t <= x) {
+        bound = bound.saturating_mul(2);
+    }
+    let lo = bound / 2;
+    let hi = bound.min(rest.len()).max(lo);
+    from + lo
+        + rest
+            .get(lo..hi)
+            .map_or(0, |s| s.partition_point(|t| *t <= x))
+}
+
 /// For each step, the looked-back sample of `s` mapped through `f(t, v)`:
 /// the newest sample in `(t - lookback, t]`, absent if it is a staleness marker.
 fn lookback_values(
@@ -416,8 +444,7 @@ fn lookback_values(
     f: impl Fn(i64, f64) -> f64,
 ) -> Vec<Option<f64>> {
     let one = |t_eff: i64, from: usize| -> (Option<f64>, usize) {
-        let rest = s.timestamps.get(from..).unwrap_or(&[]);
-        let idx = from + rest.partition_point(|t| *t <= t_eff);
+        let idx = advance_to(&s.timestamps, from, t_eff);
         let v = match idx.checked_sub(1) {
             Some(j) => match (s.timestamps.get(j), s.values.get(j)) {
                 (Some(t), Some(v)) if *t > t_eff - lookback && !is_stale(*v) => Some(f(*t, *v)),
@@ -439,4 +466,22 @@ fn lookback_values(
         out.push(v);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advance_to;
+
+    #[test]
+    fn advance_to_matches_partition_point() {
+        for n in 0..30usize {
+            let ts: Vec<i64> = (0..n as i64).map(|i| i * 10).collect();
+            for from in 0..=n {
+                for x in -5..(n as i64 * 10 + 5) {
+                    let want = from + ts[from..].partition_point(|t| *t <= x);
+                    assert_eq!(advance_to(&ts, from, x), want, "n={n} from={from} x={x}");
+                }
+            }
+        }
+    }
 }

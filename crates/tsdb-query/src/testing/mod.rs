@@ -6,6 +6,7 @@ pub mod script;
 use std::collections::BTreeMap;
 
 use parking_lot::RwLock;
+use rayon::prelude::*;
 
 use crate::compat::{CoreError, Labels, Matcher, Querier, SelectHints, Series};
 
@@ -56,6 +57,25 @@ impl MemQuerier {
     }
 }
 
+/// `ts.partition_point(pred)` for a predicate true on a prefix, searched by
+/// galloping back from the end: reads near "now" touch only the tail.
+fn partition_from_end(ts: &[i64], pred: impl Fn(i64) -> bool) -> usize {
+    let n = ts.len();
+    let mut width = 1usize;
+    // Find a suffix start whose element satisfies `pred` (or the slice start).
+    let lo = loop {
+        let i = n.saturating_sub(width);
+        if i == 0 || ts.get(i).is_some_and(|t| pred(*t)) {
+            break i;
+        }
+        width = width.saturating_mul(2);
+    };
+    let hi = n.saturating_sub(width / 2).max(lo);
+    lo + ts
+        .get(lo..hi)
+        .map_or(0, |s| s.partition_point(|t| pred(*t)))
+}
+
 fn matches(ms: &[Matcher], l: &Labels) -> bool {
     ms.iter().all(|m| m.matches_labels(l))
 }
@@ -63,23 +83,24 @@ fn matches(ms: &[Matcher], l: &Labels) -> bool {
 impl Querier for MemQuerier {
     fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<Series>, CoreError> {
         let g = self.series.read();
-        let mut out = Vec::new();
-        for (l, (ts, vs)) in g.iter() {
-            if !matches(matchers, l) {
-                continue;
-            }
-            let lo = ts.partition_point(|t| *t < hints.min_time_ms);
-            let hi = ts.partition_point(|t| *t <= hints.max_time_ms);
-            if let (Some(t), Some(v)) = (ts.get(lo..hi), vs.get(lo..hi))
-                && !t.is_empty()
-            {
-                out.push(Series {
-                    labels: l.clone(),
-                    timestamps: t.to_vec(),
-                    values: v.to_vec(),
-                });
-            }
-        }
+        // Match first (cheap), then copy the selected samples in parallel.
+        let selected: Vec<(&Labels, &Samples)> =
+            g.iter().filter(|(l, _)| matches(matchers, l)).collect();
+        let out = selected
+            .into_par_iter()
+            .filter_map(|(l, (ts, vs))| {
+                let lo = partition_from_end(ts, |t| t < hints.min_time_ms);
+                let hi = partition_from_end(ts, |t| t <= hints.max_time_ms);
+                match (ts.get(lo..hi), vs.get(lo..hi)) {
+                    (Some(t), Some(v)) if !t.is_empty() => Some(Series {
+                        labels: l.clone(),
+                        timestamps: t.to_vec(),
+                        values: v.to_vec(),
+                    }),
+                    _ => None,
+                }
+            })
+            .collect();
         Ok(out)
     }
 
@@ -113,5 +134,24 @@ impl Querier for MemQuerier {
         vals.sort();
         vals.dedup();
         Ok(vals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_from_end;
+
+    #[test]
+    fn galloping_search_matches_binary_search() {
+        for n in 0..40usize {
+            let ts: Vec<i64> = (0..n as i64).map(|i| i * 10).collect();
+            for x in -5..(n as i64 * 10 + 5) {
+                assert_eq!(
+                    partition_from_end(&ts, |t| t < x),
+                    ts.partition_point(|t| *t < x),
+                    "n={n} x={x}"
+                );
+            }
+        }
     }
 }

@@ -426,6 +426,15 @@ pub fn run_script(src: &str) -> Result<ScriptReport, String> {
                     if b.starts_with('#') || b.starts_with("expected_fail") {
                         continue;
                     }
+                    // Prometheus 3 style expectations; annotations are not checked.
+                    if let Some(e) = b.strip_prefix("expect ") {
+                        match e.split_whitespace().next() {
+                            Some("fail") => cmd.fail = true,
+                            Some("ordered") => cmd.ordered = true,
+                            _ => {}
+                        }
+                        continue;
+                    }
                     cmd.expect.push(
                         parse_expect_line(b, cmd.range.is_some())
                             .map_err(|e| format!("line {i}: {e}"))?,

@@ -272,3 +272,58 @@ fn hostile_queries_return_errors_not_panics() {
     assert!(e.range("c", 0, 10, 0).is_err());
     assert!(e.range("c", 10, 0, 1).is_err());
 }
+
+#[test]
+fn deeply_nested_or_huge_queries_are_refused() {
+    let e = Engine::with_options(counters(1), no_cache());
+    let deep = format!("{}c{}", "(".repeat(100_000), ")".repeat(100_000));
+    assert!(matches!(e.instant(&deep, 0), Err(QueryError::Parse(_))));
+    let unary = format!("{}1", "-".repeat(100_000));
+    let _ = e.instant(&unary, 0);
+    let unary = format!("{}c", "-".repeat(100_000));
+    let _ = e.instant(&unary, 0);
+    let chain = vec!["c"; 50_000].join(" + ");
+    assert!(matches!(e.instant(&chain, 0), Err(QueryError::Parse(_))));
+    let chain = vec!["c"; 50_000].join(" or ");
+    assert!(matches!(e.instant(&chain, 0), Err(QueryError::Parse(_))));
+    // Just under the limits still evaluates without exhausting the stack.
+    let chain = vec!["c"; 900].join(" + ");
+    assert!(e.instant(&chain, 30 * MIN).is_ok());
+    let unary = format!("{}c", "-".repeat(990));
+    assert!(e.instant(&unary, 30 * MIN).is_ok());
+    let nested = format!("{}c{}", "abs(".repeat(190), ")".repeat(190));
+    assert!(e.instant(&nested, 30 * MIN).is_ok());
+    let long = format!("c{{i=\"{}\"}}", "x".repeat(1 << 20));
+    assert!(matches!(e.instant(&long, 0), Err(QueryError::Parse(_))));
+    // Brackets inside strings do not count.
+    let quoted = format!(
+        "label_replace(c, \"a\", \"{}\", \"i\", \".*\")",
+        "(".repeat(500)
+    );
+    assert!(e.instant(&quoted, 30 * MIN).is_ok());
+    let ok = format!("{}c{}", "(".repeat(50), ")".repeat(50));
+    assert!(e.instant(&ok, 30 * MIN).is_ok());
+}
+
+#[test]
+fn aligned_ranges_share_cache_entries() {
+    let rec = Recording::new(counters(1));
+    let e = Engine::with_options(
+        rec.clone(),
+        EngineOptions {
+            align_range_to_step: true,
+            ..EngineOptions::default()
+        },
+    );
+    let a = e
+        .range("sum(c)", 10 * MIN + 5_000, 30 * MIN + 7_000, MIN)
+        .unwrap();
+    let b = e
+        .range("sum(c)", 10 * MIN + 9_000, 30 * MIN + 1_000, MIN)
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(rec.take().len(), 1);
+    let m = a.as_matrix().unwrap();
+    assert_eq!(m[0].timestamps.first(), Some(&(10 * MIN)));
+    assert_eq!(m[0].timestamps.last(), Some(&(30 * MIN)));
+}

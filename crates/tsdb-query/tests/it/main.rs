@@ -6,5 +6,6 @@
     clippy::panic
 )]
 
+mod db;
 mod engine;
 mod scripts;

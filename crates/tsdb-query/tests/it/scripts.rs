@@ -37,6 +37,39 @@ fn all_scripts_pass() {
     );
 }
 
+/// Runs the scripts of a directory named by `TSDB_QUERY_SCRIPTS` (for checking
+/// the engine against other script collections): `cargo test -p tsdb-query
+/// --test it external -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn external_scripts() {
+    let Ok(dir) = std::env::var("TSDB_QUERY_SCRIPTS") else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        match run_script(&src) {
+            Ok(r) => {
+                println!(
+                    "{}: {} evals, {} failures",
+                    f.display(),
+                    r.evals,
+                    r.failures.len()
+                );
+                for e in r.failures {
+                    println!("  {e}");
+                }
+            }
+            Err(e) => println!("{}: script error: {e}", f.display()),
+        }
+    }
+}
+
 #[test]
 fn a_wrong_expectation_fails() {
     let r = run_script("load 1m\n  foo 1 2 3\n\neval instant at 2m foo\n  foo 4\n").unwrap();
