@@ -72,14 +72,11 @@ fn now_ms() -> i64 {
 }
 
 fn label(n: &str, v: &str) -> Label {
-    Label {
-        name: n.into(),
-        value: v.into(),
-    }
+    Label::new(n, v)
 }
 
-/// The series of one writer: realistic label sets (six labels).
-fn writer_series(args: &Args, client: usize) -> Vec<TimeSeries> {
+/// The series of one writer: realistic label sets (seven labels).
+fn writer_series(args: &Args, client: usize, run: &str) -> Vec<TimeSeries> {
     let mut out = Vec::with_capacity(args.hosts * args.metrics);
     for h in 0..args.hosts {
         for m in 0..args.metrics {
@@ -94,6 +91,9 @@ fn writer_series(args: &Args, client: usize) -> Vec<TimeSeries> {
                         &format!("10.{client}.{}.{}:9100", h / 250, h % 250),
                     ),
                     label("job", "node"),
+                    // Each run writes its own series: a rerun on the same data
+                    // is not refused as out of order.
+                    label("run", run),
                 ],
                 samples: Vec::with_capacity(args.samples_per_series),
             });
@@ -112,7 +112,7 @@ fn writer(args: &Args, id: usize, start_ms: i64, stop: &AtomicBool, totals: &Tot
     let mut c = Client::new(args.addr);
     c.token = args.token.clone();
     let mut req = WriteRequest {
-        timeseries: writer_series(args, id),
+        timeseries: writer_series(args, id, &(start_ms / 1000).to_string()),
         metadata: Vec::new(),
     };
     let mut t = start_ms;

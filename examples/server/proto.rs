@@ -25,15 +25,27 @@ pub struct TimeSeries {
     pub samples: Vec<Sample>,
 }
 
-/// `prometheus.Label`.
+/// `prometheus.Label`. Name and value are `string`s on the wire; they are
+/// decoded as byte slices of the request (no allocation per label) and checked
+/// for UTF-8 when the series' labels are built.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Label {
     /// Label name.
-    #[prost(string, tag = "1")]
-    pub name: String,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub name: prost::bytes::Bytes,
     /// Label value.
-    #[prost(string, tag = "2")]
-    pub value: String,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub value: prost::bytes::Bytes,
+}
+
+impl Label {
+    /// A label from strings.
+    pub fn new(name: &str, value: &str) -> Label {
+        Label {
+            name: prost::bytes::Bytes::copy_from_slice(name.as_bytes()),
+            value: prost::bytes::Bytes::copy_from_slice(value.as_bytes()),
+        }
+    }
 }
 
 /// `prometheus.Sample`.

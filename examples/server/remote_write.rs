@@ -56,15 +56,18 @@ fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>,
 pub fn to_batch(req: &WriteRequest, outcome: &mut Outcome) -> Vec<BatchSample> {
     let n: usize = req.timeseries.iter().map(|ts| ts.samples.len()).sum();
     let mut batch = Vec::with_capacity(n);
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
     for ts in &req.timeseries {
         if ts.samples.is_empty() {
             continue;
         }
-        match Labels::new(
+        pairs.clear();
+        pairs.extend(
             ts.labels
                 .iter()
-                .map(|l| (l.name.as_str(), l.value.as_str())),
-        ) {
+                .map(|l| (l.name.as_ref(), l.value.as_ref())),
+        );
+        match Labels::from_utf8_pairs(&pairs) {
             Ok(labels) => {
                 for s in &ts.samples {
                     batch.push(BatchSample {
@@ -78,8 +81,9 @@ pub fn to_batch(req: &WriteRequest, outcome: &mut Outcome) -> Vec<BatchSample> {
                 let name = ts
                     .labels
                     .iter()
-                    .find(|l| l.name == "__name__")
-                    .map_or("", |l| l.value.as_str());
+                    .find(|l| l.name.as_ref() == b"__name__")
+                    .map(|l| String::from_utf8_lossy(&l.value).into_owned())
+                    .unwrap_or_default();
                 format!("series {name:?}: invalid labels: {e}")
             }),
         }
@@ -96,13 +100,12 @@ pub async fn write(
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Outcome, Response> {
         let raw = decompress(&headers, &body, s.config.max_decompressed_bytes)?;
-        let req = WriteRequest::decode(raw.as_slice()).map_err(|e| {
+        let req = WriteRequest::decode(axum::body::Bytes::from(raw)).map_err(|e| {
             text(
                 StatusCode::BAD_REQUEST,
                 format!("body is not a remote-write WriteRequest: {e}"),
             )
         })?;
-        drop(raw);
         let mut outcome = Outcome::default();
         let batch = to_batch(&req, &mut outcome);
         commit(&s, batch, None, Protocol::RemoteWrite, &mut outcome).map_err(|e| {
@@ -229,10 +232,7 @@ pub async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
                     labels: series
                         .labels
                         .iter()
-                        .map(|(n, v)| proto::Label {
-                            name: n.to_string(),
-                            value: v.to_string(),
-                        })
+                        .map(|(n, v)| proto::Label::new(n, v))
                         .collect(),
                     samples: series
                         .timestamps

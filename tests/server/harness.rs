@@ -75,13 +75,7 @@ impl Drop for TestServer {
 
 pub fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
     TimeSeries {
-        labels: labels
-            .iter()
-            .map(|(n, v)| Label {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect(),
+        labels: labels.iter().map(|(n, v)| Label::new(n, v)).collect(),
         samples: samples
             .iter()
             .map(|(t, v)| Sample {

@@ -103,20 +103,14 @@ fn remote_write_malformed_bodies_are_4xx() {
     let r = c.request("POST", "/api/v1/write", &hdrs, &junk).unwrap();
     assert_eq!(r.status, 400);
     assert!(r.text().contains("WriteRequest"), "{}", r.text());
-    // Invalid UTF-8 in a label value.
-    let mut bad = Vec::new();
-    let label = [0x0a, 0x01, b'a', 0x12, 0x01, 0xff];
-    let ts: Vec<u8> = [vec![0x0a, label.len() as u8], label.to_vec()].concat();
-    bad.extend_from_slice(&[0x0a, ts.len() as u8]);
-    bad.extend_from_slice(&ts);
-    let r = c
-        .request(
-            "POST",
-            "/api/v1/write",
-            &hdrs,
-            &proto::snappy_compress(&bad).unwrap(),
-        )
-        .unwrap();
+    // Invalid UTF-8 in a label value: the series is refused, and says why.
+    let mut ts = series(&[("__name__", "u")], &[(now_ms(), 1.0)]);
+    ts.labels.push(proto::Label {
+        name: prost::bytes::Bytes::from_static(b"a"),
+        value: prost::bytes::Bytes::from_static(b"x\xffy"),
+    });
+    let r = remote_write(&mut c, vec![ts]);
+    assert!(r.text().contains("UTF-8"), "{}", r.text());
     assert_eq!(r.status, 400);
     // Wrong encoding.
     let r = c
