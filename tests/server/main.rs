@@ -41,6 +41,7 @@ mod status;
 
 mod harness;
 mod t_api;
+mod t_demo;
 mod t_ingest;
 mod t_line_protocol;
 mod t_safety;
