@@ -128,5 +128,31 @@ pub fn all() -> Vec<Dataset> {
         (regular_ts(c), vs)
     });
 
-    vec![gauge, float, counter, jitter, constant, random, bytes]
+    let mut errors = 0.0f64;
+    let sparse = build("sparse counter (errors, mostly flat)", 8, |rng, c| {
+        let vs = (0..CHUNK)
+            .map(|_| {
+                if rng.gen_ratio(1, 15) {
+                    errors += f64::from(rng.gen_range(1u8..4));
+                }
+                errors
+            })
+            .collect();
+        (regular_ts(c), vs)
+    });
+
+    let mut step = 512.0f64;
+    let steps = build("step gauge (changes every ~10 scrapes)", 9, |rng, c| {
+        let vs = (0..CHUNK)
+            .map(|_| {
+                if rng.gen_ratio(1, 10) {
+                    step = (step + normal(rng) * 40.0).round().max(0.0);
+                }
+                step
+            })
+            .collect();
+        (regular_ts(c), vs)
+    });
+
+    vec![gauge, float, counter, jitter, constant, random, bytes, sparse, steps]
 }

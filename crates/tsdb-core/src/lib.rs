@@ -46,6 +46,21 @@
 //! - [`storage`]: the file-system seam ([`storage::Storage`]) with an
 //!   in-memory, fault-injecting implementation for tests.
 //! - [`Error`]: per-sample refusals ([`Error::is_refusal`]) and faults.
+//!
+//! ## Guarantees and limits
+//! - An acknowledged `Durable` batch survives a crash or power loss; an
+//!   acknowledged `Buffered` batch survives a crash of the process and, after the
+//!   next flusher interval, a power loss. A failed write or fsync makes every
+//!   later write fail until the database is reopened.
+//! - A sample is visible to readers slightly before it is acknowledged (the
+//!   head is written before the WAL); a batch that fails with a fault may be
+//!   partly visible and may or may not survive a crash.
+//! - The out-of-order window is measured from each series' newest sample.
+//! - One process at a time: a `LOCK` file keeps a second [`Db`] off the
+//!   directory.
+//! - Until blocks land, the head holds all data and each checkpoint writes all
+//!   of it; replay time is bounded by `Options::checkpoint_after_bytes` of WAL
+//!   after the last checkpoint.
 #![deny(missing_docs)]
 #![cfg_attr(
     test,
