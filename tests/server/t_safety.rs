@@ -152,3 +152,23 @@ fn cardinality_and_retention_refusals_are_counted() {
     assert!(text.contains("out_of_bounds=1"), "{text}");
     assert!(text.contains("2 accepted"), "{text}");
 }
+
+#[test]
+fn a_slow_body_times_out() {
+    use std::io::{Read, Write};
+    let s = TestServer::with(|c| c.request_timeout = Duration::from_millis(300));
+    let addr = s.server.as_ref().unwrap().addr;
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Promise 100 bytes, send 3, then stall.
+    conn.write_all(b"POST /write HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let n = conn.read(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("timed out"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
