@@ -207,3 +207,40 @@ fn prometheus_number_formats() {
     assert_eq!(value(f64::INFINITY), "\"+Inf\"");
     assert_eq!(value(f64::NEG_INFINITY), "\"-Inf\"");
 }
+
+mod hostile_input {
+    use proptest::prelude::*;
+
+    use crate::ingest::Outcome;
+    use crate::line_protocol::{Precision, parse_lines};
+    use crate::proto::{WriteRequest, snappy_decompress};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any text: parsed or refused line by line, never a panic.
+        #[test]
+        fn line_protocol_never_panics(s in "[a-z ,=\"\\\\0-9.eitfu#\\n-]{0,200}") {
+            let (points, errors) = parse_lines(&s);
+            let mut outcome = Outcome::default();
+            let _ = crate::influx::to_batch(&points, Precision::Seconds, 0, &mut outcome);
+            prop_assert!(points.len() + errors.len() <= s.split('\n').count());
+        }
+
+        /// Any bytes as a remote-write body: refused or decoded, never a panic.
+        #[test]
+        fn remote_write_body_never_panics(b in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(raw) = snappy_decompress(&b, 1 << 16) {
+                prop_assert!(raw.len() <= 1 << 16);
+                if let Ok(req) = <WriteRequest as prost::Message>::decode(raw.as_slice()) {
+                    let mut outcome = Outcome::default();
+                    let _ = crate::remote_write::to_batch(&req, &mut outcome);
+                }
+            }
+            if let Ok(req) = <WriteRequest as prost::Message>::decode(b.as_slice()) {
+                let mut outcome = Outcome::default();
+                let _ = crate::remote_write::to_batch(&req, &mut outcome);
+            }
+        }
+    }
+}
