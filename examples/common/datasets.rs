@@ -154,5 +154,7 @@ pub fn all() -> Vec<Dataset> {
         (regular_ts(c), vs)
     });
 
-    vec![gauge, float, counter, jitter, constant, random, bytes, sparse, steps]
+    vec![
+        gauge, float, counter, jitter, constant, random, bytes, sparse, steps,
+    ]
 }

@@ -1,0 +1,266 @@
+//! Prometheus remote write 1.0 (`POST /api/v1/write`) and remote read
+//! (`POST /api/v1/read`, samples response type).
+//!
+//! Status codes follow Prometheus' retry rules: 204 when every sample was
+//! stored; 400 when the request is malformed or some samples were refused (the
+//! others are stored, so a sender must not retry the batch); 413 for a body
+//! too large; 500 for a storage fault (nothing of the batch acknowledged: the
+//! sender retries).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prost::Message;
+use tsdb::core::{
+    BatchSample, DEFAULT_MAX_TIMESTAMP_MS, Labels, MatchOp, Matcher, MetricKind, MetricMetadata,
+    Querier, SelectHints,
+};
+
+use crate::app::{AppState, now_ms};
+use crate::ingest::{Outcome, commit, count_refusals};
+use crate::metrics::{Protocol, Reason};
+use crate::proto::{
+    self, QueryResult, ReadRequest, ReadResponse, SnappyError, TimeSeries, WriteRequest,
+};
+
+fn text(status: StatusCode, msg: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        msg,
+    )
+        .into_response()
+}
+
+/// Decompresses (snappy, bounded) and checks the encoding header.
+fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>, Response> {
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
+        let enc = enc.to_str().unwrap_or("");
+        if !enc.eq_ignore_ascii_case("snappy") {
+            return Err(text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported Content-Encoding {enc:?}: remote write bodies are snappy"),
+            ));
+        }
+    }
+    proto::snappy_decompress(body, limit).map_err(|e| match e {
+        SnappyError::TooLarge { .. } => text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        SnappyError::Invalid(_) => text(StatusCode::BAD_REQUEST, e.to_string()),
+    })
+}
+
+/// Turns a decoded write request into a batch, refusing series with invalid labels.
+pub fn to_batch(req: &WriteRequest, outcome: &mut Outcome) -> Vec<BatchSample> {
+    let n: usize = req.timeseries.iter().map(|ts| ts.samples.len()).sum();
+    let mut batch = Vec::with_capacity(n);
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
+    for ts in &req.timeseries {
+        if ts.samples.is_empty() {
+            continue;
+        }
+        pairs.clear();
+        pairs.extend(
+            ts.labels
+                .iter()
+                .map(|l| (l.name.as_ref(), l.value.as_ref())),
+        );
+        match Labels::from_utf8_pairs(&pairs) {
+            Ok(labels) => {
+                for s in &ts.samples {
+                    batch.push(BatchSample {
+                        labels: labels.clone(),
+                        t_ms: s.timestamp,
+                        value: s.value,
+                    });
+                }
+            }
+            Err(e) => outcome.refuse(Reason::BadLabels, ts.samples.len(), || {
+                let name = ts
+                    .labels
+                    .iter()
+                    .find(|l| l.name.as_ref() == b"__name__")
+                    .map(|l| String::from_utf8_lossy(&l.value).into_owned())
+                    .unwrap_or_default();
+                format!("series {name:?}: invalid labels: {e}")
+            }),
+        }
+    }
+    batch
+}
+
+/// `POST /api/v1/write`.
+pub async fn write(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let s = Arc::clone(&state);
+    let res = tokio::task::spawn_blocking(move || -> Result<Outcome, Response> {
+        let raw = decompress(&headers, &body, s.config.max_decompressed_bytes)?;
+        let req = WriteRequest::decode(axum::body::Bytes::from(raw)).map_err(|e| {
+            text(
+                StatusCode::BAD_REQUEST,
+                format!("body is not a remote-write WriteRequest: {e}"),
+            )
+        })?;
+        let mut outcome = Outcome::default();
+        let batch = to_batch(&req, &mut outcome);
+        commit(&s, batch, None, Protocol::RemoteWrite, &mut outcome).map_err(|e| {
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("storage fault, nothing of this request was stored: {e}"),
+            )
+        })?;
+        store_metadata(&s, &req);
+        count_refusals(&s, &outcome);
+        Ok(outcome)
+    })
+    .await;
+    match res {
+        Ok(Ok(outcome)) if outcome.refused_total() == 0 => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(outcome)) => text(
+            StatusCode::BAD_REQUEST,
+            format!("partial write: {}", outcome.summary()),
+        ),
+        Ok(Err(resp)) => resp,
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Records metric metadata sent with a write when it differs from the catalog.
+fn store_metadata(state: &AppState, req: &WriteRequest) {
+    for m in &req.metadata {
+        let kind = match m.r#type {
+            1 => MetricKind::Counter,
+            2 => MetricKind::Gauge,
+            3 => MetricKind::Histogram,
+            _ => continue,
+        };
+        let existing = state.db.metadata(&m.metric_family_name);
+        if existing
+            .as_ref()
+            .is_some_and(|e| e.kind == kind && e.description == m.help && e.unit == m.unit)
+        {
+            continue;
+        }
+        let meta = MetricMetadata {
+            name: m.metric_family_name.clone(),
+            kind,
+            unit: m.unit.clone(),
+            description: m.help.clone(),
+            owner: existing.map(|e| e.owner).unwrap_or_default(),
+            created_at_ms: now_ms(),
+        };
+        // Metadata is advisory: an invalid entry is skipped, not an error of the write.
+        let _ = state.db.set_metadata(meta);
+    }
+}
+
+/// Converts remote-read matchers.
+pub fn matchers(m: &[proto::LabelMatcher]) -> Result<Vec<Matcher>, String> {
+    m.iter()
+        .map(|m| {
+            let op = match m.r#type {
+                0 => MatchOp::Equal,
+                1 => MatchOp::NotEqual,
+                2 => MatchOp::RegexMatch,
+                3 => MatchOp::RegexNoMatch,
+                t => return Err(format!("unknown matcher type {t}")),
+            };
+            Matcher::new(op, &m.name, &m.value).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// `POST /api/v1/read`: samples response type, snappy-compressed protobuf.
+pub async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(_permit) = state.query_slots.acquire().await else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    };
+    let s = Arc::clone(&state);
+    let res = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Response> {
+        let raw = decompress(&headers, &body, s.config.max_decompressed_bytes)?;
+        let req = ReadRequest::decode(raw.as_slice()).map_err(|e| {
+            text(
+                StatusCode::BAD_REQUEST,
+                format!("body is not a remote-read ReadRequest: {e}"),
+            )
+        })?;
+        let mut resp = ReadResponse::default();
+        let (mut series_left, mut samples_left) =
+            (s.config.max_query_series, s.config.max_query_samples);
+        for q in &req.queries {
+            let ms = matchers(&q.matchers).map_err(|e| text(StatusCode::BAD_REQUEST, e))?;
+            let hints = SelectHints::range(
+                q.start_timestamp_ms.max(0),
+                q.end_timestamp_ms.min(DEFAULT_MAX_TIMESTAMP_MS),
+            );
+            let found = s.querier.select(&ms, &hints).map_err(|e| {
+                let code = if e.is_refusal() || matches!(e, tsdb::core::Error::Query(_)) {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                };
+                text(code, e.to_string())
+            })?;
+            let mut result = QueryResult::default();
+            for series in found {
+                series_left = series_left.checked_sub(1).ok_or_else(|| {
+                    text(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "remote read exceeds {} series (--max-query-series)",
+                            s.config.max_query_series
+                        ),
+                    )
+                })?;
+                samples_left = samples_left
+                    .checked_sub(series.values.len())
+                    .ok_or_else(|| {
+                        text(
+                            StatusCode::BAD_REQUEST,
+                            format!(
+                                "remote read exceeds {} samples (--max-query-samples)",
+                                s.config.max_query_samples
+                            ),
+                        )
+                    })?;
+                result.timeseries.push(TimeSeries {
+                    labels: series
+                        .labels
+                        .iter()
+                        .map(|(n, v)| proto::Label::new(n, v))
+                        .collect(),
+                    samples: series
+                        .timestamps
+                        .iter()
+                        .zip(&series.values)
+                        .map(|(t, v)| proto::Sample {
+                            value: *v,
+                            timestamp: *t,
+                        })
+                        .collect(),
+                });
+            }
+            resp.results.push(result);
+        }
+        proto::snappy_compress(&resp.encode_to_vec())
+            .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await;
+    match res {
+        Ok(Ok(body)) => (
+            [
+                (header::CONTENT_TYPE, "application/x-protobuf"),
+                (header::CONTENT_ENCODING, "snappy"),
+            ],
+            body,
+        )
+            .into_response(),
+        Ok(Err(resp)) => resp,
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
