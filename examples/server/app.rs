@@ -146,6 +146,9 @@ pub async fn start(config: Config) -> Result<Server, String> {
             max_series_per_metric: config.max_series_per_metric,
             ..CardinalityLimits::default()
         },
+        // Blocks older than the retention are dropped whole by the database's
+        // maintenance thread; ingest also refuses samples already past it.
+        retention_ms: i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX),
         ..Options::default()
     };
     let dir = config.data_dir.clone();

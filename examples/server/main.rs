@@ -60,7 +60,7 @@ struct Args {
     /// Write mode of remote write and line protocol (JSON import is durable unless `?mode=buffered`).
     #[arg(long, value_enum, default_value = "buffered")]
     write_mode: Mode,
-    /// Refuse samples older than this at ingest, e.g. `15d` (0 = no limit).
+    /// Keep this much data, e.g. `15d`: older blocks are dropped and older samples refused at ingest (0 = keep forever).
     #[arg(long, default_value = "0", value_parser = duration)]
     retention: Duration,
     /// Out-of-order window, e.g. `1h` (0 refuses every out-of-order sample).
