@@ -18,6 +18,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tsdb::core::{Labels, Series};
 use tsdb::query::testing::MemQuerier;
+
+#[path = "common/devops.rs"]
+#[allow(dead_code)]
+mod devops;
 use tsdb::query::{Engine, EngineOptions};
 
 const HOSTS: usize = 100;
@@ -25,18 +29,6 @@ const INTERVAL_MS: i64 = 10_000;
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
 const MIN_MS: i64 = 60_000;
-const FIELDS: [&str; 10] = [
-    "usage_user",
-    "usage_system",
-    "usage_idle",
-    "usage_nice",
-    "usage_iowait",
-    "usage_irq",
-    "usage_softirq",
-    "usage_steal",
-    "usage_guest",
-    "usage_guest_nice",
-];
 const BUCKETS: [&str; 12] = [
     "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
 ];
@@ -64,7 +56,7 @@ fn devops() -> MemQuerier {
     let n = (DAY_MS / INTERVAL_MS) as usize;
     let ts: Vec<i64> = (0..n as i64).map(|i| i * INTERVAL_MS).collect();
     for host in 0..HOSTS {
-        for field in FIELDS {
+        for field in devops::CPU_FIELDS {
             let mut v: f64 = rng.gen_range(0.0..100.0);
             let values: Vec<f64> = (0..n)
                 .map(|_| {

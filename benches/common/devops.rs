@@ -5,22 +5,22 @@ use tsdb::index::Labels;
 /// Metric names: 100 per host (TSBS devops measurements and fields flattened).
 pub const METRICS_PER_HOST: usize = 100;
 
+/// The ten fields of TSBS' `cpu` measurement.
+pub const CPU_FIELDS: [&str; 10] = [
+    "usage_user",
+    "usage_system",
+    "usage_idle",
+    "usage_nice",
+    "usage_iowait",
+    "usage_irq",
+    "usage_softirq",
+    "usage_steal",
+    "usage_guest",
+    "usage_guest_nice",
+];
+
 const MEASUREMENTS: [(&str, &[&str]); 9] = [
-    (
-        "cpu",
-        &[
-            "usage_user",
-            "usage_system",
-            "usage_idle",
-            "usage_nice",
-            "usage_iowait",
-            "usage_irq",
-            "usage_softirq",
-            "usage_steal",
-            "usage_guest",
-            "usage_guest_nice",
-        ],
-    ),
+    ("cpu", &CPU_FIELDS),
     (
         "diskio",
         &[

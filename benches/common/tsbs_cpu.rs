@@ -21,18 +21,7 @@ pub const DAY_SAMPLES: usize = 8_640;
 /// 2023-11-14T22:13:20Z aligned down to a day.
 pub const START_MS: i64 = 1_699_920_000_000;
 
-const CPU_FIELDS: [&str; FIELDS] = [
-    "usage_user",
-    "usage_system",
-    "usage_idle",
-    "usage_nice",
-    "usage_iowait",
-    "usage_irq",
-    "usage_softirq",
-    "usage_steal",
-    "usage_guest",
-    "usage_guest_nice",
-];
+use super::devops::CPU_FIELDS;
 
 /// The 1 000 label sets, in label order.
 pub fn labels() -> Vec<Labels> {
