@@ -165,7 +165,22 @@ impl ChunkEncoder {
         let mut vs = Vec::with_capacity(n);
         // The streams were written by this encoder; decoding them cannot fail. If it
         // ever did, the appendable form is still a correct chunk.
-        if n < 3 || open.decode_into(&mut ts, &mut vs).is_err() {
+        let decoded = match self.ts.constant_delta(n) {
+            // Regular timestamps (the common case) need no bit decoding.
+            Some(delta) => {
+                let mut t = self.first_t;
+                ts.push(t);
+                ts.extend((1..n).map(|_| {
+                    t = t.wrapping_add(delta);
+                    t
+                }));
+                let mut bytes = Vec::with_capacity(self.vals.w.byte_len());
+                self.vals.w.copy_to(&mut bytes);
+                decode_xor(&bytes, n, &mut vs)
+            }
+            None => open.decode_into(&mut ts, &mut vs),
+        };
+        if n < 3 || decoded.is_err() {
             return open;
         }
         seal(&ts, &vs, Some(&self)).unwrap_or(open)
@@ -238,20 +253,67 @@ const BULK_VALUES_COMPARE_BITS: usize = 24;
 /// appendable streams when they exist already; otherwise they are built only if the
 /// packed forms are poor. `None` if the result fails to parse (never expected).
 fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
-    let n = ts.len();
     let built = std::cell::OnceCell::new();
     let gorilla = || open.unwrap_or_else(|| built.get_or_init(|| appendable(ts, vs)));
 
     let mut ts_section = Vec::new();
+    let ts_enc = match constant_delta(ts) {
+        // A fixed interval packs to a few header bytes: nothing to plan. Only a
+        // very short open chunk can be smaller in its Gorilla form.
+        Some(delta) => {
+            pack::write_constant_delta(ts.first().copied().unwrap_or(0), delta, &mut ts_section);
+            match open {
+                Some(enc) if enc.ts.w.byte_len() <= ts_section.len() => {
+                    ts_section.clear();
+                    enc.ts.w.copy_to(&mut ts_section);
+                    TimestampEncoding::DeltaOfDelta
+                }
+                _ => TimestampEncoding::Packed,
+            }
+        }
+        None => seal_timestamps(ts, open.is_some(), &gorilla, &mut ts_section)?,
+    };
+    seal_values(ts, vs, open, &gorilla, ts_enc, ts_section)
+}
+
+/// The common difference of `ts` when there is one (two or more values).
+fn constant_delta(ts: &[i64]) -> Option<i64> {
+    let (&a, &b) = (ts.first()?, ts.get(1)?);
+    let d = b.wrapping_sub(a);
+    ts.windows(2)
+        .all(|w| matches!(w, [x, y] if y.wrapping_sub(*x) == d))
+        .then_some(d)
+}
+
+/// Chooses and writes the timestamp section for irregular timestamps.
+fn seal_timestamps<'a>(
+    ts: &[i64],
+    streaming: bool,
+    gorilla: &impl Fn() -> &'a ChunkEncoder,
+    ts_section: &mut Vec<u8>,
+) -> Option<TimestampEncoding> {
+    let n = ts.len();
     let plan = pack::best_plan(ts, &TIMESTAMP_PREDICTORS)?;
-    let compare_ts = open.is_some() || plan.bytes * 8 > n * BULK_TS_COMPARE_BITS;
-    let ts_enc = if compare_ts && gorilla().ts.w.byte_len() <= plan.bytes {
-        gorilla().ts.w.copy_to(&mut ts_section);
+    let compare_ts = streaming || plan.bytes * 8 > n * BULK_TS_COMPARE_BITS;
+    Some(if compare_ts && gorilla().ts.w.byte_len() <= plan.bytes {
+        gorilla().ts.w.copy_to(ts_section);
         TimestampEncoding::DeltaOfDelta
     } else {
-        pack::write(&plan, n, &mut ts_section);
+        pack::write(&plan, n, ts_section);
         TimestampEncoding::Packed
-    };
+    })
+}
+
+/// Chooses and writes the value section, then assembles the chunk.
+fn seal_values<'a>(
+    ts: &[i64],
+    vs: &[f64],
+    open: Option<&ChunkEncoder>,
+    gorilla: &impl Fn() -> &'a ChunkEncoder,
+    ts_enc: TimestampEncoding,
+    ts_section: Vec<u8>,
+) -> Option<Chunk> {
+    let n = ts.len();
 
     let bits: Vec<u64> = vs.iter().map(|v| v.to_bits()).collect();
     let mut best: Option<(usize, ValueEncoding)> = None;

@@ -42,9 +42,18 @@ pub(crate) struct TimestampWriter {
     /// The last timestamp written (the encoder's order check reads it too).
     pub(crate) last_t: i64,
     last_delta: u64,
+    /// Set once a delta differs from the first one: until then the timestamps are
+    /// `t0 + i × delta` and sealing needs no decoding to pack them.
+    irregular: bool,
 }
 
 impl TimestampWriter {
+    /// The constant delta between consecutive timestamps, if every delta so far
+    /// was the same (needs two or more timestamps).
+    pub(crate) fn constant_delta(&self, n: usize) -> Option<i64> {
+        (n >= 2 && !self.irregular).then_some(self.last_delta as i64)
+    }
+
     /// Appends `t`; `n` is the number of timestamps already written and `t` must be
     /// greater than the last one (the caller checks).
     #[inline]
@@ -60,6 +69,7 @@ impl TimestampWriter {
                 let delta = t.wrapping_sub(self.last_t) as u64;
                 let dod = delta.wrapping_sub(self.last_delta) as i64;
                 self.last_delta = delta;
+                self.irregular |= dod != 0;
                 if dod == 0 {
                     self.w.write(0, 1);
                 } else {

@@ -345,6 +345,17 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &[Predictor]) -> Option<Plan> {
     Some(plan(xs, best))
 }
 
+/// Writes `n` ≥ 2 timestamps `first + i × delta` in exactly the bytes that
+/// planning them would give (delta predictor, every residual equal to the base,
+/// width 0), without computing residuals.
+pub(crate) fn write_constant_delta(first: i64, delta: i64, out: &mut Vec<u8>) {
+    out.push(Predictor::Delta as u8);
+    put_uvarint(out, zigzag(first));
+    put_uvarint(out, zigzag(delta));
+    out.push(0); // width
+    put_uvarint(out, 0); // exceptions
+}
+
 /// Serializes a plan.
 pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
     if n == 0 {
@@ -675,6 +686,33 @@ mod tests {
     fn regular_sequence_is_tiny() {
         let xs: Vec<i64> = (0..120).map(|i| 1_700_000_000_000 + i * 10_000).collect();
         assert!(round_trip(&xs) <= 16);
+    }
+
+    #[test]
+    fn constant_delta_matches_planning() {
+        for (first, delta, n) in [
+            (1_700_000_000_000i64, 10_000i64, 120usize),
+            (-5, 1, 3),
+            (0, i64::MAX / 4, 4),
+        ] {
+            let xs: Vec<i64> = (0..n as i64).map(|i| first + i * delta).collect();
+            let mut planned = Vec::new();
+            write(
+                &best_plan(
+                    &xs,
+                    &[Predictor::Delta, Predictor::DeltaOfDelta, Predictor::Linear],
+                )
+                .unwrap(),
+                n,
+                &mut planned,
+            );
+            let mut direct = Vec::new();
+            write_constant_delta(first, delta, &mut direct);
+            assert_eq!(direct, planned);
+            let mut got: Vec<i64> = Vec::new();
+            read(&mut ByteReader::new(&direct), n, &mut got).unwrap();
+            assert_eq!(got, xs);
+        }
     }
 
     #[test]

@@ -96,6 +96,9 @@ fn timestamps(n: usize) -> impl Strategy<Value = Vec<i64>> {
                 out
             }),
         Just(vec![i64::MIN, -1, 0, 1, i64::MAX]),
+        // Exactly regular intervals, the common case with its own sealing path.
+        (-(1i64 << 50)..(1i64 << 50), 1i64..1_000_000)
+            .prop_map(move |(start, step)| (0..n as i64).map(|i| start + i * step).collect()),
     ]
 }
 
