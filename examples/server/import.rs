@@ -115,6 +115,18 @@ pub fn to_batch(series: &[ImportSeries], outcome: &mut Outcome) -> Vec<BatchSamp
     batch
 }
 
+/// A `bad_data` error with `status` (400, 413, 415), with the outcome's members if any.
+fn import_error(status: StatusCode, msg: &str, outcome: Option<&Outcome>) -> Response {
+    let mut body = String::from("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":");
+    push_str(&mut body, msg);
+    if let Some(o) = outcome {
+        body.push(',');
+        body.push_str(&o.json_members());
+    }
+    body.push('}');
+    json_response(status, body)
+}
+
 /// `POST /api/v1/import/json`.
 pub async fn json(
     State(state): State<Arc<AppState>>,
@@ -135,7 +147,7 @@ pub async fn json(
     };
     let body = match maybe_gunzip(&headers, body, state.config.max_decompressed_bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, msg)) => return import_error(status, &msg, None),
     };
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Outcome, Response> {
@@ -159,15 +171,11 @@ pub async fn json(
             StatusCode::OK,
             format!("{{\"status\":\"success\",{}}}", o.json_members()),
         ),
-        Ok(Ok(o)) => {
-            let mut body =
-                String::from("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":");
-            push_str(&mut body, &format!("partial write: {}", o.summary()));
-            body.push(',');
-            body.push_str(&o.json_members());
-            body.push('}');
-            json_response(StatusCode::BAD_REQUEST, body)
-        }
+        Ok(Ok(o)) => import_error(
+            StatusCode::BAD_REQUEST,
+            &format!("partial write: {}", o.summary()),
+            Some(&o),
+        ),
         Ok(Err(r)) => r,
         Err(e) => error(ErrorType::Internal, &e.to_string()),
     }
