@@ -210,3 +210,22 @@ fn json_import_body_errors_have_the_prometheus_error_shape() {
     assert_eq!(r.status, 415);
     assert_eq!(json(&r)["code"], "invalid", "{}", r.text());
 }
+
+#[test]
+fn bearer_scheme_is_case_insensitive() {
+    // RFC 7235 §2.1: the auth scheme is case-insensitive.
+    let s = TestServer::with(|c| c.auth_token = Some("s3cret".into()));
+    let mut c = s.client();
+    for h in ["bearer s3cret", "BEARER s3cret", "Bearer s3cret"] {
+        let r = c
+            .request("GET", "/api/v1/labels", &[("Authorization", h)], b"")
+            .unwrap();
+        assert_eq!(r.status, 200, "{h}: {}", r.text());
+    }
+    for h in ["Basic s3cret", "Bearers3cret", "bearer wrong"] {
+        let r = c
+            .request("GET", "/api/v1/labels", &[("Authorization", h)], b"")
+            .unwrap();
+        assert_eq!(r.status, 401, "{h}");
+    }
+}
