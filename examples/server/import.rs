@@ -145,12 +145,11 @@ pub async fn json(
             );
         }
     };
-    let body = match maybe_gunzip(&headers, body, state.config.max_decompressed_bytes) {
-        Ok(b) => b,
-        Err((status, msg)) => return import_error(status, &msg, None),
-    };
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Outcome, Response> {
+        // Decompressing up to --max-decompressed-bytes is CPU work: off the runtime.
+        let body = maybe_gunzip(&headers, body, s.config.max_decompressed_bytes)
+            .map_err(|(status, msg)| import_error(status, &msg, None))?;
         let text = std::str::from_utf8(&body)
             .map_err(|e| error(ErrorType::BadData, &format!("body is not UTF-8: {e}")))?;
         let mut outcome = Outcome::default();

@@ -139,12 +139,11 @@ pub async fn write(
             );
         }
     };
-    let body = match maybe_gunzip(&headers, body, state.config.max_decompressed_bytes) {
-        Ok(b) => b,
-        Err((status, msg)) => return influx_error(status, &msg, None),
-    };
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Outcome, Response> {
+        // Decompressing up to --max-decompressed-bytes is CPU work: off the runtime.
+        let body = maybe_gunzip(&headers, body, s.config.max_decompressed_bytes)
+            .map_err(|(status, msg)| influx_error(status, &msg, None))?;
         let text = std::str::from_utf8(&body).map_err(|e| {
             influx_error(
                 StatusCode::BAD_REQUEST,
