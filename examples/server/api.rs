@@ -20,7 +20,7 @@ use crate::prom_json::{
     ErrorType, error, parse_duration, parse_time, push_labels, query_data, string_array, success,
 };
 
-/// Request parameters from the query string and a form body, in order.
+/// Request parameters from a form body and the query string, in that order.
 #[derive(Debug, Default)]
 pub struct Params(Vec<(String, String)>);
 
@@ -51,10 +51,12 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl Params {
-    /// Parses a query string and an optional `application/x-www-form-urlencoded` body.
+    /// Parses a query string and an optional `application/x-www-form-urlencoded`
+    /// body. Body values come first, so they win in [`Params::get`] as in Go's
+    /// `Request.FormValue` (what Prometheus uses).
     pub fn parse(query: &str, form: Option<&str>) -> Params {
         let mut v = Vec::new();
-        for part in [Some(query), form].into_iter().flatten() {
+        for part in [form, Some(query)].into_iter().flatten() {
             for pair in part.split('&').filter(|p| !p.is_empty()) {
                 let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
                 v.push((percent_decode(k), percent_decode(val)));

@@ -218,16 +218,22 @@ impl Server {
     pub async fn stop(self) -> Result<(), String> {
         self.state.ready.store(false, Ordering::SeqCst);
         let _ = self.stop.send(());
-        let served = self.serve.await.map_err(|e| e.to_string())?;
+        let served = match self.serve.await {
+            Ok(r) => r.map_err(|e| format!("server error: {e}")),
+            Err(e) => Err(format!("server task: {e}")),
+        };
         if let Some((tx, handle)) = self.demo {
             let _ = tx.send(true);
             let _ = handle.await;
         }
-        served.map_err(|e| format!("server error: {e}"))?;
+        // Flush and close even when serving failed: acknowledged writes must
+        // not be lost to an error of the listener.
         let state = self.state;
-        tokio::task::spawn_blocking(move || close(state))
+        let closed = tokio::task::spawn_blocking(move || close(state))
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+        served.and(closed)
     }
 }
 

@@ -30,6 +30,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The credentials after a `Bearer ` scheme, matched case-insensitively (RFC 7235 §2.1).
+fn strip_bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case("bearer ").then_some(rest)
+}
+
 /// Middleware: with a token configured, requires `Authorization: Bearer <token>`.
 pub async fn require_token(
     State(state): State<Arc<AppState>>,
@@ -46,7 +52,7 @@ pub async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(strip_bearer)
         .map(str::trim);
     match given {
         Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => next.run(req).await,

@@ -115,6 +115,18 @@ pub fn to_batch(series: &[ImportSeries], outcome: &mut Outcome) -> Vec<BatchSamp
     batch
 }
 
+/// A `bad_data` error with `status` (400, 413, 415), with the outcome's members if any.
+fn import_error(status: StatusCode, msg: &str, outcome: Option<&Outcome>) -> Response {
+    let mut body = String::from("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":");
+    push_str(&mut body, msg);
+    if let Some(o) = outcome {
+        body.push(',');
+        body.push_str(&o.json_members());
+    }
+    body.push('}');
+    json_response(status, body)
+}
+
 /// `POST /api/v1/import/json`.
 pub async fn json(
     State(state): State<Arc<AppState>>,
@@ -133,12 +145,11 @@ pub async fn json(
             );
         }
     };
-    let body = match maybe_gunzip(&headers, body, state.config.max_decompressed_bytes) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Outcome, Response> {
+        // Decompressing up to --max-decompressed-bytes is CPU work: off the runtime.
+        let body = maybe_gunzip(&headers, body, s.config.max_decompressed_bytes)
+            .map_err(|(status, msg)| import_error(status, &msg, None))?;
         let text = std::str::from_utf8(&body)
             .map_err(|e| error(ErrorType::BadData, &format!("body is not UTF-8: {e}")))?;
         let mut outcome = Outcome::default();
@@ -159,15 +170,11 @@ pub async fn json(
             StatusCode::OK,
             format!("{{\"status\":\"success\",{}}}", o.json_members()),
         ),
-        Ok(Ok(o)) => {
-            let mut body =
-                String::from("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":");
-            push_str(&mut body, &format!("partial write: {}", o.summary()));
-            body.push(',');
-            body.push_str(&o.json_members());
-            body.push('}');
-            json_response(StatusCode::BAD_REQUEST, body)
-        }
+        Ok(Ok(o)) => import_error(
+            StatusCode::BAD_REQUEST,
+            &format!("partial write: {}", o.summary()),
+            Some(&o),
+        ),
         Ok(Err(r)) => r,
         Err(e) => error(ErrorType::Internal, &e.to_string()),
     }

@@ -36,8 +36,13 @@ fn influx_error(status: StatusCode, msg: &str, outcome: Option<&Outcome>) -> Res
     json_response(status, body)
 }
 
-/// Decompresses a gzip body (Telegraf's `influxdb_v2` output default) within `limit`.
-pub fn maybe_gunzip(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, Response> {
+/// Decompresses a gzip body (Telegraf's `influxdb_v2` output default) within
+/// `limit`. The error is the status and message; each endpoint shapes its own body.
+pub fn maybe_gunzip(
+    headers: &HeaderMap,
+    body: Bytes,
+    limit: usize,
+) -> Result<Bytes, (StatusCode, String)> {
     let enc = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -46,26 +51,19 @@ pub fn maybe_gunzip(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<By
         return Ok(body);
     }
     if !enc.eq_ignore_ascii_case("gzip") {
-        return Err(influx_error(
+        return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &format!("unsupported Content-Encoding {enc:?} (gzip or identity)"),
-            None,
+            format!("unsupported Content-Encoding {enc:?} (gzip or identity)"),
         ));
     }
     let mut out = Vec::new();
     let mut dec = flate2::read::GzDecoder::new(body.as_ref()).take(limit as u64 + 1);
-    dec.read_to_end(&mut out).map_err(|e| {
-        influx_error(
-            StatusCode::BAD_REQUEST,
-            &format!("invalid gzip body: {e}"),
-            None,
-        )
-    })?;
+    dec.read_to_end(&mut out)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid gzip body: {e}")))?;
     if out.len() > limit {
-        return Err(influx_error(
+        return Err((
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("decompressed body is larger than the limit of {limit} bytes"),
-            None,
+            format!("decompressed body is larger than the limit of {limit} bytes"),
         ));
     }
     Ok(Bytes::from(out))
@@ -141,12 +139,11 @@ pub async fn write(
             );
         }
     };
-    let body = match maybe_gunzip(&headers, body, state.config.max_decompressed_bytes) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Outcome, Response> {
+        // Decompressing up to --max-decompressed-bytes is CPU work: off the runtime.
+        let body = maybe_gunzip(&headers, body, s.config.max_decompressed_bytes)
+            .map_err(|(status, msg)| influx_error(status, &msg, None))?;
         let text = std::str::from_utf8(&body).map_err(|e| {
             influx_error(
                 StatusCode::BAD_REQUEST,

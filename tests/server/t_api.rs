@@ -389,3 +389,20 @@ fn health_ready_and_metrics() {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
 }
+
+#[test]
+fn form_body_parameters_take_precedence_over_the_query_string() {
+    // Like Go's Request.FormValue, which Prometheus uses.
+    let s = TestServer::start();
+    let mut c = s.client();
+    let r = c
+        .post(
+            "/api/v1/query?query=1&time=1000",
+            "application/x-www-form-urlencoded",
+            b"query=2",
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = json(&r);
+    assert_eq!(j["data"]["result"], json!([1000, "2"]), "{}", r.text());
+}

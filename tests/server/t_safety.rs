@@ -172,3 +172,60 @@ fn a_slow_body_times_out() {
     assert!(text.contains("timed out"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn json_import_body_errors_have_the_prometheus_error_shape() {
+    let s = TestServer::with(|c| c.max_decompressed_bytes = 32 * 1024);
+    let mut c = s.client();
+    // An unknown encoding: 415, but the JSON import's own error shape.
+    let r = c
+        .request(
+            "POST",
+            "/api/v1/import/json",
+            &[("Content-Encoding", "br")],
+            b"{}",
+        )
+        .unwrap();
+    assert_eq!(r.status, 415, "{}", r.text());
+    let j = json(&r);
+    assert_eq!(j["status"], "error", "{}", r.text());
+    assert_eq!(j["errorType"], "bad_data", "{}", r.text());
+    // A gzip bomb: 413 in the same shape.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &vec![b' '; 1 << 20]).unwrap();
+    let r = c
+        .request(
+            "POST",
+            "/api/v1/import/json",
+            &[("Content-Encoding", "gzip")],
+            &gz.finish().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(json(&r)["status"], "error", "{}", r.text());
+    // Line protocol keeps the InfluxDB shape.
+    let r = c
+        .request("POST", "/write", &[("Content-Encoding", "br")], b"m v=1")
+        .unwrap();
+    assert_eq!(r.status, 415);
+    assert_eq!(json(&r)["code"], "invalid", "{}", r.text());
+}
+
+#[test]
+fn bearer_scheme_is_case_insensitive() {
+    // RFC 7235 §2.1: the auth scheme is case-insensitive.
+    let s = TestServer::with(|c| c.auth_token = Some("s3cret".into()));
+    let mut c = s.client();
+    for h in ["bearer s3cret", "BEARER s3cret", "Bearer s3cret"] {
+        let r = c
+            .request("GET", "/api/v1/labels", &[("Authorization", h)], b"")
+            .unwrap();
+        assert_eq!(r.status, 200, "{h}: {}", r.text());
+    }
+    for h in ["Basic s3cret", "Bearers3cret", "bearer wrong"] {
+        let r = c
+            .request("GET", "/api/v1/labels", &[("Authorization", h)], b"")
+            .unwrap();
+        assert_eq!(r.status, 401, "{h}");
+    }
+}
