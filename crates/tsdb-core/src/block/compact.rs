@@ -214,6 +214,10 @@ impl Inner {
             };
             let mut pacer = Pacer::new(self.settings.compaction_bytes_per_sec);
             let (sources, block) = merge(&group, &stones, &mut pacer)?;
+            // Not held past the swap, so the sources' directories go (and
+            // their tombstones with them) when no reader holds them.
+            drop(group);
+            drop(stones);
             if sources.is_empty() {
                 return Ok(out);
             }

@@ -51,6 +51,8 @@ impl Inner {
                 }
             }
         }
+        // Not held past the swap: see `BlockSet::replace_locked`.
+        std::mem::drop(list);
         if !drop.is_empty() {
             let ids: Vec<String> = drop.iter().map(|m| m.id.clone()).collect();
             self.blocks.replace_locked(&ids, Vec::new())?;

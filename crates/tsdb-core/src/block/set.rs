@@ -145,7 +145,8 @@ impl BlockSet {
     /// Replaces the blocks with ids in `remove` by `add` in one step (the
     /// caller holds [`BlockSet::lock_changes`]); removed blocks are deleted
     /// from disk once no snapshot holds them. Tombstones of removed blocks
-    /// are dropped afterwards (compaction applied them).
+    /// are dropped once their directories are gone (compaction applied them):
+    /// a directory still on disk comes back after a crash and needs them.
     pub(crate) fn replace_locked(&self, remove: &[String], add: Vec<Block>) -> Result<()> {
         let current = self.list.load_full();
         let mut next: Vec<Arc<Block>> = Vec::with_capacity(current.len() + add.len());
@@ -159,12 +160,30 @@ impl BlockSet {
         next.extend(add.into_iter().map(Arc::new));
         sort(&mut next);
         self.list.store(Arc::new(next));
-        let stones = self.tombstones.load_full();
-        if stones
+        // Our reference gone, blocks no reader holds are deleted now.
+        drop(current);
+        self.prune_tombstones_locked()
+    }
+
+    /// Drops, durably, tombstone entries for blocks neither listed nor on disk.
+    fn prune_tombstones_locked(&self) -> Result<()> {
+        let listed: HashSet<String> = self
+            .list
+            .load()
             .iter()
-            .any(|t| t.blocks.iter().any(|b| remove.contains(b)))
-        {
-            let pruned = tombstones::without_blocks(&stones, remove);
+            .map(|b| b.meta().id.clone())
+            .collect();
+        let stones = self.tombstones.load_full();
+        let gone: Vec<String> = stones
+            .iter()
+            .flat_map(|t| t.blocks.iter())
+            .filter(|id| !listed.contains(*id) && !self.dir.join(id).exists())
+            .cloned()
+            .collect::<HashSet<String>>()
+            .into_iter()
+            .collect();
+        if !gone.is_empty() {
+            let pruned = tombstones::without_blocks(&stones, &gone);
             tombstones::store(&self.dir, &pruned)?;
             self.tombstones.store(Arc::new(pruned));
         }
@@ -183,5 +202,52 @@ impl BlockSet {
         tombstones::store(&self.dir, &list)?;
         self.tombstones.store(Arc::new(list));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::block::{BlockWriter, new_block_id};
+    use tsdb_index::{Labels, MatchOp, Matcher};
+
+    /// A block dropped with no replacement (retention, or a compaction whose
+    /// output is empty) keeps its directory while a reader holds it; a crash
+    /// then brings it back at open, so its tombstones must still be on disk
+    /// or deleted samples come back.
+    #[test]
+    fn tombstones_outlive_the_directory_of_a_removed_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = BlockWriter::create(dir.path(), &new_block_id()).unwrap();
+        let up = Labels::new([("__name__", "up")]).unwrap();
+        w.add_samples(up, &[1_000, 2_000], &[1.0, 0.0]).unwrap();
+        let id = w.finish(1, Vec::new()).unwrap().id;
+        let (set, _) = BlockSet::open(dir.path()).unwrap();
+        let _changes = set.lock_changes();
+        set.add_tombstone_locked(Tombstone {
+            matchers: vec![Matcher::new(MatchOp::Equal, "__name__", "up").unwrap()],
+            min_time_ms: 0,
+            max_time_ms: 5_000,
+            blocks: vec![id.clone()],
+        })
+        .unwrap();
+        let reader = set.snapshot();
+        set.replace_locked(std::slice::from_ref(&id), Vec::new())
+            .unwrap();
+        assert!(dir.path().join(&id).exists(), "held by the reader");
+        // A crash now: the block is opened again, with its tombstone.
+        let stones = tombstones::load(dir.path(), std::slice::from_ref(&id)).unwrap();
+        assert_eq!(
+            stones.len(),
+            1,
+            "tombstone pruned before its block was deleted"
+        );
+        drop(reader);
+        assert!(!dir.path().join(&id).exists());
+        // Once the directory is gone, the next change prunes the tombstone.
+        set.replace_locked(&[], Vec::new()).unwrap();
+        assert!(set.tombstones().is_empty());
+        assert!(tombstones::load(dir.path(), &[]).unwrap().is_empty());
     }
 }
