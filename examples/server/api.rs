@@ -366,28 +366,7 @@ pub async fn labels(
     body: Bytes,
 ) -> Response {
     let p = Params::from_request(q, &headers, &body);
-    unwrap_response(
-        async {
-            let sels = selectors(&p, false)?;
-            range_hints(&p)?;
-            let limit = limit_param(&p)?;
-            let names = run(&state, move |s| {
-                let sels = if sels.is_empty() {
-                    vec![Vec::new()]
-                } else {
-                    sels
-                };
-                let mut all = BTreeSet::new();
-                for m in &sels {
-                    all.extend(s.querier.label_names(m).map_err(|e| storage_error(&e))?);
-                }
-                Ok(all.into_iter().take(limit).collect::<Vec<_>>())
-            })
-            .await?;
-            Ok(success(&string_array(&names)))
-        }
-        .await,
-    )
+    union_over_selectors(&state, &p, |s, m| s.querier.label_names(m)).await
 }
 
 /// `/api/v1/label/<name>/values`.
@@ -396,14 +375,24 @@ pub async fn label_values(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
+    // Prometheus 3 allows `U__` escaped names; plain names are the common case.
     let p = Params::parse(q.as_deref().unwrap_or(""), None);
+    union_over_selectors(&state, &p, move |s, m| s.querier.label_values(&name, m)).await
+}
+
+/// The sorted union of what `list` returns for each `match[]` selector (for all
+/// series when there is none), cut at `limit`: the answer of `/labels` and
+/// `/label/<name>/values`.
+async fn union_over_selectors<F>(state: &Arc<AppState>, p: &Params, list: F) -> Response
+where
+    F: Fn(&AppState, &[Matcher]) -> tsdb::core::Result<Vec<String>> + Send + 'static,
+{
     unwrap_response(
         async {
-            // Prometheus 3 allows `U__` escaped names; plain names are the common case.
-            let sels = selectors(&p, false)?;
-            range_hints(&p)?;
-            let limit = limit_param(&p)?;
-            let values = run(&state, move |s| {
+            let sels = selectors(p, false)?;
+            range_hints(p)?;
+            let limit = limit_param(p)?;
+            let names = run(state, move |s| {
                 let sels = if sels.is_empty() {
                     vec![Vec::new()]
                 } else {
@@ -411,16 +400,12 @@ pub async fn label_values(
                 };
                 let mut all = BTreeSet::new();
                 for m in &sels {
-                    all.extend(
-                        s.querier
-                            .label_values(&name, m)
-                            .map_err(|e| storage_error(&e))?,
-                    );
+                    all.extend(list(s, m).map_err(|e| storage_error(&e))?);
                 }
                 Ok(all.into_iter().take(limit).collect::<Vec<_>>())
             })
             .await?;
-            Ok(success(&string_array(&values)))
+            Ok(success(&string_array(&names)))
         }
         .await,
     )
