@@ -7,13 +7,13 @@
 //! a second metric (`bhist`) every few batches: every acknowledged backfill
 //! must be there after a kill.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rand::Rng;
 use tsdb_core::{BatchSample, Db, Labels, Options, WriteMode};
+
+use crate::killed_child::{check_batches, numbers, run_and_kill};
 
 const DIR_ENV: &str = "TSDB_BLOCK_CRASH_DIR";
 const START_ENV: &str = "TSDB_BLOCK_CRASH_START";
@@ -107,25 +107,7 @@ fn verify(dir: &Path, max_acked: Option<i64>, backfills: &[i64]) -> i64 {
         db.recovery_report().blocks
     );
     let series = crate::all_of(&db, "bcrash");
-    let mut next = 0;
-    for s in &series {
-        let id: u32 = s.labels.get("s").unwrap().parse().unwrap();
-        let n = s.timestamps.len() as i64;
-        assert_eq!(s.timestamps, (0..n).collect::<Vec<_>>(), "series {id}");
-        for (&t, &v) in s.timestamps.iter().zip(&s.values) {
-            assert_eq!(v.to_bits(), value(id, t).to_bits(), "invented value at {t}");
-        }
-        if let Some(m) = max_acked {
-            assert!(
-                n >= (m + 1) * PER_BATCH,
-                "series {id}: {n} samples, acked through {m}"
-            );
-        }
-        next = next.max((n + PER_BATCH - 1) / PER_BATCH);
-    }
-    if let Some(m) = max_acked {
-        assert_eq!(series.len(), SERIES as usize, "acked through batch {m}");
-    }
+    let next = check_batches(&series, max_acked, PER_BATCH, SERIES as usize, value);
     let hist = crate::all_of(&db, "bhist");
     for s in &hist {
         let id: u32 = s.labels.get("s").unwrap().parse().unwrap();
@@ -155,44 +137,19 @@ fn verify(dir: &Path, max_acked: Option<i64>, backfills: &[i64]) -> i64 {
 #[test]
 fn sigkill_during_cut_and_compaction_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut rng = rand::thread_rng();
     let mut max_acked: Option<i64> = None;
     let mut next = 0i64;
     let mut total_acks = 0;
     let mut backfills = Vec::new();
     for round in 0..ROUNDS {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "block_crash::block_crash_child",
-                "--nocapture",
-                "--ignored",
-            ])
-            .env(DIR_ENV, dir.path())
-            .env(START_ENV, next.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let (mut acked, mut filled) = (Vec::new(), Vec::new());
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(b) = line.strip_prefix("ACK ") {
-                    acked.push(b.trim().parse::<i64>().unwrap());
-                }
-                if let Some(k) = line.strip_prefix("BF ") {
-                    filled.push(k.trim().parse::<i64>().unwrap());
-                }
-            }
-            (acked, filled)
-        });
-        std::thread::sleep(Duration::from_millis(rng.gen_range(40..300)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let (acked, filled) = reader.join().unwrap();
+        let lines = run_and_kill(
+            "block_crash::block_crash_child",
+            &[
+                (DIR_ENV, dir.path().display().to_string()),
+                (START_ENV, next.to_string()),
+            ],
+        );
+        let (acked, filled) = (numbers(&lines, "ACK "), numbers(&lines, "BF "));
         backfills.extend(filled);
         total_acks += acked.len();
         if let Some(&last) = acked.last() {

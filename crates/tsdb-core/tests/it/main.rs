@@ -14,6 +14,7 @@ mod compaction;
 mod crash;
 mod faults;
 mod golden;
+mod killed_child;
 mod model;
 mod tombstones;
 mod torn_tail;
