@@ -95,6 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 match r.timestamp_encoding() {
                     TimestampEncoding::DeltaOfDelta => "dod",
                     TimestampEncoding::Packed => "packed",
+                    TimestampEncoding::Regular => "regular",
                 },
                 match r.value_encoding() {
                     ValueEncoding::Xor => "xor",

@@ -253,6 +253,11 @@ impl<'a> ByteReader<'a> {
         self.uvarint().map(unzigzag)
     }
 
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.data.get(self.pos..).unwrap_or_default()
+    }
+
     /// Takes the next `n` bytes.
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         let end = self

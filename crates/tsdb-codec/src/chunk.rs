@@ -1,21 +1,25 @@
 //! The chunk: a self-describing, immutable run of samples, and the encoder that
 //! builds one.
 //!
-//! Layout (format version 1, see `docs/format/chunk.md`):
+//! Layout (format versions 1 and 2, see `docs/format/chunk.md`):
 //! ```text
-//! u8 version (=1) | u8 encodings (timestamp << 4 | value) | varint count
+//! u8 version (1 or 2) | u8 encodings (timestamp << 4 | value) | varint count
 //! | varint timestamp-section length | timestamp section | value section
 //! ```
 //! Decoding needs nothing but these bytes.
 
-use crate::bits::{ByteReader, put_uvarint};
+use crate::bits::{ByteReader, put_uvarint, zigzag};
 use crate::error::{CodecError, Result};
 use crate::gorilla::{TimestampWriter, XorWriter, decode_timestamps, decode_xor};
 use crate::pack::{self, Predictor};
 use crate::values::{Decimal, bits_from_ordered, ordered_from_bits, read_decimal_header};
 
-/// The chunk format version this build writes and reads.
+/// Chunk format version 1, which this build still reads.
 pub const CHUNK_FORMAT_V1: u8 = 1;
+
+/// Chunk format version 2, which this build writes (and reads): version 1 plus the
+/// constant and Rice codings of packed residuals and a shorter decimal header.
+pub const CHUNK_FORMAT_V2: u8 = 2;
 
 /// Most samples one chunk may hold. Decoders refuse larger counts, which bounds the
 /// memory a hostile chunk can make a reader allocate.
@@ -34,6 +38,9 @@ pub enum TimestampEncoding {
     DeltaOfDelta = 0,
     /// Predictor + frame-of-reference bit packing with patched exceptions.
     Packed = 1,
+    /// A fixed interval (format v2): `t_i = t_0 + i × interval`, stored as the two
+    /// numbers. The common case of a scrape target that never missed a beat.
+    Regular = 2,
 }
 
 /// How a chunk's values are stored.
@@ -53,6 +60,7 @@ impl TimestampEncoding {
         match b {
             0 => Ok(Self::DeltaOfDelta),
             1 => Ok(Self::Packed),
+            2 => Ok(Self::Regular),
             found => Err(CodecError::UnknownEncoding {
                 section: "timestamp",
                 found,
@@ -260,18 +268,19 @@ fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
     let ts_enc = match constant_delta(ts) {
         // A fixed interval packs to a few header bytes: nothing to plan. Only a
         // very short open chunk can be smaller in its Gorilla form.
-        Some(delta) => {
-            pack::write_constant_delta(ts.first().copied().unwrap_or(0), delta, &mut ts_section);
+        Some(delta) if delta > 0 => {
+            put_uvarint(&mut ts_section, zigzag(ts.first().copied().unwrap_or(0)));
+            put_uvarint(&mut ts_section, delta as u64);
             match open {
-                Some(enc) if enc.ts.w.byte_len() <= ts_section.len() => {
+                Some(enc) if enc.ts.w.byte_len() < ts_section.len() => {
                     ts_section.clear();
                     enc.ts.w.copy_to(&mut ts_section);
                     TimestampEncoding::DeltaOfDelta
                 }
-                _ => TimestampEncoding::Packed,
+                _ => TimestampEncoding::Regular,
             }
         }
-        None => seal_timestamps(ts, open.is_some(), &gorilla, &mut ts_section)?,
+        _ => seal_timestamps(ts, open.is_some(), &gorilla, &mut ts_section)?,
     };
     seal_values(ts, vs, open, &gorilla, ts_enc, ts_section)
 }
@@ -376,7 +385,7 @@ fn write_header(
     count: usize,
     ts_len: usize,
 ) {
-    out.push(CHUNK_FORMAT_V1);
+    out.push(CHUNK_FORMAT_V2);
     out.push(((ts as u8) << 4) | vals as u8);
     put_uvarint(out, count as u64);
     put_uvarint(out, ts_len as u64);
@@ -385,6 +394,8 @@ fn write_header(
 /// The parsed fixed part of a chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Header {
+    /// Format version 2 (else 1).
+    v2: bool,
     ts_enc: TimestampEncoding,
     val_enc: ValueEncoding,
     count: u32,
@@ -396,10 +407,10 @@ impl Header {
     fn parse(bytes: &[u8]) -> Result<Header> {
         let mut r = ByteReader::new(bytes);
         let version = r.u8()?;
-        if version != CHUNK_FORMAT_V1 {
+        if version != CHUNK_FORMAT_V1 && version != CHUNK_FORMAT_V2 {
             return Err(CodecError::UnknownVersion {
                 found: version,
-                supported: CHUNK_FORMAT_V1,
+                supported: CHUNK_FORMAT_V2,
             });
         }
         let enc = r.u8()?;
@@ -427,6 +438,7 @@ impl Header {
             what: "chunk sections past 4 GiB",
         };
         Ok(Header {
+            v2: version == CHUNK_FORMAT_V2,
             ts_enc,
             val_enc,
             count: count as u32, // ≤ MAX_CHUNK_SAMPLES
@@ -434,6 +446,41 @@ impl Header {
             val_start: u32::try_from(val_start).map_err(|_| too_long)?,
         })
     }
+}
+
+/// Decodes the regular timestamp section: `z-varint t0 | uvarint interval`.
+fn decode_regular(data: &[u8], n: usize, h: Header, out: &mut Vec<i64>) -> Result<()> {
+    let corrupt = |what| CodecError::Corrupt {
+        offset: h.ts_start as usize,
+        what,
+    };
+    if !h.v2 {
+        return Err(CodecError::UnknownEncoding {
+            section: "timestamp",
+            found: TimestampEncoding::Regular as u8,
+        });
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let mut r = ByteReader::new(data);
+    let t0 = r.varint()?;
+    let delta = i64::try_from(r.uvarint()?).map_err(|_| corrupt("interval over i64"))?;
+    if delta == 0 {
+        return Err(corrupt("zero interval"));
+    }
+    let steps = i64::try_from(n.saturating_sub(1)).map_err(|_| corrupt("count"))?;
+    delta
+        .checked_mul(steps)
+        .and_then(|span| t0.checked_add(span))
+        .ok_or_else(|| corrupt("timestamps overflow"))?;
+    let mut t = t0;
+    out.push(t);
+    out.extend((1..n).map(|_| {
+        t += delta; // cannot overflow: checked above
+        t
+    }));
+    Ok(())
 }
 
 /// A sealed chunk over borrowed bytes (e.g. a memory-mapped block file).
@@ -501,9 +548,10 @@ impl<'a> ChunkRef<'a> {
         vs.reserve(n);
         match h.ts_enc {
             TimestampEncoding::DeltaOfDelta => decode_timestamps(ts_bytes, n, ts)?,
+            TimestampEncoding::Regular => decode_regular(ts_bytes, n, h, ts)?,
             TimestampEncoding::Packed => {
                 let start = ts.len();
-                pack::read(&mut ByteReader::new(ts_bytes), n, ts)?;
+                pack::read(&mut ByteReader::new(ts_bytes), n, ts, h.v2)?;
                 let decoded = ts.get(start..).unwrap_or_default();
                 if decoded.windows(2).any(|w| matches!(w, [a, b] if b <= a)) {
                     return Err(CodecError::Corrupt {
@@ -517,9 +565,9 @@ impl<'a> ChunkRef<'a> {
             ValueEncoding::Xor => decode_xor(val_bytes, n, vs)?,
             ValueEncoding::Decimal => {
                 let mut r = ByteReader::new(val_bytes);
-                let (p, specials) = read_decimal_header(&mut r, n)?;
+                let (p, specials) = read_decimal_header(&mut r, n, h.v2)?;
                 let start = vs.len();
-                pack::read(&mut r, n, vs)?;
+                pack::read(&mut r, n, vs, h.v2)?;
                 if let Some(out) = vs.get_mut(start..) {
                     for v in out.iter_mut() {
                         *v = (v.to_bits() as i64) as f64 / p;
@@ -533,7 +581,7 @@ impl<'a> ChunkRef<'a> {
             }
             ValueEncoding::OrderedBits => {
                 let start = vs.len();
-                pack::read(&mut ByteReader::new(val_bytes), n, vs)?;
+                pack::read(&mut ByteReader::new(val_bytes), n, vs, h.v2)?;
                 for v in vs.get_mut(start..).unwrap_or_default() {
                     *v = f64::from_bits(bits_from_ordered(v.to_bits() as i64));
                 }
@@ -589,6 +637,7 @@ impl Chunk {
         );
         Chunk {
             header: Header {
+                v2: true,
                 ts_enc: TimestampEncoding::DeltaOfDelta,
                 val_enc: ValueEncoding::Xor,
                 count: 0,

@@ -26,10 +26,14 @@
 //!   compressed bytes and stays readable ([`ChunkEncoder::snapshot`]).
 //! - [`ChunkEncoder::finish`] seals a [`Chunk`], transcoding each of its two columns
 //!   to whichever encoding is smallest for the data: timestamps stay Gorilla or
-//!   become [`TimestampEncoding::Packed`]; values stay [`ValueEncoding::Xor`], or
+//!   become [`TimestampEncoding::Regular`] (a fixed interval: two numbers) or
+//!   [`TimestampEncoding::Packed`]; values stay [`ValueEncoding::Xor`], or
 //!   become [`ValueEncoding::Decimal`] (short decimals scaled to integers) or
 //!   [`ValueEncoding::OrderedBits`] (full-precision floats as ordered integers).
-//!   The header says which, so decoding needs no outside state.
+//!   Packed integers are predicted (delta, delta-of-delta, line) and their
+//!   residuals bit-packed or, when bell-shaped, Rice-coded. The header says which,
+//!   so decoding needs no outside state. This build writes format
+//!   [`CHUNK_FORMAT_V2`] and reads [`CHUNK_FORMAT_V1`] too.
 //! - [`Chunk`] owns its bytes; [`ChunkRef`] reads borrowed (memory-mapped) bytes.
 //! - Decoding any byte string returns samples or a [`CodecError`]: never a panic, an
 //!   endless loop, or an allocation beyond [`MAX_CHUNK_SAMPLES`] and
@@ -55,7 +59,7 @@ mod pack;
 mod values;
 
 pub use chunk::{
-    CHUNK_FORMAT_V1, Chunk, ChunkEncoder, ChunkIter, ChunkRef, MAX_CHUNK_SAMPLES,
+    CHUNK_FORMAT_V1, CHUNK_FORMAT_V2, Chunk, ChunkEncoder, ChunkIter, ChunkRef, MAX_CHUNK_SAMPLES,
     MAX_SAMPLES_PER_BYTE, TimestampEncoding, ValueEncoding,
 };
 pub use error::{CodecError, Result};

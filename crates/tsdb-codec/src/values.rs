@@ -21,6 +21,9 @@ const POW10: [f64; MAX_DECIMAL_EXP + 1] = [
     1e17, 1e18,
 ];
 
+/// Format v2: set in the exponent byte when a count of special values follows.
+const SPECIALS_FLAG: u8 = 0x80;
+
 /// Integers at most this large convert to and from f64 exactly.
 const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0; // 2^53
 
@@ -122,9 +125,14 @@ impl Decimal {
         })
     }
 
-    /// Writes the exponent and the specials; the integers follow as a packed stream.
+    /// Writes the exponent and the specials (format v2: the count only when there
+    /// are any, flagged in the exponent byte); the integers follow as a packed stream.
     pub(crate) fn write_header(&self, out: &mut Vec<u8>) {
-        out.push(self.exp);
+        if self.specials.is_empty() {
+            out.push(self.exp);
+            return;
+        }
+        out.push(self.exp | SPECIALS_FLAG);
         put_uvarint(out, self.specials.len() as u64);
         let mut prev = 0usize;
         for &(i, bits) in &self.specials {
@@ -136,30 +144,41 @@ impl Decimal {
 
     /// Bytes of the header written by [`Decimal::write_header`].
     pub(crate) fn header_len(&self) -> usize {
+        if self.specials.is_empty() {
+            return 1;
+        }
         let mut prev = 0usize;
-        2 + self
-            .specials
-            .iter()
-            .map(|&(i, _)| {
-                let gap = crate::bits::uvarint_len((i - prev) as u64);
-                prev = i;
-                gap + 8
-            })
-            .sum::<usize>()
+        1 + crate::bits::uvarint_len(self.specials.len() as u64)
+            + self
+                .specials
+                .iter()
+                .map(|&(i, _)| {
+                    let gap = crate::bits::uvarint_len((i - prev) as u64);
+                    prev = i;
+                    gap + 8
+                })
+                .sum::<usize>()
     }
 }
 
-/// Reads a decimal header: the exponent's divisor and the specials.
+/// Reads a decimal header: the exponent's divisor and the specials. `v2`: format
+/// version 2, where the specials count is present only when flagged.
 pub(crate) fn read_decimal_header(
     r: &mut ByteReader<'_>,
     n: usize,
+    v2: bool,
 ) -> Result<(f64, Vec<(usize, u64)>)> {
-    let exp = r.u8()?;
+    let byte = r.u8()?;
+    let exp = if v2 { byte & !SPECIALS_FLAG } else { byte };
     let p = *POW10.get(exp as usize).ok_or(CodecError::Corrupt {
         offset: r.position(),
         what: "decimal exponent out of range",
     })?;
-    let count = usize::try_from(r.uvarint()?).unwrap_or(usize::MAX);
+    let count = if v2 && byte & SPECIALS_FLAG == 0 {
+        0
+    } else {
+        usize::try_from(r.uvarint()?).unwrap_or(usize::MAX)
+    };
     if count > n {
         return Err(CodecError::Corrupt {
             offset: r.position(),

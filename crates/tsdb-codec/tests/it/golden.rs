@@ -1,8 +1,8 @@
-//! Golden files for chunk format v1: chunks written by earlier builds must decode
-//! to the same samples forever. A change to the format means a new format version
-//! and a new fixture directory, never a rewrite of these files. The encoder may
-//! choose differently over time, but never worse: re-encoding a fixture's samples
-//! must not produce more bytes than the fixture holds.
+//! Golden files for chunk formats v1 and v2: chunks written by earlier builds must
+//! decode to the same samples forever. A change to the format means a new format
+//! version and a new fixture directory, never a rewrite of these files. The encoder
+//! may choose differently over time, but never worse: re-encoding a fixture's
+//! samples must not produce more bytes than the fixture holds.
 
 use std::path::PathBuf;
 
@@ -10,8 +10,29 @@ use tsdb_codec::{Chunk, ChunkEncoder, TimestampEncoding, ValueEncoding};
 
 use crate::{assert_same, decode, encode};
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chunk_v1")
+fn dir(version: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/chunk_{version}"))
+}
+
+/// A 2-decimal random walk (σ = 0.25 per step): the residuals are bell-shaped, so
+/// format v2 Rice-codes them.
+fn walk_gauge(t0: i64) -> Vec<(i64, f64)> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut level = 5_000i64;
+    (0..120)
+        .map(|i| {
+            // Sum of four uniforms: roughly Gaussian steps.
+            let mut step = 0i64;
+            for _ in 0..4 {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                step += ((state >> 33) % 44) as i64 - 22;
+            }
+            level += step;
+            (t0 + i * 10_000, level as f64 / 100.0)
+        })
+        .collect()
 }
 
 /// The fixtures: name, samples, and the encodings the sealed chunk must use.
@@ -93,14 +114,24 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-#[test]
-fn chunk_v1_fixtures_decode_and_never_grow() {
+/// Cases added with format v2 (their v1 encodings were never pinned).
+fn cases_v2() -> Vec<Case> {
+    let t0 = 1_700_000_000_000i64;
+    vec![(
+        "walk_gauge",
+        walk_gauge(t0),
+        TimestampEncoding::Packed, // a fixed interval: Regular in v2
+        ValueEncoding::Decimal,
+    )]
+}
+
+fn check_fixtures(version: &str, cases: Vec<Case>) {
     let regenerate = std::env::var_os("TSDB_REGENERATE_GOLDEN").is_some();
-    for (name, samples, ts_enc, val_enc) in cases() {
-        let path = dir().join(format!("{name}.bin"));
+    for (name, samples, ts_enc, val_enc) in cases {
+        let path = dir(version).join(format!("{name}.bin"));
         let chunk = encode(&samples);
         if regenerate && !path.exists() {
-            std::fs::create_dir_all(dir()).unwrap();
+            std::fs::create_dir_all(dir(version)).unwrap();
             std::fs::write(&path, chunk.as_bytes()).unwrap();
         }
         let golden = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -110,7 +141,7 @@ fn chunk_v1_fixtures_decode_and_never_grow() {
         assert_eq!(parsed.as_ref().value_encoding(), val_enc, "{name}");
         assert!(
             chunk.as_bytes().len() <= golden.len(),
-            "{name}: encoder got worse: {} bytes, fixture {}",
+            "{version}/{name}: encoder got worse: {} bytes, fixture {}",
             chunk.as_bytes().len(),
             golden.len()
         );
@@ -118,17 +149,62 @@ fn chunk_v1_fixtures_decode_and_never_grow() {
 }
 
 #[test]
-fn open_form_fixture() {
+fn chunk_v1_fixtures_decode_and_never_grow() {
+    check_fixtures("v1", cases());
+}
+
+#[test]
+fn chunk_v2_fixtures_decode_and_never_grow() {
+    let mut all = cases();
+    all.extend(cases_v2());
+    for (name, samples, ts_enc, val_enc) in all.iter_mut() {
+        // Two alternating values Rice-code to a third of their XOR form in v2.
+        if *name == "irregular_xor" {
+            *val_enc = ValueEncoding::OrderedBits;
+        }
+        // A fixed interval is its own encoding in v2.
+        let interval = samples[1].0 - samples[0].0;
+        if *ts_enc == TimestampEncoding::Packed
+            && samples.windows(2).all(|w| w[1].0 - w[0].0 == interval)
+        {
+            *ts_enc = TimestampEncoding::Regular;
+        }
+    }
+    check_fixtures("v2", all);
+}
+
+#[test]
+fn v2_fixtures_use_the_v2_codings() {
+    // Regular timestamps: the constant coding (no width, no exception count).
+    let golden = std::fs::read(dir("v2").join("decimal_gauge.bin")).unwrap();
+    assert_eq!(golden[0], tsdb_codec::CHUNK_FORMAT_V2);
+    let v1 = std::fs::read(dir("v1").join("decimal_gauge.bin")).unwrap();
+    assert!(golden.len() < v1.len(), "{} vs {}", golden.len(), v1.len());
+    // The random-walk gauge: Rice codes beat fixed-width packing by > 5 %.
+    let walk = std::fs::read(dir("v2").join("walk_gauge.bin")).unwrap();
+    assert!(walk.len() * 8 < 120 * 8, "{} bytes", walk.len());
+}
+
+fn open_samples() -> ChunkEncoder {
     let mut enc = ChunkEncoder::new();
     for i in 0..10 {
         enc.push(1000 + i * 1000, i as f64 * 0.5).unwrap();
     }
-    let path = dir().join("open_gorilla.bin");
+    enc
+}
+
+#[test]
+fn open_form_fixture() {
+    let enc = open_samples();
+    let path = dir("v2").join("open_gorilla.bin");
     if std::env::var_os("TSDB_REGENERATE_GOLDEN").is_some() && !path.exists() {
-        std::fs::create_dir_all(dir()).unwrap();
+        std::fs::create_dir_all(dir("v2")).unwrap();
         std::fs::write(&path, enc.snapshot().as_bytes()).unwrap();
     }
     let golden = std::fs::read(&path).unwrap();
     // The appendable form is fully determined by the format: byte for byte.
     assert_eq!(enc.snapshot().as_bytes(), &golden[..]);
+    // The v1 fixture of the same samples still decodes to them.
+    let v1 = Chunk::from_bytes(std::fs::read(dir("v1").join("open_gorilla.bin")).unwrap()).unwrap();
+    assert_eq!(decode(&v1), decode(&enc.snapshot()));
 }
