@@ -428,6 +428,47 @@ impl LsbWriter {
     }
 }
 
+/// Bits [`read_rice`] loads at a time: a byte-aligned 64-bit load shifted by up to 7.
+const PEEK: u32 = 56;
+
+/// Decodes the next Rice code. The common case — quotient below the escape, code
+/// within the loaded bits — is a count of trailing zeros and two shifts; the
+/// register is reloaded only when the code may run past the loaded bits.
+#[inline(always)]
+fn next_rice(data: &[u8], k: u32, low: u64, pos: &mut usize, w: &mut u64, avail: &mut u32) -> u64 {
+    let mut q = w.trailing_zeros();
+    if q + 1 + k > *avail {
+        *pos += (PEEK - *avail) as usize;
+        *w = load_at(data, *pos, PEEK, mask_of(PEEK));
+        *avail = PEEK;
+        q = w.trailing_zeros();
+    }
+    if q < RICE_ESCAPE && q + 1 + k <= PEEK {
+        let rest = *w >> (q + 1);
+        *w = rest >> k;
+        *avail -= q + 1 + k;
+        return (u64::from(q) << k) | (rest & low);
+    }
+    // An escape, or k > 39: decode from the absolute position and reload.
+    *pos += (PEEK - *avail) as usize;
+    let v = if q < RICE_ESCAPE {
+        *pos += q as usize + 1;
+        let rest = load_at(data, *pos, k, low);
+        *pos += k as usize;
+        (u64::from(q) << k) | rest
+    } else {
+        *pos += RICE_ESCAPE as usize;
+        let len = (load_at(data, *pos, 6, 63) as u32) + 1;
+        *pos += 6;
+        let v = load_at(data, *pos, len, mask_of(len));
+        *pos += len as usize;
+        v
+    };
+    *w = load_at(data, *pos, PEEK, mask_of(PEEK));
+    *avail = PEEK;
+    v
+}
+
 /// Decodes `m` Rice codes from the start of `data` into slots
 /// `base + unzigzag(v) × multiplier`; returns the bytes consumed.
 fn read_rice<W: Word>(
@@ -438,7 +479,6 @@ fn read_rice<W: Word>(
     multiplier: u64,
     out: &mut Vec<W>,
 ) -> Result<usize> {
-    const PEEK: u32 = 56;
     let peek_mask = mask_of(PEEK);
     let low = mask_of(k);
     let mul = multiplier as i64;
@@ -446,46 +486,20 @@ fn read_rice<W: Word>(
     out.resize(start + m, W::from_i64(0));
     let slots = out.get_mut(start..).unwrap_or_default();
     // `pos` is the bit position of `w`'s lowest bit, `avail` how many of `w`'s bits
-    // are loaded. A code below the escape spans at most `need` bits.
+    // are loaded (bits above them read as zeros).
     let mut pos = 0usize;
     let mut w = load_at(data, 0, PEEK, peek_mask);
     let mut avail = PEEK;
-    let need = RICE_ESCAPE + 1 + k;
-    for slot in slots.iter_mut() {
-        if avail < need {
-            pos += (PEEK - avail) as usize;
-            w = load_at(data, pos, PEEK, peek_mask);
-            avail = PEEK;
+    if mul == 1 {
+        for slot in slots.iter_mut() {
+            let v = next_rice(data, k, low, &mut pos, &mut w, &mut avail);
+            *slot = W::from_i64(base.wrapping_add(unzigzag(v)));
         }
-        let q = w.trailing_zeros();
-        let v = if q < RICE_ESCAPE && need <= PEEK {
-            // The common case: quotient and low bits from the register.
-            let len = q + 1 + k;
-            let v = (u64::from(q) << k) | ((w >> (q + 1)) & low);
-            w >>= len;
-            avail -= len;
-            v
-        } else {
-            pos += (PEEK - avail) as usize;
-            let v = if q < RICE_ESCAPE {
-                // k > 39: the low bits need their own load.
-                pos += q as usize + 1;
-                let rest = load_at(data, pos, k, low);
-                pos += k as usize;
-                (u64::from(q) << k) | rest
-            } else {
-                pos += RICE_ESCAPE as usize;
-                let len = (load_at(data, pos, 6, 63) as u32) + 1;
-                pos += 6;
-                let v = load_at(data, pos, len, mask_of(len));
-                pos += len as usize;
-                v
-            };
-            w = load_at(data, pos, PEEK, peek_mask);
-            avail = PEEK;
-            v
-        };
-        *slot = W::from_i64(base.wrapping_add(unzigzag(v).wrapping_mul(mul)));
+    } else {
+        for slot in slots.iter_mut() {
+            let v = next_rice(data, k, low, &mut pos, &mut w, &mut avail);
+            *slot = W::from_i64(base.wrapping_add(unzigzag(v).wrapping_mul(mul)));
+        }
     }
     pos += (PEEK - avail) as usize;
     // Loads past the end read zeros; a stream that needed them is truncated.
