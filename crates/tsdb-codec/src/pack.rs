@@ -272,10 +272,12 @@ fn rice_bits(v: u64, k: u32) -> usize {
 /// factor divided out when `factor` (packing found one) and the cheapest parameter.
 fn rice_plan(residuals: &[i64], factor: bool) -> Option<RicePlan> {
     let m = residuals.len();
-    let mut scratch = residuals.to_vec();
-    let (_, &mut base, _) = scratch
-        .get_mut(..)?
-        .select_nth_unstable(m.checked_sub(1)? / 2);
+    // The centre: the median of up to 31 evenly spaced residuals. Robust to a
+    // reset, and a few instructions per chunk instead of a selection over all.
+    let step = m.div_ceil(31).max(1);
+    let mut sample: Vec<i64> = residuals.iter().step_by(step).copied().collect();
+    let mid = sample.len().checked_sub(1)? / 2;
+    let (_, &mut base, _) = sample.get_mut(..)?.select_nth_unstable(mid);
     // The factor must divide every signed difference exactly: computed here, not
     // taken from packing (whose offsets wrap around below its base).
     let mut g = u64::from(!factor);
@@ -299,17 +301,16 @@ fn rice_plan(residuals: &[i64], factor: bool) -> Option<RicePlan> {
         })
         .collect();
     let (k, bits) = best_rice_k(&values)?;
-    // A median close to zero costs a byte to store and saves less: try without.
+    // A median close to zero costs a byte to store and may save less: price the
+    // codes around zero at the same parameter.
     if base != 0 && multiplier == 1 && bit_len(zigzag(base)) <= k {
-        let plain: Vec<u64> = residuals.iter().map(|&r| zigzag(r)).collect();
-        if let Some((k2, bits2)) = best_rice_k(&plain)
-            && bits2.div_ceil(8) <= bits.div_ceil(8) + uvarint_len(zigzag(base))
-        {
+        let bits2: usize = residuals.iter().map(|&r| rice_bits(zigzag(r), k)).sum();
+        if bits2.div_ceil(8) <= bits.div_ceil(8) + uvarint_len(zigzag(base)) {
             return Some(RicePlan {
                 base: 0,
                 multiplier,
-                k: k2,
-                values: plain,
+                k,
+                values: residuals.iter().map(|&r| zigzag(r)).collect(),
                 bytes: 1 + bits2.div_ceil(8),
             });
         }
@@ -338,36 +339,61 @@ fn rice_plan(residuals: &[i64], factor: bool) -> Option<RicePlan> {
 /// skew a mean; the exact cost then decides among its neighbours.
 fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
     let mut hist = [0usize; 65];
+    let mut max = 0u64;
     for &v in values {
         if let Some(h) = hist.get_mut(bit_len(v) as usize) {
             *h += 1;
         }
+        max = max.max(v);
     }
-    let top = hist.iter().rposition(|&c| c > 0).unwrap_or(0) as u32;
-    let estimate = |k: u32| -> usize {
-        let mut bits = 0usize;
-        for (b, &c) in (0u32..).zip(hist.iter()) {
-            if c == 0 {
-                continue;
-            }
-            // A value of bit length b > k has a quotient of about 1.5 × 2^(b−1−k).
-            let q = if b <= k {
-                0
-            } else {
-                (3u64 << (b - 1 - k)) >> 1
-            };
-            let cost = if q < u64::from(RICE_ESCAPE) {
-                q as usize + 1 + k as usize
-            } else {
-                (RICE_ESCAPE + 6 + b) as usize
-            };
-            bits += c * cost;
+    let mut used = [(0u32, 0usize); 65];
+    let mut n_used = 0;
+    for (b, &c) in (0u32..).zip(hist.iter()) {
+        if c > 0
+            && let Some(u) = used.get_mut(n_used)
+        {
+            *u = (b, c);
+            n_used += 1;
         }
-        bits
+    }
+    let used = used.get(..n_used)?;
+    let estimate = |k: u32| -> usize {
+        used.iter()
+            .map(|&(b, c)| {
+                // A value of bit length b > k has a quotient of about 1.5 × 2^(b−1−k).
+                let q = if b <= k {
+                    0
+                } else {
+                    (3u64 << (b - 1 - k)) >> 1
+                };
+                c * if q < u64::from(RICE_ESCAPE) {
+                    q as usize + 1 + k as usize
+                } else {
+                    (RICE_ESCAPE + 6 + b) as usize
+                }
+            })
+            .sum()
     };
+    let top = bit_len(max);
     let k0 = (0..=top.min(MAX_RICE_K)).min_by_key(|&k| estimate(k))?;
-    // The exact cost of the estimate and its two neighbours, in one pass.
+    // The exact cost of the estimate and its two neighbours. Without escapes (the
+    // largest value's quotient below the escape) it is m × (1 + k) + Σ v >> k,
+    // summed for all three in one pass; otherwise code by code.
     let ks = [k0.saturating_sub(1), k0, (k0 + 1).min(MAX_RICE_K)];
+    let m = values.len();
+    if max >> ks[0] < u64::from(RICE_ESCAPE) {
+        let mut sums = [0u64; 3];
+        for &v in values {
+            sums[0] += v >> ks[0];
+            sums[1] += v >> ks[1];
+            sums[2] += v >> ks[2];
+        }
+        return ks
+            .into_iter()
+            .zip(sums)
+            .map(|(k, s)| (k, m * (1 + k as usize) + s as usize))
+            .min_by_key(|&(_, bits)| bits);
+    }
     let mut costs = [0usize; 3];
     for &v in values {
         for (c, &k) in costs.iter_mut().zip(&ks) {
@@ -383,11 +409,18 @@ fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
 fn write_rice(values: &[u64], k: u32, out: &mut Vec<u8>) {
     let mut w = LsbWriter::default();
     let low = mask_of(k);
+    // With k ≤ 48 a code below the escape is at most 64 bits: one put.
+    let one_put = k + RICE_ESCAPE <= 64;
     for &v in values {
         let q = v >> k;
         if q < u64::from(RICE_ESCAPE) {
-            w.put(1 << q, q as u32 + 1, out);
-            w.put(v & low, k, out);
+            let q = q as u32;
+            if one_put {
+                w.put(((v & low) << (q + 1)) | (1 << q), q + 1 + k, out);
+            } else {
+                w.put(1 << q, q + 1, out);
+                w.put(v & low, k, out);
+            }
         } else {
             let len = bit_len(v).max(1);
             w.put(0, RICE_ESCAPE, out);
@@ -709,6 +742,7 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
             if has_multiplier {
                 put_uvarint(out, plan.multiplier);
             }
+            out.reserve(plan.bytes);
             write_rice(&plan.offsets, k, out);
             return;
         }

@@ -81,42 +81,48 @@ impl Decimal {
     pub(crate) fn analyze(values: &[u64]) -> Option<Decimal> {
         let max_specials = values.len() / 8;
         let mut exp = 0usize;
+        let mut ints = Vec::with_capacity(values.len());
         let mut specials = Vec::new();
-        // First pass: the exponent (only grows: exact at e means exact at e + 1).
+        // One pass: the exponent only grows (exact at e means exact at e + 1), so a
+        // value that needs a larger one rescales the integers so far (at most 18
+        // times, in practice within the first few values).
+        let mut prev = 0i64;
         for (i, &bits) in values.iter().enumerate() {
             let v = f64::from_bits(bits);
-            if decimal_int(v, exp).is_some() {
+            if let Some(k) = decimal_int(v, exp) {
+                prev = k;
+                ints.push(k);
                 continue;
             }
             match (exp + 1..=MAX_DECIMAL_EXP).find(|&e| decimal_int(v, e).is_some()) {
-                Some(e) => exp = e,
-                None => {
-                    specials.push((i, bits));
-                    if specials.len() > max_specials {
-                        return None;
+                Some(e) => {
+                    exp = e;
+                    specials.clear();
+                    ints.clear();
+                    prev = 0;
+                    for (j, &b) in values.iter().enumerate().take(i + 1) {
+                        // A value exact at a smaller exponent may overflow 2^53 at
+                        // this one: it becomes a special.
+                        match decimal_int(f64::from_bits(b), exp) {
+                            Some(k) => {
+                                prev = k;
+                                ints.push(k);
+                            }
+                            None => {
+                                specials.push((j, b));
+                                ints.push(prev);
+                            }
+                        }
                     }
-                }
-            }
-        }
-        // Second pass: the integers at the final exponent. A value that is exact at a
-        // smaller exponent may overflow 2^53 at the final one: it becomes a special.
-        let mut ints = Vec::with_capacity(values.len());
-        let mut prev = 0i64;
-        specials.clear();
-        for (i, &bits) in values.iter().enumerate() {
-            match decimal_int(f64::from_bits(bits), exp) {
-                Some(k) => {
-                    prev = k;
-                    ints.push(k);
                 }
                 None => {
                     specials.push((i, bits));
                     ints.push(prev);
                 }
             }
-        }
-        if specials.len() > max_specials {
-            return None;
+            if specials.len() > max_specials {
+                return None;
+            }
         }
         Some(Decimal {
             exp: exp as u8,
