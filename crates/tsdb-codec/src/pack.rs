@@ -272,12 +272,11 @@ fn rice_bits(v: u64, k: u32) -> usize {
 /// factor divided out when `factor` (packing found one) and the cheapest parameter.
 fn rice_plan(residuals: &[i64], factor: bool) -> Option<RicePlan> {
     let m = residuals.len();
-    // The centre: the median of up to 31 evenly spaced residuals. Robust to a
-    // reset, and a few instructions per chunk instead of a selection over all.
-    let step = m.div_ceil(31).max(1);
-    let mut sample: Vec<i64> = residuals.iter().step_by(step).copied().collect();
-    let mid = sample.len().checked_sub(1)? / 2;
-    let (_, &mut base, _) = sample.get_mut(..)?.select_nth_unstable(mid);
+    // The centre: the median, robust to a reset.
+    let mut scratch = residuals.to_vec();
+    let (_, &mut base, _) = scratch
+        .get_mut(..)?
+        .select_nth_unstable(m.checked_sub(1)? / 2);
     // The factor must divide every signed difference exactly: computed here, not
     // taken from packing (whose offsets wrap around below its base).
     let mut g = u64::from(!factor);
