@@ -27,7 +27,7 @@ pub const MAX_CHUNK_SAMPLES: usize = 4096;
 
 /// A decoder allocates at most this many samples per input byte (on top of the
 /// [`MAX_CHUNK_SAMPLES`] cap). The densest possible chunk, a constant series at a
-/// fixed interval, needs at least 13 bytes for 4096 samples (315 per byte).
+/// fixed interval, needs at least 10 bytes for 4096 samples (410 per byte).
 pub const MAX_SAMPLES_PER_BYTE: usize = 512;
 
 /// How a chunk's timestamps are stored.
@@ -723,6 +723,18 @@ impl Iterator for ChunkIter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_densest_chunk_is_within_the_allocation_bound() {
+        let ts: Vec<i64> = (0..MAX_CHUNK_SAMPLES as i64).collect();
+        let vs = vec![0.0; MAX_CHUNK_SAMPLES];
+        let chunk = Chunk::encode(&ts, &vs).unwrap();
+        assert_eq!(chunk.as_bytes().len(), 10);
+        assert!(MAX_CHUNK_SAMPLES <= chunk.as_bytes().len() * MAX_SAMPLES_PER_BYTE);
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        chunk.decode_into(&mut t, &mut v).unwrap();
+        assert_eq!((t, v), (ts, vs));
+    }
 
     #[test]
     fn decimal_scaling_is_exact_on_both_paths() {
