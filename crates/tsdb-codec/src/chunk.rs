@@ -736,6 +736,44 @@ mod tests {
         assert_eq!((t, v), (ts, vs));
     }
 
+    /// A v2 chunk of `n` samples with a regular timestamp section `t0, interval`
+    /// and constant decimal values.
+    fn regular_chunk(version: u8, n: u64, t0: i64, interval: u64) -> Vec<u8> {
+        let mut ts = Vec::new();
+        put_uvarint(&mut ts, zigzag(t0));
+        put_uvarint(&mut ts, interval);
+        let mut bytes = vec![version, 0x21];
+        put_uvarint(&mut bytes, n);
+        put_uvarint(&mut bytes, ts.len() as u64);
+        bytes.extend_from_slice(&ts);
+        bytes.extend_from_slice(&[0, 0x20, 0]); // exponent 0, constant 0
+        bytes
+    }
+
+    #[test]
+    fn regular_timestamps_are_validated() {
+        let decode = |bytes: Vec<u8>| {
+            let (mut t, mut v) = (Vec::new(), Vec::new());
+            Chunk::from_bytes(bytes)?.decode_into(&mut t, &mut v)?;
+            Ok::<_, CodecError>(t)
+        };
+        assert_eq!(decode(regular_chunk(2, 3, -5, 7)).unwrap(), vec![-5, 2, 9]);
+        let refused = [
+            regular_chunk(2, 3, 0, 0),             // zero interval
+            regular_chunk(2, 3, i64::MAX - 10, 6), // overflows at the last sample
+            regular_chunk(2, 3, 0, u64::MAX),      // interval past i64
+            regular_chunk(1, 3, 0, 10),            // not in format v1
+        ];
+        for bytes in refused {
+            assert!(decode(bytes.clone()).is_err(), "{bytes:?}");
+        }
+        // Every truncation fails cleanly.
+        let good = regular_chunk(2, 3, 1_700_000_000_000, 10_000);
+        for cut in 0..good.len() {
+            assert!(decode(good[..cut].to_vec()).is_err(), "cut {cut}");
+        }
+    }
+
     #[test]
     fn decimal_scaling_is_exact_on_both_paths() {
         let ints: Vec<i64> = vec![
