@@ -1,13 +1,13 @@
 //! Reads over the head and the blocks: series from several sources merged in
 //! time order, duplicates removed (the head wins, then the newer block).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use tsdb_index::{Labels, Matcher};
 
 use super::Block;
-use super::tombstones;
+use super::tombstones::{self, Tombstone};
 use crate::api::{SelectHints, Series};
 use crate::db::Inner;
 use crate::error::{Error, Result};
@@ -64,7 +64,7 @@ impl Inner {
         // The head first: a cut publishes its block before truncating the head,
         // so samples gone from the head are in the snapshot loaded after.
         let mut head_parts = Vec::new();
-        for id in self.index.select(matchers).map_err(Error::Query)? {
+        for id in self.index.load().select(matchers).map_err(Error::Query)? {
             if let Some(s) = self.head.read(id, min, max)?
                 && !s.timestamps.is_empty()
             {
@@ -113,7 +113,7 @@ impl Inner {
     ) -> Result<Vec<Labels>> {
         let (min, max) = (hints.min_time_ms, hints.max_time_ms);
         let mut out = Vec::new();
-        for id in self.index.select(matchers).map_err(Error::Query)? {
+        for id in self.index.load().select(matchers).map_err(Error::Query)? {
             if let Some(labels) = self.head.labels_if_in_range(id, min, max)? {
                 out.push(labels);
             }
@@ -141,30 +141,90 @@ impl Inner {
         Ok(out)
     }
 
-    /// `Querier::label_names` over the head and the blocks.
+    /// `Querier::label_names` over the head and the blocks. Series deleted
+    /// whole are not counted: head GC drops them from the head's index, and a
+    /// block's series its tombstones delete whole are skipped.
     pub(crate) fn label_names_all(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let mut out = self.index.label_names(matchers).map_err(Error::Query)?;
+        let mut out = self
+            .index
+            .load()
+            .label_names(matchers)
+            .map_err(Error::Query)?;
+        let stones = self.blocks.tombstones();
         for block in self.blocks.snapshot().iter() {
-            out.extend(block.label_names(matchers)?);
+            let gone = deleted_whole(block, &stones)?;
+            if gone.is_empty() {
+                out.extend(block.label_names(matchers)?);
+                continue;
+            }
+            for id in live_ids(block, matchers, &gone)? {
+                out.extend(block.labels(id)?.iter().map(|(n, _)| n.to_string()));
+            }
         }
         out.sort();
         out.dedup();
         Ok(out)
     }
 
-    /// `Querier::label_values` over the head and the blocks.
+    /// `Querier::label_values` over the head and the blocks (series deleted
+    /// whole skipped, as for label names).
     pub(crate) fn label_values_all(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
         let mut out = self
             .index
+            .load()
             .label_values(name, matchers)
             .map_err(Error::Query)?;
+        let stones = self.blocks.tombstones();
         for block in self.blocks.snapshot().iter() {
-            out.extend(block.label_values(name, matchers)?);
+            let gone = deleted_whole(block, &stones)?;
+            if gone.is_empty() {
+                out.extend(block.label_values(name, matchers)?);
+                continue;
+            }
+            for id in live_ids(block, matchers, &gone)? {
+                if let Some(v) = block.labels(id)?.get(name) {
+                    out.push(v.to_string());
+                }
+            }
         }
         out.sort();
         out.dedup();
         Ok(out)
     }
+}
+
+/// The series of `block` its tombstones delete whole (no sample left).
+/// Empty, without reading a series, when no tombstone names the block.
+fn deleted_whole(block: &Block, stones: &[Arc<Tombstone>]) -> Result<HashSet<u32>> {
+    let id = &block.meta().id;
+    let mut gone = HashSet::new();
+    let mut seen = HashSet::new();
+    let (mut ts, mut vs) = (Vec::new(), Vec::new());
+    for t in stones.iter().filter(|t| t.blocks.iter().any(|b| b == id)) {
+        for sid in block.select(&t.matchers)? {
+            if !seen.insert(sid) {
+                continue;
+            }
+            ts.clear();
+            vs.clear();
+            block.read_series(sid, i64::MIN, i64::MAX, &mut ts, &mut vs)?;
+            tombstones::apply(stones, id, &block.labels(sid)?, &mut ts, &mut vs);
+            if ts.is_empty() {
+                gone.insert(sid);
+            }
+        }
+    }
+    Ok(gone)
+}
+
+/// The series of `block` matching `matchers` (all when empty) but not `gone`.
+fn live_ids(block: &Block, matchers: &[Matcher], gone: &HashSet<u32>) -> Result<Vec<u32>> {
+    let ids = if matchers.is_empty() {
+        (0..u32::try_from(block.num_series()).unwrap_or(u32::MAX)).collect()
+    } else {
+        block.select(matchers)?
+    };
+    Ok(ids.into_iter().filter(|id| !gone.contains(id)).collect())
 }
 
 #[cfg(test)]

@@ -188,13 +188,15 @@ impl Inner {
         refused: &mut Vec<Refused>,
     ) -> Result<()> {
         let _guard = self.create_lock.lock();
+        // Under the creation lock: head GC swaps the index under it too.
+        let index = self.index.load();
         let mut new = Vec::new();
         let mut seen = HashSet::new();
         for &i in idxs {
             let (Some(s), Some(id)) = (batch.get(i), ids.get_mut(i)) else {
                 continue;
             };
-            match self.index.get_or_create(&s.labels) {
+            match index.get_or_create(&s.labels) {
                 Ok(sid) => {
                     *id = sid.0;
                     if !self.head.contains(sid) && seen.insert(sid) {

@@ -169,7 +169,7 @@ impl Inner {
         if min > max {
             return Ok(());
         }
-        let ids = self.index.select(matchers).map_err(Error::Query)?;
+        let ids = self.index.load().select(matchers).map_err(Error::Query)?;
         let _changes = self.blocks.lock_changes();
         if self.blocks.enabled() {
             let blocks: Vec<String> = self
@@ -197,6 +197,9 @@ impl Inner {
                 s.delete_range(min, max)?;
             }
         }
+        // Series deleted whole leave the head and its index (so label
+        // queries stop listing them); the checkpoint makes it durable.
+        self.gc_head()?;
         self.checkpoint()
     }
 }

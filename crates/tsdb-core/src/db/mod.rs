@@ -4,6 +4,7 @@
 mod append;
 mod blocks;
 mod checkpoint;
+mod gc;
 mod query;
 mod recovery;
 
@@ -115,7 +116,8 @@ pub(crate) struct Inner {
     pub wal_dir: PathBuf,
     pub storage: Arc<dyn Storage>,
     pub settings: Settings,
-    pub index: MemIndex,
+    /// The head's series index; replaced whole by head GC (`Inner::gc_head`).
+    pub index: arc_swap::ArcSwap<MemIndex>,
     pub head: Head,
     pub wal: Wal,
     pub catalog: Catalog,
@@ -239,7 +241,7 @@ impl Db {
             series: mem.series,
             head_bytes: mem.total_bytes,
             head_compressed_bytes: mem.compressed_bytes,
-            index_bytes: inner.index.memory_bytes(),
+            index_bytes: inner.index.load().memory_bytes(),
             samples_accepted: load(&c.accepted),
             samples_out_of_order: load(&c.ooo),
             duplicates_equal: load(&c.dup_equal),

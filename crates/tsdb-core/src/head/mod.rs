@@ -58,6 +58,24 @@ impl Shard {
             _ => false,
         }
     }
+    /// Removes the series `id` if `drop` says so; its slot is freed (and
+    /// trailing free slots given back).
+    fn remove_if(&mut self, id: u32, drop: impl FnOnce(&MemSeries) -> bool) -> Option<Labels> {
+        let slot = self.slots.get_mut(id as usize / SHARDS)?;
+        if !drop(slot.as_deref()?) {
+            return None;
+        }
+        let series = slot.take()?;
+        self.count = self.count.saturating_sub(1);
+        while self.slots.last().is_some_and(Option::is_none) {
+            self.slots.pop();
+        }
+        if self.slots.capacity() > 2 * self.slots.len() + 16 {
+            self.slots.shrink_to_fit();
+        }
+        Some(series.labels)
+    }
+
     /// The series of this shard, mutably.
     fn series_mut(&mut self) -> impl Iterator<Item = &mut MemSeries> {
         self.slots.iter_mut().filter_map(|s| s.as_deref_mut())
@@ -180,6 +198,49 @@ impl Head {
             Some(s) if s.has_samples_in(min, max)? => Ok(Some(s.labels.clone())),
             _ => Ok(None),
         }
+    }
+
+    /// Garbage-collects the series whose samples are all gone from the head
+    /// (cut into blocks, or deleted) and which received nothing since: they
+    /// leave their shard and the labels lookup, so memory tracks the active
+    /// series. A series that never had a sample (just created, its first
+    /// append on the way) is kept. Returns the ids dropped.
+    ///
+    /// The caller holds the series-creation lock, so no series is created
+    /// meanwhile; an appender that resolved a dropped id finds it gone under
+    /// the shard lock and resolves the labels again (a new id).
+    pub(crate) fn gc(&self) -> Vec<u32> {
+        let mut dropped = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let mut shard = shard.lock();
+            let ids: Vec<u32> = shard
+                .iter(i)
+                .filter(|(_, s)| Self::collectable(s))
+                .map(|(id, _)| id)
+                .collect();
+            for id in ids {
+                if let Some(labels) = shard.remove_if(id, Self::collectable) {
+                    self.refs.remove(&labels, id);
+                    dropped.push(id);
+                }
+            }
+        }
+        dropped
+    }
+
+    /// Whether GC drops a series: it had samples and has none left.
+    fn collectable(s: &MemSeries) -> bool {
+        !s.is_empty() && s.min_time().is_none()
+    }
+
+    /// Every head series' id and labels (the labels share their storage).
+    pub(crate) fn all_labels(&self) -> Vec<(u32, Labels)> {
+        let mut out = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let shard = shard.lock();
+            out.extend(shard.iter(i).map(|(id, s)| (id, s.labels.clone())));
+        }
+        out
     }
 
     /// Notes that sealed chunks may wait for re-encoding.

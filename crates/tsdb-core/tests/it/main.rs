@@ -13,6 +13,7 @@ mod blocks;
 mod compaction;
 mod crash;
 mod faults;
+mod gc;
 mod golden;
 mod killed_child;
 mod model;
