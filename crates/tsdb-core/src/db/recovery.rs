@@ -1,5 +1,6 @@
 //! Opening a database: the newest checkpoint, then the WAL after it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, mpsc};
@@ -147,6 +148,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
             head: &head,
             senders,
             series: 0,
+            aliases: HashMap::new(),
         };
         let stats = replay_segments(&*storage, &wal_dir, after, |k, payload| {
             pending.apply(k, payload)
@@ -382,6 +384,10 @@ struct Pending<'a> {
     head: &'a Head,
     senders: Vec<mpsc::SyncSender<Vec<(u32, i64, f64)>>>,
     series: u64,
+    /// Ids whose `SERIES` record named labels already known under another
+    /// id (head GC dropped a series and it came back): their samples go to
+    /// that series.
+    aliases: HashMap<u32, u32>,
 }
 
 impl Pending<'_> {
@@ -397,10 +403,12 @@ impl Pending<'_> {
                     match self.index.get(&labels) {
                         Some(existing) if existing == id => {}
                         Some(existing) => {
-                            return Err(format!(
-                                "series {} has the labels of series {}",
-                                id.0, existing.0
-                            ));
+                            // The labels came back under a new id after head
+                            // GC dropped them (or the other way round, the
+                            // checkpoint holding the newer id): one series.
+                            self.aliases.insert(id.0, existing.0);
+                            self.index.reserve_ids(id.0.saturating_add(1));
+                            continue;
                         }
                         None => self
                             .index
@@ -418,6 +426,13 @@ impl Pending<'_> {
             }
             kind::SAMPLES => {
                 let samples = samples_payload(payload).ok_or("malformed samples record")?;
+                let aliases = &self.aliases;
+                let samples = samples.map(|(id, t, v)| {
+                    if aliases.is_empty() {
+                        return (id, t, v);
+                    }
+                    (aliases.get(&id).copied().unwrap_or(id), t, v)
+                });
                 let n = self.senders.len().max(1);
                 let mut groups: Vec<Vec<(u32, i64, f64)>> = (0..n)
                     .map(|_| Vec::with_capacity(payload.len() / SAMPLE_ENTRY_LEN / n + 1))
