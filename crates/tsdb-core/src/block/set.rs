@@ -62,7 +62,13 @@ impl BlockSet {
         for name in names {
             let path = dir.join(&name);
             if name.ends_with(TMP_SUFFIX) {
-                fs::remove_dir_all(&path)?;
+                // A block being written or removed, or the tombstones file
+                // being replaced (`tombstones.json.tmp`).
+                if fs::symlink_metadata(&path)?.is_dir() {
+                    fs::remove_dir_all(&path)?;
+                } else {
+                    fs::remove_file(&path)?;
+                }
                 report.partial_removed.push(path);
                 continue;
             }

@@ -12,6 +12,7 @@ mod block_crash;
 mod blocks;
 mod compaction;
 mod crash;
+mod delete_crash;
 mod faults;
 mod gc;
 mod golden;
