@@ -8,6 +8,9 @@ mod series;
 pub(crate) mod snapshot;
 mod truncate;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::size_of;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,64 +32,78 @@ const _: () = assert!(SHARDS < u8::MAX as usize);
 const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 const _: () = assert!(1 << SHARD_BITS == SHARDS);
 
-/// One shard: the series whose id is `slot * SHARDS + shard`.
+/// A hasher for series ids: a multiplicative hash folded so that the low
+/// bits (the bucket) depend on every bit of the id (the ids of one shard
+/// share their low bits).
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(u32::from(b) ^ (self.0 as u32).rotate_left(8));
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.0 = u64::from(x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// One shard: the series whose id is `shard` modulo `SHARDS`, by id. A map
+/// rather than a table indexed by id: ids are never reused, so under churn a
+/// table would keep a slot for every series ever created.
 #[derive(Default)]
 pub(crate) struct Shard {
-    /// Boxed so an empty or spare slot costs one pointer.
-    slots: Vec<Option<Box<MemSeries>>>,
-    count: usize,
+    /// Boxed so the map moves pointers when it grows.
+    series: HashMap<u32, Box<MemSeries>, BuildHasherDefault<IdHasher>>,
 }
 
 impl Shard {
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut MemSeries> {
-        self.slots.get_mut(id as usize / SHARDS)?.as_deref_mut()
+        self.series.get_mut(&id).map(|s| &mut **s)
     }
     pub(crate) fn get(&self, id: u32) -> Option<&MemSeries> {
-        self.slots.get(id as usize / SHARDS)?.as_deref()
+        self.series.get(&id).map(|s| &**s)
     }
     fn insert(&mut self, id: u32, series: MemSeries) -> bool {
-        let slot = id as usize / SHARDS;
-        if self.slots.len() <= slot {
-            self.slots.resize_with(slot + 1, || None);
-        }
-        match self.slots.get_mut(slot) {
-            Some(s @ None) => {
-                *s = Some(Box::new(series));
-                self.count += 1;
+        match self.series.entry(id) {
+            Entry::Vacant(e) => {
+                e.insert(Box::new(series));
                 true
             }
-            _ => false,
+            Entry::Occupied(_) => false,
         }
     }
-    /// Removes the series `id` if `drop` says so; its slot is freed (and
-    /// trailing free slots given back).
+
+    /// Removes the series `id` if `drop` says so (the map shrinks once
+    /// mostly empty); returns its labels.
     fn remove_if(&mut self, id: u32, drop: impl FnOnce(&MemSeries) -> bool) -> Option<Labels> {
-        let slot = self.slots.get_mut(id as usize / SHARDS)?;
-        if !drop(slot.as_deref()?) {
+        if !drop(self.get(id)?) {
             return None;
         }
-        let series = slot.take()?;
-        self.count = self.count.saturating_sub(1);
-        while self.slots.last().is_some_and(Option::is_none) {
-            self.slots.pop();
-        }
-        if self.slots.capacity() > 2 * self.slots.len() + 16 {
-            self.slots.shrink_to_fit();
+        let series = self.series.remove(&id)?;
+        if self.series.capacity() > 4 * self.series.len() + 64 {
+            self.series.shrink_to_fit();
         }
         Some(series.labels)
     }
 
     /// The series of this shard, mutably.
     fn series_mut(&mut self) -> impl Iterator<Item = &mut MemSeries> {
-        self.slots.iter_mut().filter_map(|s| s.as_deref_mut())
+        self.series.values_mut().map(|s| &mut **s)
     }
 
-    /// The series of this shard with their ids.
-    pub(crate) fn iter(&self, shard: usize) -> impl Iterator<Item = (u32, &MemSeries)> {
-        self.slots.iter().enumerate().filter_map(move |(slot, s)| {
-            let id = u32::try_from(slot * SHARDS + shard).ok()?;
-            Some((id, s.as_deref()?))
-        })
+    /// The series of this shard with their ids (in no particular order).
+    pub(crate) fn iter(&self, _shard: usize) -> impl Iterator<Item = (u32, &MemSeries)> {
+        self.series.iter().map(|(&id, s)| (id, &**s))
+    }
+
+    /// Bytes held by the map itself (not the series).
+    fn table_bytes(&self) -> usize {
+        self.series.capacity() * (size_of::<(u32, Box<MemSeries>)>() + 1)
     }
 }
 
@@ -286,7 +303,7 @@ impl Head {
         };
         for (i, shard) in self.shards.iter().enumerate() {
             let shard = shard.lock();
-            m.total_bytes += shard.slots.capacity() * size_of::<Option<Box<MemSeries>>>();
+            m.total_bytes += shard.table_bytes();
             for (_, s) in shard.iter(i) {
                 m.series += 1;
                 m.total_bytes += s.memory_bytes();
@@ -326,13 +343,20 @@ impl Head {
                 continue;
             };
             let mut shard = shard.lock();
-            for &(id, t, v) in group {
-                match shard.get_mut(id) {
-                    Some(series) => match series.append(t, v, cfg) {
+            // One lookup per run of a series' samples (the sort made them adjacent).
+            for run in group.chunk_by(|a, b| a.0 == b.0) {
+                let Some(&(id, _, _)) = run.first() else {
+                    continue;
+                };
+                let Some(series) = shard.get_mut(id) else {
+                    totals.unknown += run.len() as u64;
+                    continue;
+                };
+                for &(_, t, v) in run {
+                    match series.append(t, v, cfg) {
                         Ok(_) => totals.applied += 1,
                         Err(_) => totals.failed += 1,
-                    },
-                    None => totals.unknown += 1,
+                    }
                 }
             }
         }
