@@ -38,7 +38,8 @@ pub const LOCK_FILE: &str = "LOCK";
 /// Counters of the write path, as reported by [`Db::stats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Series in the head.
+    /// Series in the head: the active ones (head GC drops, at each cut, the
+    /// series whose samples all went to blocks).
     pub series: usize,
     /// Bytes of memory held by the head (series, chunks, bookkeeping).
     pub head_bytes: usize,
