@@ -250,3 +250,61 @@ fn random_churn_cut_delete_reopen_matches_the_model() {
         }
     }
 }
+
+/// Writers keep creating, abandoning and reviving series while cuts (and
+/// head GC) run in a loop: no sample is refused or lost, before and after a
+/// reopen.
+#[test]
+fn writers_racing_head_gc_lose_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    let stop = AtomicBool::new(false);
+    let models: Vec<Model> = std::thread::scope(|scope| {
+        let cutter = scope.spawn(|| {
+            let mut cuts = 0;
+            while !stop.load(Ordering::Relaxed) {
+                cuts += db.cut_blocks().unwrap().len();
+            }
+            cuts
+        });
+        let writers: Vec<_> = (0..2u32)
+            .map(|w| {
+                let db = &db;
+                scope.spawn(move || {
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(w));
+                    let mut model = Model::new();
+                    for round in 0..1_000i64 {
+                        // A window of 4 series out of 12 moves along: series
+                        // leave, and come back after GC dropped them.
+                        let first = (round / 10) as u32 % 12;
+                        let mut samples = Vec::new();
+                        for k in 0..4 {
+                            let s = w * 100 + (first + k) % 12;
+                            let t = round * 50 + rng.gen_range(0..50);
+                            samples.push((s, t, (t * 7 + i64::from(s)) as f64));
+                        }
+                        put(db, &mut model, &samples);
+                    }
+                    model
+                })
+            })
+            .collect();
+        let models = writers.into_iter().map(|h| h.join().unwrap()).collect();
+        stop.store(true, Ordering::Relaxed);
+        assert!(cutter.join().unwrap() > 0, "no cut ran");
+        models
+    });
+    let mut model = Model::new();
+    for m in models {
+        model.extend(m);
+    }
+    check_everything(&db, &model);
+    db.cut_blocks().unwrap();
+    // Only the series of the last rounds are active.
+    assert!(db.stats().series <= 10, "{} head series", db.stats().series);
+    check_everything(&db, &model);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    check_everything(&db, &model);
+}
