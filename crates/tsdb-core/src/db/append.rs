@@ -187,7 +187,7 @@ impl Inner {
         ids: &mut [u32],
         refused: &mut Vec<Refused>,
     ) -> Result<()> {
-        let _guard = self.create_lock.lock();
+        let mut created_log = self.create_lock.lock();
         // Under the creation lock: head GC swaps the index under it too.
         let index = self.index.load();
         let mut new = Vec::new();
@@ -221,6 +221,9 @@ impl Inner {
         }
         self.wal.append(&fb.bytes)?;
         for (id, labels) in new {
+            if let Some(log) = created_log.as_mut() {
+                log.push((id, labels.clone()));
+            }
             self.head.create(id, labels);
         }
         Ok(())

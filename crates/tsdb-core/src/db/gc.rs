@@ -20,30 +20,70 @@ use crate::error::{Error, Result};
 
 impl Inner {
     /// Drops the inactive series from the head and rebuilds the index
-    /// without them; returns how many were dropped. Runs under the
-    /// series-creation lock, so no series is created meanwhile. Callers
-    /// checkpoint afterwards, which keeps the dropped series out of the next
-    /// recovery.
+    /// without them; returns how many were dropped. Callers serialize it
+    /// (they hold the block change lock) and checkpoint afterwards, which
+    /// keeps the dropped series out of the next recovery.
+    ///
+    /// Series creation waits only for the two short steps under the
+    /// creation lock (dropping, then publishing the rebuilt index), not for
+    /// the rebuild: series created meanwhile go to the old index (a dropped
+    /// one comes back under its old id) and are logged for the new one.
     pub(crate) fn gc_head(&self) -> Result<usize> {
-        let _creation = self.create_lock.lock();
-        let dropped = self.head.gc();
-        if dropped.is_empty() {
+        let dropped = self.gc_drop();
+        if dropped == 0 {
             return Ok(0);
         }
-        let old = self.index.load_full();
-        let index = MemIndex::new(old.limits().clone());
+        let rebuilt = self.rebuild_index();
+        self.gc_publish(rebuilt)?;
+        Ok(dropped)
+    }
+
+    /// GC, step 1 (under the creation lock): drops the inactive series from
+    /// the head and starts logging the series created until step 3.
+    fn gc_drop(&self) -> usize {
+        let mut created_log = self.create_lock.lock();
+        let dropped = self.head.gc().len();
+        if dropped > 0 {
+            *created_log = Some(Vec::new());
+        }
+        dropped
+    }
+
+    /// GC, step 3 (under the creation lock): adds the series created since
+    /// step 1 to the rebuilt index and publishes it with the old next id.
+    fn gc_publish(&self, rebuilt: Result<MemIndex>) -> Result<()> {
+        let mut created_log = self.create_lock.lock();
+        let created = created_log.take().unwrap_or_default();
+        let index = rebuilt?;
+        for (id, labels) in created {
+            // A no-op for a series the rebuild saw already.
+            index
+                .insert_with_id(id, labels)
+                .map_err(|e| rebuild_error(id.0, &e))?;
+        }
+        // Read under the creation lock: no id is allocated meanwhile.
+        index.reserve_ids(self.index.load().next_id());
+        self.index.store(Arc::new(index));
+        Ok(())
+    }
+
+    /// GC, step 2 (no lock): a new index holding the head's series.
+    fn rebuild_index(&self) -> Result<MemIndex> {
+        let index = MemIndex::new(self.index.load().limits().clone());
         for (id, labels) in self.head.all_labels() {
             index
                 .insert_with_id(SeriesId(id), labels)
-                .map_err(|e| Error::Corrupt {
-                    file: "<head>".into(),
-                    offset: 0,
-                    what: format!("head series {id} in the rebuilt index: {e}"),
-                })?;
+                .map_err(|e| rebuild_error(id, &e))?;
         }
-        index.reserve_ids(old.next_id());
-        self.index.store(Arc::new(index));
-        Ok(dropped.len())
+        Ok(index)
+    }
+}
+
+fn rebuild_error(id: u32, e: &tsdb_index::IndexError) -> Error {
+    Error::Corrupt {
+        file: "<head>".into(),
+        offset: 0,
+        what: format!("head series {id} in the rebuilt index: {e}"),
     }
 }
 
@@ -197,5 +237,52 @@ mod tests {
         assert_eq!(db.inner.index.load().next_id(), 11);
         assert_eq!(read(&db, 0), [(7, 7.0), (8, 8.0), (9, 9.0)]);
         assert_eq!(read(&db, 1), [(5, 5.0)]);
+    }
+
+    /// Series created while the index is rebuilt (a new one, and a dropped
+    /// one coming back under its old id) are in the published index.
+    #[test]
+    fn series_created_during_the_rebuild_reach_the_new_index() {
+        let mem = MemStorage::new();
+        let db = open(&mem);
+        db.append(&labels(0), 10, 1.0).unwrap();
+        db.append(&labels(1), 10, 2.0).unwrap();
+        db.delete_series(&[Matcher::equal("s", "1")], i64::MIN, i64::MAX)
+            .unwrap();
+        db.append(&labels(1), 20, 3.0).unwrap();
+        assert_eq!(id_of(&db, 1), Some(2));
+        // s=1 again, and s=0, deleted whole: both dropped.
+        let inner = &db.inner;
+        for id in [0, 2] {
+            let shard = inner.head.shard(crate::head::Head::shard_of(id)).unwrap();
+            shard
+                .lock()
+                .get_mut(id)
+                .unwrap()
+                .delete_range(i64::MIN, i64::MAX)
+                .unwrap();
+        }
+        assert_eq!(inner.gc_drop(), 2);
+        let rebuilt = inner.rebuild_index();
+        db.append(&labels(0), 30, 4.0).unwrap(); // back, under its old id
+        db.append(&labels(3), 30, 5.0).unwrap(); // new
+        inner.gc_publish(rebuilt).unwrap();
+        db.checkpoint().unwrap(); // as the callers of `gc_head` do
+        assert_eq!(id_of(&db, 0), Some(0));
+        assert_eq!(id_of(&db, 3), Some(3));
+        assert_eq!(id_of(&db, 1), None);
+        assert_eq!(inner.index.load().next_id(), 4);
+        assert!(inner.create_lock.lock().is_none());
+        db.append(&labels(4), 30, 6.0).unwrap();
+        assert_eq!(id_of(&db, 4), Some(4));
+        let check = |db: &Db| {
+            assert_eq!(read(db, 0), [(30, 4.0)]);
+            assert!(read(db, 1).is_empty());
+            assert_eq!(read(db, 3), [(30, 5.0)]);
+            assert_eq!(db.label_values("s", &[]).unwrap(), ["0", "3", "4"]);
+        };
+        check(&db);
+        db.close().unwrap();
+        check(&open(&mem));
     }
 }

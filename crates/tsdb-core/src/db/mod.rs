@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tsdb_index::{Labels, MemIndex};
+use tsdb_index::{Labels, MemIndex, SeriesId};
 
 use crate::api::{Appender, BatchResult, BatchSample, DuplicatePolicy, WriteMode};
 use crate::error::{Error, Result};
@@ -127,8 +127,10 @@ pub(crate) struct Inner {
     pub blocks: crate::block::set::BlockSet,
     // blocks: end
     /// Serializes series creation (index, WAL record, head) and WAL rotation
-    /// for checkpoints; never taken on the path of existing series.
-    pub create_lock: Mutex<()>,
+    /// for checkpoints; never taken on the path of existing series. While
+    /// head GC rebuilds the index (without it), it holds the series created
+    /// meanwhile, which the rebuilt index takes before it is published.
+    pub create_lock: Mutex<Option<Vec<(SeriesId, Labels)>>>,
     pub checkpoint_lock: Mutex<()>,
     pub counters: Counters,
     pub report: RecoveryReport,

@@ -195,7 +195,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         wal,
         catalog,
         blocks,
-        create_lock: Mutex::new(()),
+        create_lock: Mutex::new(None),
         checkpoint_lock: Mutex::new(()),
         counters: Counters::default(),
         report,
