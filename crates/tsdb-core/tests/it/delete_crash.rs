@@ -8,7 +8,9 @@
 //! - nothing at or below the newest block an acknowledged retention call
 //!   dropped comes back;
 //! - a generation whose deletion was acknowledged has no sample and is not
-//!   listed by label values or the series listing.
+//!   listed by label values or the series listing;
+//! - series that go idle (cut away, dropped by head GC) and come back keep
+//!   every acknowledged sample.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -21,6 +23,7 @@ use crate::killed_child::{numbers, run_and_kill};
 
 const DIR_ENV: &str = "TSDB_DELETE_CRASH_DIR";
 const START_ENV: &str = "TSDB_DELETE_CRASH_START";
+const MAINTENANCE_ENV: &str = "TSDB_DELETE_CRASH_MAINTENANCE";
 const ROUNDS: usize = 20;
 const SERIES: u32 = 4;
 const PER_BATCH: i64 = 5;
@@ -41,7 +44,11 @@ fn value(s: u32, t: i64) -> f64 {
     (t * 10 + i64::from(s)) as f64
 }
 
-fn options() -> Options {
+/// In every other round the child also runs background maintenance (cut,
+/// retention, compaction every 3 ms), so head GC races its appends: a series
+/// can come back while the index is rebuilt, or before the checkpoint after
+/// GC. (In the other rounds its own retention calls do all the dropping.)
+fn options(maintenance: bool) -> Options {
     Options {
         write_mode: WriteMode::Durable,
         block_span_ms: SPAN,
@@ -51,7 +58,7 @@ fn options() -> Options {
         checkpoint_after_bytes: 64 << 10,
         flush_interval: Duration::from_millis(2),
         compaction_bytes_per_sec: 0,
-        maintenance_interval: None,
+        maintenance_interval: maintenance.then(|| Duration::from_millis(3)),
         ..Options::default()
     }
 }
@@ -75,7 +82,22 @@ fn batch(b: i64) -> Vec<BatchSample> {
         t_ms: b * PER_BATCH,
         value: value(99, b * PER_BATCH),
     });
+    out.push(BatchSample {
+        labels: churn_labels(churn_of(b)),
+        t_ms: b * PER_BATCH,
+        value: value(churn_of(b), b * PER_BATCH),
+    });
     out
+}
+
+/// The `ccrash` series batch `b` writes to: one of 4, each for 3 batches in
+/// turn, so series go idle (cut away, dropped by head GC) and come back.
+fn churn_of(b: i64) -> u32 {
+    ((b / 3) % 4) as u32
+}
+
+fn churn_labels(c: u32) -> Labels {
+    Labels::new([("__name__", "ccrash".to_string()), ("c", c.to_string())]).unwrap()
 }
 
 #[test]
@@ -85,7 +107,8 @@ fn delete_crash_child() {
         return;
     };
     let start: i64 = std::env::var(START_ENV).unwrap().parse().unwrap();
-    let db = Db::open(Path::new(&dir), options()).unwrap();
+    let maintenance = std::env::var_os(MAINTENANCE_ENV).is_some_and(|v| v == "1");
+    let db = Db::open(Path::new(&dir), options(maintenance)).unwrap();
     let mut out = std::io::stdout().lock();
     for b in start..start + 1_000_000 {
         let res = db.append_batch(&batch(b), None).unwrap();
@@ -140,7 +163,7 @@ fn select(db: &Db, name: &str) -> Vec<tsdb_core::Series> {
 
 /// Checks the reopened database; returns the next batch to write.
 fn verify(dir: &Path, known: &Known) -> i64 {
-    let db = Db::open(dir, options()).unwrap();
+    let db = Db::open(dir, options(false)).unwrap();
     assert!(db.recovery_report().blocks.moved_aside.is_empty());
     let series = select(&db, "rcrash");
     let newest = series
@@ -213,6 +236,32 @@ fn verify(dir: &Path, known: &Known) -> i64 {
         listed.iter().all(|g| with_samples.contains(g)),
         "listed {listed:?}, with samples {with_samples:?}"
     );
+    // Series that go idle and come back: acknowledged samples newer than
+    // the retention horizon are there, nothing is invented.
+    let churn = select(&db, "ccrash");
+    for s in &churn {
+        let c: u32 = s.labels.get("c").unwrap().parse().unwrap();
+        for (&t, &v) in s.timestamps.iter().zip(&s.values) {
+            assert_eq!(churn_of(t / PER_BATCH), c, "sample {t} in ccrash {c}");
+            assert_eq!(v.to_bits(), value(c, t).to_bits(), "invented value at {t}");
+            assert!(t > floor, "ccrash {c}: {t} came back");
+        }
+    }
+    if let Some(m) = known.max_acked {
+        for b in 0..=m {
+            let (c, t) = (churn_of(b), b * PER_BATCH);
+            if t < horizon {
+                continue;
+            }
+            let s = churn
+                .iter()
+                .find(|s| s.labels.get("c") == Some(&c.to_string()));
+            assert!(
+                s.is_some_and(|s| s.timestamps.binary_search(&t).is_ok()),
+                "ccrash {c}: acked sample {t} lost"
+            );
+        }
+    }
     if let Some(m) = known.max_acked {
         // Acknowledged and not (possibly) deleted: there, unless retention
         // may have dropped it.
@@ -247,6 +296,7 @@ fn sigkill_during_delete_and_retention() {
             &[
                 (DIR_ENV, dir.path().display().to_string()),
                 (START_ENV, next.to_string()),
+                (MAINTENANCE_ENV, (round % 2).to_string()),
             ],
         );
         let acked = numbers(&lines, "ACK ");
