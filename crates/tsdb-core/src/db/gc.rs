@@ -3,13 +3,16 @@
 //! head, its labels lookup and the series index, so memory tracks the active
 //! series rather than every series ever seen.
 //!
-//! Ids are never reused: the rebuilt index keeps the old one's next id, and
-//! checkpoints record it (`CHECKPOINT_END`), because WAL segments not yet
-//! covered by a checkpoint may still name a dropped id (a sample applied to
-//! the head just before the cut, logged just after). A dropped series that
-//! comes back is a new series with a new id; its old samples are in blocks,
-//! which reads merge by labels. It also forgets its newest time, so it takes
-//! samples as any new series does.
+//! Ids are never reused for other labels: the rebuilt index keeps the old
+//! one's next id, and checkpoints record it (`CHECKPOINT_END`), because WAL
+//! segments not yet covered by a checkpoint may still name a dropped id (a
+//! sample applied to the head just before the cut, logged just after). A
+//! dropped series that comes back is a new head series under a new id (under
+//! its old one if it comes back while the index is rebuilt); its old samples
+//! are in blocks, which reads merge by labels. Until a checkpoint covers both
+//! lives, the WAL names it under two ids, which replay merges. It also
+//! forgets its newest time, so it takes samples as any new series does (one
+//! older than its last sample is no longer refused as out of order).
 
 use std::sync::Arc;
 
