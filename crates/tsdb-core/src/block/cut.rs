@@ -71,7 +71,7 @@ impl Inner {
             let Some(shard) = self.head.shard(i) else {
                 continue;
             };
-            for (_, s) in shard.lock().iter(i) {
+            for (_, s) in shard.lock().iter() {
                 if !s.is_empty() {
                     max = Some(max.map_or(s.max_t, |m| m.max(s.max_t)));
                 }
@@ -92,7 +92,7 @@ impl Inner {
             let Some(shard) = self.head.shard(i) else {
                 continue;
             };
-            for (id, s) in shard.lock().iter(i) {
+            for (id, s) in shard.lock().iter() {
                 if let Some(min) = s.min_time().filter(|&m| m < boundary) {
                     todo.push((s.labels.clone(), id, min));
                     let mut wide = Vec::new();

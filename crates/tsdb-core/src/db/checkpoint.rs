@@ -38,7 +38,7 @@ impl Inner {
             };
             {
                 let shard = shard.lock();
-                for (id, series) in shard.iter(shard_no) {
+                for (id, series) in shard.iter() {
                     snapshot::encode(id, series, &mut fb);
                     count += 1;
                 }

@@ -97,7 +97,7 @@ impl Shard {
     }
 
     /// The series of this shard with their ids (in no particular order).
-    pub(crate) fn iter(&self, _shard: usize) -> impl Iterator<Item = (u32, &MemSeries)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &MemSeries)> {
         self.series.iter().map(|(&id, s)| (id, &**s))
     }
 
@@ -228,10 +228,10 @@ impl Head {
     /// the shard lock and resolves the labels again (a new id).
     pub(crate) fn gc(&self) -> Vec<u32> {
         let mut dropped = Vec::new();
-        for (i, shard) in self.shards.iter().enumerate() {
+        for shard in self.shards.iter() {
             let mut shard = shard.lock();
             let ids: Vec<u32> = shard
-                .iter(i)
+                .iter()
                 .filter(|(_, s)| Self::collectable(s))
                 .map(|(id, _)| id)
                 .collect();
@@ -253,9 +253,9 @@ impl Head {
     /// Every head series' id and labels (the labels share their storage).
     pub(crate) fn all_labels(&self) -> Vec<(u32, Labels)> {
         let mut out = Vec::new();
-        for (i, shard) in self.shards.iter().enumerate() {
+        for shard in self.shards.iter() {
             let shard = shard.lock();
-            out.extend(shard.iter(i).map(|(id, s)| (id, s.labels.clone())));
+            out.extend(shard.iter().map(|(id, s)| (id, s.labels.clone())));
         }
         out
     }
@@ -301,10 +301,10 @@ impl Head {
                 + self.refs.memory_bytes(),
             ..HeadMemory::default()
         };
-        for (i, shard) in self.shards.iter().enumerate() {
+        for shard in self.shards.iter() {
             let shard = shard.lock();
             m.total_bytes += shard.table_bytes();
-            for (_, s) in shard.iter(i) {
+            for (_, s) in shard.iter() {
                 m.series += 1;
                 m.total_bytes += s.memory_bytes();
                 m.compressed_bytes += s.compressed_bytes();
