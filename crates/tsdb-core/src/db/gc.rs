@@ -288,4 +288,47 @@ mod tests {
         db.close().unwrap();
         check(&open(&mem));
     }
+
+    /// A crash after head GC but before the checkpoint that follows it,
+    /// with the dropped series back under a new id meanwhile: the WAL names
+    /// it under two ids, and recovery makes them one series (its samples
+    /// from before the drop come back too: they are in blocks, which reads
+    /// merge with them, and the next cut writes them again).
+    #[test]
+    fn crash_between_gc_and_checkpoint_recovers_one_series() {
+        let mem = MemStorage::new();
+        let options = Options {
+            storage: Arc::new(mem.clone()),
+            write_mode: crate::api::WriteMode::Durable,
+            ..Options::default()
+        };
+        let db = Db::open(Path::new("/db"), options).unwrap();
+        db.append(&labels(0), 10, 1.0).unwrap();
+        db.append(&labels(1), 10, 2.0).unwrap();
+        let inner = &db.inner;
+        let shard = inner.head.shard(crate::head::Head::shard_of(1)).unwrap();
+        // As a cut does once the samples are in a block.
+        shard
+            .lock()
+            .get_mut(1)
+            .unwrap()
+            .truncate_before(11)
+            .unwrap();
+        assert_eq!(inner.gc_head().unwrap(), 1);
+        db.append(&labels(1), 20, 3.0).unwrap();
+        assert_eq!(id_of(&db, 1), Some(2));
+        let image = mem.crash_image();
+        drop(db);
+        let db = open(&image);
+        assert_eq!(db.stats().series, 2);
+        assert_eq!(read(&db, 1), [(10, 2.0), (20, 3.0)]);
+        assert_eq!(id_of(&db, 1), Some(1));
+        db.append(&labels(1), 30, 4.0).unwrap();
+        db.append(&labels(5), 30, 5.0).unwrap();
+        assert_eq!(id_of(&db, 5), Some(3));
+        db.close().unwrap();
+        let db = open(&image);
+        assert_eq!(read(&db, 1), [(10, 2.0), (20, 3.0), (30, 4.0)]);
+        assert_eq!(read(&db, 5), [(30, 5.0)]);
+    }
 }
