@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use tsdb_index::{Labels, Matcher};
+use tsdb_index::{Labels, MatchOp, Matcher};
 
 use super::Block;
 use super::tombstones::{self, Tombstone};
@@ -152,14 +152,25 @@ impl Inner {
             .map_err(Error::Query)?;
         let stones = self.blocks.tombstones();
         for block in self.blocks.snapshot().iter() {
+            let mut names = block.label_names(matchers)?;
             let gone = deleted_whole(block, &stones)?;
-            if gone.is_empty() {
-                out.extend(block.label_names(matchers)?);
-                continue;
+            if !gone.is_empty() {
+                // Names some series deleted whole carry: kept only if a
+                // live series has them too.
+                let carried = gone_labels(block, &gone, |l| {
+                    l.iter().map(|(n, _)| n.to_string()).collect()
+                })?;
+                let mut keep = Vec::with_capacity(names.len());
+                for n in names {
+                    let present =
+                        Matcher::new(MatchOp::RegexMatch, &n, ".+").map_err(Error::Query)?;
+                    if !carried.contains(&n) || any_live(block, matchers, present, &gone)? {
+                        keep.push(n);
+                    }
+                }
+                names = keep;
             }
-            for id in live_ids(block, matchers, &gone)? {
-                out.extend(block.labels(id)?.iter().map(|(n, _)| n.to_string()));
-            }
+            out.extend(names);
         }
         out.sort();
         out.dedup();
@@ -176,16 +187,23 @@ impl Inner {
             .map_err(Error::Query)?;
         let stones = self.blocks.tombstones();
         for block in self.blocks.snapshot().iter() {
+            let mut values = block.label_values(name, matchers)?;
             let gone = deleted_whole(block, &stones)?;
-            if gone.is_empty() {
-                out.extend(block.label_values(name, matchers)?);
-                continue;
-            }
-            for id in live_ids(block, matchers, &gone)? {
-                if let Some(v) = block.labels(id)?.get(name) {
-                    out.push(v.to_string());
+            if !gone.is_empty() {
+                let carried = gone_labels(block, &gone, |l| {
+                    l.get(name).map(str::to_string).into_iter().collect()
+                })?;
+                let mut keep = Vec::with_capacity(values.len());
+                for v in values {
+                    if !carried.contains(&v)
+                        || any_live(block, matchers, Matcher::equal(name, &v), &gone)?
+                    {
+                        keep.push(v);
+                    }
                 }
+                values = keep;
             }
+            out.extend(values);
         }
         out.sort();
         out.dedup();
@@ -217,14 +235,30 @@ fn deleted_whole(block: &Block, stones: &[Arc<Tombstone>]) -> Result<HashSet<u32
     Ok(gone)
 }
 
-/// The series of `block` matching `matchers` (all when empty) but not `gone`.
-fn live_ids(block: &Block, matchers: &[Matcher], gone: &HashSet<u32>) -> Result<Vec<u32>> {
-    let ids = if matchers.is_empty() {
-        (0..u32::try_from(block.num_series()).unwrap_or(u32::MAX)).collect()
-    } else {
-        block.select(matchers)?
-    };
-    Ok(ids.into_iter().filter(|id| !gone.contains(id)).collect())
+/// What `pick` takes from the labels of the series `gone`.
+fn gone_labels(
+    block: &Block,
+    gone: &HashSet<u32>,
+    pick: impl Fn(&Labels) -> Vec<String>,
+) -> Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for &id in gone {
+        out.extend(pick(&block.labels(id)?));
+    }
+    Ok(out)
+}
+
+/// Whether a series of `block` matching `matchers` and `extra` is not in
+/// `gone` (postings only: no series is read).
+fn any_live(
+    block: &Block,
+    matchers: &[Matcher],
+    extra: Matcher,
+    gone: &HashSet<u32>,
+) -> Result<bool> {
+    let mut all = matchers.to_vec();
+    all.push(extra);
+    Ok(block.select(&all)?.iter().any(|id| !gone.contains(id)))
 }
 
 #[cfg(test)]
