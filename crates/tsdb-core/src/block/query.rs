@@ -153,7 +153,9 @@ impl Inner {
         let stones = self.blocks.tombstones();
         for block in self.blocks.snapshot().iter() {
             let mut names = block.label_names(matchers)?;
-            let gone = deleted_whole(block, &stones)?;
+            let gone = self
+                .blocks
+                .deleted_whole(block, &stones, || deleted_whole(block, &stones))?;
             if !gone.is_empty() {
                 // Names some series deleted whole carry: kept only if a
                 // live series has them too.
@@ -188,7 +190,9 @@ impl Inner {
         let stones = self.blocks.tombstones();
         for block in self.blocks.snapshot().iter() {
             let mut values = block.label_values(name, matchers)?;
-            let gone = deleted_whole(block, &stones)?;
+            let gone = self
+                .blocks
+                .deleted_whole(block, &stones, || deleted_whole(block, &stones))?;
             if !gone.is_empty() {
                 let carried = gone_labels(block, &gone, |l| {
                     l.get(name).map(str::to_string).into_iter().collect()
