@@ -41,7 +41,9 @@ pub struct Options {
     pub min_timestamp_ms: i64,
     /// Largest accepted timestamp.
     pub max_timestamp_ms: i64,
-    /// Cardinality limits applied when a series is created.
+    /// Cardinality limits applied when a series is created. They count the
+    /// head's series: head GC frees the series whose samples all went to
+    /// blocks, as in Prometheus.
     pub limits: CardinalityLimits,
     /// Where files go: the real file system unless a test injects another.
     pub storage: Arc<dyn Storage>,

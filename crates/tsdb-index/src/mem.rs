@@ -17,6 +17,7 @@ use crate::matcher::Matcher;
 use crate::postings::{self, MemPostings, PostingsSource};
 use crate::symbols::SymbolTable;
 
+mod ids;
 mod query;
 
 /// Number of series lookup shards (a power of two).

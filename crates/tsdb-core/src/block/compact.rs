@@ -7,7 +7,8 @@
 //! reads every source series in label order, merges them in time order
 //! (duplicates removed, the newer block winning), re-encodes them with
 //! `Chunk::encode` and writes a block at one level more than its highest
-//! source, listing the sources in `meta.json`.
+//! source, listing in `meta.json` the sources and every block they replaced
+//! (their own `sources`).
 //!
 //! Crash safety: the new block is durable (fsync'd, renamed, directory
 //! fsync'd) before the sources leave the snapshot list; their directories are
@@ -190,8 +191,25 @@ pub(crate) fn merge(
     if writer.num_series() == 0 {
         return Ok((ids, None));
     }
-    let meta: BlockMeta = writer.finish(level, ids.clone())?;
+    let meta: BlockMeta = writer.finish(level, lineage(&sources))?;
     Ok((ids, Some(Block::open(dir.join(&meta.id))?)))
+}
+
+/// Every block the merge of `sources` replaces: the sources and, from their
+/// own `meta.json`, every block they replaced, sorted. Listing the whole
+/// lineage lets opening delete a block that a compaction chain (A → X → Y)
+/// replaced even when its directory outlived X's (a reader held it across
+/// a crash): with only X listed in Y, A would come back next to Y.
+fn lineage(sources: &[&Arc<Block>]) -> Vec<String> {
+    let mut ids: Vec<String> = sources
+        .iter()
+        .flat_map(|b| {
+            std::iter::once(b.meta().id.clone()).chain(b.meta().compaction.sources.iter().cloned())
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 impl Inner {

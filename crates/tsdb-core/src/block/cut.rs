@@ -10,7 +10,9 @@
 //! 4. Truncate the head: a series whose samples before the boundary still
 //!    hash the same loses them; one written to meanwhile keeps them (they are
 //!    merged at read time and cut again later).
-//! 5. Checkpoint, which releases the WAL segments holding the cut samples.
+//! 5. Garbage-collect the series left without samples (`Inner::gc_head`),
+//!    then checkpoint, which releases the WAL segments holding the cut
+//!    samples and keeps the dropped series out of recovery.
 //!
 //! A crash before 3 leaves a `.tmp` directory (removed at open) or a complete
 //! block whose samples are also replayed into the head from the WAL: reads
@@ -69,7 +71,7 @@ impl Inner {
             let Some(shard) = self.head.shard(i) else {
                 continue;
             };
-            for (_, s) in shard.lock().iter(i) {
+            for (_, s) in shard.lock().iter() {
                 if !s.is_empty() {
                     max = Some(max.map_or(s.max_t, |m| m.max(s.max_t)));
                 }
@@ -90,7 +92,7 @@ impl Inner {
             let Some(shard) = self.head.shard(i) else {
                 continue;
             };
-            for (id, s) in shard.lock().iter(i) {
+            for (id, s) in shard.lock().iter() {
                 if let Some(min) = s.min_time().filter(|&m| m < boundary) {
                     todo.push((s.labels.clone(), id, min));
                     let mut wide = Vec::new();
@@ -179,7 +181,9 @@ impl Inner {
                 s.truncate_before(boundary)?;
             }
         }
-        // 5. Release the WAL.
+        // 5. Drop the series left empty, then release the WAL (the
+        //    checkpoint no longer holds them).
+        self.gc_head()?;
         self.checkpoint()?;
         Ok(metas)
     }

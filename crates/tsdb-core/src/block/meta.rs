@@ -30,7 +30,8 @@ pub struct BlockCompaction {
     /// 1 for a block cut from the head or backfilled, one more than the
     /// highest source for a compacted block.
     pub level: u32,
-    /// Ids of the blocks this one replaces (empty at level 1). Opening a
+    /// Ids of the blocks this one replaces (empty at level 1): its direct
+    /// sources and, transitively, every block they replaced. Opening a
     /// database deletes any block listed here while this block exists.
     pub sources: Vec<String>,
 }

@@ -1,13 +1,13 @@
 //! Reads over the head and the blocks: series from several sources merged in
 //! time order, duplicates removed (the head wins, then the newer block).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use tsdb_index::{Labels, Matcher};
+use tsdb_index::{Labels, MatchOp, Matcher};
 
 use super::Block;
-use super::tombstones;
+use super::tombstones::{self, Tombstone};
 use crate::api::{SelectHints, Series};
 use crate::db::Inner;
 use crate::error::{Error, Result};
@@ -64,7 +64,7 @@ impl Inner {
         // The head first: a cut publishes its block before truncating the head,
         // so samples gone from the head are in the snapshot loaded after.
         let mut head_parts = Vec::new();
-        for id in self.index.select(matchers).map_err(Error::Query)? {
+        for id in self.index.load().select(matchers).map_err(Error::Query)? {
             if let Some(s) = self.head.read(id, min, max)?
                 && !s.timestamps.is_empty()
             {
@@ -113,7 +113,7 @@ impl Inner {
     ) -> Result<Vec<Labels>> {
         let (min, max) = (hints.min_time_ms, hints.max_time_ms);
         let mut out = Vec::new();
-        for id in self.index.select(matchers).map_err(Error::Query)? {
+        for id in self.index.load().select(matchers).map_err(Error::Query)? {
             if let Some(labels) = self.head.labels_if_in_range(id, min, max)? {
                 out.push(labels);
             }
@@ -141,30 +141,128 @@ impl Inner {
         Ok(out)
     }
 
-    /// `Querier::label_names` over the head and the blocks.
+    /// `Querier::label_names` over the head and the blocks. Series deleted
+    /// whole are not counted: head GC drops them from the head's index, and a
+    /// block's series its tombstones delete whole are skipped.
     pub(crate) fn label_names_all(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let mut out = self.index.label_names(matchers).map_err(Error::Query)?;
+        let mut out = self
+            .index
+            .load()
+            .label_names(matchers)
+            .map_err(Error::Query)?;
+        let stones = self.blocks.tombstones();
         for block in self.blocks.snapshot().iter() {
-            out.extend(block.label_names(matchers)?);
+            let mut names = block.label_names(matchers)?;
+            let gone = self
+                .blocks
+                .deleted_whole(block, &stones, || deleted_whole(block, &stones))?;
+            if !gone.is_empty() {
+                // Names some series deleted whole carry: kept only if a
+                // live series has them too.
+                let carried = gone_labels(block, &gone, |l| {
+                    l.iter().map(|(n, _)| n.to_string()).collect()
+                })?;
+                let mut keep = Vec::with_capacity(names.len());
+                for n in names {
+                    let present =
+                        Matcher::new(MatchOp::RegexMatch, &n, ".+").map_err(Error::Query)?;
+                    if !carried.contains(&n) || any_live(block, matchers, present, &gone)? {
+                        keep.push(n);
+                    }
+                }
+                names = keep;
+            }
+            out.extend(names);
         }
         out.sort();
         out.dedup();
         Ok(out)
     }
 
-    /// `Querier::label_values` over the head and the blocks.
+    /// `Querier::label_values` over the head and the blocks (series deleted
+    /// whole skipped, as for label names).
     pub(crate) fn label_values_all(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
         let mut out = self
             .index
+            .load()
             .label_values(name, matchers)
             .map_err(Error::Query)?;
+        let stones = self.blocks.tombstones();
         for block in self.blocks.snapshot().iter() {
-            out.extend(block.label_values(name, matchers)?);
+            let mut values = block.label_values(name, matchers)?;
+            let gone = self
+                .blocks
+                .deleted_whole(block, &stones, || deleted_whole(block, &stones))?;
+            if !gone.is_empty() {
+                let carried = gone_labels(block, &gone, |l| {
+                    l.get(name).map(str::to_string).into_iter().collect()
+                })?;
+                let mut keep = Vec::with_capacity(values.len());
+                for v in values {
+                    if !carried.contains(&v)
+                        || any_live(block, matchers, Matcher::equal(name, &v), &gone)?
+                    {
+                        keep.push(v);
+                    }
+                }
+                values = keep;
+            }
+            out.extend(values);
         }
         out.sort();
         out.dedup();
         Ok(out)
     }
+}
+
+/// The series of `block` its tombstones delete whole (no sample left).
+/// Empty, without reading a series, when no tombstone names the block.
+fn deleted_whole(block: &Block, stones: &[Arc<Tombstone>]) -> Result<HashSet<u32>> {
+    let id = &block.meta().id;
+    let mut gone = HashSet::new();
+    let mut seen = HashSet::new();
+    let (mut ts, mut vs) = (Vec::new(), Vec::new());
+    for t in stones.iter().filter(|t| t.blocks.iter().any(|b| b == id)) {
+        for sid in block.select(&t.matchers)? {
+            if !seen.insert(sid) {
+                continue;
+            }
+            ts.clear();
+            vs.clear();
+            block.read_series(sid, i64::MIN, i64::MAX, &mut ts, &mut vs)?;
+            tombstones::apply(stones, id, &block.labels(sid)?, &mut ts, &mut vs);
+            if ts.is_empty() {
+                gone.insert(sid);
+            }
+        }
+    }
+    Ok(gone)
+}
+
+/// What `pick` takes from the labels of the series `gone`.
+fn gone_labels(
+    block: &Block,
+    gone: &HashSet<u32>,
+    pick: impl Fn(&Labels) -> Vec<String>,
+) -> Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for &id in gone {
+        out.extend(pick(&block.labels(id)?));
+    }
+    Ok(out)
+}
+
+/// Whether a series of `block` matching `matchers` and `extra` is not in
+/// `gone` (postings only: no series is read).
+fn any_live(
+    block: &Block,
+    matchers: &[Matcher],
+    extra: Matcher,
+    gone: &HashSet<u32>,
+) -> Result<bool> {
+    let mut all = matchers.to_vec();
+    all.push(extra);
+    Ok(block.select(&all)?.iter().any(|id| !gone.contains(id)))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! opening a blocks directory (partial blocks removed, corrupt ones moved
 //! aside, sources of finished compactions deleted).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +37,18 @@ pub(crate) struct BlockSet {
     enabled: bool,
     /// Deletions not yet compacted away; readers load this before the list.
     tombstones: ArcSwap<Vec<Arc<Tombstone>>>,
+    /// Per block, the series its tombstones delete whole, for the
+    /// tombstones list it was computed with (label queries).
+    gone: Mutex<GoneCache>,
+}
+
+/// See [`BlockSet::deleted_whole`].
+#[derive(Default)]
+struct GoneCache {
+    /// The tombstones list the entries hold for (kept, so its address is
+    /// not reused while it is the key).
+    stones: Option<Arc<Vec<Arc<Tombstone>>>>,
+    by_block: HashMap<String, Arc<HashSet<u32>>>,
 }
 
 fn sort(list: &mut [Arc<Block>]) {
@@ -62,7 +74,13 @@ impl BlockSet {
         for name in names {
             let path = dir.join(&name);
             if name.ends_with(TMP_SUFFIX) {
-                fs::remove_dir_all(&path)?;
+                // A block being written or removed, or the tombstones file
+                // being replaced (`tombstones.json.tmp`).
+                if fs::symlink_metadata(&path)?.is_dir() {
+                    fs::remove_dir_all(&path)?;
+                } else {
+                    fs::remove_file(&path)?;
+                }
                 report.partial_removed.push(path);
                 continue;
             }
@@ -105,6 +123,7 @@ impl BlockSet {
                 change: Mutex::new(()),
                 enabled: true,
                 tombstones: ArcSwap::from_pointee(stones),
+                gone: Mutex::default(),
             },
             report,
         ))
@@ -118,6 +137,7 @@ impl BlockSet {
             change: Mutex::new(()),
             enabled: false,
             tombstones: ArcSwap::from_pointee(Vec::new()),
+            gone: Mutex::default(),
         };
         (set, OpenReport::default())
     }
@@ -193,6 +213,42 @@ impl BlockSet {
     /// The tombstones; load them before [`BlockSet::snapshot`].
     pub(crate) fn tombstones(&self) -> Arc<Vec<Arc<Tombstone>>> {
         self.tombstones.load_full()
+    }
+
+    /// The series of `block` that `stones` (a list from
+    /// [`BlockSet::tombstones`]) delete whole, computed by `compute` once
+    /// per block and tombstones list.
+    pub(crate) fn deleted_whole(
+        &self,
+        block: &Block,
+        stones: &Arc<Vec<Arc<Tombstone>>>,
+        compute: impl FnOnce() -> Result<HashSet<u32>>,
+    ) -> Result<Arc<HashSet<u32>>> {
+        let id = &block.meta().id;
+        {
+            let mut cache = self.gone.lock();
+            if !cache
+                .stones
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, stones))
+            {
+                cache.stones = Some(Arc::clone(stones));
+                cache.by_block.clear();
+            }
+            if let Some(gone) = cache.by_block.get(id) {
+                return Ok(Arc::clone(gone));
+            }
+        }
+        let gone = Arc::new(compute()?);
+        let mut cache = self.gone.lock();
+        if cache
+            .stones
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, stones))
+        {
+            cache.by_block.insert(id.clone(), Arc::clone(&gone));
+        }
+        Ok(gone)
     }
 
     /// Adds a tombstone, durably (the caller holds [`BlockSet::lock_changes`]).

@@ -187,14 +187,16 @@ impl Inner {
         ids: &mut [u32],
         refused: &mut Vec<Refused>,
     ) -> Result<()> {
-        let _guard = self.create_lock.lock();
+        let mut created_log = self.create_lock.lock();
+        // Under the creation lock: head GC swaps the index under it too.
+        let index = self.index.load();
         let mut new = Vec::new();
         let mut seen = HashSet::new();
         for &i in idxs {
             let (Some(s), Some(id)) = (batch.get(i), ids.get_mut(i)) else {
                 continue;
             };
-            match self.index.get_or_create(&s.labels) {
+            match index.get_or_create(&s.labels) {
                 Ok(sid) => {
                     *id = sid.0;
                     if !self.head.contains(sid) && seen.insert(sid) {
@@ -219,6 +221,9 @@ impl Inner {
         }
         self.wal.append(&fb.bytes)?;
         for (id, labels) in new {
+            if let Some(log) = created_log.as_mut() {
+                log.push((id, labels.clone()));
+            }
             self.head.create(id, labels);
         }
         Ok(())

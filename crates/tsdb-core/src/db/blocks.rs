@@ -82,8 +82,11 @@ pub(super) fn start_maintenance(inner: &Arc<Inner>) -> Option<Background> {
 impl Db {
     /// Cuts the head's samples older than the newest head sample minus half
     /// a block span (aligned down to the span) into immutable blocks, then
-    /// truncates the head and checkpoints (releasing the WAL). Returns the new
-    /// blocks' metadata (none when there is nothing old enough).
+    /// truncates the head, drops from it the series left with no sample
+    /// (head GC: memory follows the active series; such a series written to
+    /// again is a new head series, its old samples read from blocks) and
+    /// checkpoints (releasing the WAL). Returns the new blocks' metadata
+    /// (none when there is nothing old enough).
     pub fn cut_blocks(&self) -> Result<Vec<BlockMeta>> {
         self.inner.blocks_enabled()?;
         match self.inner.default_cut_boundary() {
@@ -152,7 +155,8 @@ impl Db {
     /// checkpoint before the call returns), and from blocks through a
     /// tombstone (`blocks/tombstones.json`) that reads apply at once and
     /// compaction applies for good, rewriting the blocks it names. Samples
-    /// written after the call are not affected.
+    /// written after the call are not affected. A series left with no sample
+    /// is no longer listed by label names, label values or series queries.
     pub fn delete_series(
         &self,
         matchers: &[tsdb_index::Matcher],
@@ -169,7 +173,7 @@ impl Inner {
         if min > max {
             return Ok(());
         }
-        let ids = self.index.select(matchers).map_err(Error::Query)?;
+        let ids = self.index.load().select(matchers).map_err(Error::Query)?;
         let _changes = self.blocks.lock_changes();
         if self.blocks.enabled() {
             let blocks: Vec<String> = self
@@ -197,6 +201,9 @@ impl Inner {
                 s.delete_range(min, max)?;
             }
         }
+        // Series deleted whole leave the head and its index (so label
+        // queries stop listing them); the checkpoint makes it durable.
+        self.gc_head()?;
         self.checkpoint()
     }
 }

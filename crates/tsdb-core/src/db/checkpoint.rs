@@ -18,6 +18,8 @@ impl Inner {
     /// wholly after it). Samples reach the head before the WAL, so the snapshot
     /// taken after the cut holds everything the covered segments hold; what it
     /// holds beyond that is replayed again from later segments, idempotently.
+    /// The end record carries the index's next series id (the high-water
+    /// mark of ids, which head GC may leave above every id in the snapshot).
     pub(crate) fn checkpoint(&self) -> Result<()> {
         let _one_at_a_time = self.checkpoint_lock.lock();
         let covered = {
@@ -36,7 +38,7 @@ impl Inner {
             };
             {
                 let shard = shard.lock();
-                for (id, series) in shard.iter(shard_no) {
+                for (id, series) in shard.iter() {
                     snapshot::encode(id, series, &mut fb);
                     count += 1;
                 }
@@ -46,6 +48,11 @@ impl Inner {
         }
         fb.begin(kind::CHECKPOINT_END);
         fb.put_u64(count);
+        // Read after the snapshot: above every id the covered segments and
+        // the snapshot name, and every id head GC dropped before it, so
+        // stale samples of a dropped series in later segments never meet a
+        // new series under its id after a reopen.
+        fb.put_u32(self.index.load().next_id());
         fb.end();
         file.write_all(&fb.bytes)?;
         file.sync()?;

@@ -4,6 +4,7 @@
 mod append;
 mod blocks;
 mod checkpoint;
+mod gc;
 mod query;
 mod recovery;
 
@@ -15,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tsdb_index::{Labels, MemIndex};
+use tsdb_index::{Labels, MemIndex, SeriesId};
 
 use crate::api::{Appender, BatchResult, BatchSample, DuplicatePolicy, WriteMode};
 use crate::error::{Error, Result};
@@ -37,7 +38,8 @@ pub const LOCK_FILE: &str = "LOCK";
 /// Counters of the write path, as reported by [`Db::stats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Series in the head.
+    /// Series in the head: the active ones (head GC drops, at each cut, the
+    /// series whose samples all went to blocks).
     pub series: usize,
     /// Bytes of memory held by the head (series, chunks, bookkeeping).
     pub head_bytes: usize,
@@ -115,7 +117,8 @@ pub(crate) struct Inner {
     pub wal_dir: PathBuf,
     pub storage: Arc<dyn Storage>,
     pub settings: Settings,
-    pub index: MemIndex,
+    /// The head's series index; replaced whole by head GC (`Inner::gc_head`).
+    pub index: arc_swap::ArcSwap<MemIndex>,
     pub head: Head,
     pub wal: Wal,
     pub catalog: Catalog,
@@ -124,8 +127,10 @@ pub(crate) struct Inner {
     pub blocks: crate::block::set::BlockSet,
     // blocks: end
     /// Serializes series creation (index, WAL record, head) and WAL rotation
-    /// for checkpoints; never taken on the path of existing series.
-    pub create_lock: Mutex<()>,
+    /// for checkpoints; never taken on the path of existing series. While
+    /// head GC rebuilds the index (without it), it holds the series created
+    /// meanwhile, which the rebuilt index takes before it is published.
+    pub create_lock: Mutex<Option<Vec<(SeriesId, Labels)>>>,
     pub checkpoint_lock: Mutex<()>,
     pub counters: Counters,
     pub report: RecoveryReport,
@@ -239,7 +244,7 @@ impl Db {
             series: mem.series,
             head_bytes: mem.total_bytes,
             head_compressed_bytes: mem.compressed_bytes,
-            index_bytes: inner.index.memory_bytes(),
+            index_bytes: inner.index.load().memory_bytes(),
             samples_accepted: load(&c.accepted),
             samples_out_of_order: load(&c.ooo),
             duplicates_equal: load(&c.dup_equal),

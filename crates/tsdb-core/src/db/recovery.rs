@@ -1,5 +1,6 @@
 //! Opening a database: the newest checkpoint, then the WAL after it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, mpsc};
@@ -17,7 +18,7 @@ use crate::storage::Storage;
 use crate::wal::reader::TailRepair;
 use crate::wal::record::{
     CHECKPOINT_MAGIC, Cursor, FILE_HEADER_LEN, Frame, SAMPLE_ENTRY_LEN, check_file_header, kind,
-    read_frame, read_u64, samples_payload,
+    read_frame, read_u32, read_u64, samples_payload,
 };
 use crate::wal::{Wal, parse_checkpoint, replay_segments};
 
@@ -74,7 +75,10 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
     let checkpoint = latest_checkpoint(&*storage, &wal_dir)?;
     let after = match &checkpoint {
         Some((n, path)) => {
-            report.checkpoint_series = load_checkpoint(&*storage, path, &index, &head, workers)?;
+            let (series, next_id) = load_checkpoint(&*storage, path, &index, &head, workers)?;
+            report.checkpoint_series = series;
+            // Ids head GC dropped stay taken: later segments may still name them.
+            index.reserve_ids(next_id.unwrap_or(0));
             report.checkpoint = Some(path.clone());
             *n
         }
@@ -144,6 +148,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
             head: &head,
             senders,
             series: 0,
+            aliases: HashMap::new(),
         };
         let stats = replay_segments(&*storage, &wal_dir, after, |k, payload| {
             pending.apply(k, payload)
@@ -185,12 +190,12 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         wal_dir,
         storage,
         settings,
-        index,
+        index: arc_swap::ArcSwap::from_pointee(index),
         head,
         wal,
         catalog,
         blocks,
-        create_lock: Mutex::new(()),
+        create_lock: Mutex::new(None),
         checkpoint_lock: Mutex::new(()),
         counters: Counters::default(),
         report,
@@ -223,7 +228,9 @@ fn latest_checkpoint(storage: &dyn Storage, wal_dir: &Path) -> Result<Option<(u6
     Ok(newest.map(|n| (n, wal_dir.join(crate::wal::checkpoint_name(n)))))
 }
 
-/// Loads a checkpoint into the index and the head; returns its series count.
+/// Loads a checkpoint into the index and the head; returns its series count
+/// and the next series id it records (absent in checkpoints written before
+/// head GC).
 /// A checkpoint is written whole and renamed into place, so any damage is
 /// corruption, not a torn tail.
 fn load_checkpoint(
@@ -232,7 +239,7 @@ fn load_checkpoint(
     index: &MemIndex,
     head: &Head,
     workers: usize,
-) -> Result<u64> {
+) -> Result<(u64, Option<u32>)> {
     let bytes = storage.read(path)?;
     check_file_header(&bytes, CHECKPOINT_MAGIC).map_err(|w| corrupt(path, 0, w))?;
     // This thread checks the frames; workers decode the series and add them to
@@ -284,12 +291,13 @@ fn load_series(
 }
 
 /// Checks a checkpoint's frames, handing series to the loaders in parts;
-/// returns the series count the end record confirms.
+/// returns the series count the end record confirms and the next series id
+/// it records, if any.
 fn scan_checkpoint<'a>(
     path: &Path,
     bytes: &'a [u8],
     loaders: &[mpsc::SyncSender<SeriesPart<'a>>],
-) -> Result<u64> {
+) -> Result<(u64, Option<u32>)> {
     const PART: usize = 512;
     let mut pos = FILE_HEADER_LEN;
     let mut count = 0u64;
@@ -327,6 +335,17 @@ fn scan_checkpoint<'a>(
             kind::CHECKPOINT_END => {
                 send(&mut part)?;
                 let expected = read_u64(payload, 0).unwrap_or(u64::MAX);
+                let next_id = match payload.len() {
+                    8 => None,
+                    12 => read_u32(payload, 8),
+                    n => {
+                        return Err(corrupt(
+                            path,
+                            pos as u64,
+                            format!("end record of {n} bytes"),
+                        ));
+                    }
+                };
                 if expected != count {
                     return Err(corrupt(
                         path,
@@ -337,7 +356,7 @@ fn scan_checkpoint<'a>(
                 if next != bytes.len() {
                     return Err(corrupt(path, next as u64, "bytes after the end record"));
                 }
-                return Ok(count);
+                return Ok((count, next_id));
             }
             other => {
                 return Err(corrupt(
@@ -365,6 +384,10 @@ struct Pending<'a> {
     head: &'a Head,
     senders: Vec<mpsc::SyncSender<Vec<(u32, i64, f64)>>>,
     series: u64,
+    /// Ids whose `SERIES` record named labels already known under another
+    /// id (head GC dropped a series and it came back): their samples go to
+    /// that series.
+    aliases: HashMap<u32, u32>,
 }
 
 impl Pending<'_> {
@@ -380,10 +403,12 @@ impl Pending<'_> {
                     match self.index.get(&labels) {
                         Some(existing) if existing == id => {}
                         Some(existing) => {
-                            return Err(format!(
-                                "series {} has the labels of series {}",
-                                id.0, existing.0
-                            ));
+                            // The labels came back under a new id after head
+                            // GC dropped them (or the other way round, the
+                            // checkpoint holding the newer id): one series.
+                            self.aliases.insert(id.0, existing.0);
+                            self.index.reserve_ids(id.0.saturating_add(1));
+                            continue;
                         }
                         None => self
                             .index
@@ -401,6 +426,13 @@ impl Pending<'_> {
             }
             kind::SAMPLES => {
                 let samples = samples_payload(payload).ok_or("malformed samples record")?;
+                let aliases = &self.aliases;
+                let samples = samples.map(|(id, t, v)| {
+                    if aliases.is_empty() {
+                        return (id, t, v);
+                    }
+                    (aliases.get(&id).copied().unwrap_or(id), t, v)
+                });
                 let n = self.senders.len().max(1);
                 let mut groups: Vec<Vec<(u32, i64, f64)>> = (0..n)
                     .map(|_| Vec::with_capacity(payload.len() / SAMPLE_ENTRY_LEN / n + 1))

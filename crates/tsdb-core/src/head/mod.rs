@@ -8,6 +8,9 @@ mod series;
 pub(crate) mod snapshot;
 mod truncate;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::size_of;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,46 +32,78 @@ const _: () = assert!(SHARDS < u8::MAX as usize);
 const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 const _: () = assert!(1 << SHARD_BITS == SHARDS);
 
-/// One shard: the series whose id is `slot * SHARDS + shard`.
+/// A hasher for series ids: a multiplicative hash folded so that the low
+/// bits (the bucket) depend on every bit of the id (the ids of one shard
+/// share their low bits).
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(u32::from(b) ^ (self.0 as u32).rotate_left(8));
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.0 = u64::from(x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// One shard: the series whose id is `shard` modulo `SHARDS`, by id. A map
+/// rather than a table indexed by id: ids are never reused, so under churn a
+/// table would keep a slot for every series ever created.
 #[derive(Default)]
 pub(crate) struct Shard {
-    /// Boxed so an empty or spare slot costs one pointer.
-    slots: Vec<Option<Box<MemSeries>>>,
-    count: usize,
+    /// Boxed so the map moves pointers when it grows.
+    series: HashMap<u32, Box<MemSeries>, BuildHasherDefault<IdHasher>>,
 }
 
 impl Shard {
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut MemSeries> {
-        self.slots.get_mut(id as usize / SHARDS)?.as_deref_mut()
+        self.series.get_mut(&id).map(|s| &mut **s)
     }
     pub(crate) fn get(&self, id: u32) -> Option<&MemSeries> {
-        self.slots.get(id as usize / SHARDS)?.as_deref()
+        self.series.get(&id).map(|s| &**s)
     }
     fn insert(&mut self, id: u32, series: MemSeries) -> bool {
-        let slot = id as usize / SHARDS;
-        if self.slots.len() <= slot {
-            self.slots.resize_with(slot + 1, || None);
-        }
-        match self.slots.get_mut(slot) {
-            Some(s @ None) => {
-                *s = Some(Box::new(series));
-                self.count += 1;
+        match self.series.entry(id) {
+            Entry::Vacant(e) => {
+                e.insert(Box::new(series));
                 true
             }
-            _ => false,
+            Entry::Occupied(_) => false,
         }
     }
-    /// The series of this shard, mutably.
-    fn series_mut(&mut self) -> impl Iterator<Item = &mut MemSeries> {
-        self.slots.iter_mut().filter_map(|s| s.as_deref_mut())
+
+    /// Removes the series `id` if `drop` says so (the map shrinks once
+    /// mostly empty); returns its labels.
+    fn remove_if(&mut self, id: u32, drop: impl FnOnce(&MemSeries) -> bool) -> Option<Labels> {
+        if !drop(self.get(id)?) {
+            return None;
+        }
+        let series = self.series.remove(&id)?;
+        if self.series.capacity() > 4 * self.series.len() + 64 {
+            self.series.shrink_to_fit();
+        }
+        Some(series.labels)
     }
 
-    /// The series of this shard with their ids.
-    pub(crate) fn iter(&self, shard: usize) -> impl Iterator<Item = (u32, &MemSeries)> {
-        self.slots.iter().enumerate().filter_map(move |(slot, s)| {
-            let id = u32::try_from(slot * SHARDS + shard).ok()?;
-            Some((id, s.as_deref()?))
-        })
+    /// The series of this shard, mutably.
+    fn series_mut(&mut self) -> impl Iterator<Item = &mut MemSeries> {
+        self.series.values_mut().map(|s| &mut **s)
+    }
+
+    /// The series of this shard with their ids (in no particular order).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &MemSeries)> {
+        self.series.iter().map(|(&id, s)| (id, &**s))
+    }
+
+    /// Bytes held by the map itself (not the series).
+    fn table_bytes(&self) -> usize {
+        self.series.capacity() * (size_of::<(u32, Box<MemSeries>)>() + 1)
     }
 }
 
@@ -182,6 +217,49 @@ impl Head {
         }
     }
 
+    /// Garbage-collects the series whose samples are all gone from the head
+    /// (cut into blocks, or deleted) and which received nothing since: they
+    /// leave their shard and the labels lookup, so memory tracks the active
+    /// series. A series that never had a sample (just created, its first
+    /// append on the way) is kept. Returns the ids dropped.
+    ///
+    /// The caller holds the series-creation lock, so no series is created
+    /// meanwhile; an appender that resolved a dropped id finds it gone under
+    /// the shard lock and resolves the labels again (a new id).
+    pub(crate) fn gc(&self) -> Vec<u32> {
+        let mut dropped = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let ids: Vec<u32> = shard
+                .iter()
+                .filter(|(_, s)| Self::collectable(s))
+                .map(|(id, _)| id)
+                .collect();
+            for id in ids {
+                if let Some(labels) = shard.remove_if(id, Self::collectable) {
+                    self.refs.remove(&labels, id);
+                    dropped.push(id);
+                }
+            }
+        }
+        dropped
+    }
+
+    /// Whether GC drops a series: it had samples and has none left.
+    fn collectable(s: &MemSeries) -> bool {
+        !s.is_empty() && s.min_time().is_none()
+    }
+
+    /// Every head series' id and labels (the labels share their storage).
+    pub(crate) fn all_labels(&self) -> Vec<(u32, Labels)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            out.extend(shard.iter().map(|(id, s)| (id, s.labels.clone())));
+        }
+        out
+    }
+
     /// Notes that sealed chunks may wait for re-encoding.
     pub(crate) fn mark_retune_pending(&self) {
         self.retune_pending.store(true, Ordering::Relaxed);
@@ -223,10 +301,10 @@ impl Head {
                 + self.refs.memory_bytes(),
             ..HeadMemory::default()
         };
-        for (i, shard) in self.shards.iter().enumerate() {
+        for shard in self.shards.iter() {
             let shard = shard.lock();
-            m.total_bytes += shard.slots.capacity() * size_of::<Option<Box<MemSeries>>>();
-            for (_, s) in shard.iter(i) {
+            m.total_bytes += shard.table_bytes();
+            for (_, s) in shard.iter() {
                 m.series += 1;
                 m.total_bytes += s.memory_bytes();
                 m.compressed_bytes += s.compressed_bytes();
@@ -265,13 +343,20 @@ impl Head {
                 continue;
             };
             let mut shard = shard.lock();
-            for &(id, t, v) in group {
-                match shard.get_mut(id) {
-                    Some(series) => match series.append(t, v, cfg) {
+            // One lookup per run of a series' samples (the sort made them adjacent).
+            for run in group.chunk_by(|a, b| a.0 == b.0) {
+                let Some(&(id, _, _)) = run.first() else {
+                    continue;
+                };
+                let Some(series) = shard.get_mut(id) else {
+                    totals.unknown += run.len() as u64;
+                    continue;
+                };
+                for &(_, t, v) in run {
+                    match series.append(t, v, cfg) {
                         Ok(_) => totals.applied += 1,
                         Err(_) => totals.failed += 1,
-                    },
-                    None => totals.unknown += 1,
+                    }
                 }
             }
         }

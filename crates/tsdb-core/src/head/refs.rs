@@ -101,6 +101,19 @@ impl SeriesRefs {
         }
     }
 
+    /// Forgets a head series (if `labels` still names `id`).
+    pub(crate) fn remove(&self, labels: &Labels, id: u32) {
+        if let Some(s) = self.shard(labels) {
+            let mut map = s.write();
+            if map.get(labels) == Some(&id) {
+                map.remove(labels);
+                if map.capacity() > 4 * map.len() + 64 {
+                    map.shrink_to_fit();
+                }
+            }
+        }
+    }
+
     /// Bytes held by the maps.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.shards

@@ -299,3 +299,60 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+/// A compaction chain A + B → X, then X + C → Y, with A's directory
+/// outliving X's (a reader held it when a crash came): opening must delete
+/// A, or its samples come back next to Y's, including samples deleted
+/// before Y was written.
+#[test]
+fn a_source_of_a_source_left_by_a_crash_is_deleted_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks_dir = dir.path().join("blocks");
+    let saved = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    let fill = |db: &Db, model: &mut Model, s: u32, from: i64, to: i64| {
+        let mut batch = Vec::new();
+        for t in (from..to).step_by(50) {
+            batch.push(sample(s, t, val(s, t)));
+            model.entry(s).or_default().insert(t, val(s, t));
+        }
+        let metas = db.backfill(&batch).unwrap();
+        assert_eq!(metas.len(), 1);
+        metas[0].id.clone()
+    };
+    let db = Db::open(dir.path(), options()).unwrap();
+    let a = fill(&db, &mut model, 0, 0, 600);
+    copy_dir(&blocks_dir.join(&a), &saved.path().join(&a));
+    let b = fill(&db, &mut model, 0, 300, 900);
+    let x = db.compact_blocks().unwrap();
+    assert_eq!(x.len(), 1);
+    assert_eq!(x[0].compaction.sources, {
+        let mut v = vec![a.clone(), b.clone()];
+        v.sort();
+        v
+    });
+    db.delete_series(&[tsdb_core::Matcher::equal("s", "0")], 0, 200)
+        .unwrap();
+    model.get_mut(&0).unwrap().retain(|&t, _| t > 200);
+    let c = fill(&db, &mut model, 1, 100, 700);
+    let y = db.compact_blocks().unwrap();
+    assert_eq!(y.len(), 1);
+    let mut lineage = vec![a.clone(), b, c, x[0].id.clone()];
+    lineage.sort();
+    assert_eq!(y[0].compaction.sources, lineage);
+    check_all(&db, &model);
+    db.close().unwrap();
+    // As if A's directory had survived a crash.
+    copy_dir(&saved.path().join(&a), &blocks_dir.join(&a));
+    let db = Db::open(dir.path(), options()).unwrap();
+    let r = &db.recovery_report().blocks;
+    assert_eq!(
+        r.compacted_sources_removed,
+        std::slice::from_ref(&a),
+        "{r:?}"
+    );
+    assert_eq!(db.blocks().len(), 1);
+    check_all(&db, &model);
+    drop(db);
+    assert!(!blocks_dir.join(&a).exists());
+}

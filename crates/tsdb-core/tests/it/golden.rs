@@ -93,3 +93,99 @@ fn golden_block_v1_reads_and_rewrites_identically() {
         assert!(a == b, "{file} differs from the v1 fixture");
     }
 }
+
+/// The WAL fixtures (`tests/data/wal_v1/`): `current/` as written today (the
+/// checkpoint's end record carries the next series id), `legacy_end/` the
+/// same with the 8-byte end record of checkpoints written before head GC.
+/// Both still open and read the same. Rewrite them (only with a format
+/// version bump) with `TSDB_WRITE_GOLDEN=1 cargo test -p tsdb-core --test it golden`.
+#[test]
+fn golden_wal_v1_checkpoints_open_and_read_the_same() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/wal_v1");
+    if std::env::var_os("TSDB_WRITE_GOLDEN").is_some() {
+        write_wal_fixtures(&root);
+    }
+    for (name, end_len) in [("current", 12usize), ("legacy_end", 8)] {
+        let fixture = root.join(name).join("wal");
+        let ckpt = std::fs::read_dir(&fixture)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().contains("checkpoint."))
+            .unwrap();
+        let bytes = std::fs::read(&ckpt).unwrap();
+        // The end record: len, crc, type 4, series u64 [, next id u32].
+        let end = &bytes[bytes.len() - (9 + end_len)..];
+        assert_eq!(
+            u32::from_le_bytes(end[..4].try_into().unwrap()) as usize,
+            1 + end_len
+        );
+        assert_eq!(end[8], 4, "{name}: not an end record");
+        assert_eq!(u64::from_le_bytes(end[9..17].try_into().unwrap()), 1);
+        if end_len == 12 {
+            assert_eq!(u32::from_le_bytes(end[17..21].try_into().unwrap()), 2);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("wal")).unwrap();
+        for e in std::fs::read_dir(&fixture).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.path().join("wal").join(e.file_name())).unwrap();
+        }
+        let db = tsdb_core::Db::open(dir.path(), tsdb_core::Options::default()).unwrap();
+        let r = db.recovery_report();
+        assert_eq!(r.checkpoint_series, 1, "{name}");
+        assert_eq!(r.series_replayed, 1, "{name}");
+        assert_eq!(r.unknown_series_samples, 0, "{name}");
+        let got: Vec<(String, Vec<i64>)> = crate::all(&db)
+            .into_iter()
+            .map(|s| (s.labels.get("s").unwrap().to_string(), s.timestamps))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("0".to_string(), vec![1_000, 2_000, 3_000]),
+                ("2".to_string(), vec![4_000])
+            ],
+            "{name}"
+        );
+    }
+}
+
+fn write_wal_fixtures(root: &Path) {
+    use tsdb_core::{Db, Options};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    for t in [1_000, 2_000, 3_000] {
+        db.append(&crate::series(0), t, t as f64).unwrap();
+        db.append(&crate::series(1), t, -(t as f64)).unwrap();
+    }
+    // Series 1 deleted whole: head GC drops it, the checkpoint records next id 2.
+    db.delete_series(&[Matcher::equal("s", "1")], i64::MIN, i64::MAX)
+        .unwrap();
+    db.append(&crate::series(2), 4_000, 4.0).unwrap();
+    db.close().unwrap();
+    let current = root.join("current").join("wal");
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(&current).unwrap();
+    for e in std::fs::read_dir(dir.path().join("wal")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), current.join(e.file_name())).unwrap();
+    }
+    // The same with the end record cut back to `series: u64`.
+    let legacy = root.join("legacy_end").join("wal");
+    std::fs::create_dir_all(&legacy).unwrap();
+    for e in std::fs::read_dir(&current).unwrap() {
+        let e = e.unwrap();
+        let mut bytes = std::fs::read(e.path()).unwrap();
+        if e.file_name().to_string_lossy().starts_with("checkpoint.") {
+            let at = bytes.len() - 21;
+            let count = bytes[at + 9..at + 17].to_vec();
+            bytes.truncate(at);
+            let mut body = vec![4u8];
+            body.extend_from_slice(&count);
+            bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+            bytes.extend_from_slice(&body);
+        }
+        std::fs::write(legacy.join(e.file_name()), bytes).unwrap();
+    }
+}
