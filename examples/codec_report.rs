@@ -5,6 +5,12 @@
 //! `codec` measures the same operations).
 //!
 //! `cargo run --release --example codec_report`
+//!
+//! Real series: `codec_report --prometheus-json FILE` reads the response of a
+//! Prometheus instant query for raw samples, e.g.
+//! `curl -G localhost:9090/api/v1/query --data-urlencode 'query={__name__=~".+"}[30m]'`,
+//! cuts every series into 120-sample chunks (a last partial chunk is dropped) and
+//! prints the same tables for counters, gauges and everything together.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -71,12 +77,84 @@ fn pco_bytes(ts: &[i64], vs: &[f64]) -> Result<usize, pco::errors::PcoError> {
         + pco::standalone::simple_compress(vs, &cfg)?.len())
 }
 
+/// Series of a Prometheus query response (`resultType: matrix`) as datasets of
+/// 120-sample chunks: counters (names ending `_total`, `_count`, `_sum`,
+/// `_bucket`), the other series (mostly gauges), and all of them.
+fn prometheus_datasets(path: &str) -> Result<Vec<datasets::Dataset>, Box<dyn std::error::Error>> {
+    #[derive(serde::Deserialize)]
+    struct Response {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        result: Vec<Series>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Series {
+        metric: std::collections::BTreeMap<String, String>,
+        values: Vec<(f64, String)>,
+    }
+    let resp: Response =
+        serde_json::from_reader(std::io::BufReader::new(std::fs::File::open(path)?))?;
+    let (mut counters, mut gauges) = (Vec::new(), Vec::new());
+    for s in resp.data.result {
+        let name = s.metric.get("__name__").cloned().unwrap_or_default();
+        let is_counter = ["_total", "_count", "_sum", "_bucket"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix));
+        let samples: Vec<(i64, f64)> = s
+            .values
+            .iter()
+            .filter_map(|(t, v)| Some(((t * 1000.0).round() as i64, v.parse::<f64>().ok()?)))
+            .collect();
+        for chunk in samples.chunks_exact(datasets::CHUNK) {
+            let cols = chunk.iter().copied().unzip();
+            if is_counter {
+                counters.push(cols);
+            } else {
+                gauges.push(cols);
+            }
+        }
+    }
+    let all: Vec<_> = counters.iter().chain(&gauges).cloned().collect();
+    Ok(vec![
+        datasets::Dataset {
+            name: "real: counters",
+            chunks: counters,
+        },
+        datasets::Dataset {
+            name: "real: gauges and the rest",
+            chunks: gauges,
+        },
+        datasets::Dataset {
+            name: "real: all series",
+            chunks: all,
+        },
+    ])
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let real = match args.iter().position(|a| a == "--prometheus-json") {
+        Some(i) => Some(prometheus_datasets(
+            args.get(i + 1).ok_or("--prometheus-json needs a file")?,
+        )?),
+        None => None,
+    };
     println!(
         "| dataset | tsdb B/sample | tsz B/sample | pco B/sample | tsdb encodings (ts / values) |"
     );
     println!("|---|---|---|---|---|");
-    for ds in datasets::all() {
+    let synthetic = if real.is_none() {
+        datasets::all()
+    } else {
+        Vec::new()
+    };
+    let all: Vec<&datasets::Dataset> = match &real {
+        Some(real) => real.iter().collect(),
+        None => synthetic.iter().collect(),
+    };
+    for ds in all.iter().copied() {
         let (mut ours_b, mut tsz_b, mut pco_b) = (0usize, 0usize, 0usize);
         let mut encodings = std::collections::BTreeMap::<String, usize>::new();
         for (ts, vs) in &ds.chunks {
@@ -107,7 +185,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tsz_b += tsz_encode(ts, vs).len();
             pco_b += pco_bytes(ts, vs)?;
         }
-        let n = ds.samples() as f64;
+        let n = ds.samples().max(1) as f64;
         let enc: Vec<String> = encodings.iter().map(|(k, v)| format!("{k}×{v}")).collect();
         println!(
             "| {} | {:.3} | {:.3} | {:.3} | {} |",
@@ -118,8 +196,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             enc.join(", ")
         );
     }
-    buckets();
-    speed()
+    if real.is_none() {
+        buckets();
+    }
+    speed(&all)
 }
 
 /// Bits per timestamp that delta-of-delta bucket sets spend on millisecond
@@ -188,13 +268,13 @@ fn buckets() {
     }
 }
 
-fn speed() -> Result<(), Box<dyn std::error::Error>> {
+fn speed(sets: &[&datasets::Dataset]) -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!(
         "| dataset | decode tsdb M/s | decode tsz M/s | ratio | encode tsdb M/s (push+finish) | encode tsdb M/s (bulk) | encode tsz M/s |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for ds in datasets::all() {
+    for ds in sets.iter().copied() {
         let n = ds.samples();
         let ours_chunks: Vec<Chunk> = ds
             .chunks
