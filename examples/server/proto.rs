@@ -3,7 +3,10 @@
 //! `prost::Message` (only the fields we read or write), and the snappy block
 //! format with a bound on the declared decompressed length.
 
-/// `prometheus.WriteRequest`.
+/// `prometheus.WriteRequest`. The server decodes bodies with
+/// [`crate::write_view::WriteView`]; this type is the reference encoding (the
+/// load generator and the tests encode with it).
+#[allow(dead_code)]
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WriteRequest {
     /// The series and their samples.

@@ -21,10 +21,10 @@ use tsdb::core::{
 
 use crate::app::{AppState, now_ms};
 use crate::ingest::{Outcome, commit, count_refusals};
+use crate::label_cache::{self, LabelCache, same_labels};
 use crate::metrics::{Protocol, Reason};
-use crate::proto::{
-    self, QueryResult, ReadRequest, ReadResponse, SnappyError, TimeSeries, WriteRequest,
-};
+use crate::proto::{self, QueryResult, ReadRequest, ReadResponse, SnappyError, TimeSeries};
+use crate::write_view::WriteView;
 
 fn text(status: StatusCode, msg: String) -> Response {
     (
@@ -52,41 +52,74 @@ fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>,
     })
 }
 
-/// Turns a decoded write request into a batch, refusing series with invalid labels.
-pub fn to_batch(req: &WriteRequest, outcome: &mut Outcome) -> Vec<BatchSample> {
-    let n: usize = req.timeseries.iter().map(|ts| ts.samples.len()).sum();
-    let mut batch = Vec::with_capacity(n);
-    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
-    for ts in &req.timeseries {
-        if ts.samples.is_empty() {
+/// Turns a decoded write request into a batch, refusing series with invalid
+/// labels. Series whose encoded labels are in `cache` (and equal to the cached
+/// set, checked pair by pair) reuse its `Labels`; the others are built and
+/// added to it.
+pub fn to_batch(
+    view: &WriteView<'_>,
+    cache: &LabelCache,
+    outcome: &mut Outcome,
+) -> Vec<BatchSample> {
+    let mut batch = Vec::with_capacity(view.samples.len());
+    let keys: Vec<Option<u64>> = view
+        .series
+        .iter()
+        .map(|s| {
+            if s.samples.is_empty() {
+                None
+            } else {
+                s.label_bytes.map(label_cache::key)
+            }
+        })
+        .collect();
+    let mut cached = Vec::with_capacity(keys.len());
+    let mut promote = cache.get_many(&keys, &mut cached).into_iter().peekable();
+    let mut new = Vec::new();
+    for (i, ((series, hit), key)) in view.series.iter().zip(cached).zip(&keys).enumerate() {
+        let samples = view.samples_of(series);
+        if samples.is_empty() {
             continue;
         }
-        pairs.clear();
-        pairs.extend(
-            ts.labels
-                .iter()
-                .map(|l| (l.name.as_ref(), l.value.as_ref())),
-        );
-        match Labels::from_utf8_pairs(&pairs) {
-            Ok(labels) => {
-                for s in &ts.samples {
-                    batch.push(BatchSample {
-                        labels: labels.clone(),
-                        t_ms: s.timestamp,
-                        value: s.value,
-                    });
+        let pairs = view.labels_of(series);
+        let from_previous = promote.next_if_eq(&i).is_some();
+        let labels = match hit.filter(|l| same_labels(pairs, l)) {
+            Some(l) => {
+                if let (true, Some(k)) = (from_previous, key) {
+                    new.push((*k, l.clone()));
                 }
+                l
             }
-            Err(e) => outcome.refuse(Reason::BadLabels, ts.samples.len(), || {
-                let name = ts
-                    .labels
-                    .iter()
-                    .find(|l| l.name.as_ref() == b"__name__")
-                    .map(|l| String::from_utf8_lossy(&l.value).into_owned())
-                    .unwrap_or_default();
-                format!("series {name:?}: invalid labels: {e}")
-            }),
+            None => match Labels::from_utf8_pairs(pairs) {
+                Ok(l) => {
+                    if let Some(k) = key {
+                        new.push((*k, l.clone()));
+                    }
+                    l
+                }
+                Err(e) => {
+                    outcome.refuse(Reason::BadLabels, samples.len(), || {
+                        let name = pairs
+                            .iter()
+                            .find(|(n, _)| *n == b"__name__")
+                            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                            .unwrap_or_default();
+                        format!("series {name:?}: invalid labels: {e}")
+                    });
+                    continue;
+                }
+            },
+        };
+        for s in samples {
+            batch.push(BatchSample {
+                labels: labels.clone(),
+                t_ms: s.timestamp,
+                value: s.value,
+            });
         }
+    }
+    if !new.is_empty() {
+        cache.insert_many(new);
     }
     batch
 }
@@ -100,21 +133,27 @@ pub async fn write(
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Outcome, Response> {
         let raw = decompress(&headers, &body, s.config.max_decompressed_bytes)?;
-        let req = WriteRequest::decode(axum::body::Bytes::from(raw)).map_err(|e| {
+        drop(body);
+        let mut req = WriteView::decode(&raw).map_err(|e| {
             text(
                 StatusCode::BAD_REQUEST,
                 format!("body is not a remote-write WriteRequest: {e}"),
             )
         })?;
         let mut outcome = Outcome::default();
-        let batch = to_batch(&req, &mut outcome);
+        let batch = to_batch(&req, &s.label_cache, &mut outcome);
+        // The decoded lists and the body are done with: free them before the
+        // database work.
+        let metadata = std::mem::take(&mut req.metadata);
+        drop(req);
+        drop(raw);
         commit(&s, batch, None, Protocol::RemoteWrite, &mut outcome).map_err(|e| {
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("storage fault, nothing of this request was stored: {e}"),
             )
         })?;
-        store_metadata(&s, &req);
+        store_metadata(&s, &metadata);
         count_refusals(&s, &outcome);
         Ok(outcome)
     })
@@ -131,8 +170,8 @@ pub async fn write(
 }
 
 /// Records metric metadata sent with a write when it differs from the catalog.
-fn store_metadata(state: &AppState, req: &WriteRequest) {
-    for m in &req.metadata {
+fn store_metadata(state: &AppState, metadata: &[proto::MetricMetadata]) {
+    for m in metadata {
         let kind = match m.r#type {
             1 => MetricKind::Counter,
             2 => MetricKind::Gauge,
