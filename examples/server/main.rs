@@ -25,6 +25,7 @@ mod influx;
 mod ingest;
 mod label_cache;
 mod line_protocol;
+mod memory;
 mod metrics;
 mod prom_json;
 mod proto;
@@ -191,6 +192,7 @@ async fn serve(config: Config) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    memory::tune_allocator();
     let args = Args::parse();
     let result = config(args).and_then(|config| {
         tokio::runtime::Builder::new_multi_thread()

@@ -69,19 +69,28 @@ pub fn to_batch(
             if s.samples.is_empty() {
                 None
             } else {
-                s.label_bytes.map(label_cache::key)
+                s.label_bytes().map(label_cache::key)
             }
         })
         .collect();
     let mut cached = Vec::with_capacity(keys.len());
     let mut promote = cache.get_many(&keys, &mut cached).into_iter().peekable();
     let mut new = Vec::new();
+    let mut pairs = Vec::new();
     for (i, ((series, hit), key)) in view.series.iter().zip(cached).zip(&keys).enumerate() {
         let samples = view.samples_of(series);
         if samples.is_empty() {
             continue;
         }
-        let pairs = view.labels_of(series);
+        pairs.clear();
+        if let Err(e) = view.pairs_into(series, &mut pairs) {
+            // Not expected: `WriteView::decode` checked the label fields.
+            outcome.refuse(Reason::BadLabels, samples.len(), || {
+                format!("series with malformed labels: {e}")
+            });
+            continue;
+        }
+        let pairs = pairs.as_slice();
         let from_previous = promote.next_if_eq(&i).is_some();
         let labels = match hit.filter(|l| same_labels(pairs, l)) {
             Some(l) => {

@@ -7,8 +7,9 @@
 //! request) that was the largest part of the server's CPU per sample, and the
 //! short-lived allocations, interleaved with the head's long-lived ones,
 //! fragmented the heap. [`WriteView::decode`] instead walks the message once,
-//! borrows every name and value from the decompressed body and writes the
-//! series into three flat lists (a handful of allocations per request).
+//! checks it, and keeps per series where its label fields are in the
+//! decompressed body and its samples in one flat list (a handful of
+//! allocations per request); names and values are borrowed from the body.
 //!
 //! It follows prost's rules for the messages and fields it reads (`proto.rs`
 //! stays the reference, and the tests compare the two on prost-encoded and on
@@ -55,16 +56,37 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// Where the labels of a series are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeriesLabels<'a> {
+    /// The series' label fields, contiguous in the message (always, from
+    /// Prometheus): already checked, decoded again by [`WriteView::pairs_into`]
+    /// (cheaper than keeping every pair of the request in a list), and the
+    /// label cache's key.
+    Encoded(&'a [u8]),
+    /// The pairs of a series whose label fields were interleaved with other
+    /// fields, as a range of [`WriteView::scattered`].
+    Scattered(Range<usize>),
+}
+
 /// One `TimeSeries` of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeriesView<'a> {
-    /// The encoded label fields of the series, when they are contiguous in
-    /// the message (always, from Prometheus): the key of the label cache.
-    pub label_bytes: Option<&'a [u8]>,
-    /// Its labels, as a range of [`WriteView::labels`].
-    pub labels: Range<usize>,
+    /// Its labels.
+    pub labels: SeriesLabels<'a>,
     /// Its samples, as a range of [`WriteView::samples`].
     pub samples: Range<usize>,
+}
+
+impl<'a> SeriesView<'a> {
+    /// The encoded label fields (the label cache's key), unless scattered or
+    /// empty.
+    pub fn label_bytes(&self) -> Option<&'a [u8]> {
+        match self.labels {
+            SeriesLabels::Encoded(b) if !b.is_empty() => Some(b),
+            _ => None,
+        }
+    }
 }
 
 /// A decoded `WriteRequest` borrowing from the body.
@@ -72,9 +94,9 @@ pub struct SeriesView<'a> {
 pub struct WriteView<'a> {
     /// The series, in request order.
     pub series: Vec<SeriesView<'a>>,
-    /// The `(name, value)` pairs of all series, raw bytes as sent (not yet
-    /// checked for UTF-8), in request order.
-    pub labels: Vec<(&'a [u8], &'a [u8])>,
+    /// The `(name, value)` pairs, raw bytes as sent (not yet checked for
+    /// UTF-8), of the series whose label fields are not contiguous.
+    pub scattered: Vec<(&'a [u8], &'a [u8])>,
     /// The samples of all series, in request order.
     pub samples: Vec<Sample>,
     /// Metric metadata.
@@ -84,7 +106,15 @@ pub struct WriteView<'a> {
 impl<'a> WriteView<'a> {
     /// Decodes a `WriteRequest` body (already decompressed).
     pub fn decode(body: &'a [u8]) -> Result<WriteView<'a>, DecodeError> {
-        let mut view = WriteView::default();
+        // Sized from the body for the usual shapes (a series with one sample
+        // takes 100 bytes or more), so the lists rarely grow and copy; each
+        // is at most a small multiple of the body.
+        let mut view = WriteView {
+            series: Vec::with_capacity(body.len() / 128),
+            scattered: Vec::new(),
+            samples: Vec::with_capacity(body.len() / 128),
+            metadata: Vec::new(),
+        };
         let mut r = Reader::new(body, 0);
         while !r.is_done() {
             let (tag, wire) = r.key()?;
@@ -107,9 +137,27 @@ impl<'a> WriteView<'a> {
         Ok(view)
     }
 
-    /// The labels of `s`.
-    pub fn labels_of(&self, s: &SeriesView<'a>) -> &[(&'a [u8], &'a [u8])] {
-        self.labels.get(s.labels.clone()).unwrap_or(&[])
+    /// Appends the `(name, value)` pairs of `s` to `out`, in message order.
+    pub fn pairs_into(
+        &self,
+        s: &SeriesView<'a>,
+        out: &mut Vec<(&'a [u8], &'a [u8])>,
+    ) -> Result<(), DecodeError> {
+        match &s.labels {
+            SeriesLabels::Encoded(b) => {
+                // Checked by `decode`: only label fields, each well formed.
+                let mut r = Reader::new(b, 0);
+                while !r.is_done() {
+                    let (_, wire) = r.key()?;
+                    let (at, m) = r.message(wire)?;
+                    out.push(decode_label(m, at)?);
+                }
+            }
+            SeriesLabels::Scattered(range) => {
+                out.extend_from_slice(self.scattered.get(range.clone()).unwrap_or(&[]));
+            }
+        }
+        Ok(())
     }
 
     /// The samples of `s`.
@@ -119,7 +167,9 @@ impl<'a> WriteView<'a> {
 
     /// Decodes one `TimeSeries` message (`base`: its offset in the body).
     fn push_series(&mut self, msg: &'a [u8], base: usize) -> Result<(), DecodeError> {
-        let (labels_start, samples_start) = (self.labels.len(), self.samples.len());
+        // The pairs go to `scattered` while the series is read, and are
+        // dropped again when the label fields turn out contiguous.
+        let (pairs_start, samples_start) = (self.scattered.len(), self.samples.len());
         // Where the label fields start and end, and whether another field
         // came between two of them.
         let mut span: Option<(usize, usize)> = None;
@@ -132,7 +182,7 @@ impl<'a> WriteView<'a> {
             match tag {
                 1 => {
                     let (at, m) = r.message(wire)?;
-                    self.labels.push(decode_label(m, at)?);
+                    self.scattered.push(decode_label(m, at)?);
                     if span.is_some() && other_since_label {
                         contiguous = false;
                     }
@@ -150,13 +200,20 @@ impl<'a> WriteView<'a> {
                 }
             }
         }
-        let label_bytes = match span {
+        let encoded = match span {
             Some((s, e)) if contiguous => msg.get(s..e),
-            _ => None,
+            Some(_) => None,
+            None => Some(&[][..]),
+        };
+        let labels = match encoded {
+            Some(b) => {
+                self.scattered.truncate(pairs_start);
+                SeriesLabels::Encoded(b)
+            }
+            None => SeriesLabels::Scattered(pairs_start..self.scattered.len()),
         };
         self.series.push(SeriesView {
-            label_bytes,
-            labels: labels_start..self.labels.len(),
+            labels,
             samples: samples_start..self.samples.len(),
         });
         Ok(())
@@ -165,6 +222,7 @@ impl<'a> WriteView<'a> {
 
 /// Decodes a `Label` message: field 1 name, field 2 value (both `string` on
 /// the wire, kept as bytes).
+#[inline(always)]
 fn decode_label(msg: &[u8], base: usize) -> Result<(&[u8], &[u8]), DecodeError> {
     let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
     let mut r = Reader::new(msg, base);
@@ -230,7 +288,20 @@ impl<'a> Reader<'a> {
     }
 
     /// A base-128 varint of at most 10 bytes (the 10th may only be 0 or 1).
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, DecodeError> {
+        // Keys and the lengths of names and values: almost always one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.varint_slow()
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, DecodeError> {
         let start = self.pos;
         let mut v = 0u64;
         for i in 0..10u32 {
@@ -250,6 +321,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A field key: (tag, wire type).
+    #[inline(always)]
     fn key(&mut self) -> Result<(u32, u8), DecodeError> {
         let at = self.pos;
         let key = self.varint()?;
@@ -273,6 +345,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let start = self.pos;
         let end = start
@@ -295,6 +368,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-delimited field of wire type `wire`: (its offset in the body, its bytes).
+    #[inline(always)]
     fn message(&mut self, wire: u8) -> Result<(usize, &'a [u8]), DecodeError> {
         self.expect_wire(wire, WIRE_LEN)?;
         let len_at = self.pos;

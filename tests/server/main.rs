@@ -30,6 +30,8 @@ mod ingest;
 mod label_cache;
 #[path = "../../examples/server/line_protocol.rs"]
 mod line_protocol;
+#[path = "../../examples/server/memory.rs"]
+mod memory;
 #[path = "../../examples/server/metrics.rs"]
 mod metrics;
 #[path = "../../examples/server/prom_json.rs"]

@@ -38,8 +38,10 @@ fn flat_view(v: &WriteView<'_>) -> Flat {
     v.series
         .iter()
         .map(|s| {
+            let mut pairs = Vec::new();
+            v.pairs_into(s, &mut pairs).unwrap();
             (
-                v.labels_of(s)
+                pairs
                     .iter()
                     .map(|(n, v)| (n.to_vec(), v.to_vec()))
                     .collect(),
@@ -120,7 +122,7 @@ proptest! {
         prop_assert_eq!(&v.metadata, &req.metadata);
         for (s, ts) in v.series.iter().zip(&req.timeseries) {
             // Labels come first and together from prost: the cache key is there.
-            prop_assert_eq!(s.label_bytes.is_some(), !ts.labels.is_empty());
+            prop_assert_eq!(s.label_bytes().is_some(), !ts.labels.is_empty());
         }
         for cut in 0..body.len() {
             agrees(&body[..cut])?;
@@ -226,7 +228,8 @@ fn label_bytes_are_the_contiguous_label_fields() {
         samples: Vec::new(),
     }
     .encode_to_vec();
-    assert_eq!(v.series[0].label_bytes, Some(labels_only.as_slice()));
+    assert_eq!(v.series[0].label_bytes(), Some(labels_only.as_slice()));
+    assert!(v.scattered.is_empty());
 
     // A sample between two labels: no key (the series takes the slow path).
     let mut interleaved = Vec::new();
@@ -236,8 +239,9 @@ fn label_bytes_are_the_contiguous_label_fields() {
     let mut body = Vec::new();
     prost::encoding::bytes::encode(1, &interleaved, &mut body);
     let v = WriteView::decode(&body).unwrap();
-    assert_eq!(v.series[0].label_bytes, None);
-    assert_eq!(v.labels_of(&v.series[0]).len(), 2);
+    assert_eq!(v.series[0].label_bytes(), None);
+    assert_eq!(v.scattered.len(), 2);
+    assert_eq!(flat_view(&v)[0].0.len(), 2);
     let mut outcome = Outcome::default();
     let batch = to_batch(&v, &LabelCache::new(16), &mut outcome);
     assert_eq!(batch.len(), 1);
