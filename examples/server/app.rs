@@ -17,6 +17,7 @@ use tsdb::core::{CardinalityLimits, Db, HeadQuerier, Options, WriteMode};
 use tsdb::query::{Engine, EngineOptions, Limits};
 
 use crate::label_cache::LabelCache;
+use crate::memory::BufferPool;
 use crate::metrics::ServerMetrics;
 use crate::prom_json::{ErrorType, error};
 use crate::{api, auth, demo, import, influx, remote_write, status};
@@ -99,6 +100,8 @@ pub struct AppState {
     pub metrics: ServerMetrics,
     /// Remote write's cache of series labels.
     pub label_cache: LabelCache,
+    /// Remote write's reusable decompression buffers.
+    pub body_buffers: BufferPool,
     /// The configuration.
     pub config: Config,
     /// Permits for concurrent queries.
@@ -189,6 +192,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
         // The database holds at most `max_series` series: more cached label
         // sets than that per generation can only be churn.
         label_cache: LabelCache::new(config.max_series),
+        body_buffers: BufferPool::for_bodies(),
         query_slots: Semaphore::new(config.max_concurrent_queries.max(1)),
         config,
         ready: AtomicBool::new(true),

@@ -37,3 +37,55 @@ pub fn tune_allocator() {
 /// Applies the settings (nothing to do off glibc).
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn tune_allocator() {}
+
+/// A few reusable byte buffers (remote write's decompressed bodies): a body
+/// of megabytes decompressed into a fresh buffer faults its pages in anew
+/// every request under the fixed mmap threshold (measured: 5–8 % of the CPU
+/// per sample in the one-sample-per-series shape). At most `max_kept` buffers of
+/// at most `max_bytes` each are kept, so the pool holds a bounded amount.
+pub struct BufferPool {
+    bufs: parking_lot::Mutex<Vec<Vec<u8>>>,
+    max_kept: usize,
+    max_bytes: usize,
+}
+
+impl BufferPool {
+    /// A pool keeping at most `max_kept` buffers of at most `max_bytes`.
+    pub fn new(max_kept: usize, max_bytes: usize) -> BufferPool {
+        BufferPool {
+            bufs: parking_lot::Mutex::new(Vec::new()),
+            max_kept,
+            max_bytes,
+        }
+    }
+
+    /// Remote write's pool: one buffer of up to 16 MiB. (One per core saved
+    /// a few percent more CPU, within the noise of the measurement, for one
+    /// more resident body-sized buffer: 4 MB, 40 bytes per series at 100 k
+    /// series sending 25 k-series requests.)
+    pub fn for_bodies() -> BufferPool {
+        BufferPool::new(1, 16 << 20)
+    }
+
+    /// A buffer (its contents are whatever it held last).
+    pub fn take(&self) -> Vec<u8> {
+        self.bufs.lock().pop().unwrap_or_default()
+    }
+
+    /// Gives a buffer back; kept only if the pool has room and it is not too big.
+    pub fn give(&self, buf: Vec<u8>) {
+        if buf.capacity() > self.max_bytes {
+            return;
+        }
+        let mut bufs = self.bufs.lock();
+        if bufs.len() < self.max_kept {
+            bufs.push(buf);
+        }
+    }
+
+    /// Buffers held.
+    #[allow(dead_code)] // by the tests
+    pub fn len(&self) -> usize {
+        self.bufs.lock().len()
+    }
+}

@@ -175,6 +175,32 @@ pub fn snappy_decompress(body: &[u8], limit: usize) -> Result<Vec<u8>, SnappyErr
         .map_err(|e| SnappyError::Invalid(e.to_string()))
 }
 
+/// Like [`snappy_decompress`], into `out` (replacing its contents), so that
+/// a caller can reuse one buffer for many bodies: only bytes past the
+/// buffer's current length are zeroed before decompressing.
+pub fn snappy_decompress_into(
+    body: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), SnappyError> {
+    let declared =
+        snap::raw::decompress_len(body).map_err(|e| SnappyError::Invalid(e.to_string()))?;
+    if declared > limit {
+        return Err(SnappyError::TooLarge { declared, limit });
+    }
+    if out.len() < declared {
+        out.resize(declared, 0);
+    }
+    let dst = out
+        .get_mut(..declared)
+        .ok_or_else(|| SnappyError::Invalid("output buffer too short".into()))?;
+    let n = snap::raw::Decoder::new()
+        .decompress(body, dst)
+        .map_err(|e| SnappyError::Invalid(e.to_string()))?;
+    out.truncate(n);
+    Ok(())
+}
+
 /// Compresses `data` in snappy block format.
 pub fn snappy_compress(data: &[u8]) -> Result<Vec<u8>, SnappyError> {
     snap::raw::Encoder::new()

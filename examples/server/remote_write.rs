@@ -35,8 +35,8 @@ fn text(status: StatusCode, msg: String) -> Response {
         .into_response()
 }
 
-/// Decompresses (snappy, bounded) and checks the encoding header.
-fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>, Response> {
+/// Checks the encoding header.
+fn check_encoding(headers: &HeaderMap) -> Result<(), Response> {
     if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
         let enc = enc.to_str().unwrap_or("");
         if !enc.eq_ignore_ascii_case("snappy") {
@@ -46,10 +46,20 @@ fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>,
             ));
         }
     }
-    proto::snappy_decompress(body, limit).map_err(|e| match e {
+    Ok(())
+}
+
+fn snappy_error(e: SnappyError) -> Response {
+    match e {
         SnappyError::TooLarge { .. } => text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
         SnappyError::Invalid(_) => text(StatusCode::BAD_REQUEST, e.to_string()),
-    })
+    }
+}
+
+/// Decompresses (snappy, bounded) and checks the encoding header.
+fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>, Response> {
+    check_encoding(headers)?;
+    proto::snappy_decompress(body, limit).map_err(snappy_error)
 }
 
 /// Turns a decoded write request into a batch, refusing series with invalid
@@ -141,21 +151,34 @@ pub async fn write(
 ) -> Response {
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Outcome, Response> {
-        let raw = decompress(&headers, &body, s.config.max_decompressed_bytes)?;
+        check_encoding(&headers)?;
+        let mut raw = s.body_buffers.take();
+        let res = proto::snappy_decompress_into(&body, s.config.max_decompressed_bytes, &mut raw);
         drop(body);
-        let mut req = WriteView::decode(&raw).map_err(|e| {
+        if let Err(e) = res {
+            s.body_buffers.give(raw);
+            return Err(snappy_error(e));
+        }
+        let req = WriteView::decode(&raw).map_err(|e| {
             text(
                 StatusCode::BAD_REQUEST,
                 format!("body is not a remote-write WriteRequest: {e}"),
             )
-        })?;
+        });
+        let mut req = match req {
+            Ok(req) => req,
+            Err(e) => {
+                s.body_buffers.give(raw);
+                return Err(e);
+            }
+        };
         let mut outcome = Outcome::default();
         let batch = to_batch(&req, &s.label_cache, &mut outcome);
         // The decoded lists and the body are done with: free them before the
         // database work.
         let metadata = std::mem::take(&mut req.metadata);
         drop(req);
-        drop(raw);
+        s.body_buffers.give(raw);
         commit(&s, batch, None, Protocol::RemoteWrite, &mut outcome).map_err(|e| {
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,

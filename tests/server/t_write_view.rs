@@ -8,6 +8,7 @@ use tsdb::core::Labels;
 use crate::harness::{TestServer, now_ms, remote_write, series};
 use crate::ingest::Outcome;
 use crate::label_cache::{LabelCache, same_labels};
+use crate::memory::BufferPool;
 use crate::proto::{self, Label, MetricMetadata, Sample, TimeSeries, WriteRequest};
 use crate::remote_write::to_batch;
 use crate::write_view::WriteView;
@@ -386,4 +387,43 @@ fn broken_bodies_over_http_are_400_with_a_message() {
         "a conflicting value is still refused: {}",
         r.text()
     );
+}
+
+#[test]
+fn buffer_pool_is_bounded() {
+    let pool = BufferPool::new(2, 1 << 10);
+    let a = pool.take();
+    assert!(a.is_empty());
+    pool.give(vec![1; 10]);
+    pool.give(vec![2; 10]);
+    pool.give(vec![3; 10]);
+    assert_eq!(pool.len(), 2, "at most max_kept buffers");
+    pool.give(Vec::with_capacity(2 << 10));
+    assert_eq!(pool.len(), 2, "too big: dropped");
+    let _ = pool.take();
+    let _ = pool.take();
+    assert_eq!(pool.len(), 0);
+    pool.give(Vec::with_capacity(2 << 10));
+    assert_eq!(pool.len(), 0, "too big: dropped");
+}
+
+#[test]
+fn snappy_into_a_reused_buffer_keeps_only_the_new_body() {
+    let mut buf = Vec::new();
+    let long = proto::snappy_compress(&[7u8; 5000]).unwrap();
+    proto::snappy_decompress_into(&long, 1 << 20, &mut buf).unwrap();
+    assert_eq!(buf, vec![7u8; 5000]);
+    let short = proto::snappy_compress(b"abc").unwrap();
+    proto::snappy_decompress_into(&short, 1 << 20, &mut buf).unwrap();
+    assert_eq!(buf, b"abc");
+    // The declared length is checked before any allocation.
+    let e = proto::snappy_decompress_into(&long, 100, &mut Vec::new()).unwrap_err();
+    assert!(matches!(
+        e,
+        proto::SnappyError::TooLarge {
+            declared: 5000,
+            limit: 100
+        }
+    ));
+    assert!(proto::snappy_decompress_into(b"\xff\xff\xff", 1 << 20, &mut buf).is_err());
 }
