@@ -7,7 +7,12 @@
 //! label fields' raw bytes to the `Labels` built the first time; a hit is
 //! verified pair by pair against the request (so a hash collision or a
 //! malformed set only falls back to the slow path) and hands the database the
-//! same `Labels` value it stored, which its lookup compares by pointer.
+//! same `Labels` value it stored when the series was created from it, which
+//! its lookup compares by pointer.
+//!
+//! Entries are added only after the database took the request's series
+//! (it refused none for its labels or past a cardinality limit), so the
+//! cache holds no more sets than the database plus recent churn.
 //!
 //! Only labels are cached, never series ids: the database still resolves
 //! every sample by labels, so series it drops later (head garbage collection)

@@ -64,11 +64,13 @@ fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>,
 
 /// Turns a decoded write request into a batch, refusing series with invalid
 /// labels. Series whose encoded labels are in `cache` (and equal to the cached
-/// set, checked pair by pair) reuse its `Labels`; the others are built and
-/// added to it.
+/// set, checked pair by pair) reuse its `Labels`; for the others the labels
+/// are built, and the entries to add to the cache are pushed to `pending`
+/// (added by the caller once the database has taken the series).
 pub fn to_batch(
     view: &WriteView<'_>,
     cache: &LabelCache,
+    pending: &mut Vec<(u64, Labels)>,
     outcome: &mut Outcome,
 ) -> Vec<BatchSample> {
     let mut batch = Vec::with_capacity(view.samples.len());
@@ -85,7 +87,6 @@ pub fn to_batch(
         .collect();
     let mut cached = Vec::with_capacity(keys.len());
     let mut promote = cache.get_many(&keys, &mut cached).into_iter().peekable();
-    let mut new = Vec::new();
     let mut pairs = Vec::new();
     for (i, ((series, hit), key)) in view.series.iter().zip(cached).zip(&keys).enumerate() {
         let samples = view.samples_of(series);
@@ -105,14 +106,14 @@ pub fn to_batch(
         let labels = match hit.filter(|l| same_labels(pairs, l)) {
             Some(l) => {
                 if let (true, Some(k)) = (from_previous, key) {
-                    new.push((*k, l.clone()));
+                    pending.push((*k, l.clone()));
                 }
                 l
             }
             None => match Labels::from_utf8_pairs(pairs) {
                 Ok(l) => {
                     if let Some(k) = key {
-                        new.push((*k, l.clone()));
+                        pending.push((*k, l.clone()));
                     }
                     l
                 }
@@ -136,9 +137,6 @@ pub fn to_batch(
                 value: s.value,
             });
         }
-    }
-    if !new.is_empty() {
-        cache.insert_many(new);
     }
     batch
 }
@@ -173,18 +171,27 @@ pub async fn write(
             }
         };
         let mut outcome = Outcome::default();
-        let batch = to_batch(&req, &s.label_cache, &mut outcome);
+        let mut pending = Vec::new();
+        let batch = to_batch(&req, &s.label_cache, &mut pending, &mut outcome);
         // The decoded lists and the body are done with: free them before the
         // database work.
         let metadata = std::mem::take(&mut req.metadata);
         drop(req);
         s.body_buffers.give(raw);
+        let refused_series =
+            |o: &Outcome| o.count(Reason::BadLabels) + o.count(Reason::CardinalityLimit);
+        let refused_before = refused_series(&outcome);
         commit(&s, batch, None, Protocol::RemoteWrite, &mut outcome).map_err(|e| {
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("storage fault, nothing of this request was stored: {e}"),
             )
         })?;
+        // Cache only label sets the database took: a sender flooding it with
+        // series past the cardinality limits must not fill the cache instead.
+        if refused_series(&outcome) == refused_before && !pending.is_empty() {
+            s.label_cache.insert_many(pending);
+        }
         store_metadata(&s, &metadata);
         count_refusals(&s, &outcome);
         Ok(outcome)

@@ -236,12 +236,12 @@ mod hostile_input {
                 prop_assert!(raw.len() <= 1 << 16);
                 if let Ok(req) = WriteView::decode(&raw) {
                     let mut outcome = Outcome::default();
-                    let _ = crate::remote_write::to_batch(&req, &LabelCache::new(16), &mut outcome);
+                    let _ = crate::remote_write::to_batch(&req, &LabelCache::new(16), &mut Vec::new(), &mut outcome);
                 }
             }
             if let Ok(req) = WriteView::decode(&b) {
                 let mut outcome = Outcome::default();
-                let _ = crate::remote_write::to_batch(&req, &LabelCache::new(16), &mut outcome);
+                let _ = crate::remote_write::to_batch(&req, &LabelCache::new(16), &mut Vec::new(), &mut outcome);
             }
         }
     }

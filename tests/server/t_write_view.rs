@@ -244,7 +244,7 @@ fn label_bytes_are_the_contiguous_label_fields() {
     assert_eq!(v.scattered.len(), 2);
     assert_eq!(flat_view(&v)[0].0.len(), 2);
     let mut outcome = Outcome::default();
-    let batch = to_batch(&v, &LabelCache::new(16), &mut outcome);
+    let batch = to_batch(&v, &LabelCache::new(16), &mut Vec::new(), &mut outcome);
     assert_eq!(batch.len(), 1);
     assert_eq!(batch[0].labels.to_string(), r#"m{a="1"}"#);
 }
@@ -283,9 +283,13 @@ fn cache_hits_reuse_the_labels_and_refuse_impostors() {
     .encode_to_vec();
     let v = WriteView::decode(&body).unwrap();
     let mut outcome = Outcome::default();
-    let first = to_batch(&v, &cache, &mut outcome);
+    let mut pending = Vec::new();
+    let first = to_batch(&v, &cache, &mut pending, &mut outcome);
+    assert_eq!(pending.len(), 2);
+    cache.insert_many(pending.drain(..));
     assert_eq!(cache.len(), 2);
-    let second = to_batch(&v, &cache, &mut outcome);
+    let second = to_batch(&v, &cache, &mut pending, &mut outcome);
+    assert!(pending.is_empty(), "hits add nothing");
     assert_eq!(first, second);
     assert_eq!(second.len(), 3);
     assert_eq!(second[1].labels, second[2].labels);
@@ -303,8 +307,9 @@ fn cache_hits_reuse_the_labels_and_refuse_impostors() {
     let v = WriteView::decode(&bad).unwrap();
     for _ in 0..2 {
         let mut outcome = Outcome::default();
-        assert!(to_batch(&v, &cache, &mut outcome).is_empty());
+        assert!(to_batch(&v, &cache, &mut pending, &mut outcome).is_empty());
         assert_eq!(outcome.refused_total(), 1);
+        assert!(pending.is_empty());
     }
     assert_eq!(cache.len(), 2);
 }
@@ -426,4 +431,29 @@ fn snappy_into_a_reused_buffer_keeps_only_the_new_body() {
         }
     ));
     assert!(proto::snappy_decompress_into(b"\xff\xff\xff", 1 << 20, &mut buf).is_err());
+}
+
+#[test]
+fn series_past_the_limits_are_not_cached() {
+    let s = TestServer::with(|c| c.max_series = 1);
+    let mut c = s.client();
+    let t = now_ms() - 60_000;
+    let r = remote_write(
+        &mut c,
+        vec![
+            series(&[("__name__", "m"), ("i", "1")], &[(t, 1.0)]),
+            series(&[("__name__", "m"), ("i", "2")], &[(t, 2.0)]),
+        ],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("cardinality"), "{}", r.text());
+    let state = &s.server.as_ref().unwrap().state;
+    assert_eq!(state.label_cache.len(), 0);
+    // The series the database has is cached once a request is all taken.
+    let r = remote_write(
+        &mut c,
+        vec![series(&[("__name__", "m"), ("i", "1")], &[(t + 1, 1.0)])],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(state.label_cache.len(), 1);
 }
