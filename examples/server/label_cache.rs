@@ -71,10 +71,22 @@ pub fn key(label_bytes: &[u8]) -> u64 {
 /// Whether `Labels::from_utf8_pairs(pairs)` would build exactly `labels`:
 /// names non-empty and strictly increasing, and the pairs with a non-empty
 /// value (empty values are dropped) byte-equal to those of `labels`.
+#[allow(dead_code)] // by the tests
 pub fn same_labels(pairs: &[(&[u8], &[u8])], labels: &Labels) -> bool {
+    same_labels_in(pairs.iter().map(|p| Ok::<_, ()>(*p)), labels)
+}
+
+/// [`same_labels`] over pairs as they are decoded; an error is a mismatch.
+pub fn same_labels_in<'p, E>(
+    pairs: impl IntoIterator<Item = Result<(&'p [u8], &'p [u8]), E>>,
+    labels: &Labels,
+) -> bool {
     let mut want = labels.iter();
     let mut prev: Option<&[u8]> = None;
-    for &(n, v) in pairs {
+    for pair in pairs {
+        let Ok((n, v)) = pair else {
+            return false;
+        };
         if n.is_empty() || prev.is_some_and(|p| p >= n) {
             return false;
         }

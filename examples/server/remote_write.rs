@@ -21,7 +21,7 @@ use tsdb::core::{
 
 use crate::app::{AppState, now_ms};
 use crate::ingest::{Outcome, commit, count_refusals};
-use crate::label_cache::{self, LabelCache, same_labels};
+use crate::label_cache::{self, LabelCache, same_labels_in};
 use crate::metrics::{Protocol, Reason};
 use crate::proto::{self, QueryResult, ReadRequest, ReadResponse, SnappyError, TimeSeries};
 use crate::write_view::WriteView;
@@ -93,48 +93,58 @@ pub fn to_batch(
         if samples.is_empty() {
             continue;
         }
-        pairs.clear();
-        if let Err(e) = view.pairs_into(series, &mut pairs) {
-            // Not expected: `WriteView::decode` checked the label fields.
-            outcome.refuse(Reason::BadLabels, samples.len(), || {
-                format!("series with malformed labels: {e}")
-            });
-            continue;
-        }
-        let pairs = pairs.as_slice();
         let from_previous = promote.next_if_eq(&i).is_some();
-        let labels = match hit.filter(|l| same_labels(pairs, l)) {
+        let labels = match hit.filter(|l| same_labels_in(view.pairs(series), l)) {
             Some(l) => {
                 if let (true, Some(k)) = (from_previous, key) {
                     pending.push((*k, l.clone()));
                 }
                 l
             }
-            None => match Labels::from_utf8_pairs(pairs) {
-                Ok(l) => {
-                    if let Some(k) = key {
-                        pending.push((*k, l.clone()));
-                    }
-                    l
-                }
-                Err(e) => {
+            None => {
+                pairs.clear();
+                if let Err(e) = view.pairs_into(series, &mut pairs) {
+                    // Not expected: `WriteView::decode` checked the label fields.
                     outcome.refuse(Reason::BadLabels, samples.len(), || {
-                        let name = pairs
-                            .iter()
-                            .find(|(n, _)| *n == b"__name__")
-                            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-                            .unwrap_or_default();
-                        format!("series {name:?}: invalid labels: {e}")
+                        format!("series with malformed labels: {e}")
                     });
                     continue;
                 }
-            },
+                match Labels::from_utf8_pairs(&pairs) {
+                    Ok(l) => {
+                        if let Some(k) = key {
+                            pending.push((*k, l.clone()));
+                        }
+                        l
+                    }
+                    Err(e) => {
+                        outcome.refuse(Reason::BadLabels, samples.len(), || {
+                            let name = pairs
+                                .iter()
+                                .find(|(n, _)| *n == b"__name__")
+                                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                                .unwrap_or_default();
+                            format!("series {name:?}: invalid labels: {e}")
+                        });
+                        continue;
+                    }
+                }
+            }
         };
-        for s in samples {
+        // The last sample takes the labels themselves: one reference-count
+        // update less per series (most series have one sample).
+        if let Some((last, rest)) = samples.split_last() {
+            for s in rest {
+                batch.push(BatchSample {
+                    labels: labels.clone(),
+                    t_ms: s.timestamp,
+                    value: s.value,
+                });
+            }
             batch.push(BatchSample {
-                labels: labels.clone(),
-                t_ms: s.timestamp,
-                value: s.value,
+                labels,
+                t_ms: last.timestamp,
+                value: last.value,
             });
         }
     }

@@ -137,25 +137,24 @@ impl<'a> WriteView<'a> {
         Ok(view)
     }
 
+    /// The `(name, value)` pairs of `s`, in message order.
+    pub fn pairs<'v>(&'v self, s: &SeriesView<'a>) -> Pairs<'v, 'a> {
+        Pairs(match &s.labels {
+            SeriesLabels::Encoded(b) => PairsInner::Encoded(Reader::new(b, 0)),
+            SeriesLabels::Scattered(range) => {
+                PairsInner::Scattered(self.scattered.get(range.clone()).unwrap_or(&[]).iter())
+            }
+        })
+    }
+
     /// Appends the `(name, value)` pairs of `s` to `out`, in message order.
     pub fn pairs_into(
         &self,
         s: &SeriesView<'a>,
         out: &mut Vec<(&'a [u8], &'a [u8])>,
     ) -> Result<(), DecodeError> {
-        match &s.labels {
-            SeriesLabels::Encoded(b) => {
-                // Checked by `decode`: only label fields, each well formed.
-                let mut r = Reader::new(b, 0);
-                while !r.is_done() {
-                    let (_, wire) = r.key()?;
-                    let (at, m) = r.message(wire)?;
-                    out.push(decode_label(m, at)?);
-                }
-            }
-            SeriesLabels::Scattered(range) => {
-                out.extend_from_slice(self.scattered.get(range.clone()).unwrap_or(&[]));
-            }
+        for p in self.pairs(s) {
+            out.push(p?);
         }
         Ok(())
     }
@@ -217,6 +216,42 @@ impl<'a> WriteView<'a> {
             samples: samples_start..self.samples.len(),
         });
         Ok(())
+    }
+}
+
+/// The label pairs of one series (see [`WriteView::pairs`]). Encoded label
+/// fields are decoded as they are read; `decode` has checked them, so an
+/// error (then the end) is not expected.
+pub struct Pairs<'v, 'a>(PairsInner<'v, 'a>);
+
+enum PairsInner<'v, 'a> {
+    Encoded(Reader<'a>),
+    Scattered(std::slice::Iter<'v, (&'a [u8], &'a [u8])>),
+    Failed,
+}
+
+impl<'a> Iterator for Pairs<'_, 'a> {
+    type Item = Result<(&'a [u8], &'a [u8]), DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            PairsInner::Encoded(r) => {
+                if r.is_done() {
+                    return None;
+                }
+                let pair = r
+                    .key()
+                    .and_then(|(_, wire)| r.message(wire))
+                    .and_then(|(at, m)| decode_label(m, at));
+                if pair.is_err() {
+                    self.0 = PairsInner::Failed;
+                }
+                Some(pair)
+            }
+            PairsInner::Scattered(it) => it.next().copied().map(Ok),
+            PairsInner::Failed => None,
+        }
     }
 }
 
