@@ -49,6 +49,10 @@ struct Args {
     /// How long to write.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// Requests per writer at most (0: no limit, write for `--seconds`); a
+    /// fixed amount of data makes memory figures comparable between runs.
+    #[arg(long, default_value_t = 0)]
+    rounds: u64,
     /// Range queries to time after writing.
     #[arg(long, default_value_t = 200)]
     queries: usize,
@@ -117,7 +121,9 @@ fn writer(args: &Args, id: usize, start_ms: i64, stop: &AtomicBool, totals: &Tot
     };
     let mut t = start_ms;
     let mut x = id as u64 * 7919 + 1;
-    while !stop.load(Ordering::Relaxed) {
+    let mut sent = 0u64;
+    while !stop.load(Ordering::Relaxed) && (args.rounds == 0 || sent < args.rounds) {
+        sent += 1;
         for (i, ts) in req.timeseries.iter_mut().enumerate() {
             ts.samples.clear();
             for j in 0..args.samples_per_series {
@@ -230,8 +236,14 @@ fn main() -> ExitCode {
         .collect();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut last = (Instant::now(), 0u64);
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(5).min(deadline - Instant::now()));
+    while Instant::now() < deadline && !handles.iter().all(|h| h.is_finished()) {
+        // Polled often, so that a run limited by `--rounds` ends on time.
+        std::thread::sleep(
+            Duration::from_millis(100).min(deadline.saturating_duration_since(Instant::now())),
+        );
+        if last.0.elapsed() < Duration::from_secs(5) {
+            continue;
+        }
         let n = totals.samples.load(Ordering::Relaxed);
         let dt = last.0.elapsed().as_secs_f64();
         println!("  {:>6.0} k samples/s", (n - last.1) as f64 / dt / 1e3);

@@ -16,6 +16,8 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use tsdb::core::{CardinalityLimits, Db, HeadQuerier, Options, WriteMode};
 use tsdb::query::{Engine, EngineOptions, Limits};
 
+use crate::label_cache::LabelCache;
+use crate::memory::BufferPool;
 use crate::metrics::ServerMetrics;
 use crate::prom_json::{ErrorType, error};
 use crate::{api, auth, demo, import, influx, remote_write, status};
@@ -96,6 +98,10 @@ pub struct AppState {
     pub engine: Engine<HeadQuerier>,
     /// The server's metrics.
     pub metrics: ServerMetrics,
+    /// Remote write's cache of series labels.
+    pub label_cache: LabelCache,
+    /// Remote write's reusable decompression buffers.
+    pub body_buffers: BufferPool,
     /// The configuration.
     pub config: Config,
     /// Permits for concurrent queries.
@@ -183,6 +189,10 @@ pub async fn start(config: Config) -> Result<Server, String> {
         querier,
         engine,
         metrics: ServerMetrics::default(),
+        // The database holds at most `max_series` series: more cached label
+        // sets than that per generation can only be churn.
+        label_cache: LabelCache::new(config.max_series),
+        body_buffers: BufferPool::for_bodies(),
         query_slots: Semaphore::new(config.max_concurrent_queries.max(1)),
         config,
         ready: AtomicBool::new(true),

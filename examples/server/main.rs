@@ -7,9 +7,10 @@
 //! curl 'http://127.0.0.1:9201/api/v1/query?query=sum(rate(http_requests_total[1m]))'
 //! ```
 //!
-//! Modules: [`app`] (config, router, start/stop), [`remote_write`] and
-//! [`proto`], [`influx`] and [`line_protocol`], [`import`], [`api`], [`status`] and
-//! [`prom_json`], [`metrics`], [`auth`], [`demo`].
+//! Modules: [`app`] (config, router, start/stop), [`remote_write`] with
+//! [`write_view`], [`label_cache`] and [`proto`], [`influx`] and
+//! [`line_protocol`], [`import`], [`api`], [`status`] and [`prom_json`],
+//! [`metrics`], [`auth`], [`demo`].
 
 // Handlers return `Result<_, Response>`: the error is the HTTP answer itself,
 // built once per failed request, so its size does not matter.
@@ -22,12 +23,15 @@ mod demo;
 mod import;
 mod influx;
 mod ingest;
+mod label_cache;
 mod line_protocol;
+mod memory;
 mod metrics;
 mod prom_json;
 mod proto;
 mod remote_write;
 mod status;
+mod write_view;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -188,6 +192,7 @@ async fn serve(config: Config) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    memory::tune_allocator();
     let args = Args::parse();
     let result = config(args).and_then(|config| {
         tokio::runtime::Builder::new_multi_thread()

@@ -3,7 +3,10 @@
 //! `prost::Message` (only the fields we read or write), and the snappy block
 //! format with a bound on the declared decompressed length.
 
-/// `prometheus.WriteRequest`.
+/// `prometheus.WriteRequest`. The server decodes bodies with
+/// [`crate::write_view::WriteView`]; this type is the reference encoding (the
+/// load generator and the tests encode with it).
+#[allow(dead_code)]
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WriteRequest {
     /// The series and their samples.
@@ -170,6 +173,32 @@ pub fn snappy_decompress(body: &[u8], limit: usize) -> Result<Vec<u8>, SnappyErr
     snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| SnappyError::Invalid(e.to_string()))
+}
+
+/// Like [`snappy_decompress`], into `out` (replacing its contents), so that
+/// a caller can reuse one buffer for many bodies: only bytes past the
+/// buffer's current length are zeroed before decompressing.
+pub fn snappy_decompress_into(
+    body: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), SnappyError> {
+    let declared =
+        snap::raw::decompress_len(body).map_err(|e| SnappyError::Invalid(e.to_string()))?;
+    if declared > limit {
+        return Err(SnappyError::TooLarge { declared, limit });
+    }
+    if out.len() < declared {
+        out.resize(declared, 0);
+    }
+    let dst = out
+        .get_mut(..declared)
+        .ok_or_else(|| SnappyError::Invalid("output buffer too short".into()))?;
+    let n = snap::raw::Decoder::new()
+        .decompress(body, dst)
+        .map_err(|e| SnappyError::Invalid(e.to_string()))?;
+    out.truncate(n);
+    Ok(())
 }
 
 /// Compresses `data` in snappy block format.

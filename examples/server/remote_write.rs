@@ -21,10 +21,10 @@ use tsdb::core::{
 
 use crate::app::{AppState, now_ms};
 use crate::ingest::{Outcome, commit, count_refusals};
+use crate::label_cache::{self, LabelCache, same_labels_in};
 use crate::metrics::{Protocol, Reason};
-use crate::proto::{
-    self, QueryResult, ReadRequest, ReadResponse, SnappyError, TimeSeries, WriteRequest,
-};
+use crate::proto::{self, QueryResult, ReadRequest, ReadResponse, SnappyError, TimeSeries};
+use crate::write_view::WriteView;
 
 fn text(status: StatusCode, msg: String) -> Response {
     (
@@ -35,8 +35,8 @@ fn text(status: StatusCode, msg: String) -> Response {
         .into_response()
 }
 
-/// Decompresses (snappy, bounded) and checks the encoding header.
-fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>, Response> {
+/// Checks the encoding header.
+fn check_encoding(headers: &HeaderMap) -> Result<(), Response> {
     if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
         let enc = enc.to_str().unwrap_or("");
         if !enc.eq_ignore_ascii_case("snappy") {
@@ -46,46 +46,106 @@ fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>,
             ));
         }
     }
-    proto::snappy_decompress(body, limit).map_err(|e| match e {
-        SnappyError::TooLarge { .. } => text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
-        SnappyError::Invalid(_) => text(StatusCode::BAD_REQUEST, e.to_string()),
-    })
+    Ok(())
 }
 
-/// Turns a decoded write request into a batch, refusing series with invalid labels.
-pub fn to_batch(req: &WriteRequest, outcome: &mut Outcome) -> Vec<BatchSample> {
-    let n: usize = req.timeseries.iter().map(|ts| ts.samples.len()).sum();
-    let mut batch = Vec::with_capacity(n);
-    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
-    for ts in &req.timeseries {
-        if ts.samples.is_empty() {
+fn snappy_error(e: SnappyError) -> Response {
+    match e {
+        SnappyError::TooLarge { .. } => text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        SnappyError::Invalid(_) => text(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// Decompresses (snappy, bounded) and checks the encoding header.
+fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>, Response> {
+    check_encoding(headers)?;
+    proto::snappy_decompress(body, limit).map_err(snappy_error)
+}
+
+/// Turns a decoded write request into a batch, refusing series with invalid
+/// labels. Series whose encoded labels are in `cache` (and equal to the cached
+/// set, checked pair by pair) reuse its `Labels`; for the others the labels
+/// are built, and the entries to add to the cache are pushed to `pending`
+/// (added by the caller once the database has taken the series).
+pub fn to_batch(
+    view: &WriteView<'_>,
+    cache: &LabelCache,
+    pending: &mut Vec<(u64, Labels)>,
+    outcome: &mut Outcome,
+) -> Vec<BatchSample> {
+    let mut batch = Vec::with_capacity(view.samples.len());
+    let keys: Vec<Option<u64>> = view
+        .series
+        .iter()
+        .map(|s| {
+            if s.samples.is_empty() {
+                None
+            } else {
+                s.label_bytes().map(label_cache::key)
+            }
+        })
+        .collect();
+    let mut cached = Vec::with_capacity(keys.len());
+    let mut promote = cache.get_many(&keys, &mut cached).into_iter().peekable();
+    let mut pairs = Vec::new();
+    for (i, ((series, hit), key)) in view.series.iter().zip(cached).zip(&keys).enumerate() {
+        let samples = view.samples_of(series);
+        if samples.is_empty() {
             continue;
         }
-        pairs.clear();
-        pairs.extend(
-            ts.labels
-                .iter()
-                .map(|l| (l.name.as_ref(), l.value.as_ref())),
-        );
-        match Labels::from_utf8_pairs(&pairs) {
-            Ok(labels) => {
-                for s in &ts.samples {
-                    batch.push(BatchSample {
-                        labels: labels.clone(),
-                        t_ms: s.timestamp,
-                        value: s.value,
+        let from_previous = promote.next_if_eq(&i).is_some();
+        let labels = match hit.filter(|l| same_labels_in(view.pairs(series), l)) {
+            Some(l) => {
+                if let (true, Some(k)) = (from_previous, key) {
+                    pending.push((*k, l.clone()));
+                }
+                l
+            }
+            None => {
+                pairs.clear();
+                if let Err(e) = view.pairs_into(series, &mut pairs) {
+                    // Not expected: `WriteView::decode` checked the label fields.
+                    outcome.refuse(Reason::BadLabels, samples.len(), || {
+                        format!("series with malformed labels: {e}")
                     });
+                    continue;
+                }
+                match Labels::from_utf8_pairs(&pairs) {
+                    Ok(l) => {
+                        if let Some(k) = key {
+                            pending.push((*k, l.clone()));
+                        }
+                        l
+                    }
+                    Err(e) => {
+                        outcome.refuse(Reason::BadLabels, samples.len(), || {
+                            let name = pairs
+                                .iter()
+                                .find(|(n, _)| *n == b"__name__")
+                                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                                .unwrap_or_default();
+                            format!("series {name:?}: invalid labels: {e}")
+                        });
+                        continue;
+                    }
                 }
             }
-            Err(e) => outcome.refuse(Reason::BadLabels, ts.samples.len(), || {
-                let name = ts
-                    .labels
-                    .iter()
-                    .find(|l| l.name.as_ref() == b"__name__")
-                    .map(|l| String::from_utf8_lossy(&l.value).into_owned())
-                    .unwrap_or_default();
-                format!("series {name:?}: invalid labels: {e}")
-            }),
+        };
+        // The last sample takes the labels themselves: one reference-count
+        // update less per series (most series have one sample).
+        if let Some((last, rest)) = samples.split_last() {
+            for s in rest {
+                batch.push(BatchSample {
+                    labels: labels.clone(),
+                    t_ms: s.timestamp,
+                    value: s.value,
+                });
+            }
+            batch.push(BatchSample {
+                labels,
+                t_ms: last.timestamp,
+                value: last.value,
+            });
         }
     }
     batch
@@ -99,22 +159,50 @@ pub async fn write(
 ) -> Response {
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Outcome, Response> {
-        let raw = decompress(&headers, &body, s.config.max_decompressed_bytes)?;
-        let req = WriteRequest::decode(axum::body::Bytes::from(raw)).map_err(|e| {
+        check_encoding(&headers)?;
+        let mut raw = s.body_buffers.take();
+        let res = proto::snappy_decompress_into(&body, s.config.max_decompressed_bytes, &mut raw);
+        drop(body);
+        if let Err(e) = res {
+            s.body_buffers.give(raw);
+            return Err(snappy_error(e));
+        }
+        let req = WriteView::decode(&raw).map_err(|e| {
             text(
                 StatusCode::BAD_REQUEST,
                 format!("body is not a remote-write WriteRequest: {e}"),
             )
-        })?;
+        });
+        let mut req = match req {
+            Ok(req) => req,
+            Err(e) => {
+                s.body_buffers.give(raw);
+                return Err(e);
+            }
+        };
         let mut outcome = Outcome::default();
-        let batch = to_batch(&req, &mut outcome);
+        let mut pending = Vec::new();
+        let batch = to_batch(&req, &s.label_cache, &mut pending, &mut outcome);
+        // The decoded lists and the body are done with: free them before the
+        // database work.
+        let metadata = std::mem::take(&mut req.metadata);
+        drop(req);
+        s.body_buffers.give(raw);
+        let refused_series =
+            |o: &Outcome| o.count(Reason::BadLabels) + o.count(Reason::CardinalityLimit);
+        let refused_before = refused_series(&outcome);
         commit(&s, batch, None, Protocol::RemoteWrite, &mut outcome).map_err(|e| {
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("storage fault, nothing of this request was stored: {e}"),
             )
         })?;
-        store_metadata(&s, &req);
+        // Cache only label sets the database took: a sender flooding it with
+        // series past the cardinality limits must not fill the cache instead.
+        if refused_series(&outcome) == refused_before && !pending.is_empty() {
+            s.label_cache.insert_many(pending);
+        }
+        store_metadata(&s, &metadata);
         count_refusals(&s, &outcome);
         Ok(outcome)
     })
@@ -131,8 +219,8 @@ pub async fn write(
 }
 
 /// Records metric metadata sent with a write when it differs from the catalog.
-fn store_metadata(state: &AppState, req: &WriteRequest) {
-    for m in &req.metadata {
+fn store_metadata(state: &AppState, metadata: &[proto::MetricMetadata]) {
+    for m in metadata {
         let kind = match m.r#type {
             1 => MetricKind::Counter,
             2 => MetricKind::Gauge,

@@ -26,8 +26,12 @@ mod import;
 mod influx;
 #[path = "../../examples/server/ingest.rs"]
 mod ingest;
+#[path = "../../examples/server/label_cache.rs"]
+mod label_cache;
 #[path = "../../examples/server/line_protocol.rs"]
 mod line_protocol;
+#[path = "../../examples/server/memory.rs"]
+mod memory;
 #[path = "../../examples/server/metrics.rs"]
 mod metrics;
 #[path = "../../examples/server/prom_json.rs"]
@@ -38,6 +42,8 @@ mod proto;
 mod remote_write;
 #[path = "../../examples/server/status.rs"]
 mod status;
+#[path = "../../examples/server/write_view.rs"]
+mod write_view;
 
 mod harness;
 mod t_api;
@@ -45,3 +51,4 @@ mod t_demo;
 mod t_ingest;
 mod t_line_protocol;
 mod t_safety;
+mod t_write_view;

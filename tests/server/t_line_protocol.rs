@@ -212,8 +212,10 @@ mod hostile_input {
     use proptest::prelude::*;
 
     use crate::ingest::Outcome;
+    use crate::label_cache::LabelCache;
     use crate::line_protocol::{Precision, parse_lines};
-    use crate::proto::{WriteRequest, snappy_decompress};
+    use crate::proto::snappy_decompress;
+    use crate::write_view::WriteView;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
@@ -232,14 +234,14 @@ mod hostile_input {
         fn remote_write_body_never_panics(b in proptest::collection::vec(any::<u8>(), 0..300)) {
             if let Ok(raw) = snappy_decompress(&b, 1 << 16) {
                 prop_assert!(raw.len() <= 1 << 16);
-                if let Ok(req) = <WriteRequest as prost::Message>::decode(raw.as_slice()) {
+                if let Ok(req) = WriteView::decode(&raw) {
                     let mut outcome = Outcome::default();
-                    let _ = crate::remote_write::to_batch(&req, &mut outcome);
+                    let _ = crate::remote_write::to_batch(&req, &LabelCache::new(16), &mut Vec::new(), &mut outcome);
                 }
             }
-            if let Ok(req) = <WriteRequest as prost::Message>::decode(b.as_slice()) {
+            if let Ok(req) = WriteView::decode(&b) {
                 let mut outcome = Outcome::default();
-                let _ = crate::remote_write::to_batch(&req, &mut outcome);
+                let _ = crate::remote_write::to_batch(&req, &LabelCache::new(16), &mut Vec::new(), &mut outcome);
             }
         }
     }
