@@ -15,16 +15,18 @@ pub const METRIC_NAME: &str = "__name__";
 /// values non-empty (empty values are dropped on construction, as Prometheus does).
 ///
 /// Cloning is cheap (one reference count). The set keeps its [`hash64`](Labels::hash64),
-/// computed once, so looking a series up by its labels does not hash the strings again.
+/// computed once and held next to the pointer, so looking a series up by its labels
+/// neither hashes the strings again nor waits for the heap to find the hash.
 /// A `Labels` may lack `__name__` (query results do); the index refuses to create a
 /// series without it.
 #[derive(Clone)]
 pub struct Labels {
+    /// [`Labels::hash64`], inline so that a lookup can start before the strings load.
+    hash: u64,
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    hash: u64,
     /// Names and values concatenated: `name0 value0 name1 value1 …`.
     data: Box<str>,
     /// End offset in `data` of each name and value, two per pair.
@@ -137,8 +139,8 @@ impl Labels {
         }
         let hash = hash_parts(data.as_bytes(), &ends);
         Labels {
+            hash,
             inner: Arc::new(Inner {
-                hash,
                 data: data.into_boxed_str(),
                 ends: ends.into_boxed_slice(),
             }),
@@ -168,13 +170,12 @@ impl Labels {
             .map_while(move |(n, v)| Some((data.get(n)?, data.get(v)?)))
     }
 
-    /// The pairs as raw bytes, without the UTF-8 boundary checks of
-    /// [`Labels::iter`] (for comparisons on the lookup hot path).
+    /// The names and values concatenated (`name0 value0 name1 value1 …`) and the end
+    /// offset of each in that data, two per pair (for comparisons on the lookup hot
+    /// path).
     #[inline]
-    pub(crate) fn raw_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let data = self.inner.data.as_bytes();
-        self.pair_ranges()
-            .map_while(move |(n, v)| Some((data.get(n)?, data.get(v)?)))
+    pub(crate) fn raw_parts(&self) -> (&[u8], &[u32]) {
+        (self.inner.data.as_bytes(), &self.inner.ends)
     }
 
     /// The byte ranges of each name and value in the concatenated data.
@@ -208,7 +209,7 @@ impl Labels {
     /// `xxh3_64` of the concatenated names and values, with each string's end offset
     /// folded in so that `a="bc"` and `ab="c"` differ.
     pub fn hash64(&self) -> u64 {
-        self.inner.hash
+        self.hash
     }
 
     /// Total bytes of the names and values.
@@ -331,7 +332,7 @@ impl<'a> ByteReader<'a> {
 impl PartialEq for Labels {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
-            || (self.inner.hash == other.inner.hash
+            || (self.hash == other.hash
                 && self.inner.ends == other.inner.ends
                 && self.inner.data == other.inner.data)
     }
@@ -341,7 +342,7 @@ impl Eq for Labels {}
 
 impl Hash for Labels {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.inner.hash);
+        state.write_u64(self.hash);
     }
 }
 

@@ -67,11 +67,11 @@ mod error;
 pub mod format;
 mod labels;
 mod limits;
-mod lookup_cache;
 mod matcher;
 mod mem;
 mod postings;
 mod report;
+mod series_table;
 mod symbols;
 
 pub use error::{IndexError, Result};

@@ -3,8 +3,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use hashbrown::HashTable;
-use parking_lot::{RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use roaring::RoaringBitmap;
 
 use crate::SeriesId;
@@ -12,25 +11,26 @@ use crate::arena::U32Arena;
 use crate::error::{IndexError, Result};
 use crate::labels::Labels;
 use crate::limits::{CardinalityLimits, LimitKind, MetricCounts};
-use crate::lookup_cache::LookupCache;
 use crate::matcher::Matcher;
 use crate::postings::{self, MemPostings, PostingsSource};
+use crate::series_table::SeriesTable;
 use crate::symbols::SymbolTable;
 
 mod query;
 
-/// Number of series lookup shards (a power of two).
-const SERIES_SHARDS: usize = 64;
+/// Number of creation locks (a power of two).
+const CREATE_SHARDS: usize = 64;
 
 /// Below this many selected series, label names and values are read from the series
 /// themselves rather than by probing every posting list.
 const SMALL_SELECTION: u64 = 2048;
 
-/// One lookup shard: `(series id, record position)` entries; the hash lives in the
-/// record. Aligned so that shards do not share cache lines.
+/// One creation lock: creating a series holds the lock of its hash, so that two
+/// threads creating the same series agree on one id. Aligned so that the locks do not
+/// share cache lines.
 #[derive(Default)]
 #[repr(align(128))]
-struct SeriesShard(RwLock<HashTable<(u32, u32)>>);
+struct CreateShard(Mutex<()>);
 
 /// Record slots before the label pairs: `hash64` (low, high), label count, series id.
 const RECORD_HEADER: usize = 4;
@@ -41,9 +41,10 @@ const BATCH: usize = 16;
 /// The in-memory index: series identity, postings and cardinality limits.
 ///
 /// All methods take `&self`; the index is `Send + Sync`. Looking up an existing series
-/// takes only the read lock of one of 64 shards chosen by [`Labels::hash64`] and reads
-/// the interned strings without locking, so ingest threads do not contend. Creating a
-/// series takes that shard's write lock and the postings write lock briefly.
+/// takes no lock: it probes a lock-free hash table by [`Labels::hash64`] and compares
+/// the stored series with the interned strings, so ingest threads do not contend.
+/// Creating a series takes one of 64 creation locks chosen by the hash, and the
+/// table's and the postings' write locks briefly.
 ///
 /// Series ids are allocated densely from 0.
 ///
@@ -63,10 +64,10 @@ pub struct MemIndex {
     records: U32Arena,
     /// Series id → record position + 1 (0: no such series).
     positions: U32Arena,
-    /// Hash → record position, lossy, in front of `shards`.
-    cache: LookupCache,
-    /// `hash64` → series id, sharded by hash.
-    shards: Box<[SeriesShard]>,
+    /// `hash64` → record position.
+    table: SeriesTable,
+    /// Serializes the creation of series of equal hash.
+    create: Box<[CreateShard]>,
     postings: RwLock<MemPostings>,
     next_id: AtomicU32,
     count: AtomicUsize,
@@ -137,8 +138,8 @@ impl MemIndex {
             symbols: SymbolTable::default(),
             records: U32Arena::default(),
             positions: U32Arena::default(),
-            cache: LookupCache::default(),
-            shards: (0..SERIES_SHARDS).map(|_| SeriesShard::default()).collect(),
+            table: SeriesTable::default(),
+            create: (0..CREATE_SHARDS).map(|_| CreateShard::default()).collect(),
             postings: RwLock::default(),
             next_id: AtomicU32::new(0),
             count: AtomicUsize::new(0),
@@ -151,10 +152,9 @@ impl MemIndex {
         &self.limits
     }
 
-    #[inline]
-    fn shard(&self, h: u64) -> Option<&RwLock<HashTable<(u32, u32)>>> {
-        self.shards
-            .get((h >> 40) as usize % SERIES_SHARDS)
+    fn create_lock(&self, h: u64) -> Option<&Mutex<()>> {
+        self.create
+            .get((h >> 40) as usize % CREATE_SHARDS)
             .map(|s| &s.0)
     }
 
@@ -188,26 +188,39 @@ impl MemIndex {
         self.record(pos)
     }
 
-    /// Whether the record at `pos` holds exactly `labels`.
+    /// Whether the record at `pos` holds exactly `labels` (of hash `h`): the stored
+    /// hash, the pair count, then each interned string against the query's bytes.
     #[inline]
     fn record_eq(&self, pos: u32, h: u64, labels: &Labels) -> bool {
-        if self.record_hash(pos) != Some(h) {
-            return false;
-        }
-        let Some(rec) = self.record(pos) else {
+        let (data, ends) = labels.raw_parts();
+        let Some(rec) = self.records.slice(pos, RECORD_HEADER + ends.len()) else {
             return false;
         };
-        rec.len() == labels.len() * 2
-            && rec
-                .chunks_exact(2)
-                .zip(labels.raw_pairs())
-                .all(|(p, (n, v))| match p {
-                    [sn, sv] => {
-                        self.symbols.bytes(sn.load(Ordering::Relaxed)) == Some(n)
-                            && self.symbols.bytes(sv.load(Ordering::Relaxed)) == Some(v)
-                    }
-                    _ => false,
-                })
+        let Some((header, syms)) = rec.split_at_checked(RECORD_HEADER) else {
+            return false;
+        };
+        let [lo, hi, n, _id] = header else {
+            return false;
+        };
+        if u64::from(lo.load(Ordering::Relaxed)) | (u64::from(hi.load(Ordering::Relaxed)) << 32)
+            != h
+            || n.load(Ordering::Relaxed) as usize * 2 != ends.len()
+        {
+            return false;
+        }
+        let mut start = 0usize;
+        for (sym, &end) in syms.iter().zip(ends) {
+            let end = end as usize;
+            match (
+                self.symbols.bytes(sym.load(Ordering::Relaxed)),
+                data.get(start..end),
+            ) {
+                (Some(a), Some(b)) if a == b => {}
+                _ => return false,
+            }
+            start = end;
+        }
+        true
     }
 
     /// The series id stored in the record at `pos`.
@@ -218,55 +231,39 @@ impl MemIndex {
     }
 
     /// The id of the series with `labels`, if it exists. This is the ingest hot path:
-    /// one slot of a lock-free cache, verified against the stored series, and on a
-    /// cache miss one shard's read lock.
+    /// no lock, one probe of the lookup table (usually one cache line) and one check of
+    /// the stored series.
     #[inline]
     pub fn get(&self, labels: &Labels) -> Option<SeriesId> {
         let h = labels.hash64();
-        if let Some(pos) = self.cache.slots().get(h)
-            && self.record_eq(pos, h, labels)
-            && let Some(id) = self.record_id(pos)
-        {
-            return Some(SeriesId(id));
-        }
-        self.get_uncached(h, labels)
-    }
-
-    /// [`MemIndex::get`] through the shards, refilling the cache.
-    fn get_uncached(&self, h: u64, labels: &Labels) -> Option<SeriesId> {
-        let (id, pos) = {
-            let shard = self.shard(h)?.read();
-            *shard.find(h, |&(_, pos)| self.record_eq(pos, h, labels))?
-        };
-        self.cache.put(h, pos);
-        Some(SeriesId(id))
+        let pos = self.find(h, labels)?;
+        self.record_id(pos).map(SeriesId)
     }
 
     /// [`MemIndex::get`] for many label sets, appending one answer per set to `out`.
     ///
     /// Faster than one `get` after another on a large index: the lookups of a batch
-    /// load their cache slots and then their stored series before using any of them,
+    /// load their table slots and then their stored series before using any of them,
     /// so the memory accesses overlap.
     pub fn get_many(&self, labels: &[Labels], out: &mut Vec<Option<SeriesId>>) {
         out.reserve(labels.len());
-        let slots = self.cache.slots();
+        let snap = self.table.snapshot();
         for chunk in labels.chunks(BATCH) {
-            let mut pos = [None::<u32>; BATCH];
-            for (p, l) in pos.iter_mut().zip(chunk) {
-                *p = slots.get(l.hash64());
+            let mut cand = [None::<u32>; BATCH];
+            for (c, l) in cand.iter_mut().zip(chunk) {
+                *c = snap.home_candidate(l.hash64());
             }
             let mut hit = [false; BATCH];
-            for ((hit, p), l) in hit.iter_mut().zip(&pos).zip(chunk) {
-                *hit = p.is_some_and(|p| self.record_hash(p) == Some(l.hash64()));
+            for ((hit, c), l) in hit.iter_mut().zip(&cand).zip(chunk) {
+                *hit = c.is_some_and(|p| self.record_hash(p) == Some(l.hash64()));
             }
-            for ((hit, p), l) in hit.iter().zip(&pos).zip(chunk) {
-                let found = match p {
-                    Some(p) if *hit && self.record_eq(*p, l.hash64(), l) => {
-                        self.record_id(*p).map(SeriesId)
-                    }
-                    _ => None,
+            for ((hit, c), l) in hit.iter().zip(&cand).zip(chunk) {
+                let h = l.hash64();
+                let pos = match c {
+                    Some(p) if *hit && self.record_eq(*p, h, l) => Some(*p),
+                    _ => snap.find(h, |pos| self.record_eq(pos, h, l)),
                 };
-                out.push(found.or_else(|| self.get_uncached(l.hash64(), l)));
+                out.push(pos.and_then(|p| self.record_id(p)).map(SeriesId));
             }
         }
     }
@@ -334,12 +331,22 @@ impl MemIndex {
     }
 
     /// Indexes series `id` whose record is stored at `pos`.
-    fn publish(&self, id: u32, pos: u32, pairs: &[u32], h: u64, shard: &mut HashTable<(u32, u32)>) {
+    /// The caller holds the creation lock of `h`.
+    fn publish(&self, id: u32, pos: u32, pairs: &[u32], h: u64) -> Result<()> {
         self.records.write(pos + 3, &[id]);
         self.postings.write().add(id, pairs);
-        shard.insert_unique(h, (id, pos), |&(_, pos)| self.record_hash(pos).unwrap_or(0));
-        self.cache.put(h, pos);
-        self.cache.maybe_grow(self.num_series());
+        if self.table.insert(h, pos) {
+            Ok(())
+        } else {
+            Err(IndexError::FormatLimit("series lookup table"))
+        }
+    }
+
+    /// The record position of the series with `labels` (of hash `h`), if it exists.
+    fn find(&self, h: u64, labels: &Labels) -> Option<u32> {
+        self.table
+            .snapshot()
+            .find(h, |pos| self.record_eq(pos, h, labels))
     }
 
     /// The id of the series with `labels`, creating it if needed.
@@ -354,11 +361,11 @@ impl MemIndex {
         let metric = labels.metric_name().ok_or(IndexError::MissingMetricName)?;
         self.check_shape(metric, labels)?;
         let h = labels.hash64();
-        let Some(shard_lock) = self.shard(h) else {
+        let Some(create_lock) = self.create_lock(h) else {
             return Err(IndexError::SeriesIdsExhausted);
         };
-        let mut shard = shard_lock.write();
-        if let Some(&(id, _)) = shard.find(h, |&(_, pos)| self.record_eq(pos, h, labels)) {
+        let _creating = create_lock.lock();
+        if let Some(id) = self.find(h, labels).and_then(|pos| self.record_id(pos)) {
             return Ok(SeriesId(id));
         }
         let l = &self.limits;
@@ -417,7 +424,7 @@ impl MemIndex {
                 break id;
             }
         };
-        self.publish(id, pos, &pairs, h, &mut shard);
+        self.publish(id, pos, &pairs, h)?;
         Ok(SeriesId(id))
     }
 
@@ -427,12 +434,12 @@ impl MemIndex {
     /// bound to something else gives [`IndexError::SeriesIdConflict`].
     pub fn insert_with_id(&self, id: SeriesId, labels: Labels) -> Result<()> {
         let h = labels.hash64();
-        let Some(shard_lock) = self.shard(h) else {
+        let Some(create_lock) = self.create_lock(h) else {
             return Err(IndexError::SeriesIdsExhausted);
         };
-        let mut shard = shard_lock.write();
-        if let Some(&(existing, _)) = shard.find(h, |&(_, pos)| self.record_eq(pos, h, &labels)) {
-            return if existing == id.0 {
+        let _creating = create_lock.lock();
+        if let Some(pos) = self.find(h, &labels) {
+            return if self.record_id(pos) == Some(id.0) {
                 Ok(())
             } else {
                 Err(IndexError::SeriesIdConflict { id: id.0 })
@@ -452,8 +459,7 @@ impl MemIndex {
             .stats(labels.metric_name().unwrap_or(""))
             .series
             .fetch_add(1, Ordering::AcqRel);
-        self.publish(id.0, pos, &pairs, h, &mut shard);
-        Ok(())
+        self.publish(id.0, pos, &pairs, h)
     }
 
     /// The labels of series `id`.
@@ -515,16 +521,10 @@ impl MemIndex {
 
     /// Estimated resident bytes of the whole index.
     pub fn memory_bytes(&self) -> usize {
-        let shards: usize = self
-            .shards
-            .iter()
-            .map(|s| s.0.read().capacity() * (std::mem::size_of::<(u32, u32)>() + 1))
-            .sum();
         self.symbols.memory_bytes()
             + self.records.memory_bytes()
             + self.positions.memory_bytes()
-            + self.cache.memory_bytes()
-            + shards
+            + self.table.memory_bytes()
             + self.postings.read().memory_bytes()
             + self.metrics.memory_bytes()
     }
