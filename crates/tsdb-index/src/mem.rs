@@ -7,16 +7,19 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use roaring::RoaringBitmap;
 
 use crate::SeriesId;
-use crate::arena::U32Arena;
+use crate::append_vec::AppendVec;
 use crate::error::{IndexError, Result};
 use crate::labels::Labels;
 use crate::limits::{CardinalityLimits, LimitKind, MetricCounts};
 use crate::matcher::Matcher;
 use crate::postings::{self, MemPostings, PostingsSource};
-use crate::series_table::SeriesTable;
+use crate::series_table::{Entry, SeriesTable};
 use crate::symbols::SymbolTable;
 
+mod groups;
 mod query;
+
+use groups::{GROUP_HOLE, LabelGroups};
 
 /// Number of creation locks (a power of two).
 const CREATE_SHARDS: usize = 64;
@@ -31,9 +34,6 @@ const SMALL_SELECTION: u64 = 2048;
 #[derive(Default)]
 #[repr(align(128))]
 struct CreateShard(Mutex<()>);
-
-/// Record slots before the label pairs: `hash64` (low, high), label count, series id.
-const RECORD_HEADER: usize = 4;
 
 /// Lookups in flight at once in [`MemIndex::get_many`].
 const BATCH: usize = 16;
@@ -59,12 +59,11 @@ const BATCH: usize = 16;
 pub struct MemIndex {
     limits: CardinalityLimits,
     symbols: SymbolTable,
-    /// Series records: label count `n`, then `n` interned `(name, value)` symbol
-    /// pairs sorted by name.
-    records: U32Arena,
-    /// Series id → record position + 1 (0: no such series).
-    positions: U32Arena,
-    /// `hash64` → record position.
+    /// The interned label groups (every string of a series but its first value).
+    groups: LabelGroups,
+    /// Series id → `(first value symbol, group)`: the series' labels.
+    series: AppendVec<(u32, u32)>,
+    /// `hash64` → the series id and its labels' ids.
     table: SeriesTable,
     /// Serializes the creation of series of equal hash.
     create: Box<[CreateShard]>,
@@ -94,6 +93,29 @@ impl Default for MemIndex {
 struct MemSource<'a> {
     symbols: &'a SymbolTable,
     p: RwLockReadGuard<'a, MemPostings>,
+}
+
+/// Starts loading the strings of `labels` (a lookup compares them last) so that the
+/// loads overlap the table's.
+#[inline]
+fn touch(labels: &Labels) {
+    let (data, ends) = labels.raw_parts();
+    std::hint::black_box((data.first().copied(), ends.last().copied()));
+}
+
+/// `a == b`, inlined for the short strings of labels instead of a call to `memcmp`.
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    fn word<const N: usize>(a: &[u8], b: &[u8]) -> bool {
+        a.first_chunk::<N>() == b.first_chunk::<N>() && a.last_chunk::<N>() == b.last_chunk::<N>()
+    }
+    match a.len() {
+        n if n != b.len() => false,
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => word::<4>(a, b),
+        8..=16 => word::<8>(a, b),
+        _ => a == b,
+    }
 }
 
 impl PostingsSource for MemSource<'_> {
@@ -136,8 +158,8 @@ impl MemIndex {
         MemIndex {
             limits,
             symbols: SymbolTable::default(),
-            records: U32Arena::default(),
-            positions: U32Arena::default(),
+            groups: LabelGroups::default(),
+            series: AppendVec::default(),
             table: SeriesTable::default(),
             create: (0..CREATE_SHARDS).map(|_| CreateShard::default()).collect(),
             postings: RwLock::default(),
@@ -158,64 +180,49 @@ impl MemIndex {
             .map(|s| &s.0)
     }
 
-    /// The symbol pairs of the record at `pos`.
-    #[inline]
-    fn record(&self, pos: u32) -> Option<&[AtomicU32]> {
-        let n = self
-            .records
-            .slice(pos.checked_add(2)?, 1)?
-            .first()?
-            .load(Ordering::Relaxed);
-        self.records
-            .slice(pos.checked_add(RECORD_HEADER as u32)?, n as usize * 2)
-    }
-
-    /// The `hash64` stored in the record at `pos`.
-    #[inline]
-    fn record_hash(&self, pos: u32) -> Option<u64> {
-        match self.records.slice(pos, 2)? {
-            [lo, hi] => Some(
-                u64::from(lo.load(Ordering::Relaxed))
-                    | (u64::from(hi.load(Ordering::Relaxed)) << 32),
-            ),
-            _ => None,
+    /// Calls `f` with the `(name, value)` symbols of each label of series `id`, in
+    /// order; `false` if there is no such series.
+    fn for_each_pair(&self, id: u32, mut f: impl FnMut(u32, u32)) -> bool {
+        let Some(&(head, group)) = self.series.get(id) else {
+            return false;
+        };
+        let Some(syms) = self.groups.get(group) else {
+            return false;
+        };
+        for (k, p) in syms.chunks_exact(2).enumerate() {
+            if let [n, v] = p {
+                let v = if k == 0 {
+                    head
+                } else {
+                    v.load(Ordering::Relaxed)
+                };
+                f(n.load(Ordering::Relaxed), v);
+            }
         }
+        true
     }
 
-    /// The symbol pairs of series `id`.
-    fn series_record(&self, id: u32) -> Option<&[AtomicU32]> {
-        let pos = self.positions.load(id).checked_sub(1)?;
-        self.record(pos)
-    }
-
-    /// Whether the record at `pos` holds exactly `labels` (of hash `h`): the stored
-    /// hash, the pair count, then each interned string against the query's bytes.
+    /// Whether entry `e` spells exactly `labels`: the group's length, then each
+    /// interned string against the query's bytes.
     #[inline]
-    fn record_eq(&self, pos: u32, h: u64, labels: &Labels) -> bool {
+    fn entry_eq(&self, e: Entry, labels: &Labels) -> bool {
         let (data, ends) = labels.raw_parts();
-        let Some(rec) = self.records.slice(pos, RECORD_HEADER + ends.len()) else {
+        let Some(syms) = self.groups.get(e.group) else {
             return false;
         };
-        let Some((header, syms)) = rec.split_at_checked(RECORD_HEADER) else {
-            return false;
-        };
-        let [lo, hi, n, _id] = header else {
-            return false;
-        };
-        if u64::from(lo.load(Ordering::Relaxed)) | (u64::from(hi.load(Ordering::Relaxed)) << 32)
-            != h
-            || n.load(Ordering::Relaxed) as usize * 2 != ends.len()
-        {
+        if syms.len() != ends.len() {
             return false;
         }
         let mut start = 0usize;
-        for (sym, &end) in syms.iter().zip(ends) {
+        for (k, (sym, &end)) in syms.iter().zip(ends).enumerate() {
+            let sym = if k == 1 {
+                e.head
+            } else {
+                sym.load(Ordering::Relaxed)
+            };
             let end = end as usize;
-            match (
-                self.symbols.bytes(sym.load(Ordering::Relaxed)),
-                data.get(start..end),
-            ) {
-                (Some(a), Some(b)) if a == b => {}
+            match (self.symbols.bytes(sym), data.get(start..end)) {
+                (Some(a), Some(b)) if bytes_eq(a, b) => {}
                 _ => return false,
             }
             start = end;
@@ -223,21 +230,21 @@ impl MemIndex {
         true
     }
 
-    /// The series id stored in the record at `pos`.
+    /// The table entry of the series with `labels`, if it exists.
     #[inline]
-    fn record_id(&self, pos: u32) -> Option<u32> {
-        let slot = self.records.slice(pos.checked_add(3)?, 1)?.first()?;
-        Some(slot.load(Ordering::Relaxed)).filter(|id| *id != u32::MAX)
+    fn find(&self, labels: &Labels) -> Option<Entry> {
+        self.table
+            .snapshot()
+            .find(labels.hash64(), |e| self.entry_eq(e, labels))
     }
 
     /// The id of the series with `labels`, if it exists. This is the ingest hot path:
-    /// no lock, one probe of the lookup table (usually one cache line) and one check of
-    /// the stored series.
+    /// no lock, one probe of the lookup table (usually one cache line, which holds the
+    /// id) and one check of the labels against interned data, which series share.
     #[inline]
     pub fn get(&self, labels: &Labels) -> Option<SeriesId> {
-        let h = labels.hash64();
-        let pos = self.find(h, labels)?;
-        self.record_id(pos).map(SeriesId)
+        touch(labels);
+        self.find(labels).map(|e| SeriesId(e.id))
     }
 
     /// [`MemIndex::get`] for many label sets, appending one answer per set to `out`.
@@ -249,21 +256,25 @@ impl MemIndex {
         out.reserve(labels.len());
         let snap = self.table.snapshot();
         for chunk in labels.chunks(BATCH) {
-            let mut cand = [None::<u32>; BATCH];
-            for (c, l) in cand.iter_mut().zip(chunk) {
+            // The home slots, and the label sets' strings.
+            let mut cand = [None::<Entry>; BATCH];
+            let mut len = [0usize; BATCH];
+            for ((c, n), l) in cand.iter_mut().zip(&mut len).zip(chunk) {
+                touch(l);
                 *c = snap.home_candidate(l.hash64());
+                *n = l.raw_parts().1.len();
             }
+            // The candidates' groups.
             let mut hit = [false; BATCH];
-            for ((hit, c), l) in hit.iter_mut().zip(&cand).zip(chunk) {
-                *hit = c.is_some_and(|p| self.record_hash(p) == Some(l.hash64()));
+            for ((hit, c), n) in hit.iter_mut().zip(&cand).zip(&len) {
+                *hit = c.is_some_and(|e| self.groups.get(e.group).is_some_and(|g| g.len() == *n));
             }
             for ((hit, c), l) in hit.iter().zip(&cand).zip(chunk) {
-                let h = l.hash64();
-                let pos = match c {
-                    Some(p) if *hit && self.record_eq(*p, h, l) => Some(*p),
-                    _ => snap.find(h, |pos| self.record_eq(pos, h, l)),
+                let found = match c {
+                    Some(e) if *hit && self.entry_eq(*e, l) => Some(*e),
+                    _ => snap.find(l.hash64(), |e| self.entry_eq(e, l)),
                 };
-                out.push(pos.and_then(|p| self.record_id(p)).map(SeriesId));
+                out.push(found.map(|e| SeriesId(e.id)));
             }
         }
     }
@@ -299,54 +310,40 @@ impl MemIndex {
         Ok(())
     }
 
-    /// Interns the labels and stores their record; returns the record position and
-    /// the symbol pairs.
-    fn store_record(&self, labels: &Labels) -> Result<(u32, Vec<u32>)> {
-        let mut rec = Vec::with_capacity(RECORD_HEADER + labels.len() * 2);
-        let h = labels.hash64();
-        rec.push(h as u32);
-        rec.push((h >> 32) as u32);
-        rec.push(u32::try_from(labels.len()).map_err(|_| IndexError::FormatLimit("labels"))?);
-        rec.push(u32::MAX); // the id, written once allocated
+    /// Interns the labels: returns the first value's symbol, the group and the
+    /// `(name, value)` symbol pairs.
+    fn intern_labels(&self, labels: &Labels) -> Result<(u32, u32, Vec<u32>)> {
+        let mut pairs = Vec::with_capacity(labels.len() * 2);
         for (n, v) in labels.iter() {
-            rec.push(
-                self.symbols
-                    .intern(n)
-                    .ok_or(IndexError::SeriesIdsExhausted)?,
-            );
-            rec.push(
-                self.symbols
-                    .intern(v)
-                    .ok_or(IndexError::SeriesIdsExhausted)?,
-            );
+            for s in [n, v] {
+                pairs.push(
+                    self.symbols
+                        .intern(s)
+                        .ok_or(IndexError::SeriesIdsExhausted)?,
+                );
+            }
         }
-        let pos = self
-            .records
-            .alloc(rec.len())
-            .filter(|p| *p < u32::MAX)
-            .ok_or(IndexError::FormatLimit("series records"))?;
-        self.records.write(pos, &rec);
-        rec.drain(..RECORD_HEADER);
-        Ok((pos, rec))
+        let head = pairs.get(1).copied().unwrap_or(GROUP_HOLE);
+        let mut syms = pairs.clone();
+        if let Some(v) = syms.get_mut(1) {
+            *v = GROUP_HOLE;
+        }
+        let group = self
+            .groups
+            .intern(&syms)
+            .ok_or(IndexError::FormatLimit("label groups"))?;
+        Ok((head, group, pairs))
     }
 
-    /// Indexes series `id` whose record is stored at `pos`.
-    /// The caller holds the creation lock of `h`.
-    fn publish(&self, id: u32, pos: u32, pairs: &[u32], h: u64) -> Result<()> {
-        self.records.write(pos + 3, &[id]);
+    /// Indexes series `id`, whose labels are `head` and `group` and whose id is
+    /// already bound. The caller holds the creation lock of `h`.
+    fn publish(&self, id: u32, head: u32, group: u32, pairs: &[u32], h: u64) -> Result<()> {
         self.postings.write().add(id, pairs);
-        if self.table.insert(h, pos) {
+        if self.table.insert(h, Entry { id, head, group }) {
             Ok(())
         } else {
             Err(IndexError::FormatLimit("series lookup table"))
         }
-    }
-
-    /// The record position of the series with `labels` (of hash `h`), if it exists.
-    fn find(&self, h: u64, labels: &Labels) -> Option<u32> {
-        self.table
-            .snapshot()
-            .find(h, |pos| self.record_eq(pos, h, labels))
     }
 
     /// The id of the series with `labels`, creating it if needed.
@@ -365,8 +362,8 @@ impl MemIndex {
             return Err(IndexError::SeriesIdsExhausted);
         };
         let _creating = create_lock.lock();
-        if let Some(id) = self.find(h, labels).and_then(|pos| self.record_id(pos)) {
-            return Ok(SeriesId(id));
+        if let Some(e) = self.find(labels) {
+            return Ok(SeriesId(e.id));
         }
         let l = &self.limits;
         if self
@@ -404,7 +401,7 @@ impl MemIndex {
             self.count.fetch_sub(1, Ordering::AcqRel);
             stats.series.fetch_sub(1, Ordering::AcqRel);
         };
-        let (pos, pairs) = match self.store_record(labels) {
+        let (head, group, pairs) = match self.intern_labels(labels) {
             Ok(r) => r,
             Err(e) => {
                 undo();
@@ -420,11 +417,11 @@ impl MemIndex {
                 return Err(IndexError::SeriesIdsExhausted);
             };
             // Taken by `insert_with_id`: try the next id.
-            if self.positions.set_once(id, pos + 1) {
+            if self.series.set(id, (head, group)).is_ok() {
                 break id;
             }
         };
-        self.publish(id, pos, &pairs, h)?;
+        self.publish(id, head, group, &pairs, h)?;
         Ok(SeriesId(id))
     }
 
@@ -438,18 +435,18 @@ impl MemIndex {
             return Err(IndexError::SeriesIdsExhausted);
         };
         let _creating = create_lock.lock();
-        if let Some(pos) = self.find(h, &labels) {
-            return if self.record_id(pos) == Some(id.0) {
+        if let Some(e) = self.find(&labels) {
+            return if e.id == id.0 {
                 Ok(())
             } else {
                 Err(IndexError::SeriesIdConflict { id: id.0 })
             };
         }
-        if self.positions.load(id.0) != 0 {
+        if self.series.get(id.0).is_some() {
             return Err(IndexError::SeriesIdConflict { id: id.0 });
         }
-        let (pos, pairs) = self.store_record(&labels)?;
-        if !self.positions.set_once(id.0, pos + 1) {
+        let (head, group, pairs) = self.intern_labels(&labels)?;
+        if self.series.set(id.0, (head, group)).is_err() {
             return Err(IndexError::SeriesIdConflict { id: id.0 });
         }
         self.next_id
@@ -459,20 +456,19 @@ impl MemIndex {
             .stats(labels.metric_name().unwrap_or(""))
             .series
             .fetch_add(1, Ordering::AcqRel);
-        self.publish(id.0, pos, &pairs, h)
+        self.publish(id.0, head, group, &pairs, h)
     }
 
     /// The labels of series `id`.
     pub fn labels(&self, id: SeriesId) -> Option<Labels> {
-        let rec = self.series_record(id.0)?;
-        let pairs = rec.chunks_exact(2).map(|p| match p {
-            [n, v] => (
-                self.symbols.get(n.load(Ordering::Relaxed)).unwrap_or(""),
-                self.symbols.get(v.load(Ordering::Relaxed)).unwrap_or(""),
-            ),
-            _ => ("", ""),
+        let mut pairs = Vec::new();
+        let found = self.for_each_pair(id.0, |n, v| {
+            pairs.push((
+                self.symbols.get(n).unwrap_or(""),
+                self.symbols.get(v).unwrap_or(""),
+            ));
         });
-        Some(Labels::from_sorted(pairs))
+        found.then(|| Labels::from_sorted(pairs.into_iter()))
     }
 
     fn source(&self) -> MemSource<'_> {
@@ -522,8 +518,8 @@ impl MemIndex {
     /// Estimated resident bytes of the whole index.
     pub fn memory_bytes(&self) -> usize {
         self.symbols.memory_bytes()
-            + self.records.memory_bytes()
-            + self.positions.memory_bytes()
+            + self.groups.memory_bytes()
+            + self.series.memory_bytes()
             + self.table.memory_bytes()
             + self.postings.read().memory_bytes()
             + self.metrics.memory_bytes()
