@@ -142,6 +142,15 @@ impl Labels {
         }
     }
 
+    /// A copy claiming hash `h`, to force hash collisions in tests.
+    #[cfg(test)]
+    pub(crate) fn with_forced_hash(&self, h: u64) -> Labels {
+        Labels {
+            hash: h,
+            ..self.clone()
+        }
+    }
+
     /// The empty label set.
     pub fn empty() -> Labels {
         Self::from_sorted(std::iter::empty())

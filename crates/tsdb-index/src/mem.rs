@@ -18,6 +18,8 @@ use crate::symbols::SymbolTable;
 
 mod groups;
 mod query;
+#[cfg(test)]
+mod tests;
 
 use groups::{GROUP_HOLE, LabelGroups};
 
