@@ -63,6 +63,7 @@
 
 mod append_vec;
 mod arena;
+mod bytes;
 mod error;
 pub mod format;
 mod labels;
