@@ -114,27 +114,6 @@ impl U32Arena {
         true
     }
 
-    /// Reads slot `i` with acquire ordering (0 if never written).
-    #[inline]
-    pub(crate) fn load(&self, i: u32) -> u32 {
-        let (seg, off) = split(i);
-        self.segments
-            .get(seg)
-            .and_then(|s| s.get())
-            .and_then(|s| s.get(off))
-            .map_or(0, |a| a.load(Ordering::Acquire))
-    }
-
-    /// Sets slot `i` from 0 to `v` (non-zero) with release ordering; false if it was
-    /// already set.
-    pub(crate) fn set_once(&self, i: u32, v: u32) -> bool {
-        let (seg, off) = split(i);
-        self.segment(seg).and_then(|s| s.get(off)).is_some_and(|a| {
-            a.compare_exchange(0, v, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        })
-    }
-
     /// Bytes held by the allocated segments and the directory.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.segments.len() * std::mem::size_of::<OnceLock<Segment>>()
@@ -187,16 +166,5 @@ mod tests {
         assert_eq!(s, vec![1, 2, 3, 4, 5]);
         assert!(a.alloc(0).is_none());
         assert!(a.alloc(5000).is_none());
-    }
-
-    #[test]
-    fn set_once_and_load() {
-        let a = U32Arena::default();
-        assert_eq!(a.load(7), 0);
-        assert!(a.set_once(7, 9));
-        assert!(!a.set_once(7, 10));
-        assert_eq!(a.load(7), 9);
-        assert!(a.set_once(u32::MAX, 1));
-        assert_eq!(a.load(u32::MAX), 1);
     }
 }

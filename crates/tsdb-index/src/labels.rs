@@ -14,21 +14,20 @@ pub const METRIC_NAME: &str = "__name__";
 /// A validated label set: `name=value` pairs sorted by name, names unique and non-empty,
 /// values non-empty (empty values are dropped on construction, as Prometheus does).
 ///
-/// Cloning is cheap (one reference count). The set keeps its [`hash64`](Labels::hash64),
-/// computed once, so looking a series up by its labels does not hash the strings again.
+/// Cloning is cheap (two reference counts). The set keeps its
+/// [`hash64`](Labels::hash64), computed once, next to the pointers to its strings and
+/// their offsets, so looking a series up by its labels neither hashes the strings again
+/// nor waits for one heap load to learn where the next one is.
 /// A `Labels` may lack `__name__` (query results do); the index refuses to create a
 /// series without it.
 #[derive(Clone)]
 pub struct Labels {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
+    /// [`Labels::hash64`], inline so that a lookup can start before the strings load.
     hash: u64,
     /// Names and values concatenated: `name0 value0 name1 value1 …`.
-    data: Box<str>,
+    data: Arc<str>,
     /// End offset in `data` of each name and value, two per pair.
-    ends: Box<[u32]>,
+    ends: Arc<[u32]>,
 }
 
 /// Multiplier of the offset fold in [`Labels::hash64`] (a 64-bit odd constant).
@@ -137,11 +136,18 @@ impl Labels {
         }
         let hash = hash_parts(data.as_bytes(), &ends);
         Labels {
-            inner: Arc::new(Inner {
-                hash,
-                data: data.into_boxed_str(),
-                ends: ends.into_boxed_slice(),
-            }),
+            hash,
+            data: data.into(),
+            ends: ends.into(),
+        }
+    }
+
+    /// A copy claiming hash `h`, to force hash collisions in tests.
+    #[cfg(test)]
+    pub(crate) fn with_forced_hash(&self, h: u64) -> Labels {
+        Labels {
+            hash: h,
+            ..self.clone()
         }
     }
 
@@ -163,24 +169,23 @@ impl Labels {
 
     /// The pairs, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
-        let data = &*self.inner.data;
+        let data = &*self.data;
         self.pair_ranges()
             .map_while(move |(n, v)| Some((data.get(n)?, data.get(v)?)))
     }
 
-    /// The pairs as raw bytes, without the UTF-8 boundary checks of
-    /// [`Labels::iter`] (for comparisons on the lookup hot path).
+    /// The names and values concatenated (`name0 value0 name1 value1 …`) and the end
+    /// offset of each in that data, two per pair (for comparisons on the lookup hot
+    /// path).
     #[inline]
-    pub(crate) fn raw_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let data = self.inner.data.as_bytes();
-        self.pair_ranges()
-            .map_while(move |(n, v)| Some((data.get(n)?, data.get(v)?)))
+    pub(crate) fn raw_parts(&self) -> (&[u8], &[u32]) {
+        (self.data.as_bytes(), &self.ends)
     }
 
     /// The byte ranges of each name and value in the concatenated data.
     #[inline]
     fn pair_ranges(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + Clone + '_ {
-        self.inner.ends.chunks_exact(2).scan(0usize, |start, w| {
+        self.ends.chunks_exact(2).scan(0usize, |start, w| {
             let [ne, ve] = *w else { return None };
             let (ne, ve) = (ne as usize, ve as usize);
             let pair = (*start..ne, ne..ve);
@@ -196,24 +201,24 @@ impl Labels {
 
     /// The number of labels.
     pub fn len(&self) -> usize {
-        self.inner.ends.len() / 2
+        self.ends.len() / 2
     }
 
     /// Whether there are no labels.
     pub fn is_empty(&self) -> bool {
-        self.inner.ends.is_empty()
+        self.ends.is_empty()
     }
 
     /// A stable 64-bit hash of the label set, the same on every run and platform:
     /// `xxh3_64` of the concatenated names and values, with each string's end offset
     /// folded in so that `a="bc"` and `ab="c"` differ.
     pub fn hash64(&self) -> u64 {
-        self.inner.hash
+        self.hash
     }
 
     /// Total bytes of the names and values.
     pub fn byte_len(&self) -> usize {
-        self.inner.data.len()
+        self.data.len()
     }
 
     /// The canonical byte form: `u32 LE` pair count, then for each pair in name order
@@ -330,10 +335,8 @@ impl<'a> ByteReader<'a> {
 
 impl PartialEq for Labels {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-            || (self.inner.hash == other.inner.hash
-                && self.inner.ends == other.inner.ends
-                && self.inner.data == other.inner.data)
+        (Arc::ptr_eq(&self.data, &other.data) && Arc::ptr_eq(&self.ends, &other.ends))
+            || (self.hash == other.hash && self.ends == other.ends && self.data == other.data)
     }
 }
 
@@ -341,7 +344,7 @@ impl Eq for Labels {}
 
 impl Hash for Labels {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.inner.hash);
+        state.write_u64(self.hash);
     }
 }
 

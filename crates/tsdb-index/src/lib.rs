@@ -34,12 +34,16 @@
 //!
 //! ## How it is built
 //!
-//! - **Identity.** A series is stored once as a record of interned symbol ids in an
-//!   append-only arena; a lookup hashes nothing (the [`Labels`] carry their
-//!   [`hash64`](Labels::hash64)), reads one slot of a lock-free direct-mapped cache or,
-//!   on a miss, one of 64 read-locked shards, and always verifies the stored labels
-//!   byte for byte — two label sets never share an id by hash collision.
-//!   [`MemIndex::get_many`] overlaps the memory accesses of a batch of lookups.
+//! - **Identity.** Each distinct string is interned once. A series is spelled by two
+//!   ids: the symbol of its first label's value (usually the metric name) and an
+//!   interned *label group* holding all its other strings, which the series of one
+//!   target share. A lookup hashes nothing (the [`Labels`] carry their
+//!   [`hash64`](Labels::hash64) inline), takes no lock, probes a flat open-addressing
+//!   table whose 16-byte slots hold the series id and those two ids, and always
+//!   verifies the label set string by string against the interned data — two label
+//!   sets never share an id by hash collision. A hit costs one cache line of the
+//!   table plus data that many series share. [`MemIndex::get_many`] overlaps the
+//!   memory accesses of a batch of lookups.
 //! - **Postings.** One [`roaring`] bitmap per `name=value`. [`MemIndex::select`]
 //!   intersects the matchers that reject `""` smallest first and subtracts the values
 //!   rejected by the others; literal alternations (`a|b|c`) become postings lookups,
@@ -63,15 +67,16 @@
 
 mod append_vec;
 mod arena;
+mod bytes;
 mod error;
 pub mod format;
 mod labels;
 mod limits;
-mod lookup_cache;
 mod matcher;
 mod mem;
 mod postings;
 mod report;
+mod series_table;
 mod symbols;
 
 pub use error::{IndexError, Result};

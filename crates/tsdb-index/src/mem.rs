@@ -3,38 +3,40 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use hashbrown::HashTable;
-use parking_lot::{RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use roaring::RoaringBitmap;
 
 use crate::SeriesId;
-use crate::arena::U32Arena;
+use crate::append_vec::AppendVec;
 use crate::error::{IndexError, Result};
 use crate::labels::Labels;
 use crate::limits::{CardinalityLimits, LimitKind, MetricCounts};
-use crate::lookup_cache::LookupCache;
 use crate::matcher::Matcher;
 use crate::postings::{self, MemPostings, PostingsSource};
+use crate::series_table::{Entry, SeriesTable};
 use crate::symbols::SymbolTable;
 
+mod groups;
 mod ids;
 mod query;
+#[cfg(test)]
+mod tests;
 
-/// Number of series lookup shards (a power of two).
-const SERIES_SHARDS: usize = 64;
+use groups::{GROUP_HOLE, LabelGroups};
+
+/// Number of creation locks (a power of two).
+const CREATE_SHARDS: usize = 64;
 
 /// Below this many selected series, label names and values are read from the series
 /// themselves rather than by probing every posting list.
 const SMALL_SELECTION: u64 = 2048;
 
-/// One lookup shard: `(series id, record position)` entries; the hash lives in the
-/// record. Aligned so that shards do not share cache lines.
+/// One creation lock: creating a series holds the lock of its hash, so that two
+/// threads creating the same series agree on one id. Aligned so that the locks do not
+/// share cache lines.
 #[derive(Default)]
 #[repr(align(128))]
-struct SeriesShard(RwLock<HashTable<(u32, u32)>>);
-
-/// Record slots before the label pairs: `hash64` (low, high), label count, series id.
-const RECORD_HEADER: usize = 4;
+struct CreateShard(Mutex<()>);
 
 /// Lookups in flight at once in [`MemIndex::get_many`].
 const BATCH: usize = 16;
@@ -42,9 +44,10 @@ const BATCH: usize = 16;
 /// The in-memory index: series identity, postings and cardinality limits.
 ///
 /// All methods take `&self`; the index is `Send + Sync`. Looking up an existing series
-/// takes only the read lock of one of 64 shards chosen by [`Labels::hash64`] and reads
-/// the interned strings without locking, so ingest threads do not contend. Creating a
-/// series takes that shard's write lock and the postings write lock briefly.
+/// takes no lock: it probes a lock-free hash table by [`Labels::hash64`] and compares
+/// the stored series with the interned strings, so ingest threads do not contend.
+/// Creating a series takes one of 64 creation locks chosen by the hash, and the
+/// table's and the postings' write locks briefly.
 ///
 /// Series ids are allocated densely from 0.
 ///
@@ -59,15 +62,14 @@ const BATCH: usize = 16;
 pub struct MemIndex {
     limits: CardinalityLimits,
     symbols: SymbolTable,
-    /// Series records: label count `n`, then `n` interned `(name, value)` symbol
-    /// pairs sorted by name.
-    records: U32Arena,
-    /// Series id → record position + 1 (0: no such series).
-    positions: U32Arena,
-    /// Hash → record position, lossy, in front of `shards`.
-    cache: LookupCache,
-    /// `hash64` → series id, sharded by hash.
-    shards: Box<[SeriesShard]>,
+    /// The interned label groups (every string of a series but its first value).
+    groups: LabelGroups,
+    /// Series id → `(first value symbol, group)`: the series' labels.
+    series: AppendVec<(u32, u32)>,
+    /// `hash64` → the series id and its labels' ids.
+    table: SeriesTable,
+    /// Serializes the creation of series of equal hash.
+    create: Box<[CreateShard]>,
     postings: RwLock<MemPostings>,
     next_id: AtomicU32,
     count: AtomicUsize,
@@ -94,6 +96,17 @@ impl Default for MemIndex {
 struct MemSource<'a> {
     symbols: &'a SymbolTable,
     p: RwLockReadGuard<'a, MemPostings>,
+}
+
+/// Starts loading the strings of `labels` (a lookup compares them last) so that the
+/// loads overlap the table's.
+#[inline]
+fn touch(labels: &Labels) {
+    let (data, ends) = labels.raw_parts();
+    // One load per cache line.
+    let d = data.iter().step_by(64).fold(0u8, |a, b| a ^ b);
+    let e = ends.iter().step_by(16).fold(0u32, |a, b| a ^ b);
+    std::hint::black_box((d, e));
 }
 
 impl PostingsSource for MemSource<'_> {
@@ -136,10 +149,10 @@ impl MemIndex {
         MemIndex {
             limits,
             symbols: SymbolTable::default(),
-            records: U32Arena::default(),
-            positions: U32Arena::default(),
-            cache: LookupCache::default(),
-            shards: (0..SERIES_SHARDS).map(|_| SeriesShard::default()).collect(),
+            groups: LabelGroups::default(),
+            series: AppendVec::default(),
+            table: SeriesTable::default(),
+            create: (0..CREATE_SHARDS).map(|_| CreateShard::default()).collect(),
             postings: RwLock::default(),
             next_id: AtomicU32::new(0),
             count: AtomicUsize::new(0),
@@ -152,122 +165,107 @@ impl MemIndex {
         &self.limits
     }
 
-    #[inline]
-    fn shard(&self, h: u64) -> Option<&RwLock<HashTable<(u32, u32)>>> {
-        self.shards
-            .get((h >> 40) as usize % SERIES_SHARDS)
+    fn create_lock(&self, h: u64) -> Option<&Mutex<()>> {
+        self.create
+            .get((h >> 40) as usize % CREATE_SHARDS)
             .map(|s| &s.0)
     }
 
-    /// The symbol pairs of the record at `pos`.
-    #[inline]
-    fn record(&self, pos: u32) -> Option<&[AtomicU32]> {
-        let n = self
-            .records
-            .slice(pos.checked_add(2)?, 1)?
-            .first()?
-            .load(Ordering::Relaxed);
-        self.records
-            .slice(pos.checked_add(RECORD_HEADER as u32)?, n as usize * 2)
-    }
-
-    /// The `hash64` stored in the record at `pos`.
-    #[inline]
-    fn record_hash(&self, pos: u32) -> Option<u64> {
-        match self.records.slice(pos, 2)? {
-            [lo, hi] => Some(
-                u64::from(lo.load(Ordering::Relaxed))
-                    | (u64::from(hi.load(Ordering::Relaxed)) << 32),
-            ),
-            _ => None,
-        }
-    }
-
-    /// The symbol pairs of series `id`.
-    fn series_record(&self, id: u32) -> Option<&[AtomicU32]> {
-        let pos = self.positions.load(id).checked_sub(1)?;
-        self.record(pos)
-    }
-
-    /// Whether the record at `pos` holds exactly `labels`.
-    #[inline]
-    fn record_eq(&self, pos: u32, h: u64, labels: &Labels) -> bool {
-        if self.record_hash(pos) != Some(h) {
-            return false;
-        }
-        let Some(rec) = self.record(pos) else {
+    /// Calls `f` with the `(name, value)` symbols of each label of series `id`, in
+    /// order; `false` if there is no such series.
+    fn for_each_pair(&self, id: u32, mut f: impl FnMut(u32, u32)) -> bool {
+        let Some(&(head, group)) = self.series.get(id) else {
             return false;
         };
-        rec.len() == labels.len() * 2
-            && rec
-                .chunks_exact(2)
-                .zip(labels.raw_pairs())
-                .all(|(p, (n, v))| match p {
-                    [sn, sv] => {
-                        self.symbols.bytes(sn.load(Ordering::Relaxed)) == Some(n)
-                            && self.symbols.bytes(sv.load(Ordering::Relaxed)) == Some(v)
-                    }
-                    _ => false,
-                })
+        let Some(syms) = self.groups.get(group) else {
+            return false;
+        };
+        for (k, p) in syms.chunks_exact(2).enumerate() {
+            if let [n, v] = p {
+                let v = if k == 0 {
+                    head
+                } else {
+                    v.load(Ordering::Relaxed)
+                };
+                f(n.load(Ordering::Relaxed), v);
+            }
+        }
+        true
     }
 
-    /// The series id stored in the record at `pos`.
+    /// Whether entry `e` spells exactly `labels`: the group's length, then each
+    /// interned string against the query's bytes.
     #[inline]
-    fn record_id(&self, pos: u32) -> Option<u32> {
-        let slot = self.records.slice(pos.checked_add(3)?, 1)?.first()?;
-        Some(slot.load(Ordering::Relaxed)).filter(|id| *id != u32::MAX)
+    fn entry_eq(&self, e: Entry, labels: &Labels) -> bool {
+        let (data, ends) = labels.raw_parts();
+        let Some(syms) = self.groups.get(e.group) else {
+            return false;
+        };
+        if syms.len() != ends.len() {
+            return false;
+        }
+        let mut start = 0usize;
+        for (k, (sym, &end)) in syms.iter().zip(ends).enumerate() {
+            let sym = if k == 1 {
+                e.head
+            } else {
+                sym.load(Ordering::Relaxed)
+            };
+            let end = end as usize;
+            match data.get(start..end) {
+                Some(b) if self.symbols.is(sym, b) => {}
+                _ => return false,
+            }
+            start = end;
+        }
+        true
+    }
+
+    /// The table entry of the series with `labels`, if it exists.
+    #[inline]
+    fn find(&self, labels: &Labels) -> Option<Entry> {
+        self.table
+            .snapshot()
+            .find(labels.hash64(), |e| self.entry_eq(e, labels))
     }
 
     /// The id of the series with `labels`, if it exists. This is the ingest hot path:
-    /// one slot of a lock-free cache, verified against the stored series, and on a
-    /// cache miss one shard's read lock.
+    /// no lock, one probe of the lookup table (usually one cache line, which holds the
+    /// id) and one check of the labels against interned data, which series share.
     #[inline]
     pub fn get(&self, labels: &Labels) -> Option<SeriesId> {
-        let h = labels.hash64();
-        if let Some(pos) = self.cache.slots().get(h)
-            && self.record_eq(pos, h, labels)
-            && let Some(id) = self.record_id(pos)
-        {
-            return Some(SeriesId(id));
-        }
-        self.get_uncached(h, labels)
-    }
-
-    /// [`MemIndex::get`] through the shards, refilling the cache.
-    fn get_uncached(&self, h: u64, labels: &Labels) -> Option<SeriesId> {
-        let (id, pos) = {
-            let shard = self.shard(h)?.read();
-            *shard.find(h, |&(_, pos)| self.record_eq(pos, h, labels))?
-        };
-        self.cache.put(h, pos);
-        Some(SeriesId(id))
+        touch(labels);
+        self.find(labels).map(|e| SeriesId(e.id))
     }
 
     /// [`MemIndex::get`] for many label sets, appending one answer per set to `out`.
     ///
     /// Faster than one `get` after another on a large index: the lookups of a batch
-    /// load their cache slots and then their stored series before using any of them,
+    /// load their table slots and then their stored series before using any of them,
     /// so the memory accesses overlap.
     pub fn get_many(&self, labels: &[Labels], out: &mut Vec<Option<SeriesId>>) {
         out.reserve(labels.len());
-        let slots = self.cache.slots();
+        let snap = self.table.snapshot();
         for chunk in labels.chunks(BATCH) {
-            let mut pos = [None::<u32>; BATCH];
-            for (p, l) in pos.iter_mut().zip(chunk) {
-                *p = slots.get(l.hash64());
+            // The home slots, and the label sets' strings.
+            let mut cand = [None::<Entry>; BATCH];
+            let mut len = [0usize; BATCH];
+            for ((c, n), l) in cand.iter_mut().zip(&mut len).zip(chunk) {
+                touch(l);
+                *c = snap.home_candidate(l.hash64());
+                *n = l.raw_parts().1.len();
             }
+            // The candidates' groups.
             let mut hit = [false; BATCH];
-            for ((hit, p), l) in hit.iter_mut().zip(&pos).zip(chunk) {
-                *hit = p.is_some_and(|p| self.record_hash(p) == Some(l.hash64()));
+            for ((hit, c), n) in hit.iter_mut().zip(&cand).zip(&len) {
+                *hit = c.is_some_and(|e| self.groups.get(e.group).is_some_and(|g| g.len() == *n));
             }
-            for ((hit, p), l) in hit.iter().zip(&pos).zip(chunk) {
-                let found = match p {
-                    Some(p) if *hit && self.record_eq(*p, l.hash64(), l) => {
-                        self.record_id(*p).map(SeriesId)
-                    }
-                    _ => None,
+            for ((hit, c), l) in hit.iter().zip(&cand).zip(chunk) {
+                let found = match c {
+                    Some(e) if *hit && self.entry_eq(*e, l) => Some(*e),
+                    _ => snap.find(l.hash64(), |e| self.entry_eq(e, l)),
                 };
-                out.push(found.or_else(|| self.get_uncached(l.hash64(), l)));
+                out.push(found.map(|e| SeriesId(e.id)));
             }
         }
     }
@@ -303,44 +301,40 @@ impl MemIndex {
         Ok(())
     }
 
-    /// Interns the labels and stores their record; returns the record position and
-    /// the symbol pairs.
-    fn store_record(&self, labels: &Labels) -> Result<(u32, Vec<u32>)> {
-        let mut rec = Vec::with_capacity(RECORD_HEADER + labels.len() * 2);
-        let h = labels.hash64();
-        rec.push(h as u32);
-        rec.push((h >> 32) as u32);
-        rec.push(u32::try_from(labels.len()).map_err(|_| IndexError::FormatLimit("labels"))?);
-        rec.push(u32::MAX); // the id, written once allocated
+    /// Interns the labels: returns the first value's symbol, the group and the
+    /// `(name, value)` symbol pairs.
+    fn intern_labels(&self, labels: &Labels) -> Result<(u32, u32, Vec<u32>)> {
+        let mut pairs = Vec::with_capacity(labels.len() * 2);
         for (n, v) in labels.iter() {
-            rec.push(
-                self.symbols
-                    .intern(n)
-                    .ok_or(IndexError::SeriesIdsExhausted)?,
-            );
-            rec.push(
-                self.symbols
-                    .intern(v)
-                    .ok_or(IndexError::SeriesIdsExhausted)?,
-            );
+            for s in [n, v] {
+                pairs.push(
+                    self.symbols
+                        .intern(s)
+                        .ok_or(IndexError::SeriesIdsExhausted)?,
+                );
+            }
         }
-        let pos = self
-            .records
-            .alloc(rec.len())
-            .filter(|p| *p < u32::MAX)
-            .ok_or(IndexError::FormatLimit("series records"))?;
-        self.records.write(pos, &rec);
-        rec.drain(..RECORD_HEADER);
-        Ok((pos, rec))
+        let head = pairs.get(1).copied().unwrap_or(GROUP_HOLE);
+        let mut syms = pairs.clone();
+        if let Some(v) = syms.get_mut(1) {
+            *v = GROUP_HOLE;
+        }
+        let group = self
+            .groups
+            .intern(&syms)
+            .ok_or(IndexError::FormatLimit("label groups"))?;
+        Ok((head, group, pairs))
     }
 
-    /// Indexes series `id` whose record is stored at `pos`.
-    fn publish(&self, id: u32, pos: u32, pairs: &[u32], h: u64, shard: &mut HashTable<(u32, u32)>) {
-        self.records.write(pos + 3, &[id]);
+    /// Indexes series `id`, whose labels are `head` and `group` and whose id is
+    /// already bound. The caller holds the creation lock of `h`.
+    fn publish(&self, id: u32, head: u32, group: u32, pairs: &[u32], h: u64) -> Result<()> {
         self.postings.write().add(id, pairs);
-        shard.insert_unique(h, (id, pos), |&(_, pos)| self.record_hash(pos).unwrap_or(0));
-        self.cache.put(h, pos);
-        self.cache.maybe_grow(self.num_series());
+        if self.table.insert(h, Entry { id, head, group }) {
+            Ok(())
+        } else {
+            Err(IndexError::FormatLimit("series lookup table"))
+        }
     }
 
     /// The id of the series with `labels`, creating it if needed.
@@ -355,12 +349,12 @@ impl MemIndex {
         let metric = labels.metric_name().ok_or(IndexError::MissingMetricName)?;
         self.check_shape(metric, labels)?;
         let h = labels.hash64();
-        let Some(shard_lock) = self.shard(h) else {
+        let Some(create_lock) = self.create_lock(h) else {
             return Err(IndexError::SeriesIdsExhausted);
         };
-        let mut shard = shard_lock.write();
-        if let Some(&(id, _)) = shard.find(h, |&(_, pos)| self.record_eq(pos, h, labels)) {
-            return Ok(SeriesId(id));
+        let _creating = create_lock.lock();
+        if let Some(e) = self.find(labels) {
+            return Ok(SeriesId(e.id));
         }
         let l = &self.limits;
         if self
@@ -398,7 +392,7 @@ impl MemIndex {
             self.count.fetch_sub(1, Ordering::AcqRel);
             stats.series.fetch_sub(1, Ordering::AcqRel);
         };
-        let (pos, pairs) = match self.store_record(labels) {
+        let (head, group, pairs) = match self.intern_labels(labels) {
             Ok(r) => r,
             Err(e) => {
                 undo();
@@ -414,11 +408,11 @@ impl MemIndex {
                 return Err(IndexError::SeriesIdsExhausted);
             };
             // Taken by `insert_with_id`: try the next id.
-            if self.positions.set_once(id, pos + 1) {
+            if self.series.set(id, (head, group)).is_ok() {
                 break id;
             }
         };
-        self.publish(id, pos, &pairs, h, &mut shard);
+        self.publish(id, head, group, &pairs, h)?;
         Ok(SeriesId(id))
     }
 
@@ -428,22 +422,22 @@ impl MemIndex {
     /// bound to something else gives [`IndexError::SeriesIdConflict`].
     pub fn insert_with_id(&self, id: SeriesId, labels: Labels) -> Result<()> {
         let h = labels.hash64();
-        let Some(shard_lock) = self.shard(h) else {
+        let Some(create_lock) = self.create_lock(h) else {
             return Err(IndexError::SeriesIdsExhausted);
         };
-        let mut shard = shard_lock.write();
-        if let Some(&(existing, _)) = shard.find(h, |&(_, pos)| self.record_eq(pos, h, &labels)) {
-            return if existing == id.0 {
+        let _creating = create_lock.lock();
+        if let Some(e) = self.find(&labels) {
+            return if e.id == id.0 {
                 Ok(())
             } else {
                 Err(IndexError::SeriesIdConflict { id: id.0 })
             };
         }
-        if self.positions.load(id.0) != 0 {
+        if self.series.get(id.0).is_some() {
             return Err(IndexError::SeriesIdConflict { id: id.0 });
         }
-        let (pos, pairs) = self.store_record(&labels)?;
-        if !self.positions.set_once(id.0, pos + 1) {
+        let (head, group, pairs) = self.intern_labels(&labels)?;
+        if self.series.set(id.0, (head, group)).is_err() {
             return Err(IndexError::SeriesIdConflict { id: id.0 });
         }
         self.next_id
@@ -453,21 +447,19 @@ impl MemIndex {
             .stats(labels.metric_name().unwrap_or(""))
             .series
             .fetch_add(1, Ordering::AcqRel);
-        self.publish(id.0, pos, &pairs, h, &mut shard);
-        Ok(())
+        self.publish(id.0, head, group, &pairs, h)
     }
 
     /// The labels of series `id`.
     pub fn labels(&self, id: SeriesId) -> Option<Labels> {
-        let rec = self.series_record(id.0)?;
-        let pairs = rec.chunks_exact(2).map(|p| match p {
-            [n, v] => (
-                self.symbols.get(n.load(Ordering::Relaxed)).unwrap_or(""),
-                self.symbols.get(v.load(Ordering::Relaxed)).unwrap_or(""),
-            ),
-            _ => ("", ""),
+        let mut pairs = Vec::new();
+        let found = self.for_each_pair(id.0, |n, v| {
+            pairs.push((
+                self.symbols.get(n).unwrap_or(""),
+                self.symbols.get(v).unwrap_or(""),
+            ));
         });
-        Some(Labels::from_sorted(pairs))
+        found.then(|| Labels::from_sorted(pairs.into_iter()))
     }
 
     fn source(&self) -> MemSource<'_> {
@@ -516,16 +508,10 @@ impl MemIndex {
 
     /// Estimated resident bytes of the whole index.
     pub fn memory_bytes(&self) -> usize {
-        let shards: usize = self
-            .shards
-            .iter()
-            .map(|s| s.0.read().capacity() * (std::mem::size_of::<(u32, u32)>() + 1))
-            .sum();
         self.symbols.memory_bytes()
-            + self.records.memory_bytes()
-            + self.positions.memory_bytes()
-            + self.cache.memory_bytes()
-            + shards
+            + self.groups.memory_bytes()
+            + self.series.memory_bytes()
+            + self.table.memory_bytes()
             + self.postings.read().memory_bytes()
             + self.metrics.memory_bytes()
     }

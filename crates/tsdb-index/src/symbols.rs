@@ -17,11 +17,46 @@ pub(crate) fn str_hash(s: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(s.as_bytes())
 }
 
+/// Strings up to this many bytes are also kept in their slot, so that comparing them
+/// reads no other memory.
+const INLINE: usize = 16;
+
+/// One interned string.
+struct Symbol {
+    s: Box<str>,
+    /// The first `INLINE` bytes of `s`, zero-padded.
+    inline: [u8; INLINE],
+}
+
+impl Symbol {
+    fn new(s: &str) -> Symbol {
+        let mut inline = [0u8; INLINE];
+        for (d, b) in inline.iter_mut().zip(s.as_bytes()) {
+            *d = *b;
+        }
+        Symbol {
+            s: s.into(),
+            inline,
+        }
+    }
+
+    /// Whether the string is `b`.
+    #[inline]
+    fn is(&self, b: &[u8]) -> bool {
+        let n = self.s.len();
+        match self.inline.get(..n) {
+            _ if n != b.len() => false,
+            Some(short) => crate::bytes::short_eq(short, b),
+            None => self.s.as_bytes() == b,
+        }
+    }
+}
+
 /// A concurrent, append-only string interner. Reads of a symbol by id take no lock;
 /// finding the id of a string takes one shard's read lock.
 #[derive(Default)]
 pub(crate) struct SymbolTable {
-    strings: AppendVec<Box<str>>,
+    strings: AppendVec<Symbol>,
     shards: [RwLock<HashTable<u32>>; SHARDS],
     next: AtomicU32,
     bytes: AtomicUsize,
@@ -36,13 +71,14 @@ impl SymbolTable {
     /// The string of symbol `id`.
     #[inline]
     pub(crate) fn get(&self, id: u32) -> Option<&str> {
-        self.strings.get(id).map(|s| &**s)
+        self.strings.get(id).map(|s| &*s.s)
     }
 
-    /// The bytes of symbol `id`.
+    /// Whether symbol `id` is the string `b` (false if there is no such symbol). A
+    /// short string is compared in its slot, without loading the string itself.
     #[inline]
-    pub(crate) fn bytes(&self, id: u32) -> Option<&[u8]> {
-        self.strings.get(id).map(|s| s.as_bytes())
+    pub(crate) fn is(&self, id: u32, b: &[u8]) -> bool {
+        self.strings.get(id).is_some_and(|s| s.is(b))
     }
 
     /// The id of `s`, if it was interned.
@@ -67,7 +103,7 @@ impl SymbolTable {
             .next
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_add(1))
             .ok()?;
-        self.strings.set(id, s.into()).ok()?;
+        self.strings.set(id, Symbol::new(s)).ok()?;
         self.bytes.fetch_add(s.len(), Ordering::Relaxed);
         shard.insert_unique(h, id, |&id| str_hash(self.get(id).unwrap_or("")));
         Some(id)

@@ -7,7 +7,6 @@ use super::{MemIndex, SMALL_SELECTION};
 use crate::error::Result;
 use crate::matcher::Matcher;
 use crate::report::{CardinalityReport, LabelNameCardinality, MetricCardinality};
-use std::sync::atomic::Ordering;
 
 impl MemIndex {
     fn resolve_sorted(&self, syms: impl Iterator<Item = u32>) -> Vec<String> {
@@ -37,9 +36,9 @@ impl MemIndex {
         let mut names: HashSet<u32> = HashSet::new();
         if sel.len() <= SMALL_SELECTION {
             for id in &sel {
-                if let Some(rec) = self.series_record(id) {
-                    names.extend(rec.iter().step_by(2).map(|a| a.load(Ordering::Relaxed)));
-                }
+                self.for_each_pair(id, |n, _| {
+                    names.insert(n);
+                });
             }
         } else {
             let p = self.postings.read();
@@ -81,14 +80,11 @@ impl MemIndex {
         let mut values: HashSet<u32> = HashSet::new();
         if sel.len() <= SMALL_SELECTION {
             for id in &sel {
-                if let Some(rec) = self.series_record(id) {
-                    values.extend(rec.chunks_exact(2).filter_map(|p| match p {
-                        [sn, sv] if sn.load(Ordering::Relaxed) == n => {
-                            Some(sv.load(Ordering::Relaxed))
-                        }
-                        _ => None,
-                    }));
-                }
+                self.for_each_pair(id, |sn, sv| {
+                    if sn == n {
+                        values.insert(sv);
+                    }
+                });
             }
         } else {
             let p = self.postings.read();

@@ -177,3 +177,106 @@ proptest! {
         prop_assert_eq!(a.cmp(&b), a.iter().cmp(b.iter()));
     }
 }
+
+/// Label sets for lookups: metric names that may be missing or not sort first
+/// (`A` < `__name__`), and strings whose boundaries shift (`a=bc` / `ab=c`).
+fn lookup_labels_strategy() -> impl Strategy<Value = Labels> {
+    const LNAMES: [&str; 5] = ["A", "a", "ab", "b", "__name__"];
+    const LVALUES: [&str; 8] = [
+        "",
+        "c",
+        "bc",
+        "up",
+        "upc",
+        "x",
+        "a-value-over-16-bytes",
+        "a-value-over-16-bytez",
+    ];
+    proptest::collection::vec(0..LVALUES.len(), LNAMES.len())
+        .prop_map(|vs| Labels::new(LNAMES.iter().zip(vs).map(|(n, v)| (*n, LVALUES[v]))).unwrap())
+}
+
+#[derive(Debug, Clone)]
+enum LookupOp {
+    Get(Labels),
+    GetOrCreate(Labels),
+    InsertWithId(u32, Labels),
+}
+
+fn lookup_op_strategy() -> impl Strategy<Value = LookupOp> {
+    prop_oneof![
+        lookup_labels_strategy().prop_map(LookupOp::Get),
+        lookup_labels_strategy().prop_map(LookupOp::GetOrCreate),
+        (0..64u32, lookup_labels_strategy()).prop_map(|(id, l)| LookupOp::InsertWithId(id, l)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn lookups_match_brute_force_model(ops in proptest::collection::vec(lookup_op_strategy(), 1..120)) {
+        let mem = MemIndex::default();
+        // The model: every series with its id.
+        let mut model: Vec<(SeriesId, Labels)> = Vec::new();
+        let mut next = 0u32;
+        let mut probes = Vec::new();
+        for op in ops {
+            match op {
+                LookupOp::Get(l) => {
+                    let want = model.iter().find(|(_, m)| *m == l).map(|(id, _)| *id);
+                    prop_assert_eq!(mem.get(&l), want);
+                    probes.push(l);
+                }
+                LookupOp::GetOrCreate(l) => {
+                    let got = mem.get_or_create(&l);
+                    match model.iter().find(|(_, m)| *m == l) {
+                        Some((id, _)) => prop_assert_eq!(got.unwrap(), *id),
+                        None if l.metric_name().is_none() => {
+                            prop_assert!(matches!(got, Err(IndexError::MissingMetricName)), "{:?}", got);
+                        }
+                        None => {
+                            // Ids continue after the largest taken, skipping taken ones.
+                            while model.iter().any(|(id, _)| id.0 == next) {
+                                next += 1;
+                            }
+                            prop_assert_eq!(got.unwrap(), SeriesId(next));
+                            model.push((SeriesId(next), l.clone()));
+                            next += 1;
+                        }
+                    }
+                    probes.push(l);
+                }
+                LookupOp::InsertWithId(id, l) => {
+                    let got = mem.insert_with_id(SeriesId(id), l.clone());
+                    let by_labels = model.iter().find(|(_, m)| *m == l).map(|(i, _)| *i);
+                    let by_id = model.iter().any(|(i, _)| i.0 == id);
+                    match by_labels {
+                        Some(i) if i.0 == id => prop_assert!(got.is_ok()),
+                        Some(_) => prop_assert!(matches!(got, Err(IndexError::SeriesIdConflict { id: _ })), "{:?}", got),
+                        None if by_id => prop_assert!(matches!(got, Err(IndexError::SeriesIdConflict { id: _ })), "{:?}", got),
+                        None => {
+                            prop_assert!(got.is_ok());
+                            model.push((SeriesId(id), l.clone()));
+                            next = next.max(id + 1);
+                        }
+                    }
+                    probes.push(l);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        mem.get_many(&probes, &mut out);
+        let want: Vec<Option<SeriesId>> = probes
+            .iter()
+            .map(|l| model.iter().find(|(_, m)| m == l).map(|(id, _)| *id))
+            .collect();
+        prop_assert_eq!(out, want);
+        prop_assert_eq!(mem.num_series(), model.len());
+        for (id, l) in &model {
+            prop_assert_eq!(mem.labels(*id), Some(l.clone()));
+        }
+        model.sort_by_key(|(id, _)| *id);
+        prop_assert_eq!(mem.all_series(), model);
+    }
+}

@@ -1,0 +1,302 @@
+//! The lookup table of `MemIndex`: a flat, open-addressing hash table from a label
+//! set's [`hash64`](crate::Labels::hash64) to the series, stored inline.
+//!
+//! Each slot is 16 bytes: the hash's high 32 bits as a tag, the series id, and the
+//! two ids that together spell the labels (the first label's value symbol and the
+//! interned group of all the other strings, see `mem::groups`). A hit thus costs one
+//! cache line of slots, and the check of the labels reads only interned data, which
+//! series share. The home slot of a hash is the tag's top bits, so growing the table
+//! moves slots without reading anything else; collisions probe linearly; the table is
+//! at most half full.
+//!
+//! Reads take no lock: they load the current slots through an `ArcSwap` and probe
+//! with acquire loads. Writers take a mutex, fill a slot with a release store, and
+//! grow by building a doubled copy and swapping it in; a reader still holding the old
+//! copy finds everything inserted before the swap. Entries are never removed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::{ArcSwap, Guard};
+use parking_lot::Mutex;
+
+/// log2 of the slots of a new table.
+const INITIAL_BITS: u32 = 6;
+/// log2 of the largest table: the home slot is taken from the 32-bit tag.
+const MAX_BITS: u32 = 32;
+
+/// One series in the table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Entry {
+    /// The series id.
+    pub(crate) id: u32,
+    /// The symbol of the first label's value (`u32::MAX` for the empty label set).
+    pub(crate) head: u32,
+    /// The label group (`< u32::MAX`).
+    pub(crate) group: u32,
+}
+
+/// A slot: `tag << 32 | id`, then `head << 32 | group + 1` (0: empty), written
+/// second with release ordering and read first with acquire ordering.
+#[derive(Default)]
+#[repr(align(16))]
+struct Slot {
+    key: AtomicU64,
+    value: AtomicU64,
+}
+
+impl Slot {
+    /// The entry and tag in this slot; `None` if empty.
+    #[inline]
+    fn load(&self) -> Option<(u32, Entry)> {
+        let value = self.value.load(Ordering::Acquire);
+        if value == 0 {
+            return None;
+        }
+        let key = self.key.load(Ordering::Relaxed);
+        Some((
+            (key >> 32) as u32,
+            Entry {
+                id: key as u32,
+                head: (value >> 32) as u32,
+                group: (value as u32).wrapping_sub(1),
+            },
+        ))
+    }
+}
+
+/// The slots of one generation of the table (a power of two of them).
+struct Slots {
+    slots: Box<[Slot]>,
+    /// log2 of `slots.len()`.
+    bits: u32,
+}
+
+impl Slots {
+    fn new(bits: u32) -> Slots {
+        Slots {
+            slots: (0..1usize << bits).map(|_| Slot::default()).collect(),
+            bits,
+        }
+    }
+
+    /// The home slot of `tag`.
+    #[inline]
+    fn home(&self, tag: u32) -> usize {
+        // `bits` is in 1..=32, so the shift is in 0..32.
+        (u64::from(tag) >> (32 - self.bits)) as usize
+    }
+
+    /// Stores the entry in the first empty slot from its home; `false` if full. Only
+    /// under the writers' lock.
+    fn place(&self, tag: u32, e: Entry) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(tag);
+        for _ in 0..self.slots.len() {
+            let Some(slot) = self.slots.get(i) else {
+                return false;
+            };
+            if slot.value.load(Ordering::Relaxed) == 0 {
+                slot.key
+                    .store(u64::from(tag) << 32 | u64::from(e.id), Ordering::Relaxed);
+                slot.value.store(
+                    u64::from(e.head) << 32 | u64::from(e.group.wrapping_add(1)),
+                    Ordering::Release,
+                );
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+        false
+    }
+}
+
+/// The tag of hash `h`.
+#[inline]
+fn tag(h: u64) -> u32 {
+    (h >> 32) as u32
+}
+
+/// The lookup table. See the module documentation.
+pub(crate) struct SeriesTable {
+    current: ArcSwap<Slots>,
+    /// The number of entries; held while inserting.
+    writer: Mutex<usize>,
+}
+
+impl Default for SeriesTable {
+    fn default() -> Self {
+        Self {
+            current: ArcSwap::from_pointee(Slots::new(INITIAL_BITS)),
+            writer: Mutex::new(0),
+        }
+    }
+}
+
+/// A loaded view of the table for one or more lookups.
+pub(crate) struct Snapshot(Guard<Arc<Slots>>);
+
+impl Snapshot {
+    /// The entry of hash `h` for which `eq` holds, probing the slots whose tag
+    /// matches.
+    #[inline]
+    pub(crate) fn find(&self, h: u64, mut eq: impl FnMut(Entry) -> bool) -> Option<Entry> {
+        let t = &self.0;
+        let mask = t.slots.len() - 1;
+        let tag = tag(h);
+        let mut i = t.home(tag);
+        for _ in 0..t.slots.len() {
+            let (t_tag, e) = t.slots.get(i)?.load()?;
+            if t_tag == tag && eq(e) {
+                return Some(e);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// The entry in the home slot of `h` if its tag matches: the first candidate
+    /// [`Snapshot::find`] would check. For batches, to load the slots of many lookups
+    /// before using any.
+    #[inline]
+    pub(crate) fn home_candidate(&self, h: u64) -> Option<Entry> {
+        let t = &self.0;
+        let (t_tag, e) = t.slots.get(t.home(tag(h)))?.load()?;
+        (t_tag == tag(h)).then_some(e)
+    }
+}
+
+impl SeriesTable {
+    /// Loads the current slots.
+    #[inline]
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot(self.current.load())
+    }
+
+    /// Adds entry `e` (`e.group < u32::MAX`, its group written before this call)
+    /// under hash `h`. The caller makes sure that no equal entry exists. `false` if the
+    /// table is full (more than 2^31 entries).
+    pub(crate) fn insert(&self, h: u64, e: Entry) -> bool {
+        let mut len = self.writer.lock();
+        let cur = self.current.load_full();
+        let placed = if (*len + 1) * 2 > cur.slots.len() && cur.bits < MAX_BITS {
+            let next = Slots::new(cur.bits + 1);
+            for s in cur.slots.iter() {
+                if let Some((t, old)) = s.load() {
+                    next.place(t, old);
+                }
+            }
+            let placed = next.place(tag(h), e);
+            self.current.store(Arc::new(next));
+            placed
+        } else {
+            cur.place(tag(h), e)
+        };
+        if placed {
+            *len += 1;
+        }
+        placed
+    }
+
+    /// The number of entries.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        *self.writer.lock()
+    }
+
+    /// Bytes held by the slots.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.current.load().slots.len() * std::mem::size_of::<Slot>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(pos: u32) -> Entry {
+        Entry {
+            id: pos,
+            head: pos ^ 0x5555,
+            group: pos.wrapping_mul(3),
+        }
+    }
+
+    fn insert(t: &SeriesTable, h: u64, pos: u32) -> bool {
+        t.insert(h, entry(pos))
+    }
+
+    /// Finds series `pos` by its exact entry, as `MemIndex` does by comparing labels.
+    fn get(t: &SeriesTable, h: u64, pos: u32) -> Option<u32> {
+        t.snapshot().find(h, |e| e == entry(pos)).map(|e| e.id)
+    }
+
+    #[test]
+    fn insert_find_and_grow() {
+        let t = SeriesTable::default();
+        let hs: Vec<u64> = (0..10_000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        for (i, h) in hs.iter().enumerate() {
+            assert!(insert(&t, *h, i as u32));
+        }
+        assert_eq!(t.len(), hs.len());
+        assert!(t.memory_bytes() >= 2 * hs.len() * 16);
+        for (i, h) in hs.iter().enumerate() {
+            assert_eq!(get(&t, *h, i as u32), Some(i as u32));
+            assert_eq!(get(&t, *h, u32::MAX - 1), None);
+        }
+        let absent = 0x0123_4567_89AB_CDEF;
+        assert!(hs.iter().all(|h| tag(*h) != tag(absent)));
+        assert_eq!(get(&t, absent, 0), None);
+    }
+
+    #[test]
+    fn colliding_hashes_are_all_found() {
+        // Equal hashes, equal tags and homes: one probe chain, told apart by `eq`.
+        let t = SeriesTable::default();
+        let snap_before = t.snapshot();
+        for pos in 0..1000 {
+            assert!(insert(&t, 0xABCD_0000_0000_0000, pos));
+        }
+        // Different hashes with the same home slot and tag.
+        for pos in 1000..1100 {
+            assert!(insert(&t, 0xABCD_0000_0000_0000 | u64::from(pos), pos));
+        }
+        for pos in 0..1100 {
+            assert_eq!(get(&t, 0xABCD_0000_0000_0000, pos), Some(pos));
+        }
+        assert_eq!(get(&t, 0xABCD_0000_0000_0000, 5000), None);
+        assert_eq!(get(&t, 0xABCE_0000_0000_0000, 0), None);
+        // The home slot holds one of them.
+        assert!(
+            t.snapshot()
+                .home_candidate(0xABCD_0000_0000_0000)
+                .is_some_and(|e| e.id < 1100 && e == entry(e.id))
+        );
+        assert_eq!(t.snapshot().home_candidate(0x1111_0000_0000_0000), None);
+        // A snapshot taken before the table grew still finds what was inserted into
+        // its generation (the first 32 entries), and nothing later.
+        for pos in 0..32 {
+            assert_eq!(
+                snap_before.find(0xABCD_0000_0000_0000, |e| e.id == pos),
+                Some(entry(pos))
+            );
+        }
+        assert_eq!(
+            snap_before.find(0xABCD_0000_0000_0000, |e| e.id == 500),
+            None
+        );
+    }
+
+    #[test]
+    fn wraps_around_the_end() {
+        let t = SeriesTable::default();
+        for pos in 0..50 {
+            assert!(insert(&t, 0xFFFF_FFFF_0000_0000, pos));
+        }
+        for pos in 0..50 {
+            assert_eq!(get(&t, 0xFFFF_FFFF_0000_0000, pos), Some(pos));
+        }
+    }
+}
