@@ -14,20 +14,25 @@ pub const METRIC_NAME: &str = "__name__";
 /// A validated label set: `name=value` pairs sorted by name, names unique and non-empty,
 /// values non-empty (empty values are dropped on construction, as Prometheus does).
 ///
-/// Cloning is cheap (two reference counts). The set keeps its
-/// [`hash64`](Labels::hash64), computed once, next to the pointers to its strings and
-/// their offsets, so looking a series up by its labels neither hashes the strings again
-/// nor waits for one heap load to learn where the next one is.
+/// Cloning is cheap (one reference count). The set keeps its
+/// [`hash64`](Labels::hash64), computed once, inline next to the pointer to its strings,
+/// so looking a series up by its labels neither hashes the strings again nor waits for
+/// a heap load to start probing. The handle is two words: the head, the index and
+/// the server's caches each hold one per series, so its size is memory per series.
 /// A `Labels` may lack `__name__` (query results do); the index refuses to create a
 /// series without it.
 #[derive(Clone)]
 pub struct Labels {
     /// [`Labels::hash64`], inline so that a lookup can start before the strings load.
     hash: u64,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     /// Names and values concatenated: `name0 value0 name1 value1 …`.
-    data: Arc<str>,
+    data: Box<str>,
     /// End offset in `data` of each name and value, two per pair.
-    ends: Arc<[u32]>,
+    ends: Box<[u32]>,
 }
 
 /// Multiplier of the offset fold in [`Labels::hash64`] (a 64-bit odd constant).
@@ -137,8 +142,10 @@ impl Labels {
         let hash = hash_parts(data.as_bytes(), &ends);
         Labels {
             hash,
-            data: data.into(),
-            ends: ends.into(),
+            inner: Arc::new(Inner {
+                data: data.into_boxed_str(),
+                ends: ends.into_boxed_slice(),
+            }),
         }
     }
 
@@ -169,7 +176,7 @@ impl Labels {
 
     /// The pairs, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
-        let data = &*self.data;
+        let data = &*self.inner.data;
         self.pair_ranges()
             .map_while(move |(n, v)| Some((data.get(n)?, data.get(v)?)))
     }
@@ -179,13 +186,13 @@ impl Labels {
     /// path).
     #[inline]
     pub(crate) fn raw_parts(&self) -> (&[u8], &[u32]) {
-        (self.data.as_bytes(), &self.ends)
+        (self.inner.data.as_bytes(), &self.inner.ends)
     }
 
     /// The byte ranges of each name and value in the concatenated data.
     #[inline]
     fn pair_ranges(&self) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + Clone + '_ {
-        self.ends.chunks_exact(2).scan(0usize, |start, w| {
+        self.inner.ends.chunks_exact(2).scan(0usize, |start, w| {
             let [ne, ve] = *w else { return None };
             let (ne, ve) = (ne as usize, ve as usize);
             let pair = (*start..ne, ne..ve);
@@ -201,12 +208,12 @@ impl Labels {
 
     /// The number of labels.
     pub fn len(&self) -> usize {
-        self.ends.len() / 2
+        self.inner.ends.len() / 2
     }
 
     /// Whether there are no labels.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.inner.ends.is_empty()
     }
 
     /// A stable 64-bit hash of the label set, the same on every run and platform:
@@ -218,7 +225,7 @@ impl Labels {
 
     /// Total bytes of the names and values.
     pub fn byte_len(&self) -> usize {
-        self.data.len()
+        self.inner.data.len()
     }
 
     /// The canonical byte form: `u32 LE` pair count, then for each pair in name order
@@ -335,8 +342,10 @@ impl<'a> ByteReader<'a> {
 
 impl PartialEq for Labels {
     fn eq(&self, other: &Self) -> bool {
-        (Arc::ptr_eq(&self.data, &other.data) && Arc::ptr_eq(&self.ends, &other.ends))
-            || (self.hash == other.hash && self.ends == other.ends && self.data == other.data)
+        Arc::ptr_eq(&self.inner, &other.inner)
+            || (self.hash == other.hash
+                && self.inner.ends == other.inner.ends
+                && self.inner.data == other.inner.data)
     }
 }
 
