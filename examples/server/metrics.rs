@@ -12,7 +12,8 @@ use tsdb::index::IndexError;
 pub enum Reason {
     /// Older than the series' newest sample with out-of-order disabled.
     OutOfOrder,
-    /// Older than the out-of-order window.
+    /// Older than the out-of-order window, or than the head's minimum valid
+    /// time (blocks hold the data up to there: use backfill).
     TooOld,
     /// Timestamp outside the accepted range (retention / future).
     OutOfBounds,
@@ -63,7 +64,7 @@ impl Reason {
     pub fn of(e: &CoreError) -> Reason {
         match e {
             CoreError::OutOfOrder { .. } => Reason::OutOfOrder,
-            CoreError::TooOld { .. } => Reason::TooOld,
+            CoreError::TooOld { .. } | CoreError::BelowMinValidTime { .. } => Reason::TooOld,
             CoreError::OutOfBounds { .. } => Reason::OutOfBounds,
             CoreError::DuplicateConflict { .. } => Reason::Duplicate,
             CoreError::Cardinality(IndexError::CardinalityLimit { .. }) => Reason::CardinalityLimit,

@@ -113,7 +113,10 @@ pub enum WriteMode {
 }
 
 /// What to do with a sample whose series and timestamp exist with another value.
-/// Bit-equal values are always accepted idempotently.
+/// Bit-equal values are always accepted idempotently. Only samples still in the
+/// head are compared; a sample older than the head's minimum valid time
+/// ([`crate::Db::min_valid_time`]) is refused whatever the policy (a bit-equal
+/// duplicate of a head sample excepted).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum DuplicatePolicy {
     /// Refuse it with [`Error::DuplicateConflict`].

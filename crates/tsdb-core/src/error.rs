@@ -32,6 +32,19 @@ pub enum Error {
         /// The oldest timestamp the series accepts now.
         min_t_ms: i64,
     },
+    /// The sample is older than the head's lower bound (its minimum valid
+    /// time): blocks already hold the data up to there, so the head takes
+    /// nothing older for any series, new, re-created or existing. Such data
+    /// goes in with [`crate::Db::backfill`].
+    #[error(
+        "sample older than the head's lower bound (t={t_ms} ms < {min_valid_ms} ms, the newest block's end minus the out-of-order window): use backfill"
+    )]
+    BelowMinValidTime {
+        /// The refused timestamp.
+        t_ms: i64,
+        /// The head's minimum valid time: the oldest timestamp it accepts.
+        min_valid_ms: i64,
+    },
     /// The timestamp is outside the range the database accepts at all.
     #[error("timestamp {t_ms} ms is outside the accepted range [{min_ms}, {max_ms}]")]
     OutOfBounds {
@@ -99,6 +112,7 @@ impl Error {
         match self {
             Error::OutOfOrder { .. }
             | Error::TooOld { .. }
+            | Error::BelowMinValidTime { .. }
             | Error::OutOfBounds { .. }
             | Error::DuplicateConflict { .. }
             | Error::InvalidMetadata(_) => true,

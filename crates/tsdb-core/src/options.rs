@@ -31,8 +31,20 @@ pub struct Options {
     pub checkpoint_after_bytes: u64,
     /// How far behind a series' newest sample a sample may be and still be
     /// accepted (0 refuses every out-of-order sample with `OutOfOrder`).
+    ///
+    /// Independently of the series, the head refuses samples older than its
+    /// minimum valid time ([`crate::Db::min_valid_time`]): the newest sample
+    /// of any block plus one, minus this window. Without that, a series whose
+    /// samples all went to blocks (and which head GC dropped, forgetting its
+    /// newest sample) would take any old timestamp. Such samples are refused
+    /// with [`crate::Error::BelowMinValidTime`]; older data goes in with
+    /// [`crate::Db::backfill`].
     pub ooo_window_ms: i64,
-    /// What to do with a conflicting duplicate.
+    /// What to do with a conflicting duplicate. Conflicts are found among
+    /// the samples still in the head; a timestamp already cut into a block
+    /// is protected by the head's minimum valid time when out-of-order is
+    /// disabled (with a window, a sample inside it may be written again
+    /// behind a block; reads then return the head's value).
     pub duplicate_policy: DuplicatePolicy,
     /// Samples per head chunk before it is sealed (clamped to
     /// `1..=tsdb_codec::MAX_CHUNK_SAMPLES`).

@@ -58,6 +58,10 @@ impl Inner {
         }
         let _changes = self.blocks.lock_changes();
         self.blocks.replace_locked(&[], blocks)?;
+        // As at the next open, which derives it from the block list: the
+        // head's lower bound follows the newest block (a no-op for the usual
+        // backfill of data older than the head).
+        self.advance_min_valid_time();
         Ok(metas)
     }
 }

@@ -161,8 +161,11 @@ impl Inner {
                 metas.push(meta);
             }
         }
-        // 3. Publish.
+        // 3. Publish, and raise the head's minimum valid time before any
+        //    series is truncated or dropped (a dropped series that comes
+        //    back must not take samples the blocks hold).
         self.blocks.replace_locked(&[], blocks)?;
+        self.advance_min_valid_time();
         // 4. Truncate what is unchanged since it was written.
         for ((_, sid, _), done) in todo.iter().zip(&written) {
             let Some(shard) = self.head.shard(Head::shard_of(*sid)) else {

@@ -35,7 +35,9 @@ impl Tally {
     fn refusal(&mut self, e: &Error) {
         match e {
             Error::DuplicateConflict { .. } => self.dup_refused += 1,
-            Error::TooOld { .. } | Error::OutOfOrder { .. } => self.too_old += 1,
+            Error::TooOld { .. } | Error::OutOfOrder { .. } | Error::BelowMinValidTime { .. } => {
+                self.too_old += 1
+            }
             Error::OutOfBounds { .. } => self.out_of_bounds += 1,
             Error::Cardinality(_) => self.series_refused += 1,
             _ => {}
@@ -60,6 +62,8 @@ impl Inner {
             ooo_window_ms: self.settings.ooo_window_ms,
             policy: self.settings.duplicate_policy,
             chunk_samples: self.settings.chunk_samples,
+            // Read again under each shard lock (`apply`).
+            min_valid_ms: i64::MIN,
             replay,
         }
     }
@@ -284,6 +288,15 @@ impl Inner {
                 } else {
                     lock.lock()
                 };
+                // Read under the shard lock: a cut raises the bound before it
+                // truncates the head and GC drops series, so a series found
+                // here (possibly re-created since) is judged against the
+                // bound of every cut that emptied its earlier life.
+                let cfg = AppendCfg {
+                    min_valid_ms: self.min_valid_ms.load(Ordering::Acquire),
+                    ..*cfg
+                };
+                let cfg = &cfg;
                 for &k in group {
                     let Some(&i) = idxs.get(k as usize) else {
                         continue;

@@ -18,7 +18,35 @@ pub struct MaintenanceReport {
     pub dropped: Vec<BlockMeta>,
 }
 
+/// The head's minimum valid time once blocks hold samples up to
+/// `newest_block_ms` (inclusive): nothing at or before it, less the
+/// out-of-order window.
+pub(crate) fn min_valid_after(newest_block_ms: i64, ooo_window_ms: i64) -> i64 {
+    newest_block_ms
+        .saturating_add(1)
+        .saturating_sub(ooo_window_ms.max(0))
+}
+
 impl Inner {
+    /// Raises the head's minimum valid time to what the published blocks
+    /// imply. Called after blocks are published and before the head is
+    /// truncated and garbage-collected, so a series GC drops and that comes
+    /// back is judged against it.
+    pub(crate) fn advance_min_valid_time(&self) {
+        let newest = self
+            .blocks
+            .snapshot()
+            .iter()
+            .map(|b| b.meta().max_time_ms)
+            .max();
+        if let Some(m) = newest {
+            self.min_valid_ms.fetch_max(
+                min_valid_after(m, self.settings.ooo_window_ms),
+                std::sync::atomic::Ordering::AcqRel,
+            );
+        }
+    }
+
     fn blocks_enabled(&self) -> Result<()> {
         self.check_open()?;
         if self.blocks.enabled() {
@@ -82,11 +110,14 @@ pub(super) fn start_maintenance(inner: &Arc<Inner>) -> Option<Background> {
 impl Db {
     /// Cuts the head's samples older than the newest head sample minus half
     /// a block span (aligned down to the span) into immutable blocks, then
+    /// raises the head's minimum valid time ([`Db::min_valid_time`]) to
+    /// their newest sample plus one, minus the out-of-order window,
     /// truncates the head, drops from it the series left with no sample
     /// (head GC: memory follows the active series; such a series written to
-    /// again is a new head series, its old samples read from blocks) and
-    /// checkpoints (releasing the WAL). Returns the new blocks' metadata
-    /// (none when there is nothing old enough).
+    /// again is a new head series, its old samples read from blocks, and
+    /// the minimum valid time refuses it anything older) and checkpoints
+    /// (releasing the WAL). Returns the new blocks' metadata (none when
+    /// there is nothing old enough).
     pub fn cut_blocks(&self) -> Result<Vec<BlockMeta>> {
         self.inner.blocks_enabled()?;
         match self.inner.default_cut_boundary() {
@@ -141,8 +172,11 @@ impl Db {
     /// existing blocks: reads merge them and compaction folds them in. The
     /// last sample of the batch wins a duplicate (series, time); existing
     /// head samples and newer blocks win over backfilled ones. Cardinality
-    /// limits do not apply; a timestamp outside the accepted range or a
-    /// series without a metric name fails the whole call.
+    /// limits and the head's minimum valid time do not apply; a timestamp
+    /// outside the accepted range or a series without a metric name fails
+    /// the whole call. Blocks newer than every existing one raise the
+    /// minimum valid time as a cut does (as the next open would), so
+    /// backfilling recent data makes the head refuse appends older than it.
     pub fn backfill(&self, samples: &[BatchSample]) -> Result<Vec<BlockMeta>> {
         self.inner.blocks_enabled()?;
         self.inner.backfill(samples)

@@ -11,8 +11,15 @@
 //! its old one if it comes back while the index is rebuilt); its old samples
 //! are in blocks, which reads merge by labels. Until a checkpoint covers both
 //! lives, the WAL names it under two ids, which replay merges. It also
-//! forgets its newest time, so it takes samples as any new series does (one
-//! older than its last sample is no longer refused as out of order).
+//! forgets its newest time and value, so its own out-of-order and duplicate
+//! checks start afresh; what stops it from taking a sample the blocks hold
+//! (which would win over the acknowledged one on reads, and for good after
+//! compaction) is the head's minimum valid time, which applies to every
+//! series: the cut raises it to the newest block sample plus one, minus the
+//! out-of-order window, before it truncates the head and calls GC, and an
+//! appender reads it under the shard lock where it finds the series. A
+//! series deleted whole (`delete_series`) is dropped too; writing its
+//! deleted timestamps again is allowed from the minimum valid time on.
 
 use std::sync::Arc;
 
@@ -209,6 +216,7 @@ mod tests {
             ooo_window_ms: 0,
             policy: DuplicatePolicy::Reject,
             chunk_samples: 120,
+            min_valid_ms: i64::MIN,
             replay: true,
         };
         let mut series = MemSeries::new(labels(0));

@@ -10,7 +10,7 @@ mod recovery;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -39,7 +39,8 @@ pub const LOCK_FILE: &str = "LOCK";
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Series in the head: the active ones (head GC drops, at each cut, the
-    /// series whose samples all went to blocks).
+    /// series whose samples all went to blocks; the head's minimum valid
+    /// time keeps one that comes back from rewriting them).
     pub series: usize,
     /// Bytes of memory held by the head (series, chunks, bookkeeping).
     pub head_bytes: usize,
@@ -57,7 +58,8 @@ pub struct Stats {
     pub duplicates_replaced: u64,
     /// Conflicting duplicates refused.
     pub duplicates_refused: u64,
-    /// Samples refused as too old or out of order.
+    /// Samples refused as too old, out of order, or older than the head's
+    /// minimum valid time ([`Error::BelowMinValidTime`]).
     pub samples_too_old: u64,
     /// Samples refused for a timestamp outside the accepted range.
     pub samples_out_of_bounds: u64,
@@ -125,6 +127,11 @@ pub(crate) struct Inner {
     // blocks: begin
     /// The immutable blocks, as a snapshot list.
     pub blocks: crate::block::set::BlockSet,
+    /// The head's minimum valid time (`i64::MIN` while no block exists):
+    /// the newest block's newest sample plus one, minus the out-of-order
+    /// window. Derived from the block list at open, raised (never lowered)
+    /// when blocks are published; appenders read it under the shard lock.
+    pub min_valid_ms: AtomicI64,
     // blocks: end
     /// Serializes series creation (index, WAL record, head) and WAL rotation
     /// for checkpoints; never taken on the path of existing series. While
@@ -264,6 +271,16 @@ impl Db {
                 .map(|b| b.meta().stats.chunks_bytes + b.meta().stats.index_bytes)
                 .sum(),
         }
+    }
+
+    /// The head's minimum valid time: samples older than this are refused
+    /// for every series with [`Error::BelowMinValidTime`] (blocks hold the
+    /// data up to there; use [`Db::backfill`] for older data). It is the
+    /// newest sample of any block plus one, minus `Options::ooo_window_ms`;
+    /// `None` while there is no block.
+    pub fn min_valid_time(&self) -> Option<i64> {
+        let t = self.inner.min_valid_ms.load(Ordering::Acquire);
+        (t != i64::MIN).then_some(t)
     }
 
     /// The last error of the background flusher or checkpointer, if any.

@@ -107,12 +107,24 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         crate::block::set::BlockSet::disabled(&dir.join(crate::block::BLOCKS_DIR))
     };
     report.blocks = blocks_report;
+    // The head's lower bound comes from the blocks (nothing new persisted):
+    // the newest block's end minus the out-of-order window. Replay does not
+    // apply it (every logged sample was acknowledged).
+    let min_valid_ms = blocks
+        .snapshot()
+        .iter()
+        .map(|b| b.meta().max_time_ms)
+        .max()
+        .map_or(i64::MIN, |m| {
+            super::blocks::min_valid_after(m, settings.ooo_window_ms)
+        });
     // The WAL writer starts after replay, in a segment numbered past every one
     // left on disk.
     let cfg = AppendCfg {
         ooo_window_ms: settings.ooo_window_ms,
         policy: settings.duplicate_policy,
         chunk_samples: settings.chunk_samples,
+        min_valid_ms: i64::MIN,
         replay: true,
     };
     // Samples are applied by worker threads, each owning a fixed subset of the
@@ -195,6 +207,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         wal,
         catalog,
         blocks,
+        min_valid_ms: std::sync::atomic::AtomicI64::new(min_valid_ms),
         create_lock: Mutex::new(None),
         checkpoint_lock: Mutex::new(()),
         counters: Counters::default(),

@@ -19,9 +19,29 @@ pub(crate) struct AppendCfg {
     pub ooo_window_ms: i64,
     pub policy: DuplicatePolicy,
     pub chunk_samples: usize,
-    /// WAL replay: every logged sample was accepted once, so no window check and
-    /// conflicts replace (they were logged only under last-write-wins).
+    /// The head's minimum valid time: a sample older than this is refused
+    /// (`Error::BelowMinValidTime`) whatever the series' state, unless it
+    /// would change nothing (a bit-equal duplicate of a head sample).
+    /// `i64::MIN` while no block exists. Not applied on replay.
+    pub min_valid_ms: i64,
+    /// WAL replay: every logged sample was accepted once, so no window or
+    /// lower-bound check and conflicts replace (they were logged only under
+    /// last-write-wins).
     pub replay: bool,
+}
+
+impl AppendCfg {
+    /// Refuses `t` if it is older than the head's minimum valid time (never
+    /// on replay).
+    fn check_min_valid(&self, t: i64) -> Result<()> {
+        if !self.replay && t < self.min_valid_ms {
+            return Err(Error::BelowMinValidTime {
+                t_ms: t,
+                min_valid_ms: self.min_valid_ms,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// What an accepted append did.
@@ -112,9 +132,13 @@ impl MemSeries {
         self.max_t == i64::MIN
     }
 
-    /// Appends one sample, or says why not.
+    /// Appends one sample, or says why not. The series' own rules (order,
+    /// window, duplicates) are judged first, so their refusals read as
+    /// before; a sample they would store is then refused if older than the
+    /// head's minimum valid time.
     pub(crate) fn append(&mut self, t: i64, v: f64, cfg: &AppendCfg) -> Result<Appended> {
         if self.is_empty() || t > self.max_t {
+            cfg.check_min_valid(t)?;
             self.push_in_order(t, v, cfg)?;
             return Ok(Appended::InOrder);
         }
@@ -148,6 +172,7 @@ impl MemSeries {
                         new: v,
                     });
                 }
+                cfg.check_min_valid(t)?;
                 self.ooo_insert(t, v)?;
                 if t == self.max_t {
                     self.last_v = v;
@@ -155,6 +180,7 @@ impl MemSeries {
                 Ok(Appended::Replaced)
             }
             None => {
+                cfg.check_min_valid(t)?;
                 self.ooo_insert(t, v)?;
                 Ok(Appended::OutOfOrder)
             }
@@ -458,6 +484,7 @@ mod tests {
             ooo_window_ms: 0,
             policy: DuplicatePolicy::Reject,
             chunk_samples: 120,
+            min_valid_ms: i64::MIN,
             replay: true,
         };
         let mut s = MemSeries::new(labels());

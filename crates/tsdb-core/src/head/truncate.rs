@@ -49,7 +49,13 @@ impl MemSeries {
     }
 
     /// Drops every sample before `boundary`. The newest time and value are
-    /// kept, so the out-of-order window still applies as before.
+    /// kept, so the out-of-order window and duplicate checks at the newest
+    /// time still apply as before; a timestamp the drop removed is no longer
+    /// checked for a conflicting duplicate here. A series left with no
+    /// sample is then dropped by head GC and forgets its newest time and
+    /// value as well: what keeps
+    /// samples already in blocks from being written again is the head's
+    /// minimum valid time, which the cut raises first (`AppendCfg`).
     pub(crate) fn truncate_before(&mut self, boundary: i64) -> Result<()> {
         if self.min_time().is_none_or(|m| m >= boundary) {
             return Ok(());
@@ -123,7 +129,12 @@ fn delete_in_chunks(chunks: &mut Vec<TimedChunk>, min: i64, max: i64) -> Result<
 
 impl MemSeries {
     /// Deletes every sample in `[min, max]`; the newest time and value are
-    /// kept for the out-of-order window and duplicate checks.
+    /// kept for the out-of-order window and duplicate checks while the
+    /// series stays in the head. A series deleted whole is dropped by head
+    /// GC and forgets its newest time and value: written to again, it is a
+    /// new series, which
+    /// takes any timestamp from the head's minimum valid time on (deleted
+    /// data is not protected against being written again).
     pub(crate) fn delete_range(&mut self, min: i64, max: i64) -> Result<()> {
         delete_in_chunks(&mut self.sealed, min, max)?;
         if let Some(first) = self.open.first_time()

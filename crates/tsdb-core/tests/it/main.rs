@@ -17,6 +17,7 @@ mod faults;
 mod gc;
 mod golden;
 mod killed_child;
+mod min_valid;
 mod model;
 mod tombstones;
 mod torn_tail;
