@@ -15,6 +15,11 @@ use crate::wal::record::{FrameBuf, SAMPLE_ENTRY_LEN, kind};
 
 /// Samples per WAL `SAMPLES` frame (keeps frames far below the size limit).
 const MAX_SAMPLES_PER_FRAME: usize = 1 << 20;
+
+/// Rounds of resolving and applying series that left the head between lookup and
+/// apply (see the append path).
+const MAX_CREATE_RETRIES: usize = 8;
+
 /// Marks a sample that has no series id (refused, or not resolved yet).
 const NO_ID: u32 = u32::MAX;
 
@@ -119,30 +124,36 @@ impl Inner {
             &mut refused,
             &mut tally,
         );
-        if !retry.is_empty() {
-            // Another writer is creating these series; wait for it on the
-            // creation lock (or create them if it failed), then apply.
-            self.create_series(batch, &retry, &mut ids, &mut refused)?;
-            let left = self.apply(
+        // Series missing from the head: another writer is creating them (wait for
+        // it on the creation lock, or create them if it failed), or head GC dropped
+        // them between lookup and apply (resolve them again). A series just created
+        // is empty and GC never takes an empty series, so this ends at once in
+        // practice; the bound only guards against a pathological race.
+        let mut pending = retry;
+        for _ in 0..MAX_CREATE_RETRIES {
+            if pending.is_empty() {
+                break;
+            }
+            self.create_series(batch, &pending, &mut ids, &mut refused)?;
+            pending = self.apply(
                 batch,
-                &retry,
+                &pending,
                 &ids,
                 &cfg,
                 &mut entries,
                 &mut refused,
                 &mut tally,
             );
-            for i in left {
-                // Unreachable: create_series added every series it resolved.
-                refused.push(Refused {
-                    index: i,
-                    error: Error::Corrupt {
-                        file: "<head>".into(),
-                        offset: 0,
-                        what: "series missing from the head after creation".into(),
-                    },
-                });
-            }
+        }
+        for i in pending {
+            refused.push(Refused {
+                index: i,
+                error: Error::Corrupt {
+                    file: "<head>".into(),
+                    offset: 0,
+                    what: "series kept leaving the head while being written (retry)".into(),
+                },
+            });
         }
         if !entries.is_empty() {
             let mut fb = FrameBuf::default();
