@@ -34,10 +34,13 @@ impl Inner {
     /// (they hold the block change lock) and checkpoint afterwards, which
     /// keeps the dropped series out of the next recovery.
     ///
-    /// Series creation waits only for the two short steps under the
-    /// creation lock (dropping, then publishing the rebuilt index), not for
-    /// the rebuild: series created meanwhile go to the old index (a dropped
-    /// one comes back under its old id) and are logged for the new one.
+    /// Series creation waits for the two steps under the creation lock —
+    /// dropping (a scan of every head series, shard by shard) and publishing
+    /// the rebuilt index — but not for the rebuild itself: series created
+    /// meanwhile go to the old index (a dropped one comes back under its old
+    /// id) and are logged for the new one. The old index still counts the
+    /// dropped series against the cardinality limits until the new one is
+    /// published, so creation near a limit may be refused during a rebuild.
     pub(crate) fn gc_head(&self) -> Result<usize> {
         let dropped = self.gc_drop();
         if dropped == 0 {
