@@ -3,6 +3,7 @@
 //! follows the live series, not the largest id.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use proptest::prelude::*;
 use tsdb_index::{CardinalityLimits, IndexError, Labels, MatchOp, MemIndex, SeriesId};
@@ -69,15 +70,16 @@ proptest! {
             match *op {
                 Op::InsertWithId(id) => {
                     let got = idx.insert_with_id(SeriesId(id), l);
-                    if model.contains_key(&id) {
-                        prop_assert!(
+                    match model.entry(id) {
+                        Entry::Occupied(_) => prop_assert!(
                             matches!(got, Err(IndexError::SeriesIdConflict { id: c }) if c == id),
                             "{:?}", got
-                        );
-                    } else {
-                        prop_assert!(got.is_ok(), "{:?}", got);
-                        model.insert(id, k);
-                        next = next.max(id.saturating_add(1));
+                        ),
+                        Entry::Vacant(v) => {
+                            prop_assert!(got.is_ok(), "{:?}", got);
+                            v.insert(k);
+                            next = next.max(id.saturating_add(1));
+                        }
                     }
                 }
                 Op::Reserve(n) => {
