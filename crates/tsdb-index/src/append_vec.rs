@@ -3,6 +3,10 @@
 //! Slots live in segments of doubling size (`FIRST_SEGMENT << k`) that are allocated
 //! once and never moved, so a reader finds slot `i` with two atomic loads and no lock,
 //! while writers fill slots concurrently. Each slot is written at most once.
+//!
+//! For dense indices only (symbol ids, which the table hands out from 0): setting
+//! slot `i` allocates the segment holding it, about `i / 2` slots. Indices that may be
+//! scattered, such as series ids, use [`SparseTable`](crate::sparse_table::SparseTable).
 
 use std::sync::OnceLock;
 

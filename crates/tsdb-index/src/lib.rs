@@ -77,6 +77,7 @@ mod mem;
 mod postings;
 mod report;
 mod series_table;
+mod sparse_table;
 mod symbols;
 
 pub use error::{IndexError, Result};

@@ -1,19 +1,20 @@
 //! `MemIndex`: the mutable in-memory index of the head.
 
 use std::borrow::Cow;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use roaring::RoaringBitmap;
 
 use crate::SeriesId;
-use crate::append_vec::AppendVec;
 use crate::error::{IndexError, Result};
 use crate::labels::Labels;
 use crate::limits::{CardinalityLimits, LimitKind, MetricCounts};
 use crate::matcher::Matcher;
 use crate::postings::{self, MemPostings, PostingsSource};
 use crate::series_table::{Entry, SeriesTable};
+use crate::sparse_table::SparseTable;
 use crate::symbols::SymbolTable;
 
 mod groups;
@@ -49,7 +50,10 @@ const BATCH: usize = 16;
 /// Creating a series takes one of 64 creation locks chosen by the hash, and the
 /// table's and the postings' write locks briefly.
 ///
-/// Series ids are allocated densely from 0.
+/// New series get increasing ids from 0, or from the mark set by
+/// [`MemIndex::reserve_ids`] or left by [`MemIndex::insert_with_id`]; ids are never
+/// reused, so the live ids of a long-running host may be few and far apart. Memory
+/// follows the live series, not the largest id (see [`MemIndex::memory_bytes`]).
 ///
 /// ```
 /// use tsdb_index::{CardinalityLimits, Labels, Matcher, MemIndex};
@@ -64,8 +68,9 @@ pub struct MemIndex {
     symbols: SymbolTable,
     /// The interned label groups (every string of a series but its first value).
     groups: LabelGroups,
-    /// Series id → `(first value symbol, group)`: the series' labels.
-    series: AppendVec<(u32, u32)>,
+    /// Series id → the series' labels, `(first value symbol, group)` packed by
+    /// [`pack`]; sparse, as live ids may be scattered over the whole `u32` range.
+    series: SparseTable,
     /// `hash64` → the series id and its labels' ids.
     table: SeriesTable,
     /// Serializes the creation of series of equal hash.
@@ -143,6 +148,21 @@ impl PostingsSource for MemSource<'_> {
     }
 }
 
+/// A series' `(first value symbol, group)` as one nonzero slot value of
+/// [`MemIndex::series`]: `head << 32 | group + 1`. `None` for group `u32::MAX`, which
+/// [`LabelGroups::intern`] never hands out.
+#[inline]
+fn pack(head: u32, group: u32) -> Option<NonZeroU64> {
+    NonZeroU64::new(u64::from(head) << 32 | u64::from(group.checked_add(1)?))
+}
+
+/// The inverse of [`pack`].
+#[inline]
+fn unpack(v: NonZeroU64) -> (u32, u32) {
+    let v = v.get();
+    ((v >> 32) as u32, (v as u32).wrapping_sub(1))
+}
+
 impl MemIndex {
     /// An empty index enforcing `limits`.
     pub fn new(limits: CardinalityLimits) -> MemIndex {
@@ -150,7 +170,7 @@ impl MemIndex {
             limits,
             symbols: SymbolTable::default(),
             groups: LabelGroups::default(),
-            series: AppendVec::default(),
+            series: SparseTable::default(),
             table: SeriesTable::default(),
             create: (0..CREATE_SHARDS).map(|_| CreateShard::default()).collect(),
             postings: RwLock::default(),
@@ -174,7 +194,7 @@ impl MemIndex {
     /// Calls `f` with the `(name, value)` symbols of each label of series `id`, in
     /// order; `false` if there is no such series.
     fn for_each_pair(&self, id: u32, mut f: impl FnMut(u32, u32)) -> bool {
-        let Some(&(head, group)) = self.series.get(id) else {
+        let Some((head, group)) = self.series.get(id).map(unpack) else {
             return false;
         };
         let Some(syms) = self.groups.get(group) else {
@@ -399,6 +419,10 @@ impl MemIndex {
                 return Err(e);
             }
         };
+        let Some(packed) = pack(head, group) else {
+            undo();
+            return Err(IndexError::FormatLimit("label groups"));
+        };
         let id = loop {
             let Ok(id) = self
                 .next_id
@@ -408,7 +432,7 @@ impl MemIndex {
                 return Err(IndexError::SeriesIdsExhausted);
             };
             // Taken by `insert_with_id`: try the next id.
-            if self.series.set(id, (head, group)).is_ok() {
+            if self.series.set(id, packed) {
                 break id;
             }
         };
@@ -437,7 +461,8 @@ impl MemIndex {
             return Err(IndexError::SeriesIdConflict { id: id.0 });
         }
         let (head, group, pairs) = self.intern_labels(&labels)?;
-        if self.series.set(id.0, (head, group)).is_err() {
+        let packed = pack(head, group).ok_or(IndexError::FormatLimit("label groups"))?;
+        if !self.series.set(id.0, packed) {
             return Err(IndexError::SeriesIdConflict { id: id.0 });
         }
         self.next_id

@@ -14,4 +14,6 @@ mod golden;
 mod limits;
 mod mem_index;
 mod proptests;
+mod review_index_sparse;
 mod select;
+mod sparse_ids;
