@@ -193,6 +193,7 @@ async fn serve(config: Config) -> Result<(), String> {
 
 fn main() -> ExitCode {
     memory::tune_allocator();
+    memory::spawn_trimmer();
     let args = Args::parse();
     let result = config(args).and_then(|config| {
         tokio::runtime::Builder::new_multi_thread()

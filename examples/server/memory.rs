@@ -15,7 +15,8 @@
 //! freed), and two arenas per core instead of eight hold less half-empty
 //! space. (One arena per core saved another 60 bytes per series at 100 k
 //! series but about doubled the 90th percentile of dashboard queries, whose
-//! parallel evaluation then waits on the arena locks.)
+//! parallel evaluation then waits on the arena locks.) What queries leave free
+//! in the arenas is handed back by a periodic trim ([`spawn_trimmer`]).
 
 /// Buffers this large or larger are mapped on their own and unmapped when
 /// freed (glibc's default starts at 128 KiB and adapts upwards).
@@ -40,6 +41,40 @@ pub fn tune_allocator() {
 /// Applies the settings (nothing to do off glibc).
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn tune_allocator() {}
+
+/// How often [`spawn_trimmer`] hands free arena pages back to the kernel.
+pub const TRIM_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts a thread that calls glibc's `malloc_trim` every [`TRIM_PERIOD`].
+///
+/// Why: a burst of dashboard queries decodes megabytes of samples in many
+/// small buffers from every arena; freed, they stay resident. Measured at
+/// 100 k series after 100 panel queries over 2 500 series each: 125 MB
+/// resident, 111 MB after one trim (the head and index hold the same either
+/// way). During steady ingest a trim releases next to nothing (see above), so
+/// the period can be long; a trim holds each arena's lock for a moment.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn spawn_trimmer() {
+    let spawned = std::thread::Builder::new()
+        .name("malloc-trim".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(TRIM_PERIOD);
+                // SAFETY: `malloc_trim` only returns free memory of glibc's
+                // own arenas to the kernel; it takes no pointers of ours.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("memory trimming thread not started: {e}");
+    }
+}
+
+/// Starts nothing off glibc.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn spawn_trimmer() {}
 
 /// A few reusable byte buffers (remote write's decompressed bodies): a body
 /// of megabytes decompressed into a fresh buffer faults its pages in anew
