@@ -215,13 +215,7 @@ mod tests {
         // A checkpoint written before head GC (an 8-byte end record) holds
         // the newer id; a segment after it the older one.
         let mem = MemStorage::new();
-        let cfg = AppendCfg {
-            ooo_window_ms: 0,
-            policy: DuplicatePolicy::Reject,
-            chunk_samples: 120,
-            min_valid_ms: i64::MIN,
-            replay: true,
-        };
+        let cfg = AppendCfg::for_replay(0, DuplicatePolicy::Reject, 120);
         let mut series = MemSeries::new(labels(0));
         series.append(7, 7.0, &cfg).unwrap();
         let mut ckpt = file_header(CHECKPOINT_MAGIC).to_vec();

@@ -120,13 +120,11 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         });
     // The WAL writer starts after replay, in a segment numbered past every one
     // left on disk.
-    let cfg = AppendCfg {
-        ooo_window_ms: settings.ooo_window_ms,
-        policy: settings.duplicate_policy,
-        chunk_samples: settings.chunk_samples,
-        min_valid_ms: i64::MIN,
-        replay: true,
-    };
+    let cfg = AppendCfg::for_replay(
+        settings.ooo_window_ms,
+        settings.duplicate_policy,
+        settings.chunk_samples,
+    );
     // Samples are applied by worker threads, each owning a fixed subset of the
     // head shards (so a series' samples stay in log order); series records are
     // applied here, before any later record is read.

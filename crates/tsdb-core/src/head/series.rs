@@ -31,6 +31,22 @@ pub(crate) struct AppendCfg {
 }
 
 impl AppendCfg {
+    /// The judgement WAL replay applies: no window or lower bound (every logged
+    /// sample was accepted once).
+    pub(crate) fn for_replay(
+        ooo_window_ms: i64,
+        policy: DuplicatePolicy,
+        chunk_samples: usize,
+    ) -> AppendCfg {
+        AppendCfg {
+            ooo_window_ms,
+            policy,
+            chunk_samples,
+            min_valid_ms: i64::MIN,
+            replay: true,
+        }
+    }
+
     /// Refuses `t` if it is older than the head's minimum valid time (never
     /// on replay).
     fn check_min_valid(&self, t: i64) -> Result<()> {
@@ -480,13 +496,7 @@ mod tests {
 
     #[test]
     fn replay_seals_cheaply_and_retune_keeps_the_samples() {
-        let cfg = AppendCfg {
-            ooo_window_ms: 0,
-            policy: DuplicatePolicy::Reject,
-            chunk_samples: 120,
-            min_valid_ms: i64::MIN,
-            replay: true,
-        };
+        let cfg = AppendCfg::for_replay(0, DuplicatePolicy::Reject, 120);
         let mut s = MemSeries::new(labels());
         for t in 0..600 {
             s.append(t * 15_000, (t % 17) as f64 * 0.5, &cfg).unwrap();

@@ -11,9 +11,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use tsdb_core::{BatchSample, Db, Labels, Options, WriteMode};
+use tsdb_core::{BatchSample, Db, Labels, Options};
 
-use crate::killed_child::{check_batches, numbers, run_and_kill};
+use crate::killed_child::{check_batches, crash_options, grid_batch, numbers, run_and_kill};
 
 const DIR_ENV: &str = "TSDB_BLOCK_CRASH_DIR";
 const START_ENV: &str = "TSDB_BLOCK_CRASH_START";
@@ -31,31 +31,16 @@ fn value(s: u32, t: i64) -> f64 {
 
 fn options(maintenance: bool) -> Options {
     Options {
-        write_mode: WriteMode::Durable,
         block_span_ms: 40,
         ooo_window_ms: 1_000,
-        wal_segment_bytes: 16 << 10,
-        checkpoint_after_bytes: 64 << 10,
-        flush_interval: Duration::from_millis(2),
         compaction_bytes_per_sec: 0,
         maintenance_interval: maintenance.then(|| Duration::from_millis(3)),
-        ..Options::default()
+        ..crash_options()
     }
 }
 
 fn batch(b: i64) -> Vec<BatchSample> {
-    let mut out = Vec::new();
-    for k in 0..PER_BATCH {
-        let t = b * PER_BATCH + k;
-        for s in 0..SERIES {
-            out.push(BatchSample {
-                labels: labels(s),
-                t_ms: t,
-                value: value(s, t),
-            });
-        }
-    }
-    out
+    grid_batch(b, PER_BATCH, SERIES, labels, value)
 }
 
 /// Backfill `k`: timestamps `k*PER_BATCH..(k+1)*PER_BATCH` of metric `bhist`.

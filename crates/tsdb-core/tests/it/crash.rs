@@ -4,11 +4,10 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
 
-use tsdb_core::{BatchSample, Db, Labels, Options, WriteMode};
+use tsdb_core::{BatchSample, Db, Labels, Options};
 
-use crate::killed_child::{check_batches, numbers, run_and_kill};
+use crate::killed_child::{check_batches, crash_options, grid_batch, numbers, run_and_kill};
 
 const DIR_ENV: &str = "TSDB_CRASH_DIR";
 const START_ENV: &str = "TSDB_CRASH_START";
@@ -26,31 +25,12 @@ fn value(s: u32, t: i64) -> f64 {
 }
 
 fn options() -> Options {
-    Options {
-        write_mode: WriteMode::Durable,
-        // Small segments and checkpoints so kills land in rotations and
-        // checkpoints too.
-        wal_segment_bytes: 16 << 10,
-        checkpoint_after_bytes: 64 << 10,
-        flush_interval: Duration::from_millis(2),
-        ..Options::default()
-    }
+    crash_options()
 }
 
 /// Batch `b` holds timestamps `b*PER_BATCH .. (b+1)*PER_BATCH` of every series.
 fn batch(b: i64) -> Vec<BatchSample> {
-    let mut out = Vec::new();
-    for k in 0..PER_BATCH {
-        let t = b * PER_BATCH + k;
-        for s in 0..SERIES {
-            out.push(BatchSample {
-                labels: labels(s),
-                t_ms: t,
-                value: value(s, t),
-            });
-        }
-    }
-    out
+    grid_batch(b, PER_BATCH, SERIES, labels, value)
 }
 
 /// The child: appends batches from `$TSDB_CRASH_START` until killed, printing

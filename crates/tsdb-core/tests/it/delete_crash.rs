@@ -17,9 +17,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use tsdb_core::{BatchSample, Db, Labels, Matcher, Options, Querier, SelectHints, WriteMode};
+use tsdb_core::{BatchSample, Db, Labels, Matcher, Options, Querier, SelectHints};
 
-use crate::killed_child::{numbers, run_and_kill};
+use crate::killed_child::{crash_options, grid_batch, numbers, run_and_kill};
 
 const DIR_ENV: &str = "TSDB_DELETE_CRASH_DIR";
 const START_ENV: &str = "TSDB_DELETE_CRASH_START";
@@ -50,33 +50,19 @@ fn value(s: u32, t: i64) -> f64 {
 /// GC. (In the other rounds its own retention calls do all the dropping.)
 fn options(maintenance: bool) -> Options {
     Options {
-        write_mode: WriteMode::Durable,
         block_span_ms: SPAN,
         retention_ms: RETENTION,
         ooo_window_ms: 0,
-        wal_segment_bytes: 16 << 10,
-        checkpoint_after_bytes: 64 << 10,
-        flush_interval: Duration::from_millis(2),
         compaction_bytes_per_sec: 0,
         maintenance_interval: maintenance.then(|| Duration::from_millis(3)),
-        ..Options::default()
+        ..crash_options()
     }
 }
 
 /// Batch `b`: timestamps `b*PER_BATCH..(b+1)*PER_BATCH` of every `rcrash`
 /// series, and one sample of `dcrash` generation `b / GEN` at `b*PER_BATCH`.
 fn batch(b: i64) -> Vec<BatchSample> {
-    let mut out = Vec::new();
-    for k in 0..PER_BATCH {
-        let t = b * PER_BATCH + k;
-        for s in 0..SERIES {
-            out.push(BatchSample {
-                labels: labels(s),
-                t_ms: t,
-                value: value(s, t),
-            });
-        }
-    }
+    let mut out = grid_batch(b, PER_BATCH, SERIES, labels, value);
     out.push(BatchSample {
         labels: gen_labels(b / GEN),
         t_ms: b * PER_BATCH,

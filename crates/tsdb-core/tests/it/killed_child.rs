@@ -7,7 +7,42 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::Rng;
-use tsdb_core::Series;
+use tsdb_core::{BatchSample, Labels, Options, Series, WriteMode};
+
+/// `Durable` options with small WAL segments and checkpoints, so that kills
+/// land in rotations and checkpoints too.
+pub fn crash_options() -> Options {
+    Options {
+        write_mode: WriteMode::Durable,
+        wal_segment_bytes: 16 << 10,
+        checkpoint_after_bytes: 64 << 10,
+        flush_interval: Duration::from_millis(2),
+        ..Options::default()
+    }
+}
+
+/// Batch `b` of a grid: timestamps `b*per_batch..(b+1)*per_batch` of series
+/// `0..series`, named by `labels` and valued by `value(series, t)`.
+pub fn grid_batch(
+    b: i64,
+    per_batch: i64,
+    series: u32,
+    labels: impl Fn(u32) -> Labels,
+    value: impl Fn(u32, i64) -> f64,
+) -> Vec<BatchSample> {
+    let mut out = Vec::new();
+    for k in 0..per_batch {
+        let t = b * per_batch + k;
+        for s in 0..series {
+            out.push(BatchSample {
+                labels: labels(s),
+                t_ms: t,
+                value: value(s, t),
+            });
+        }
+    }
+    out
+}
 
 /// Runs the ignored test `child_test` of this binary with `envs`, kills it with
 /// SIGKILL after a random 40–300 ms, and returns every line it printed.
