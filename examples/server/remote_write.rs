@@ -200,7 +200,13 @@ pub async fn write(
         // Cache only label sets the database took: a sender flooding it with
         // series past the cardinality limits must not fill the cache instead.
         if refused_series(&outcome) == refused_before && !pending.is_empty() {
-            s.label_cache.insert_many(pending);
+            // The head's copy where it has one (after a restart the head's
+            // sets come from the WAL): one label set in memory, not two.
+            s.label_cache.insert_many(
+                pending
+                    .into_iter()
+                    .map(|(k, l)| (k, s.db.head_labels(&l).unwrap_or(l))),
+            );
         }
         store_metadata(&s, &metadata);
         count_refusals(&s, &outcome);

@@ -283,6 +283,15 @@ impl Db {
         (t != i64::MIN).then_some(t)
     }
 
+    /// The head's own copy of the label set of the series `labels` names, if
+    /// that series is in the head. A host that keeps label sets of its own
+    /// (e.g. a cache from a request's encoded labels to [`Labels`]) can hold
+    /// this copy instead of its own: cloning shares the memory, and appends
+    /// with it are recognised by pointer.
+    pub fn head_labels(&self, labels: &Labels) -> Option<Labels> {
+        self.inner.head.stored_labels(labels)
+    }
+
     /// The last error of the background flusher or checkpointer, if any.
     pub fn background_error(&self) -> Option<String> {
         self.inner.background_error.lock().clone()

@@ -175,6 +175,11 @@ impl Head {
         self.refs.get_many(labels_of, idxs, ids, misses);
     }
 
+    /// The head's own copy of a series' label set (see `Db::head_labels`).
+    pub(crate) fn stored_labels(&self, labels: &Labels) -> Option<Labels> {
+        self.refs.stored(labels)
+    }
+
     /// Whether a series exists.
     pub(crate) fn contains(&self, id: SeriesId) -> bool {
         self.shard(Self::shard_of(id.0))

@@ -94,6 +94,12 @@ impl SeriesRefs {
         }
     }
 
+    /// The label set stored for a head series equal to `labels`.
+    pub(crate) fn stored(&self, labels: &Labels) -> Option<Labels> {
+        let map = self.shard(labels)?.read();
+        map.get_key_value(labels).map(|(k, _)| k.clone())
+    }
+
     /// Records a head series.
     pub(crate) fn insert(&self, labels: Labels, id: u32) {
         if let Some(s) = self.shard(&labels) {

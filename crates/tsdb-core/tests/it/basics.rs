@@ -329,3 +329,21 @@ fn close_releases_the_directory_even_with_live_queriers() {
     assert_eq!(all(&db).len(), 1);
     assert_eq!(all(&q).len(), 1);
 }
+
+#[test]
+fn head_labels_hands_out_the_heads_own_copy() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |_| {});
+    assert!(db.head_labels(&series(1)).is_none());
+    db.append(&series(1), 1_000, 1.0).unwrap();
+    // An equal set built anew gets the head's copy back, which appends take.
+    let stored = db.head_labels(&series(1)).unwrap();
+    assert_eq!(stored, series(1));
+    assert!(db.head_labels(&series(2)).is_none());
+    db.append(&stored, 2_000, 2.0).unwrap();
+    assert_eq!(all(&db).len(), 1);
+    // After a restart the head's sets come from the WAL.
+    drop(db);
+    let db = open_mem(&mem, |_| {});
+    assert_eq!(db.head_labels(&series(1)), Some(series(1)));
+}
