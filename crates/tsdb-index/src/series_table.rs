@@ -70,21 +70,27 @@ struct Slots {
     slots: Box<[Slot]>,
     /// log2 of `slots.len()`.
     bits: u32,
+    /// Mixed into every home slot, random per table: the stable label hash is
+    /// public, so without it a sender could pick label sets whose homes crowd
+    /// one stretch of the table and turn probing into linear scans.
+    seed: u64,
 }
 
 impl Slots {
-    fn new(bits: u32) -> Slots {
+    fn new(bits: u32, seed: u64) -> Slots {
         Slots {
             slots: (0..1usize << bits).map(|_| Slot::default()).collect(),
             bits,
+            seed,
         }
     }
 
     /// The home slot of `tag`.
     #[inline]
     fn home(&self, tag: u32) -> usize {
-        // `bits` is in 1..=32, so the shift is in 0..32.
-        (u64::from(tag) >> (32 - self.bits)) as usize
+        // A keyed multiplicative mix; `bits` is in 1..=32, so the shift is in 32..64.
+        ((u64::from(tag) ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.bits))
+            as usize
     }
 
     /// Stores the entry in the first empty slot from its home; `false` if full. Only
@@ -111,6 +117,12 @@ impl Slots {
     }
 }
 
+/// A random 64-bit seed from the standard library's per-process hasher keys.
+fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x7473_6462u64)
+}
+
 /// The tag of hash `h`.
 #[inline]
 fn tag(h: u64) -> u32 {
@@ -127,7 +139,7 @@ pub(crate) struct SeriesTable {
 impl Default for SeriesTable {
     fn default() -> Self {
         Self {
-            current: ArcSwap::from_pointee(Slots::new(INITIAL_BITS)),
+            current: ArcSwap::from_pointee(Slots::new(INITIAL_BITS, random_seed())),
             writer: Mutex::new(0),
         }
     }
@@ -180,7 +192,7 @@ impl SeriesTable {
         let mut len = self.writer.lock();
         let cur = self.current.load_full();
         let placed = if (*len + 1) * 2 > cur.slots.len() && cur.bits < MAX_BITS {
-            let next = Slots::new(cur.bits + 1);
+            let next = Slots::new(cur.bits + 1, cur.seed);
             for s in cur.slots.iter() {
                 if let Some((t, old)) = s.load() {
                     next.place(t, old);
@@ -292,11 +304,30 @@ mod tests {
     #[test]
     fn wraps_around_the_end() {
         let t = SeriesTable::default();
+        // A tag whose home is the last slot under this table's seed.
+        let h = {
+            let cur = t.current.load();
+            let last = cur.slots.len() - 1;
+            let tag = (0u32..).find(|&g| cur.home(g) == last).unwrap();
+            u64::from(tag) << 32
+        };
         for pos in 0..50 {
-            assert!(insert(&t, 0xFFFF_FFFF_0000_0000, pos));
+            assert!(insert(&t, h, pos));
         }
         for pos in 0..50 {
-            assert_eq!(get(&t, 0xFFFF_FFFF_0000_0000, pos), Some(pos));
+            assert_eq!(get(&t, h, pos), Some(pos));
         }
+    }
+
+    #[test]
+    fn crafted_tags_do_not_crowd_one_stretch() {
+        // Tags sharing their top 12 bits all had one home region when the home
+        // was the tag's top bits; the seeded mix spreads them.
+        let (cur, o) = (Slots::new(20, random_seed()), Slots::new(20, random_seed()));
+        let homes: std::collections::HashSet<usize> =
+            (0..512u32).map(|i| cur.home(0xABC0_0000 | i)).collect();
+        assert!(homes.len() > 500, "{} distinct homes of 512", homes.len());
+        // Another table mixes differently.
+        assert!((0..64u32).any(|i| o.home(0xABC0_0000 | i) != cur.home(0xABC0_0000 | i)));
     }
 }

@@ -100,3 +100,70 @@ fn limits_hold_exactly_under_concurrent_creation() {
         idx.select(&[Matcher::new(tsdb_index::MatchOp::RegexMatch, "__name__", "a|b").unwrap()]);
     assert_eq!(all.unwrap().len(), 150);
 }
+
+/// Creators and readers racing across lookup-table growth: every series is
+/// created once, found from then on under the same id, and read back.
+fn lab(i: u32) -> tsdb_index::Labels {
+    tsdb_index::Labels::new([
+        ("__name__", format!("m{}", i % 7).as_str()),
+        ("job", "j"),
+        ("i", i.to_string().as_str()),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn concurrent_create_and_lookup_across_growth() {
+    for round in 0..3 {
+        let idx = Arc::new(MemIndex::new(tsdb_index::CardinalityLimits::unlimited()));
+        let n = 60_000u32;
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut hs = Vec::new();
+        for t in 0..3u32 {
+            let idx = Arc::clone(&idx);
+            hs.push(std::thread::spawn(move || {
+                let mut out = Vec::new();
+                // overlapping ranges so the same labels race
+                for i in (t * n / 6)..(t * n / 6 + n / 2) {
+                    let l = lab(i);
+                    let id = idx.get_or_create(&l).unwrap();
+                    out.push((i, id));
+                    // once created, always found, with the same id
+                    assert_eq!(idx.get(&l), Some(id), "round {round} i {i}");
+                }
+                out
+            }));
+        }
+        let reader = {
+            let idx = Arc::clone(&idx);
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let mut seen = std::collections::HashMap::new();
+                let mut k = 0u32;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let i = k % n;
+                    k = k.wrapping_add(7919);
+                    if let Some(id) = idx.get(&lab(i)) {
+                        if let Some(prev) = seen.insert(i, id) {
+                            assert_eq!(prev, id);
+                        }
+                        assert_eq!(idx.labels(id), Some(lab(i)));
+                    }
+                }
+            })
+        };
+        let mut all = std::collections::HashMap::new();
+        for h in hs {
+            for (i, id) in h.join().unwrap() {
+                if let Some(prev) = all.insert(i, id) {
+                    assert_eq!(prev, id, "two ids for {i}");
+                }
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap();
+        let ids: std::collections::HashSet<_> = all.values().collect();
+        assert_eq!(ids.len(), all.len());
+        assert_eq!(idx.num_series(), all.len());
+    }
+}
