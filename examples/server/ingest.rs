@@ -37,16 +37,6 @@ impl Outcome {
         }
     }
 
-    /// Refusals for `reason`.
-    pub fn count(&self, reason: Reason) -> usize {
-        Reason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .and_then(|i| self.refused.get(i))
-            .copied()
-            .unwrap_or(0)
-    }
-
     /// Refusals of all reasons but `except`.
     pub fn refused_except(&self, except: &[Reason]) -> usize {
         Reason::ALL

@@ -10,9 +10,9 @@
 //! same `Labels` value it stored when the series was created from it, which
 //! its lookup compares by pointer.
 //!
-//! Entries are added only after the database took the request's series
-//! (it refused none for its labels or past a cardinality limit), so the
-//! cache holds no more sets than the database plus recent churn.
+//! Entries are added only for series the head holds after the request, and
+//! hold the head's own copy of the set, so the cache holds no more sets than
+//! the head plus recent churn, and no set the database did not check.
 //!
 //! Only labels are cached, never series ids: the database still resolves
 //! every sample by labels, so series it drops later (head garbage collection)
@@ -92,6 +92,11 @@ pub fn same_labels_in<'p, E>(
         }
         prev = Some(n);
         if v.is_empty() {
+            // Dropped, but `Labels::from_utf8_pairs` still refuses a name that
+            // is no UTF-8: so must a hit.
+            if std::str::from_utf8(n).is_err() {
+                return false;
+            }
             continue;
         }
         match want.next() {

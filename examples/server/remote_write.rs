@@ -188,24 +188,22 @@ pub async fn write(
         let metadata = std::mem::take(&mut req.metadata);
         drop(req);
         s.body_buffers.give(raw);
-        let refused_series =
-            |o: &Outcome| o.count(Reason::BadLabels) + o.count(Reason::CardinalityLimit);
-        let refused_before = refused_series(&outcome);
         commit(&s, batch, None, Protocol::RemoteWrite, &mut outcome).map_err(|e| {
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("storage fault, nothing of this request was stored: {e}"),
             )
         })?;
-        // Cache only label sets the database took: a sender flooding it with
-        // series past the cardinality limits must not fill the cache instead.
-        if refused_series(&outcome) == refused_before && !pending.is_empty() {
-            // The head's copy where it has one (after a restart the head's
-            // sets come from the WAL): one label set in memory, not two.
+        // Cache only label sets the head holds, and the head's own copy: a set
+        // refused (limits, bad labels) or whose samples were all dropped (past
+        // retention) never passed the database's checks and must not fill the
+        // cache; after a restart the head's sets come from the WAL, so keeping
+        // its copy means one set in memory, not two.
+        if !pending.is_empty() {
             s.label_cache.insert_many(
                 pending
                     .into_iter()
-                    .map(|(k, l)| (k, s.db.head_labels(&l).unwrap_or(l))),
+                    .filter_map(|(k, l)| s.db.head_labels(&l).map(|h| (k, h))),
             );
         }
         store_metadata(&s, &metadata);

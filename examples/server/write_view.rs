@@ -199,6 +199,12 @@ impl<'a> WriteView<'a> {
                 }
             }
         }
+        if self.samples.len() == samples_start {
+            // No samples: nothing to store, so nothing to keep (an empty series
+            // is two bytes on the wire and would cost a view of 40).
+            self.scattered.truncate(pairs_start);
+            return Ok(());
+        }
         let encoded = match span {
             Some((s, e)) if contiguous => msg.get(s..e),
             Some(_) => None,

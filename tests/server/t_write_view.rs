@@ -17,9 +17,12 @@ use crate::write_view::WriteView;
 /// pairs and its samples (bit patterns, so NaNs compare).
 type Flat = Vec<(Vec<(Vec<u8>, Vec<u8>)>, Vec<(i64, u64)>)>;
 
+/// prost's series with at least one sample (the view keeps no others:
+/// there is nothing of them to store).
 fn flat_prost(req: &WriteRequest) -> Flat {
     req.timeseries
         .iter()
+        .filter(|ts| !ts.samples.is_empty())
         .map(|ts| {
             (
                 ts.labels
@@ -121,7 +124,8 @@ proptest! {
         let v = WriteView::decode(&body).unwrap();
         prop_assert_eq!(flat_view(&v), flat_prost(&req));
         prop_assert_eq!(&v.metadata, &req.metadata);
-        for (s, ts) in v.series.iter().zip(&req.timeseries) {
+        let with_samples = req.timeseries.iter().filter(|ts| !ts.samples.is_empty());
+        for (s, ts) in v.series.iter().zip(with_samples) {
             // Labels come first and together from prost: the cache key is there.
             prop_assert_eq!(s.label_bytes().is_some(), !ts.labels.is_empty());
         }
@@ -447,13 +451,41 @@ fn series_past_the_limits_are_not_cached() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("cardinality"), "{}", r.text());
+    // Only the series the head took is cached, not the refused one.
     let state = &s.server.as_ref().unwrap().state;
-    assert_eq!(state.label_cache.len(), 0);
-    // The series the database has is cached once a request is all taken.
+    assert_eq!(state.label_cache.len(), 1);
     let r = remote_write(
         &mut c,
         vec![series(&[("__name__", "m"), ("i", "1")], &[(t + 1, 1.0)])],
     );
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(state.label_cache.len(), 1);
+}
+
+#[test]
+fn series_whose_samples_were_all_dropped_are_not_cached() {
+    // Samples past the retention never reach the database, so their label
+    // sets were never checked against its limits: the cache must not keep them.
+    let s = TestServer::with(|c| {
+        c.max_series = 10;
+        c.retention = std::time::Duration::from_secs(3600);
+    });
+    let mut c = s.client();
+    let old = now_ms() - 10 * 3_600_000;
+    let many: Vec<_> = (0..20)
+        .map(|i| series(&[("__name__", "m"), ("i", &i.to_string())], &[(old, 1.0)]))
+        .collect();
+    let r = remote_write(&mut c, many);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(s.server.as_ref().unwrap().state.label_cache.len(), 0);
+}
+
+#[test]
+fn a_cache_hit_still_refuses_a_non_utf8_name_with_an_empty_value() {
+    let l = Labels::new([("__name__", "m")]).unwrap();
+    let ok: [(&[u8], &[u8]); 1] = [(b"__name__", b"m")];
+    assert!(same_labels(&ok, &l));
+    // Sorted (0xff after '_'), so only the UTF-8 check can refuse it.
+    let bad: [(&[u8], &[u8]); 2] = [(b"__name__", b"m"), (b"\xff", b"")];
+    assert!(!same_labels(&bad, &l));
 }
