@@ -273,29 +273,51 @@ impl<'a> ByteReader<'a> {
     }
 }
 
+/// A least-significant-bit-first bit writer appending whole bytes.
+#[derive(Default)]
+pub(crate) struct LsbWriter {
+    acc: u128,
+    n: u32,
+}
+
+impl LsbWriter {
+    /// Appends the low `width` (≤ 64) bits of `v`.
+    #[inline(always)]
+    pub(crate) fn put(&mut self, v: u64, width: u32, out: &mut Vec<u8>) {
+        let mask = if width >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
+        self.acc |= u128::from(v & mask) << self.n;
+        self.n += width;
+        if self.n >= 64 {
+            out.extend_from_slice(&(self.acc as u64).to_le_bytes());
+            self.acc >>= 64;
+            self.n -= 64;
+        }
+    }
+
+    pub(crate) fn finish(self, out: &mut Vec<u8>) {
+        out.extend(
+            self.acc
+                .to_le_bytes()
+                .iter()
+                .take(self.n.div_ceil(8) as usize),
+        );
+    }
+}
+
 /// Packs `vals` with `width` bits each, least-significant first, appending whole bytes.
 pub(crate) fn pack(vals: impl Iterator<Item = u64>, width: u32, out: &mut Vec<u8>) {
     if width == 0 {
         return;
     }
-    let mut acc: u128 = 0;
-    let mut nacc: u32 = 0;
-    let mask = if width == 64 {
-        u64::MAX
-    } else {
-        (1u64 << width) - 1
-    };
+    let mut w = LsbWriter::default();
     for v in vals {
-        acc |= u128::from(v & mask) << nacc;
-        nacc += width;
-        while nacc >= 64 {
-            out.extend_from_slice(&(acc as u64).to_le_bytes());
-            acc >>= 64;
-            nacc -= 64;
-        }
+        w.put(v, width, out);
     }
-    let nbytes = nacc.div_ceil(8) as usize;
-    out.extend(acc.to_le_bytes().iter().take(nbytes));
+    w.finish(out);
 }
 
 /// Bytes that `count` values of `width` bits occupy once packed.

@@ -25,7 +25,9 @@
 //!   (within 0.1 bit of the entropy of a Gaussian, ~0.7 bit below the packed width).
 //!   It is chosen only when it is smaller, since it decodes slower than packing.
 
-use crate::bits::{ByteReader, pack, packed_len, put_uvarint, unzigzag, uvarint_len, zigzag};
+use crate::bits::{
+    ByteReader, LsbWriter, pack, packed_len, put_uvarint, unzigzag, uvarint_len, zigzag,
+};
 use crate::error::{CodecError, Result};
 
 /// Set in the predictor byte when a common factor follows the base.
@@ -440,36 +442,6 @@ fn write_rice(values: &[u64], k: u32, out: &mut Vec<u8>) {
         }
     }
     w.finish(out);
-}
-
-/// A least-significant-bit-first bit writer appending whole bytes.
-#[derive(Default)]
-struct LsbWriter {
-    acc: u128,
-    n: u32,
-}
-
-impl LsbWriter {
-    /// Appends the low `width` (≤ 64) bits of `v`.
-    #[inline(always)]
-    fn put(&mut self, v: u64, width: u32, out: &mut Vec<u8>) {
-        self.acc |= u128::from(v & mask_of(width)) << self.n;
-        self.n += width;
-        if self.n >= 64 {
-            out.extend_from_slice(&(self.acc as u64).to_le_bytes());
-            self.acc >>= 64;
-            self.n -= 64;
-        }
-    }
-
-    fn finish(self, out: &mut Vec<u8>) {
-        out.extend(
-            self.acc
-                .to_le_bytes()
-                .iter()
-                .take(self.n.div_ceil(8) as usize),
-        );
-    }
 }
 
 /// Bits [`read_rice`] loads at a time: a byte-aligned 64-bit load shifted by up to 7.
