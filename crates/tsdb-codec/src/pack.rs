@@ -52,8 +52,9 @@ const RICE_ESCAPE: u32 = 16;
 /// How a plan codes its residuals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Coding {
-    /// Frame of reference and fixed-width packing with patched exceptions.
-    Packed,
+    /// Frame of reference and fixed-width packing: slots of `width` bits, and
+    /// `exc_width` more bits for each patched exception.
+    Packed { width: u32, exc_width: u32 },
     /// Every residual equals the base (format v2).
     Constant,
     /// Rice codes with this parameter (format v2).
@@ -107,8 +108,6 @@ pub(crate) struct Plan {
     base: i64,
     /// Common factor divided out of every offset (1: none).
     multiplier: u64,
-    width: u32,
-    exc_width: u32,
     /// Residuals minus base, divided by the multiplier, one per packed slot (for
     /// Rice coding: zigzag-mapped).
     offsets: Vec<u64>,
@@ -214,8 +213,6 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
             header,
             base: best.base,
             multiplier: 1,
-            width: 0,
-            exc_width: 0,
             offsets: Vec::new(),
             bytes: prefix + uvarint_len(zigzag(best.base)),
         };
@@ -241,20 +238,19 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
             header,
             base: rice.base,
             multiplier: rice.multiplier,
-            width: 0,
-            exc_width: 0,
             offsets: rice.values,
             bytes: prefix + rice.bytes,
         };
     }
     Plan {
         predictor,
-        coding: Coding::Packed,
+        coding: Coding::Packed {
+            width,
+            exc_width: max_width - width,
+        },
         header,
         base: best.base,
         multiplier,
-        width,
-        exc_width: max_width - width,
         offsets,
         bytes,
     }
@@ -703,7 +699,7 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
     }
     let has_multiplier = plan.multiplier > 1;
     let flags = match plan.coding {
-        Coding::Packed => 0,
+        Coding::Packed { .. } => 0,
         Coding::Constant => CONSTANT_FLAG,
         Coding::Rice(_) => RICE_FLAG,
     } | if has_multiplier { MULTIPLIER_FLAG } else { 0 };
@@ -711,8 +707,8 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
     for &h in plan.header.iter().take(plan.predictor.header_len(n)) {
         put_uvarint(out, zigzag(h));
     }
-    match plan.coding {
-        Coding::Packed => {}
+    let (width, exc_width) = match plan.coding {
+        Coding::Packed { width, exc_width } => (width, exc_width),
         Coding::Constant => {
             put_uvarint(out, zigzag(plan.base));
             return;
@@ -729,16 +725,16 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
             write_rice(&plan.offsets, k, out);
             return;
         }
-    }
+    };
     put_uvarint(out, zigzag(plan.base));
     if has_multiplier {
         put_uvarint(out, plan.multiplier);
     }
-    out.push(plan.width as u8);
-    let limit = if plan.width >= 64 {
+    out.push(width as u8);
+    let limit = if width >= 64 {
         u64::MAX
     } else {
-        (1u64 << plan.width) - 1
+        (1u64 << width) - 1
     };
     let exceptions: Vec<(usize, u64)> = plan
         .offsets
@@ -749,16 +745,15 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
         .collect();
     put_uvarint(out, exceptions.len() as u64);
     if !exceptions.is_empty() {
-        out.push(plan.exc_width as u8);
+        out.push(exc_width as u8);
         let mut prev = 0usize;
         for &(i, _) in &exceptions {
             put_uvarint(out, (i - prev) as u64);
             prev = i;
         }
-        let w = plan.width;
-        pack(exceptions.iter().map(|&(_, o)| o >> w), plan.exc_width, out);
+        pack(exceptions.iter().map(|&(_, o)| o >> width), exc_width, out);
     }
-    pack(plan.offsets.iter().copied(), plan.width, out);
+    pack(plan.offsets.iter().copied(), width, out);
 }
 
 fn corrupt(r: &ByteReader<'_>, what: &'static str) -> CodecError {
@@ -1235,8 +1230,6 @@ mod tests {
                         header: [0; 2],
                         base: rice.base,
                         multiplier: rice.multiplier,
-                        width: 0,
-                        exc_width: 0,
                         offsets: rice.values,
                         bytes: 0,
                     };
