@@ -80,55 +80,48 @@ impl Decimal {
     /// values are no short decimal for this encoding to pay off.
     pub(crate) fn analyze(values: &[u64]) -> Option<Decimal> {
         let max_specials = values.len() / 8;
-        let mut exp = 0usize;
-        let mut ints = Vec::with_capacity(values.len());
-        let mut specials = Vec::new();
+        let mut d = Decimal {
+            exp: 0,
+            ints: Vec::with_capacity(values.len()),
+            specials: Vec::new(),
+        };
         // One pass: the exponent only grows (exact at e means exact at e + 1), so a
         // value that needs a larger one rescales the integers so far (at most 18
         // times, in practice within the first few values).
-        let mut prev = 0i64;
         for (i, &bits) in values.iter().enumerate() {
             let v = f64::from_bits(bits);
-            if let Some(k) = decimal_int(v, exp) {
-                prev = k;
-                ints.push(k);
-                continue;
-            }
-            match (exp + 1..=MAX_DECIMAL_EXP).find(|&e| decimal_int(v, e).is_some()) {
-                Some(e) => {
-                    exp = e;
-                    specials.clear();
-                    ints.clear();
-                    prev = 0;
-                    for (j, &b) in values.iter().enumerate().take(i + 1) {
-                        // A value exact at a smaller exponent may overflow 2^53 at
-                        // this one: it becomes a special.
-                        match decimal_int(f64::from_bits(b), exp) {
-                            Some(k) => {
-                                prev = k;
-                                ints.push(k);
-                            }
-                            None => {
-                                specials.push((j, b));
-                                ints.push(prev);
-                            }
-                        }
-                    }
+            let exp = usize::from(d.exp);
+            let mut k = decimal_int(v, exp);
+            if k.is_none()
+                && let Some(e) = (exp + 1..=MAX_DECIMAL_EXP).find(|&e| decimal_int(v, e).is_some())
+            {
+                // A value exact at a smaller exponent may overflow 2^53 at this
+                // one: it becomes a special.
+                d.exp = e as u8;
+                d.ints.clear();
+                d.specials.clear();
+                for (j, &b) in values.iter().enumerate().take(i) {
+                    d.record(decimal_int(f64::from_bits(b), e), j, b);
                 }
-                None => {
-                    specials.push((i, bits));
-                    ints.push(prev);
-                }
+                k = decimal_int(v, e);
             }
-            if specials.len() > max_specials {
+            d.record(k, i, bits);
+            if d.specials.len() > max_specials {
                 return None;
             }
         }
-        Some(Decimal {
-            exp: exp as u8,
-            ints,
-            specials,
-        })
+        Some(d)
+    }
+
+    /// Appends value `j` as its integer `k`, or, when it has none, as a special
+    /// whose slot repeats the previous integer.
+    #[inline(always)]
+    fn record(&mut self, k: Option<i64>, j: usize, bits: u64) {
+        let k = k.unwrap_or_else(|| {
+            self.specials.push((j, bits));
+            self.ints.last().copied().unwrap_or(0)
+        });
+        self.ints.push(k);
     }
 
     /// Writes the exponent and the specials (format v2: the count only when there
