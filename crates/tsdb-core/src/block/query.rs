@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use tsdb_index::{Labels, MatchOp, Matcher};
+use tsdb_index::{Labels, Matcher};
 
 use super::Block;
 use super::tombstones::{self, Tombstone};
@@ -145,69 +145,66 @@ impl Inner {
     /// whole are not counted: head GC drops them from the head's index, and a
     /// block's series its tombstones delete whole are skipped.
     pub(crate) fn label_names_all(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let mut out = self
+        let head = self
             .index
             .load()
             .label_names(matchers)
             .map_err(Error::Query)?;
-        let stones = self.blocks.tombstones();
-        for block in self.blocks.snapshot().iter() {
-            let mut names = block.label_names(matchers)?;
-            let gone = self
-                .blocks
-                .deleted_whole(block, &stones, || deleted_whole(block, &stones))?;
-            if !gone.is_empty() {
-                // Names some series deleted whole carry: kept only if a
-                // live series has them too.
-                let carried = gone_labels(block, &gone, |l| {
-                    l.iter().map(|(n, _)| n.to_string()).collect()
-                })?;
-                let mut keep = Vec::with_capacity(names.len());
-                for n in names {
-                    let present =
-                        Matcher::new(MatchOp::RegexMatch, &n, ".+").map_err(Error::Query)?;
-                    if !carried.contains(&n) || any_live(block, matchers, present, &gone)? {
-                        keep.push(n);
-                    }
-                }
-                names = keep;
-            }
-            out.extend(names);
-        }
-        out.sort();
-        out.dedup();
-        Ok(out)
+        self.with_block_labels(
+            head,
+            matchers,
+            |block| block.label_names(matchers),
+            |l| l.iter().map(|(n, _)| n.to_string()).collect(),
+            // A series has the name when its value is not empty.
+            |n| Matcher::not_equal(n, ""),
+        )
     }
 
     /// `Querier::label_values` over the head and the blocks (series deleted
     /// whole skipped, as for label names).
     pub(crate) fn label_values_all(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
-        let mut out = self
+        let head = self
             .index
             .load()
             .label_values(name, matchers)
             .map_err(Error::Query)?;
+        self.with_block_labels(
+            head,
+            matchers,
+            |block| block.label_values(name, matchers),
+            |l| l.get(name).map(str::to_string).into_iter().collect(),
+            |v| Matcher::equal(name, v),
+        )
+    }
+
+    /// `out` plus the items `list` gives for every block, sorted and unique. An
+    /// item that series deleted whole carry (`carried` names a series' items) is
+    /// kept only if a live series matching `matchers` and `has(item)` has it too.
+    fn with_block_labels(
+        &self,
+        mut out: Vec<String>,
+        matchers: &[Matcher],
+        list: impl Fn(&Block) -> Result<Vec<String>>,
+        carried: impl Fn(&Labels) -> Vec<String>,
+        has: impl Fn(&str) -> Matcher,
+    ) -> Result<Vec<String>> {
         let stones = self.blocks.tombstones();
         for block in self.blocks.snapshot().iter() {
-            let mut values = block.label_values(name, matchers)?;
+            let mut items = list(block)?;
             let gone = self
                 .blocks
                 .deleted_whole(block, &stones, || deleted_whole(block, &stones))?;
             if !gone.is_empty() {
-                let carried = gone_labels(block, &gone, |l| {
-                    l.get(name).map(str::to_string).into_iter().collect()
-                })?;
-                let mut keep = Vec::with_capacity(values.len());
-                for v in values {
-                    if !carried.contains(&v)
-                        || any_live(block, matchers, Matcher::equal(name, &v), &gone)?
-                    {
-                        keep.push(v);
+                let carried = gone_labels(block, &gone, &carried)?;
+                let mut keep = Vec::with_capacity(items.len());
+                for item in items {
+                    if !carried.contains(&item) || any_live(block, matchers, has(&item), &gone)? {
+                        keep.push(item);
                     }
                 }
-                values = keep;
+                items = keep;
             }
-            out.extend(values);
+            out.extend(items);
         }
         out.sort();
         out.dedup();
