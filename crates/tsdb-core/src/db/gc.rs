@@ -55,7 +55,7 @@ impl Inner {
     /// the head and starts logging the series created until step 3.
     fn gc_drop(&self) -> usize {
         let mut created_log = self.create_lock.lock();
-        let dropped = self.head.gc().len();
+        let dropped = self.head.gc();
         if dropped > 0 {
             *created_log = Some(Vec::new());
         }

@@ -78,17 +78,18 @@ impl Shard {
         }
     }
 
-    /// Removes the series `id` if `drop` says so (the map shrinks once
-    /// mostly empty); returns its labels.
-    fn remove_if(&mut self, id: u32, drop: impl FnOnce(&MemSeries) -> bool) -> Option<Labels> {
-        if !drop(self.get(id)?) {
-            return None;
-        }
-        let series = self.series.remove(&id)?;
+    /// Removes every series `drop` says so of (the map shrinks once mostly
+    /// empty); returns their ids and labels.
+    fn remove_all(&mut self, drop: impl Fn(&MemSeries) -> bool) -> Vec<(u32, Labels)> {
+        let removed: Vec<(u32, Labels)> = self
+            .series
+            .extract_if(|_, s| drop(s))
+            .map(|(id, s)| (id, s.labels))
+            .collect();
         if self.series.capacity() > 4 * self.series.len() + 64 {
             self.series.shrink_to_fit();
         }
-        Some(series.labels)
+        removed
     }
 
     /// The series of this shard, mutably.
@@ -226,26 +227,21 @@ impl Head {
     /// (cut into blocks, or deleted) and which received nothing since: they
     /// leave their shard and the labels lookup, so memory tracks the active
     /// series. A series that never had a sample (just created, its first
-    /// append on the way) is kept. Returns the ids dropped.
+    /// append on the way) is kept. Returns how many were dropped.
     ///
     /// The caller holds the series-creation lock, so no series is created
     /// meanwhile; an appender that resolved a dropped id finds it gone under
     /// the shard lock and resolves the labels again (a new id).
-    pub(crate) fn gc(&self) -> Vec<u32> {
-        let mut dropped = Vec::new();
+    pub(crate) fn gc(&self) -> usize {
+        let mut dropped = 0;
         for shard in self.shards.iter() {
+            // The labels lookup forgets them while the shard is still locked.
             let mut shard = shard.lock();
-            let ids: Vec<u32> = shard
-                .iter()
-                .filter(|(_, s)| Self::collectable(s))
-                .map(|(id, _)| id)
-                .collect();
-            for id in ids {
-                if let Some(labels) = shard.remove_if(id, Self::collectable) {
-                    self.refs.remove(&labels, id);
-                    dropped.push(id);
-                }
+            let removed = shard.remove_all(Self::collectable);
+            for (id, labels) in &removed {
+                self.refs.remove(labels, *id);
             }
+            dropped += removed.len();
         }
         dropped
     }
