@@ -71,7 +71,7 @@ pub fn key(label_bytes: &[u8]) -> u64 {
 /// Whether `Labels::from_utf8_pairs(pairs)` would build exactly `labels`:
 /// names non-empty and strictly increasing, and the pairs with a non-empty
 /// value (empty values are dropped) byte-equal to those of `labels`.
-#[allow(dead_code)] // by the tests
+#[cfg(test)]
 pub fn same_labels(pairs: &[(&[u8], &[u8])], labels: &Labels) -> bool {
     same_labels_in(pairs.iter().map(|p| Ok::<_, ()>(*p)), labels)
 }
@@ -121,7 +121,7 @@ impl LabelCache {
     }
 
     /// Entries held (both generations).
-    #[allow(dead_code)] // by the tests
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         let g = self.inner.read();
         g.current.len() + g.previous.len()
@@ -150,13 +150,19 @@ impl LabelCache {
     /// first when the current one is old or full.
     pub fn insert_many(&self, entries: impl IntoIterator<Item = (u64, Labels)>) {
         let mut g = self.inner.write();
+        let mut old = g.started.elapsed() >= GENERATION;
+        let mut retired = Vec::new();
         for (k, l) in entries {
-            if g.current.len() >= self.capacity || g.started.elapsed() >= GENERATION {
+            if old || g.current.len() >= self.capacity {
                 let current = std::mem::take(&mut g.current);
-                g.previous = current;
+                retired.push(std::mem::replace(&mut g.previous, current));
                 g.started = Instant::now();
+                old = false;
             }
             g.current.insert(k, l);
         }
+        drop(g);
+        // The retired generations are freed after the lock is released.
+        drop(retired);
     }
 }

@@ -122,7 +122,7 @@ impl BufferPool {
     }
 
     /// Buffers held.
-    #[allow(dead_code)] // by the tests
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.bufs.lock().len()
     }

@@ -165,14 +165,9 @@ impl std::fmt::Display for SnappyError {
 /// header declares against `limit` (a snappy bomb is refused before any
 /// allocation).
 pub fn snappy_decompress(body: &[u8], limit: usize) -> Result<Vec<u8>, SnappyError> {
-    let declared =
-        snap::raw::decompress_len(body).map_err(|e| SnappyError::Invalid(e.to_string()))?;
-    if declared > limit {
-        return Err(SnappyError::TooLarge { declared, limit });
-    }
-    snap::raw::Decoder::new()
-        .decompress_vec(body)
-        .map_err(|e| SnappyError::Invalid(e.to_string()))
+    let mut out = Vec::new();
+    snappy_decompress_into(body, limit, &mut out)?;
+    Ok(out)
 }
 
 /// Like [`snappy_decompress`], into `out` (replacing its contents), so that

@@ -199,12 +199,13 @@ pub async fn write(
         // retention) never passed the database's checks and must not fill the
         // cache; after a restart the head's sets come from the WAL, so keeping
         // its copy means one set in memory, not two.
-        if !pending.is_empty() {
-            s.label_cache.insert_many(
-                pending
-                    .into_iter()
-                    .filter_map(|(k, l)| s.db.head_labels(&l).map(|h| (k, h))),
-            );
+        // (The head is asked before the cache's lock is taken.)
+        let held: Vec<(u64, Labels)> = pending
+            .into_iter()
+            .filter_map(|(k, l)| s.db.head_labels(&l).map(|h| (k, h)))
+            .collect();
+        if !held.is_empty() {
+            s.label_cache.insert_many(held);
         }
         store_metadata(&s, &metadata);
         count_refusals(&s, &outcome);
