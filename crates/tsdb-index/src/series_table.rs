@@ -5,9 +5,10 @@
 //! two ids that together spell the labels (the first label's value symbol and the
 //! interned group of all the other strings, see `mem::groups`). A hit thus costs one
 //! cache line of slots, and the check of the labels reads only interned data, which
-//! series share. The home slot of a hash is the tag's top bits, so growing the table
-//! moves slots without reading anything else; collisions probe linearly; the table is
-//! at most half full.
+//! series share. The home slot of a hash is a mix of its tag with a random per-table
+//! seed (so crafted label sets cannot crowd one stretch), so growing the table moves
+//! slots without reading anything else; collisions probe linearly; the table is at
+//! most half full.
 //!
 //! Reads take no lock: they load the current slots through an `ArcSwap` and probe
 //! with acquire loads. Writers take a mutex, fill a slot with a release store, and

@@ -5,6 +5,7 @@ use std::sync::{Arc, mpsc};
 use super::{Background, Db, Inner};
 use crate::api::BatchSample;
 use crate::block::BlockMeta;
+use crate::block::set::BlockSet;
 use crate::error::{Error, Result};
 
 /// What one round of block maintenance ([`Db::compact`]) did.
@@ -27,23 +28,26 @@ pub(crate) fn min_valid_after(newest_block_ms: i64, ooo_window_ms: i64) -> i64 {
         .saturating_sub(ooo_window_ms.max(0))
 }
 
+/// The head's minimum valid time the blocks of `blocks` imply (`None`: no
+/// block).
+pub(crate) fn min_valid_of(blocks: &BlockSet, ooo_window_ms: i64) -> Option<i64> {
+    let newest = blocks
+        .snapshot()
+        .iter()
+        .map(|b| b.meta().max_time_ms)
+        .max()?;
+    Some(min_valid_after(newest, ooo_window_ms))
+}
+
 impl Inner {
     /// Raises the head's minimum valid time to what the published blocks
     /// imply. Called after blocks are published and before the head is
     /// truncated and garbage-collected, so a series GC drops and that comes
     /// back is judged against it.
     pub(crate) fn advance_min_valid_time(&self) {
-        let newest = self
-            .blocks
-            .snapshot()
-            .iter()
-            .map(|b| b.meta().max_time_ms)
-            .max();
-        if let Some(m) = newest {
-            self.min_valid_ms.fetch_max(
-                min_valid_after(m, self.settings.ooo_window_ms),
-                std::sync::atomic::Ordering::AcqRel,
-            );
+        if let Some(t) = min_valid_of(&self.blocks, self.settings.ooo_window_ms) {
+            self.min_valid_ms
+                .fetch_max(t, std::sync::atomic::Ordering::AcqRel);
         }
     }
 

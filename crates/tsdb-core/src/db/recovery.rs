@@ -110,14 +110,8 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
     // The head's lower bound comes from the blocks (nothing new persisted):
     // the newest block's end minus the out-of-order window. Replay does not
     // apply it (every logged sample was acknowledged).
-    let min_valid_ms = blocks
-        .snapshot()
-        .iter()
-        .map(|b| b.meta().max_time_ms)
-        .max()
-        .map_or(i64::MIN, |m| {
-            super::blocks::min_valid_after(m, settings.ooo_window_ms)
-        });
+    let min_valid_ms =
+        super::blocks::min_valid_of(&blocks, settings.ooo_window_ms).unwrap_or(i64::MIN);
     // The WAL writer starts after replay, in a segment numbered past every one
     // left on disk.
     let cfg = AppendCfg::for_replay(

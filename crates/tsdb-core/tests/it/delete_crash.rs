@@ -17,8 +17,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use tsdb_core::{BatchSample, Db, Labels, Matcher, Options, Querier, SelectHints};
+use tsdb_core::{BatchSample, Db, Labels, Matcher, Options, Querier};
 
+use crate::all_of;
 use crate::killed_child::{crash_options, grid_batch, numbers, run_and_kill};
 
 const DIR_ENV: &str = "TSDB_DELETE_CRASH_DIR";
@@ -139,19 +140,11 @@ struct Known {
     retained_below: Option<i64>,
 }
 
-fn select(db: &Db, name: &str) -> Vec<tsdb_core::Series> {
-    db.select(
-        &[Matcher::equal("__name__", name)],
-        &SelectHints::range(i64::MIN, i64::MAX),
-    )
-    .unwrap()
-}
-
 /// Checks the reopened database; returns the next batch to write.
 fn verify(dir: &Path, known: &Known) -> i64 {
     let db = Db::open(dir, options(false)).unwrap();
     assert!(db.recovery_report().blocks.moved_aside.is_empty());
-    let series = select(&db, "rcrash");
+    let series = all_of(&db, "rcrash");
     let newest = series
         .iter()
         .filter_map(|s| s.timestamps.last().copied())
@@ -192,7 +185,7 @@ fn verify(dir: &Path, known: &Known) -> i64 {
         assert_eq!(series.len(), SERIES as usize);
     }
     // Generations of `dcrash`.
-    let gens = select(&db, "dcrash");
+    let gens = all_of(&db, "dcrash");
     let listed: BTreeSet<i64> = db
         .label_values("g", &[Matcher::equal("__name__", "dcrash")])
         .unwrap()
@@ -224,7 +217,7 @@ fn verify(dir: &Path, known: &Known) -> i64 {
     );
     // Series that go idle and come back: acknowledged samples newer than
     // the retention horizon are there, nothing is invented.
-    let churn = select(&db, "ccrash");
+    let churn = all_of(&db, "ccrash");
     for s in &churn {
         let c: u32 = s.labels.get("c").unwrap().parse().unwrap();
         for (&t, &v) in s.timestamps.iter().zip(&s.values) {
