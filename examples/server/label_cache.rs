@@ -68,43 +68,11 @@ pub fn key(label_bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(label_bytes)
 }
 
-/// Whether `Labels::from_utf8_pairs(pairs)` would build exactly `labels`:
-/// names non-empty and strictly increasing, and the pairs with a non-empty
-/// value (empty values are dropped) byte-equal to those of `labels`.
+/// Whether `Labels::from_utf8_pairs(pairs)` would build exactly `labels`
+/// (see [`Labels::matches_utf8_pairs`]).
 #[cfg(test)]
 pub fn same_labels(pairs: &[(&[u8], &[u8])], labels: &Labels) -> bool {
-    same_labels_in(pairs.iter().map(|p| Ok::<_, ()>(*p)), labels)
-}
-
-/// [`same_labels`] over pairs as they are decoded; an error is a mismatch.
-pub fn same_labels_in<'p, E>(
-    pairs: impl IntoIterator<Item = Result<(&'p [u8], &'p [u8]), E>>,
-    labels: &Labels,
-) -> bool {
-    let mut want = labels.iter();
-    let mut prev: Option<&[u8]> = None;
-    for pair in pairs {
-        let Ok((n, v)) = pair else {
-            return false;
-        };
-        if n.is_empty() || prev.is_some_and(|p| p >= n) {
-            return false;
-        }
-        prev = Some(n);
-        if v.is_empty() {
-            // Dropped, but `Labels::from_utf8_pairs` still refuses a name that
-            // is no UTF-8: so must a hit.
-            if std::str::from_utf8(n).is_err() {
-                return false;
-            }
-            continue;
-        }
-        match want.next() {
-            Some((wn, wv)) if wn.as_bytes() == n && wv.as_bytes() == v => {}
-            _ => return false,
-        }
-    }
-    want.next().is_none()
+    labels.matches_utf8_pairs(pairs.iter().map(|p| Ok::<_, ()>(*p)))
 }
 
 impl LabelCache {

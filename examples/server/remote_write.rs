@@ -21,7 +21,7 @@ use tsdb::core::{
 
 use crate::app::{AppState, now_ms};
 use crate::ingest::{Outcome, commit, count_refusals};
-use crate::label_cache::{self, LabelCache, same_labels_in};
+use crate::label_cache::{self, LabelCache};
 use crate::metrics::{Protocol, Reason};
 use crate::proto::{self, QueryResult, ReadRequest, ReadResponse, SnappyError, TimeSeries};
 use crate::write_view::WriteView;
@@ -94,7 +94,7 @@ pub fn to_batch(
             continue;
         }
         let from_previous = promote.next_if_eq(&i).is_some();
-        let labels = match hit.filter(|l| same_labels_in(view.pairs(series), l)) {
+        let labels = match hit.filter(|l| l.matches_utf8_pairs(view.pairs(series))) {
             Some(l) => {
                 if let (true, Some(k)) = (from_previous, key) {
                     pending.push((*k, l.clone()));

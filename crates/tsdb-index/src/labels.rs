@@ -112,6 +112,43 @@ impl Labels {
         Self::from_refs(&mut refs)
     }
 
+    /// Whether [`Labels::from_utf8_pairs`] would build exactly this set from
+    /// `pairs`, decided without building anything (a cache keyed by a request's
+    /// encoded labels checks a hit with it). Names must be non-empty, UTF-8 and
+    /// strictly increasing — unsorted pairs answer `false`, though building would
+    /// sort them — and the pairs with a non-empty value byte-equal to this set's
+    /// (empty values are dropped, as building does). An `Err` item answers
+    /// `false`. It lives beside `from_utf8_pairs` so the two rules change together.
+    pub fn matches_utf8_pairs<'p, E>(
+        &self,
+        pairs: impl IntoIterator<Item = std::result::Result<(&'p [u8], &'p [u8]), E>>,
+    ) -> bool {
+        let mut want = self.iter();
+        let mut prev: Option<&[u8]> = None;
+        for pair in pairs {
+            let Ok((n, v)) = pair else {
+                return false;
+            };
+            if n.is_empty() || prev.is_some_and(|p| p >= n) {
+                return false;
+            }
+            prev = Some(n);
+            if v.is_empty() {
+                // Dropped, but building still refuses a name that is no UTF-8.
+                if std::str::from_utf8(n).is_err() {
+                    return false;
+                }
+                continue;
+            }
+            // Equal bytes to this set's strings: UTF-8 by construction.
+            match want.next() {
+                Some((wn, wv)) if wn.as_bytes() == n && wv.as_bytes() == v => {}
+                _ => return false,
+            }
+        }
+        want.next().is_none()
+    }
+
     fn from_refs(refs: &mut [(&str, &str)]) -> Result<Labels> {
         if refs.iter().any(|(n, _)| n.is_empty()) {
             return Err(IndexError::EmptyLabelName);
@@ -448,6 +485,25 @@ impl fmt::Display for Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matches_utf8_pairs_agrees_with_building() {
+        let l = Labels::new([("__name__", "m"), ("job", "a")]).unwrap();
+        let m =
+            |pairs: &[(&[u8], &[u8])]| l.matches_utf8_pairs(pairs.iter().map(|p| Ok::<_, ()>(*p)));
+        assert!(m(&[(b"__name__", b"m"), (b"job", b"a")]));
+        // An empty value is dropped, as building does.
+        assert!(m(&[(b"__name__", b"m"), (b"empty", b""), (b"job", b"a")]));
+        // Building refuses these, so they must not match.
+        assert!(!m(&[(b"__name__", b"m"), (b"job", b"a"), (b"\xff", b"")]));
+        assert!(!m(&[(b"", b"x"), (b"__name__", b"m"), (b"job", b"a")]));
+        assert!(!m(&[(b"__name__", b"m"), (b"job", b"a"), (b"job", b"a")]));
+        // Other sets, and unsorted pairs (left to the building path).
+        assert!(!m(&[(b"__name__", b"m")]));
+        assert!(!m(&[(b"__name__", b"m"), (b"job", b"b")]));
+        assert!(!m(&[(b"job", b"a"), (b"__name__", b"m")]));
+        assert!(!l.matches_utf8_pairs([Err::<(&[u8], &[u8]), ()>(())]));
+    }
 
     #[test]
     fn sorts_drops_empty_values_and_refuses_bad_names() {
