@@ -253,13 +253,23 @@ fn random_churn_cut_delete_reopen_matches_the_model() {
 
 /// Writers keep creating, abandoning and reviving series while cuts (and
 /// head GC) run in a loop: no sample is refused or lost, before and after a
-/// reopen.
+/// reopen. The writers stay within a round of each other: a cut follows the
+/// newest sample, and the head refuses samples older than its blocks (the
+/// minimum valid time), so a writer left far behind would be refused by design.
 #[test]
 fn writers_racing_head_gc_lose_nothing() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    /// Marks a writer finished (also when it panics), so the other stops waiting.
+    struct Finished<'a>(&'a AtomicI64);
+    impl Drop for Finished<'_> {
+        fn drop(&mut self) {
+            self.0.store(i64::MAX, Ordering::Release);
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), options()).unwrap();
     let stop = AtomicBool::new(false);
+    let rounds = [AtomicI64::new(0), AtomicI64::new(0)];
     let models: Vec<Model> = std::thread::scope(|scope| {
         let cutter = scope.spawn(|| {
             let mut cuts = 0;
@@ -270,11 +280,17 @@ fn writers_racing_head_gc_lose_nothing() {
         });
         let writers: Vec<_> = (0..2u32)
             .map(|w| {
-                let db = &db;
+                let (db, rounds) = (&db, &rounds);
                 scope.spawn(move || {
+                    let (mine, other) = (&rounds[w as usize], &rounds[1 - w as usize]);
+                    let _finished = Finished(mine);
                     let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(w));
                     let mut model = Model::new();
                     for round in 0..1_000i64 {
+                        mine.store(round, Ordering::Release);
+                        while other.load(Ordering::Acquire) < round - 1 {
+                            std::thread::yield_now();
+                        }
                         // A window of 4 series out of 12 moves along: series
                         // leave, and come back after GC dropped them.
                         let first = (round / 10) as u32 % 12;
@@ -290,8 +306,11 @@ fn writers_racing_head_gc_lose_nothing() {
                 })
             })
             .collect();
-        let models = writers.into_iter().map(|h| h.join().unwrap()).collect();
+        // Stop the cutter before a writer's panic is passed on (else the
+        // scope would wait for the cutter forever).
+        let joined: Vec<_> = writers.into_iter().map(|h| h.join()).collect();
         stop.store(true, Ordering::Relaxed);
+        let models = joined.into_iter().map(|r| r.unwrap()).collect();
         assert!(cutter.join().unwrap() > 0, "no cut ran");
         models
     });
