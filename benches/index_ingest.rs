@@ -32,8 +32,21 @@ fn lookup(c: &mut Criterion<CpuTime>) {
     let probe: Vec<_> = (0..BATCH)
         .map(|i| all[(i * 7919) % SERIES].clone())
         .collect();
+    // The same label sets as a request carries them: built just before the lookup, one
+    // after another in memory (a copy each, not a handle to the index's creation input).
+    let fresh: Vec<Labels> = probe
+        .iter()
+        .map(|l| Labels::from_bytes(&l.to_bytes()).unwrap())
+        .collect();
     let mut g = c.benchmark_group("index_lookup");
     g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("get_existing_1M_scattered_fresh_labels", |b| {
+        b.iter(|| {
+            for l in &fresh {
+                black_box(idx.get(l));
+            }
+        })
+    });
     g.bench_function("get_existing_1M_scattered", |b| {
         b.iter(|| {
             for l in &probe {
@@ -61,6 +74,13 @@ fn lookup(c: &mut Criterion<CpuTime>) {
         b.iter(|| {
             out.clear();
             idx.get_many(&probe, &mut out);
+            black_box(&out);
+        })
+    });
+    g.bench_function("get_many_1M_scattered_fresh_labels", |b| {
+        b.iter(|| {
+            out.clear();
+            idx.get_many(&fresh, &mut out);
             black_box(&out);
         })
     });

@@ -1,4 +1,19 @@
-//! Byte-string comparisons for the lookup hot path.
+//! Byte-string comparisons and memory prefetches for the lookup hot path.
+
+/// Asks the CPU to start loading the cache line at `p`, without waiting for it:
+/// a batch of lookups issues the loads of every lookup first, so their cache
+/// misses overlap instead of following one another. A no-op off x86-64.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults and has no effect on
+    // memory, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
 
 /// `a == b` for short strings (the usual label name or value), inlined as one or two
 /// overlapping word compares instead of a call to `memcmp`.

@@ -218,6 +218,12 @@ impl Labels {
             .map_while(move |(n, v)| Some((data.get(n)?, data.get(v)?)))
     }
 
+    /// Starts loading the set's record (where its strings are), for batched lookups.
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        crate::bytes::prefetch(Arc::as_ptr(&self.inner));
+    }
+
     /// The names and values concatenated (`name0 value0 name1 value1 …`) and the end
     /// offset of each in that data, two per pair (for comparisons on the lookup hot
     /// path).

@@ -67,6 +67,7 @@
 
 mod append_vec;
 mod arena;
+mod big_alloc;
 mod bytes;
 mod error;
 pub mod format;

@@ -13,7 +13,7 @@ use crate::labels::Labels;
 use crate::limits::{CardinalityLimits, LimitKind, MetricCounts};
 use crate::matcher::Matcher;
 use crate::postings::{self, MemPostings, PostingsSource};
-use crate::series_table::{Entry, SeriesTable};
+use crate::series_table::{Entry, SeriesTable, Snapshot};
 use crate::sparse_table::SparseTable;
 use crate::symbols::SymbolTable;
 
@@ -261,32 +261,50 @@ impl MemIndex {
     /// [`MemIndex::get`] for many label sets, appending one answer per set to `out`.
     ///
     /// Faster than one `get` after another on a large index: the lookups of a batch
-    /// load their table slots and then their stored series before using any of them,
-    /// so the memory accesses overlap.
+    /// start loading their table slots (one batch ahead), then their label groups and
+    /// strings, before comparing any, so their cache misses overlap.
     pub fn get_many(&self, labels: &[Labels], out: &mut Vec<Option<SeriesId>>) {
         out.reserve(labels.len());
         let snap = self.table.snapshot();
-        for chunk in labels.chunks(BATCH) {
-            // The home slots, and the label sets' strings.
+        let mut chunks = labels.chunks(BATCH);
+        let mut next = chunks.next();
+        if let Some(c) = next {
+            Self::prefetch_slots(&snap, c);
+        }
+        while let Some(chunk) = next {
+            // Each stage starts the loads a later one reads, for the whole chunk at
+            // once: the home slots (issued one chunk ahead), then the candidates'
+            // groups and the label sets' strings, then the comparisons.
             let mut cand = [None::<Entry>; BATCH];
-            let mut len = [0usize; BATCH];
-            for ((c, n), l) in cand.iter_mut().zip(&mut len).zip(chunk) {
-                touch(l);
+            for (c, l) in cand.iter_mut().zip(chunk) {
                 *c = snap.home_candidate(l.hash64());
-                *n = l.raw_parts().1.len();
+                if let Some(e) = c {
+                    self.groups.prefetch(e.group);
+                }
             }
-            // The candidates' groups.
-            let mut hit = [false; BATCH];
-            for ((hit, c), n) in hit.iter_mut().zip(&cand).zip(&len) {
-                *hit = c.is_some_and(|e| self.groups.get(e.group).is_some_and(|g| g.len() == *n));
+            next = chunks.next();
+            if let Some(c) = next {
+                Self::prefetch_slots(&snap, c);
             }
-            for ((hit, c), l) in hit.iter().zip(&cand).zip(chunk) {
+            for l in chunk {
+                touch(l);
+            }
+            for (c, l) in cand.iter().zip(chunk) {
                 let found = match c {
-                    Some(e) if *hit && self.entry_eq(*e, l) => Some(*e),
+                    Some(e) if self.entry_eq(*e, l) => Some(*e),
                     _ => snap.find(l.hash64(), |e| self.entry_eq(e, l)),
                 };
                 out.push(found.map(|e| SeriesId(e.id)));
             }
+        }
+    }
+
+    /// Starts loading the home slots and records of the label sets of `chunk`.
+    #[inline]
+    fn prefetch_slots(snap: &Snapshot, chunk: &[Labels]) {
+        for l in chunk {
+            snap.prefetch_home(l.hash64());
+            l.prefetch();
         }
     }
 

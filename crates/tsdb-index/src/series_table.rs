@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::{ArcSwap, Guard};
+
+use crate::big_alloc::{ZeroedAtomic, ZeroedSlice};
 use parking_lot::Mutex;
 
 /// log2 of the slots of a new table.
@@ -66,9 +68,13 @@ impl Slot {
     }
 }
 
+// SAFETY: a `Slot` is two atomics, valid when zeroed (an empty slot), 16-aligned.
+unsafe impl ZeroedAtomic for Slot {}
+
 /// The slots of one generation of the table (a power of two of them).
 struct Slots {
-    slots: Box<[Slot]>,
+    /// Huge-page backed once large (see `big_alloc`): probes land at random.
+    slots: ZeroedSlice<Slot>,
     /// log2 of `slots.len()`.
     bits: u32,
     /// Mixed into every home slot, random per table: the stable label hash is
@@ -80,7 +86,7 @@ struct Slots {
 impl Slots {
     fn new(bits: u32, seed: u64) -> Slots {
         Slots {
-            slots: (0..1usize << bits).map(|_| Slot::default()).collect(),
+            slots: ZeroedSlice::new(1usize << bits),
             bits,
             seed,
         }
@@ -166,6 +172,14 @@ impl Snapshot {
             i = (i + 1) & mask;
         }
         None
+    }
+
+    /// Starts loading the home slot of `h`.
+    #[inline]
+    pub(crate) fn prefetch_home(&self, h: u64) {
+        if let Some(slot) = self.0.slots.get(self.0.home(tag(h))) {
+            crate::bytes::prefetch(slot);
+        }
     }
 
     /// The entry in the home slot of `h` if its tag matches: the first candidate

@@ -50,6 +50,17 @@ impl LabelGroups {
         self.arena.slice(g.checked_add(1)?, n as usize)
     }
 
+    /// Starts loading group `g` (its first two cache lines: a label set of up to
+    /// about 30 strings).
+    #[inline]
+    pub(crate) fn prefetch(&self, g: u32) {
+        for pos in [Some(g), g.checked_add(16)] {
+            if let Some(s) = pos.and_then(|p| self.arena.slice(p, 1)) {
+                crate::bytes::prefetch(s.as_ptr());
+            }
+        }
+    }
+
     /// The group of `syms`, interning it if needed; `None` when the arena is full
     /// or the group is longer than one arena run.
     pub(crate) fn intern(&self, syms: &[u32]) -> Option<u32> {

@@ -158,18 +158,21 @@ fn memory_and_report() {
 
 #[test]
 fn get_many_agrees_with_get() {
+    // 66,667 series: the lookup table (4 MiB) is large enough to be huge-page mapped.
+    const N: usize = 100_000;
     let idx = MemIndex::default();
     let mut probes = Vec::new();
-    for i in 0..20_000 {
+    for i in 0..N {
         let s = l(&[("__name__", "m"), ("i", &i.to_string())]);
         if i % 3 != 0 {
             idx.get_or_create(&s).unwrap();
         }
         probes.push(s);
     }
-    // Scattered, with repeats and absent series.
-    let probes: Vec<Labels> = (0..30_000)
-        .map(|k| probes[(k * 7919) % 20_000].clone())
+    assert!(idx.memory_bytes() > 4 << 20);
+    // Scattered, with repeats, absent series and a partial last batch.
+    let probes: Vec<Labels> = (0..N + N / 2 + 1)
+        .map(|k| probes[(k * 7919) % N].clone())
         .collect();
     let mut out = vec![None];
     idx.get_many(&probes, &mut out);
