@@ -148,9 +148,55 @@ fn create(c: &mut Criterion<CpuTime>) {
     g.finish();
 }
 
+/// The machine's floor for a lookup in random order: one load that depends on the
+/// previous one, at random in 32 MiB (the size of the lookup table of 1 M series), on
+/// 4 KiB pages and on transparent huge pages (as the lookup table is mapped). A single
+/// lookup makes two such loads (its table slot, then its label group).
+fn memory_latency(c: &mut Criterion<CpuTime>) {
+    const SLOTS: usize = 4 << 20;
+    const STEPS: usize = 100_000;
+    const HUGE: usize = 2 << 20;
+    let mut g = c.benchmark_group("memory_latency");
+    g.throughput(Throughput::Elements(STEPS as u64));
+    for huge in [false, true] {
+        // Room to start the cycle on a huge-page boundary; advised before first touch.
+        let mut buf: Vec<u64> = Vec::with_capacity(SLOTS + HUGE / 8);
+        let addr = buf.as_mut_ptr() as usize;
+        let skip = (HUGE - addr % HUGE) % HUGE / 8;
+        if huge {
+            let page = addr.next_multiple_of(4096);
+            // SAFETY: advice on pages inside `buf`'s allocation; no memory is accessed.
+            unsafe {
+                libc::madvise(page as *mut libc::c_void, SLOTS * 8, libc::MADV_HUGEPAGE);
+            }
+        }
+        buf.resize(skip, 0);
+        buf.extend(0..SLOTS as u64);
+        let next = &mut buf[skip..];
+        // One random cycle through every slot (Sattolo's shuffle, a fixed LCG).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in (1..SLOTS).rev() {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let j = (x >> 33) as usize % i;
+            next.swap(i, j);
+        }
+        let name = if huge { "huge_pages" } else { "4KiB_pages" };
+        let mut at = 0usize;
+        g.bench_function(format!("dependent_load_32MiB_{name}"), |b| {
+            b.iter(|| {
+                for _ in 0..STEPS {
+                    at = next[at] as usize;
+                }
+                black_box(at)
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(CpuTime);
-    targets = lookup, create
+    targets = lookup, create, memory_latency
 }
 criterion_main!(benches);
