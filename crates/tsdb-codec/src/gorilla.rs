@@ -199,16 +199,25 @@ impl XorWriter {
         let ptrail = 64 - plead - psig;
         // Reuse the previous window when the value fits in it and doing so is no
         // larger than describing a new window (a refinement of the paper's rule).
+        // Control bits and value go out in one write when they fit in 64 bits (the
+        // usual case; the bits are the same as writing them one after another).
         if psig > 0 && lead >= plead && trail >= ptrail && psig <= sig + NEW_WINDOW_OVERHEAD {
-            self.w.write(0b10, 2);
-            self.w.write(x >> ptrail, psig);
+            if psig <= 62 {
+                self.w.write((0b10 << psig) | (x >> ptrail), psig + 2);
+            } else {
+                self.w.write(0b10, 2);
+                self.w.write(x >> ptrail, psig);
+            }
         } else {
             self.lead = lead as u8;
             self.sig = sig as u8;
-            self.w.write(0b11, 2);
-            self.w.write(u64::from(lead), 5);
-            self.w.write(u64::from(sig & 63), 6);
-            self.w.write(x >> trail, sig);
+            let control = (0b11 << 11) | (u64::from(lead) << 6) | u64::from(sig & 63);
+            if sig <= 51 {
+                self.w.write((control << sig) | (x >> trail), sig + 13);
+            } else {
+                self.w.write(control, 13);
+                self.w.write(x >> trail, sig);
+            }
         }
     }
 }
