@@ -468,6 +468,46 @@ impl MemIndex {
         Ok(SeriesId(id))
     }
 
+    /// Removes series `id` (head GC, deletion): it leaves the lookup table, the
+    /// postings and the counts, and its id is not handed out again. `false` if there
+    /// is no such series. Its strings and label group stay interned (shared with
+    /// other series, they are not counted per series); a host that removes most
+    /// of its series over time rebuilds the index to reclaim them.
+    ///
+    /// A lookup racing the removal may still return the id.
+    pub fn remove(&self, id: SeriesId) -> bool {
+        let Some(labels) = self.labels(id) else {
+            return false;
+        };
+        let h = labels.hash64();
+        let Some(create_lock) = self.create_lock(h) else {
+            return false;
+        };
+        // Serialized with the creation of the same labels.
+        let _creating = create_lock.lock();
+        let Some(packed) = self.series.get(id.0) else {
+            return false;
+        };
+        let mut pairs = Vec::with_capacity(labels.len() * 2);
+        self.for_each_pair(id.0, |n, v| pairs.extend([n, v]));
+        if !self.series.clear(id.0, packed) {
+            return false;
+        }
+        self.table.remove(h, id.0);
+        self.postings.write().remove(id.0, &pairs);
+        let decrement = |c: &AtomicUsize| {
+            let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        };
+        decrement(&self.count);
+        decrement(
+            &self
+                .metrics
+                .stats(labels.metric_name().unwrap_or(""))
+                .series,
+        );
+        true
+    }
+
     /// Inserts a series under a given id (WAL replay, loading a block): no limit check
     /// and no metric-name requirement. Ids allocated later continue after the largest
     /// id seen. Inserting the same pair again is a no-op; an id or label set already

@@ -166,6 +166,27 @@ impl MemPostings {
         }
     }
 
+    /// Removes series `id`, which was added with the `(name, value)` symbol pairs;
+    /// a list left empty goes, and a name left without values.
+    pub(crate) fn remove(&mut self, id: u32, pairs: &[u32]) {
+        self.all.remove(id);
+        for p in pairs.chunks_exact(2) {
+            let [n, v] = p else { continue };
+            let Some(values) = self.by_name.get_mut(n) else {
+                continue;
+            };
+            if let Some(ids) = values.get_mut(v) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    values.remove(v);
+                }
+            }
+            if values.is_empty() {
+                self.by_name.remove(n);
+            }
+        }
+    }
+
     /// Bytes held by the bitmaps and maps.
     pub(crate) fn memory_bytes(&self) -> usize {
         let entry = std::mem::size_of::<(u32, RoaringBitmap)>() + 1;

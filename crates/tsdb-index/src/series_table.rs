@@ -13,7 +13,12 @@
 //! Reads take no lock: they load the current slots through an `ArcSwap` and probe
 //! with acquire loads. Writers take a mutex, fill a slot with a release store, and
 //! grow by building a doubled copy and swapping it in; a reader still holding the old
-//! copy finds everything inserted before the swap. Entries are never removed.
+//! copy finds everything inserted before the swap.
+//!
+//! A removed entry leaves a tombstone, which probes step over. A slot's key is written
+//! once per generation of the table: tombstones are not refilled in place (a reader
+//! could pair a new key with the old value it loaded just before), only dropped when
+//! the table is rebuilt — doubled, or at the same size when tombstones fill it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,8 +44,21 @@ pub(crate) struct Entry {
     pub(crate) group: u32,
 }
 
-/// A slot: `tag << 32 | id`, then `head << 32 | group + 1` (0: empty), written
-/// second with release ordering and read first with acquire ordering.
+/// The value of a removed entry's slot. No entry packs to it: that would take the
+/// empty label set (`head == u32::MAX`) in group `u32::MAX − 1`, a position label
+/// groups never have.
+const TOMBSTONE: u64 = u64::MAX;
+
+/// What a probe finds in a slot.
+enum Probe {
+    Empty,
+    Removed,
+    Entry(u32, Entry),
+}
+
+/// A slot: `tag << 32 | id`, then `head << 32 | group + 1` (0: empty,
+/// [`TOMBSTONE`]: removed), written second with release ordering and read first
+/// with acquire ordering.
 #[derive(Default)]
 #[repr(align(16))]
 struct Slot {
@@ -49,22 +67,25 @@ struct Slot {
 }
 
 impl Slot {
-    /// The entry and tag in this slot; `None` if empty.
+    /// The tag and entry in this slot, if it holds one.
     #[inline]
-    fn load(&self) -> Option<(u32, Entry)> {
+    fn load(&self) -> Probe {
         let value = self.value.load(Ordering::Acquire);
         if value == 0 {
-            return None;
+            return Probe::Empty;
+        }
+        if value == TOMBSTONE {
+            return Probe::Removed;
         }
         let key = self.key.load(Ordering::Relaxed);
-        Some((
+        Probe::Entry(
             (key >> 32) as u32,
             Entry {
                 id: key as u32,
                 head: (value >> 32) as u32,
                 group: (value as u32).wrapping_sub(1),
             },
-        ))
+        )
     }
 }
 
@@ -139,15 +160,22 @@ fn tag(h: u64) -> u32 {
 /// The lookup table. See the module documentation.
 pub(crate) struct SeriesTable {
     current: ArcSwap<Slots>,
-    /// The number of entries; held while inserting.
-    writer: Mutex<usize>,
+    /// The counts of the current slots; held while inserting or removing.
+    writer: Mutex<Counts>,
+}
+
+/// Occupied slots of the current generation.
+#[derive(Default)]
+struct Counts {
+    live: usize,
+    removed: usize,
 }
 
 impl Default for SeriesTable {
     fn default() -> Self {
         Self {
             current: ArcSwap::from_pointee(Slots::new(INITIAL_BITS, random_seed())),
-            writer: Mutex::new(0),
+            writer: Mutex::new(Counts::default()),
         }
     }
 }
@@ -165,9 +193,10 @@ impl Snapshot {
         let tag = tag(h);
         let mut i = t.home(tag);
         for _ in 0..t.slots.len() {
-            let (t_tag, e) = t.slots.get(i)?.load()?;
-            if t_tag == tag && eq(e) {
-                return Some(e);
+            match t.slots.get(i)?.load() {
+                Probe::Empty => return None,
+                Probe::Entry(t_tag, e) if t_tag == tag && eq(e) => return Some(e),
+                _ => {}
             }
             i = (i + 1) & mask;
         }
@@ -188,8 +217,10 @@ impl Snapshot {
     #[inline]
     pub(crate) fn home_candidate(&self, h: u64) -> Option<Entry> {
         let t = &self.0;
-        let (t_tag, e) = t.slots.get(t.home(tag(h)))?.load()?;
-        (t_tag == tag(h)).then_some(e)
+        match t.slots.get(t.home(tag(h)))?.load() {
+            Probe::Entry(t_tag, e) if t_tag == tag(h) => Some(e),
+            _ => None,
+        }
     }
 }
 
@@ -204,31 +235,63 @@ impl SeriesTable {
     /// under hash `h`. The caller makes sure that no equal entry exists. `false` if the
     /// table is full (more than 2^31 entries).
     pub(crate) fn insert(&self, h: u64, e: Entry) -> bool {
-        let mut len = self.writer.lock();
+        let mut counts = self.writer.lock();
         let cur = self.current.load_full();
-        let placed = if (*len + 1) * 2 > cur.slots.len() && cur.bits < MAX_BITS {
-            let next = Slots::new(cur.bits + 1, cur.seed);
+        let used = counts.live + counts.removed;
+        // Past half full, rebuild without the tombstones: doubled, or at the same
+        // size when tombstones are what fills the table.
+        let grow = (counts.live + 1) * 4 > cur.slots.len();
+        let placed = if (used + 1) * 2 > cur.slots.len() && !(grow && cur.bits >= MAX_BITS) {
+            let next = Slots::new(cur.bits + u32::from(grow), cur.seed);
             for s in cur.slots.iter() {
-                if let Some((t, old)) = s.load() {
+                if let Probe::Entry(t, old) = s.load() {
                     next.place(t, old);
                 }
             }
             let placed = next.place(tag(h), e);
             self.current.store(Arc::new(next));
+            counts.removed = 0;
             placed
         } else {
             cur.place(tag(h), e)
         };
         if placed {
-            *len += 1;
+            counts.live += 1;
         }
         placed
+    }
+
+    /// Removes the entry of series `id` stored under hash `h`; `false` if there is
+    /// none. A reader that loaded the entry before may still return it.
+    pub(crate) fn remove(&self, h: u64, id: u32) -> bool {
+        let mut counts = self.writer.lock();
+        let cur = self.current.load();
+        let mask = cur.slots.len() - 1;
+        let key = u64::from(tag(h)) << 32 | u64::from(id);
+        let mut i = cur.home(tag(h));
+        for _ in 0..cur.slots.len() {
+            let Some(slot) = cur.slots.get(i) else {
+                return false;
+            };
+            match slot.load() {
+                Probe::Empty => return false,
+                Probe::Entry(..) if slot.key.load(Ordering::Relaxed) == key => {
+                    slot.value.store(TOMBSTONE, Ordering::Release);
+                    counts.live -= 1;
+                    counts.removed += 1;
+                    return true;
+                }
+                _ => {}
+            }
+            i = (i + 1) & mask;
+        }
+        false
     }
 
     /// The number of entries.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        *self.writer.lock()
+        self.writer.lock().live
     }
 
     /// Bytes held by the slots.
@@ -331,6 +394,37 @@ mod tests {
         }
         for pos in 0..50 {
             assert_eq!(get(&t, h, pos), Some(pos));
+        }
+    }
+
+    #[test]
+    fn removal_leaves_the_rest_of_a_chain_reachable_and_tombstones_are_rebuilt_away() {
+        let t = SeriesTable::default();
+        // One probe chain: every entry under the same hash.
+        let h = 0x1234_5678_9abc_def0;
+        for pos in 0..20 {
+            assert!(insert(&t, h, pos));
+        }
+        for pos in (0..20).step_by(2) {
+            assert!(t.remove(h, pos));
+            assert!(!t.remove(h, pos), "removed twice");
+        }
+        assert!(!t.remove(h ^ (1 << 40), 1), "wrong hash");
+        for pos in 0..20 {
+            assert_eq!(get(&t, h, pos), (pos % 2 == 1).then_some(pos));
+        }
+        assert_eq!(t.len(), 10);
+        // Churn: the table stays at the size its live entries need.
+        let size = t.memory_bytes();
+        for round in 0..2_000u32 {
+            let hr = u64::from(round.wrapping_mul(0x9e37_79b9)) << 32 | u64::from(round);
+            assert!(insert(&t, hr, 1000 + round));
+            assert!(t.remove(hr, 1000 + round));
+        }
+        assert_eq!(t.len(), 10);
+        assert_eq!(t.memory_bytes(), size);
+        for pos in 0..20 {
+            assert_eq!(get(&t, h, pos), (pos % 2 == 1).then_some(pos));
         }
     }
 

@@ -106,6 +106,20 @@ impl SparseTable {
         })
     }
 
+    /// Clears slot `i` if it holds `value`; `false` (and nothing changes)
+    /// otherwise. Its page stays allocated.
+    pub(crate) fn clear(&self, i: u32, value: NonZeroU64) -> bool {
+        let (d, p, s) = locate(i);
+        let slot = self
+            .root
+            .get(d)
+            .and_then(|dir| dir.get()?.get(p)?.get()?.get(s));
+        slot.is_some_and(|slot| {
+            slot.compare_exchange(value.get(), 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        })
+    }
+
     /// Pages allocated so far.
     #[cfg(test)]
     pub(crate) fn pages(&self) -> usize {

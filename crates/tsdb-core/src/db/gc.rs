@@ -3,6 +3,14 @@
 //! head, its labels lookup and the series index, so memory tracks the active
 //! series rather than every series ever seen.
 //!
+//! The dropped series leave the index one by one (`MemIndex::remove`: their
+//! postings and lookup entries), which costs what they cost, not what the
+//! index holds. Their strings and label groups stay interned, so once the
+//! series removed since the last rebuild outnumber the live ones, GC rebuilds
+//! the index from the head instead, which reclaims them: memory stays within
+//! about twice what the live series need, and the rebuild's cost, linear in
+//! the live series, is paid at most once per as many removals.
+//!
 //! Ids are never reused for other labels: the rebuilt index keeps the old
 //! one's next id, and checkpoints record it (`CHECKPOINT_END`), because WAL
 //! segments not yet covered by a checkpoint may still name a dropped id (a
@@ -22,44 +30,72 @@
 //! deleted timestamps again is allowed from the minimum valid time on.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tsdb_index::{MemIndex, SeriesId};
 
 use super::Inner;
 use crate::error::{Error, Result};
 
+/// Removals below which GC never rebuilds the index (small indexes).
+const REBUILD_MIN_REMOVED: usize = 1024;
+
+/// How head GC takes the dropped series out of the index.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum IndexGc {
+    /// Removes them, or rebuilds once removals outnumber the live series.
+    Auto,
+    /// Rebuilds (tests of the rebuild's races).
+    #[cfg(test)]
+    Rebuild,
+}
+
 impl Inner {
-    /// Drops the inactive series from the head and rebuilds the index
-    /// without them; returns how many were dropped. Callers serialize it
-    /// (they hold the block change lock) and checkpoint afterwards, which
-    /// keeps the dropped series out of the next recovery.
+    /// Drops the inactive series from the head and takes them out of the
+    /// index; returns how many were dropped. Callers serialize it (they hold
+    /// the block change lock) and checkpoint afterwards, which keeps the
+    /// dropped series out of the next recovery.
     ///
-    /// Series creation waits for the two steps under the creation lock —
-    /// dropping (a scan of every head series, shard by shard) and publishing
-    /// the rebuilt index — but not for the rebuild itself: series created
-    /// meanwhile go to the old index (a dropped one comes back under its old
-    /// id) and are logged for the new one. The old index still counts the
-    /// dropped series against the cardinality limits until the new one is
-    /// published, so creation near a limit may be refused during a rebuild.
+    /// Series creation waits for the steps under the creation lock: dropping
+    /// (a scan of every head series, shard by shard) and removing them from
+    /// the index, or, when GC rebuilds it, publishing the rebuilt index — but
+    /// not for the rebuild itself: series created meanwhile go to the old
+    /// index (a dropped one comes back under its old id) and are logged for
+    /// the new one. The old index still counts the dropped series against the
+    /// cardinality limits until the new one is published, so creation near a
+    /// limit may be refused during a rebuild.
     pub(crate) fn gc_head(&self) -> Result<usize> {
-        let dropped = self.gc_drop();
-        if dropped == 0 {
-            return Ok(0);
+        let (dropped, rebuild) = self.gc_drop(IndexGc::Auto);
+        if rebuild {
+            let rebuilt = self.rebuild_index();
+            self.gc_publish(rebuilt)?;
         }
-        let rebuilt = self.rebuild_index();
-        self.gc_publish(rebuilt)?;
         Ok(dropped)
     }
 
     /// GC, step 1 (under the creation lock): drops the inactive series from
-    /// the head and starts logging the series created until step 3.
-    fn gc_drop(&self) -> usize {
+    /// the head and removes them from the index, or, to rebuild it, starts
+    /// logging the series created until step 3. Returns how many were
+    /// dropped and whether to rebuild.
+    fn gc_drop(&self, how: IndexGc) -> (usize, bool) {
         let mut created_log = self.create_lock.lock();
         let dropped = self.head.gc();
-        if dropped > 0 {
-            *created_log = Some(Vec::new());
+        if dropped.is_empty() {
+            return (0, false);
         }
-        dropped
+        let index = self.index.load();
+        let removed = self.removed_since_rebuild.load(Ordering::Relaxed) + dropped.len();
+        let live = index.num_series().saturating_sub(dropped.len());
+        if how == IndexGc::Auto && removed <= live.max(REBUILD_MIN_REMOVED) {
+            for &id in &dropped {
+                index.remove(SeriesId(id));
+            }
+            self.removed_since_rebuild.store(removed, Ordering::Relaxed);
+            return (dropped.len(), false);
+        }
+        self.removed_since_rebuild.store(0, Ordering::Relaxed);
+        *created_log = Some(Vec::new());
+        (dropped.len(), true)
     }
 
     /// GC, step 3 (under the creation lock): adds the series created since
@@ -105,6 +141,7 @@ fn rebuild_error(id: u32, e: &tsdb_index::IndexError) -> Error {
 mod tests {
     use std::path::Path;
     use std::sync::Arc;
+    use std::sync::atomic::Ordering;
 
     use tsdb_index::{Labels, Matcher, SeriesId};
 
@@ -247,6 +284,41 @@ mod tests {
         assert_eq!(read(&db, 1), [(5, 5.0)]);
     }
 
+    /// Below the rebuild threshold, GC removes the dropped series from the
+    /// live index in place; past it, it rebuilds and starts counting afresh.
+    #[test]
+    fn gc_removes_from_the_index_in_place_until_removals_outnumber_the_live() {
+        let mem = MemStorage::new();
+        let db = open(&mem);
+        db.append(&labels(0), 10, 1.0).unwrap();
+        db.append(&labels(1), 10, 2.0).unwrap();
+        let inner = &db.inner;
+        let before = inner.index.load_full();
+        db.delete_series(&[Matcher::equal("s", "1")], i64::MIN, i64::MAX)
+            .unwrap();
+        assert!(Arc::ptr_eq(&before, &inner.index.load_full()), "rebuilt");
+        assert_eq!(inner.removed_since_rebuild.load(Ordering::Relaxed), 1);
+        assert_eq!(id_of(&db, 1), None);
+        assert_eq!(db.label_values("s", &[]).unwrap(), ["0"]);
+        assert_eq!(inner.index.load().num_series(), 1);
+        // Back under a new id.
+        db.append(&labels(1), 20, 3.0).unwrap();
+        assert_eq!(id_of(&db, 1), Some(2));
+        // Past the threshold: a rebuild, which resets the count.
+        inner
+            .removed_since_rebuild
+            .store(super::REBUILD_MIN_REMOVED, Ordering::Relaxed);
+        db.delete_series(&[Matcher::equal("s", "1")], i64::MIN, i64::MAX)
+            .unwrap();
+        assert!(
+            !Arc::ptr_eq(&before, &inner.index.load_full()),
+            "not rebuilt"
+        );
+        assert_eq!(inner.removed_since_rebuild.load(Ordering::Relaxed), 0);
+        assert_eq!(db.label_values("s", &[]).unwrap(), ["0"]);
+        assert_eq!(inner.index.load().next_id(), 3);
+    }
+
     /// Series created while the index is rebuilt (a new one, and a dropped
     /// one coming back under its old id) are in the published index.
     #[test]
@@ -270,7 +342,7 @@ mod tests {
                 .delete_range(i64::MIN, i64::MAX)
                 .unwrap();
         }
-        assert_eq!(inner.gc_drop(), 2);
+        assert_eq!(inner.gc_drop(super::IndexGc::Rebuild), (2, true));
         let rebuilt = inner.rebuild_index();
         db.append(&labels(0), 30, 4.0).unwrap(); // back, under its old id
         db.append(&labels(3), 30, 5.0).unwrap(); // new

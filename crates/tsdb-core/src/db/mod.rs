@@ -10,7 +10,7 @@ mod recovery;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -119,7 +119,8 @@ pub(crate) struct Inner {
     pub wal_dir: PathBuf,
     pub storage: Arc<dyn Storage>,
     pub settings: Settings,
-    /// The head's series index; replaced whole by head GC (`Inner::gc_head`).
+    /// The head's series index: head GC removes series from it, and replaces
+    /// it whole by a rebuilt one now and then (`Inner::gc_head`).
     pub index: arc_swap::ArcSwap<MemIndex>,
     pub head: Head,
     pub wal: Wal,
@@ -138,6 +139,9 @@ pub(crate) struct Inner {
     /// head GC rebuilds the index (without it), it holds the series created
     /// meanwhile, which the rebuilt index takes before it is published.
     pub create_lock: Mutex<Option<Vec<(SeriesId, Labels)>>>,
+    /// Series head GC removed from the index since it was last rebuilt (their
+    /// strings stay interned until a rebuild); changed under `create_lock`.
+    pub removed_since_rebuild: AtomicUsize,
     pub checkpoint_lock: Mutex<()>,
     pub counters: Counters,
     pub report: RecoveryReport,

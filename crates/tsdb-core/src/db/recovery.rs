@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -201,6 +201,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         blocks,
         min_valid_ms: std::sync::atomic::AtomicI64::new(min_valid_ms),
         create_lock: Mutex::new(None),
+        removed_since_rebuild: AtomicUsize::new(0),
         checkpoint_lock: Mutex::new(()),
         counters: Counters::default(),
         report,

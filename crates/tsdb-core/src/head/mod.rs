@@ -227,13 +227,13 @@ impl Head {
     /// (cut into blocks, or deleted) and which received nothing since: they
     /// leave their shard and the labels lookup, so memory tracks the active
     /// series. A series that never had a sample (just created, its first
-    /// append on the way) is kept. Returns how many were dropped.
+    /// append on the way) is kept. Returns the ids of those dropped.
     ///
     /// The caller holds the series-creation lock, so no series is created
     /// meanwhile; an appender that resolved a dropped id finds it gone under
     /// the shard lock and resolves the labels again (a new id).
-    pub(crate) fn gc(&self) -> usize {
-        let mut dropped = 0;
+    pub(crate) fn gc(&self) -> Vec<u32> {
+        let mut dropped = Vec::new();
         for shard in self.shards.iter() {
             // The labels lookup forgets them while the shard is still locked.
             let mut shard = shard.lock();
@@ -241,7 +241,7 @@ impl Head {
             for (id, labels) in &removed {
                 self.refs.remove(labels, *id);
             }
-            dropped += removed.len();
+            dropped.extend(removed.into_iter().map(|(id, _)| id));
         }
         dropped
     }

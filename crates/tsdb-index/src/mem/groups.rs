@@ -204,7 +204,8 @@ impl LabelGroups {
         let g = self
             .arena
             .alloc(syms.len() + spelling.len() + 2)
-            .filter(|g| *g < u32::MAX)?;
+            // Below `u32::MAX − 1`: the series table's tombstone packs that group.
+            .filter(|g| *g < u32::MAX - 1)?;
         self.arena.write(g, &[n, s]);
         self.arena.write(g.checked_add(2)?, &spelling);
         self.arena.write(g.checked_add(2)?.checked_add(s)?, syms);

@@ -188,3 +188,45 @@ fn get_many_agrees_with_get() {
         }
     }
 }
+
+#[test]
+fn lookups_of_stable_series_never_miss_while_others_churn() {
+    let idx = std::sync::Arc::new(MemIndex::default());
+    let stable: Vec<(SeriesId, Labels)> = (0..2_000)
+        .map(|i| {
+            let s = l(&[("__name__", "stable"), ("i", &i.to_string())]);
+            (idx.get_or_create(&s).unwrap(), s)
+        })
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (idx, stop) = (idx.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Create and remove, so tombstones pile up and the table is rebuilt.
+            for round in 0..40 {
+                let ids: Vec<SeriesId> = (0..1_000)
+                    .map(|i| {
+                        let s = l(&[("__name__", "churn"), ("i", &format!("{round}-{i}"))]);
+                        idx.get_or_create(&s).unwrap()
+                    })
+                    .collect();
+                for id in ids {
+                    assert!(idx.remove(id));
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Release);
+        })
+    };
+    let mut checks = 0usize;
+    while !stop.load(std::sync::atomic::Ordering::Acquire) || checks == 0 {
+        for (id, s) in &stable {
+            assert_eq!(idx.get(s), Some(*id));
+            checks += 1;
+        }
+    }
+    churn.join().unwrap();
+    assert!(checks > 0);
+    assert_eq!(idx.num_series(), stable.len());
+    assert_eq!(idx.metric_series("churn"), 0);
+    assert_eq!(idx.label_values("__name__", &[]).unwrap(), vec!["stable"]);
+}

@@ -201,6 +201,7 @@ enum LookupOp {
     Get(Labels),
     GetOrCreate(Labels),
     InsertWithId(u32, Labels),
+    Remove(u32),
 }
 
 fn lookup_op_strategy() -> impl Strategy<Value = LookupOp> {
@@ -208,6 +209,7 @@ fn lookup_op_strategy() -> impl Strategy<Value = LookupOp> {
         lookup_labels_strategy().prop_map(LookupOp::Get),
         lookup_labels_strategy().prop_map(LookupOp::GetOrCreate),
         (0..64u32, lookup_labels_strategy()).prop_map(|(id, l)| LookupOp::InsertWithId(id, l)),
+        (0..16u32).prop_map(LookupOp::Remove),
     ]
 }
 
@@ -263,8 +265,35 @@ proptest! {
                     }
                     probes.push(l);
                 }
+                LookupOp::Remove(id) => {
+                    let at = model.iter().position(|(i, _)| i.0 == id);
+                    prop_assert_eq!(mem.remove(SeriesId(id)), at.is_some());
+                    if let Some(at) = at {
+                        probes.push(model.remove(at).1);
+                    }
+                }
             }
         }
+        // Postings follow removals: the values of a name are those of live series.
+        for name in ["A", "a", "ab", "b", "__name__"] {
+            let mut want: Vec<String> = model
+                .iter()
+                .filter_map(|(_, l)| l.get(name).map(str::to_string))
+                .collect();
+            want.sort();
+            want.dedup();
+            prop_assert_eq!(mem.label_values(name, &[]).unwrap(), want);
+        }
+        let mut named: Vec<SeriesId> = model
+            .iter()
+            .filter(|(_, l)| l.metric_name().is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        named.sort();
+        let sel = mem
+            .select(&[Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()])
+            .unwrap();
+        prop_assert_eq!(sel, named);
         let mut out = Vec::new();
         mem.get_many(&probes, &mut out);
         let want: Vec<Option<SeriesId>> = probes
