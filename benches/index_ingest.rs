@@ -163,6 +163,7 @@ fn memory_latency(c: &mut Criterion<CpuTime>) {
         let mut buf: Vec<u64> = Vec::with_capacity(SLOTS + HUGE / 8);
         let addr = buf.as_mut_ptr() as usize;
         let skip = (HUGE - addr % HUGE) % HUGE / 8;
+        #[cfg(target_os = "linux")]
         if huge {
             let page = addr.next_multiple_of(4096);
             // SAFETY: advice on pages inside `buf`'s allocation; no memory is accessed.
@@ -180,7 +181,13 @@ fn memory_latency(c: &mut Criterion<CpuTime>) {
             let j = (x >> 33) as usize % i;
             next.swap(i, j);
         }
-        let name = if huge { "huge_pages" } else { "4KiB_pages" };
+        let name = if huge && cfg!(target_os = "linux") {
+            "huge_pages"
+        } else if huge {
+            continue;
+        } else {
+            "4KiB_pages"
+        };
         let mut at = 0usize;
         g.bench_function(format!("dependent_load_32MiB_{name}"), |b| {
             b.iter(|| {

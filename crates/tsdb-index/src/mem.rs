@@ -156,6 +156,11 @@ fn pack(head: u32, group: u32) -> Option<NonZeroU64> {
     NonZeroU64::new(u64::from(head) << 32 | u64::from(group.checked_add(1)?))
 }
 
+/// A removed series' slot in [`MemIndex::series`]: its id stays taken. [`pack`]
+/// never gives it (its low word would be group `u32::MAX − 1`, which label groups
+/// never have).
+const REMOVED: NonZeroU64 = NonZeroU64::MAX;
+
 /// The inverse of [`pack`].
 #[inline]
 fn unpack(v: NonZeroU64) -> (u32, u32) {
@@ -193,10 +198,14 @@ impl MemIndex {
 
     /// Calls `f` with the `(name, value)` symbols of each label of series `id`, in
     /// order; `false` if there is no such series.
-    fn for_each_pair(&self, id: u32, mut f: impl FnMut(u32, u32)) -> bool {
-        let Some((head, group)) = self.series.get(id).map(unpack) else {
-            return false;
-        };
+    fn for_each_pair(&self, id: u32, f: impl FnMut(u32, u32)) -> bool {
+        self.live_packed(id)
+            .map(unpack)
+            .is_some_and(|(head, group)| self.for_each_pair_of(head, group, f))
+    }
+
+    /// [`MemIndex::for_each_pair`] of the series spelled by `head` and `group`.
+    fn for_each_pair_of(&self, head: u32, group: u32, mut f: impl FnMut(u32, u32)) -> bool {
         let Some(syms) = self.groups.get(group) else {
             return false;
         };
@@ -468,44 +477,90 @@ impl MemIndex {
         Ok(SeriesId(id))
     }
 
-    /// Removes series `id` (head GC, deletion): it leaves the lookup table, the
-    /// postings and the counts, and its id is not handed out again. `false` if there
-    /// is no such series. Its strings and label group stay interned (shared with
-    /// other series, they are not counted per series); a host that removes most
-    /// of its series over time rebuilds the index to reclaim them.
-    ///
-    /// A lookup racing the removal may still return the id.
+    /// Removes series `id` (head GC, deletion); `false` if there is no such series.
+    /// See [`MemIndex::remove_many`].
     pub fn remove(&self, id: SeriesId) -> bool {
-        let Some(labels) = self.labels(id) else {
-            return false;
-        };
-        let h = labels.hash64();
-        let Some(create_lock) = self.create_lock(h) else {
-            return false;
-        };
-        // Serialized with the creation of the same labels.
-        let _creating = create_lock.lock();
-        let Some(packed) = self.series.get(id.0) else {
-            return false;
-        };
-        let mut pairs = Vec::with_capacity(labels.len() * 2);
-        self.for_each_pair(id.0, |n, v| pairs.extend([n, v]));
-        if !self.series.clear(id.0, packed) {
-            return false;
+        self.remove_many(&[id]) == 1
+    }
+
+    /// Removes the series `ids` (head GC, deletion); returns how many were there.
+    /// They leave the lookup table, the postings and the counts; their ids stay
+    /// taken (never handed out again, and [`MemIndex::insert_with_id`] refuses them).
+    /// Their strings and label groups stay interned (shared with other series, they
+    /// are not counted per series): a host that removes most of its series over time
+    /// rebuilds the index to reclaim them.
+    ///
+    /// A lookup racing the removal, including the lock-free first step of
+    /// [`MemIndex::get_or_create`], may still return a removed id; a host that must
+    /// not see one serializes creation with removal, as tsdb-core does.
+    pub fn remove_many(&self, ids: &[SeriesId]) -> usize {
+        // Step 1, per series under the creation lock of its labels: check that the
+        // id still spells the labels read before taking the lock, and take it out of
+        // the lookup table (a new series with these labels gets a new id from here).
+        let mut gone: Vec<(u32, NonZeroU64, Vec<u32>, Labels)> = Vec::with_capacity(ids.len());
+        for &SeriesId(id) in ids {
+            let Some(packed) = self.live_packed(id) else {
+                continue;
+            };
+            let (head, group) = unpack(packed);
+            let mut pairs = Vec::new();
+            if !self.for_each_pair_of(head, group, |n, v| pairs.extend([n, v])) {
+                continue;
+            }
+            let labels = self.labels_of_pairs(&pairs);
+            let h = labels.hash64();
+            let Some(create_lock) = self.create_lock(h) else {
+                continue;
+            };
+            let _creating = create_lock.lock();
+            if self.series.get(id) != Some(packed) || !self.table.remove(h, id) {
+                continue; // removed meanwhile
+            }
+            gone.push((id, packed, pairs, labels));
         }
-        self.table.remove(h, id.0);
-        self.postings.write().remove(id.0, &pairs);
+        // Step 2: the postings, under one write lock.
+        {
+            let mut postings = self.postings.write();
+            for (id, _, pairs, _) in &gone {
+                postings.remove(*id, pairs);
+            }
+        }
+        // Step 3: the id is marked removed last, so that until the postings are
+        // gone `insert_with_id` finds it taken and cannot bind it to other labels.
         let decrement = |c: &AtomicUsize| {
             let _ = c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
         };
-        decrement(&self.count);
-        decrement(
-            &self
-                .metrics
-                .stats(labels.metric_name().unwrap_or(""))
-                .series,
-        );
-        true
+        let mut removed = 0;
+        for (id, packed, _, labels) in &gone {
+            if self.series.replace(*id, *packed, REMOVED) {
+                removed += 1;
+                decrement(&self.count);
+                decrement(
+                    &self
+                        .metrics
+                        .stats(labels.metric_name().unwrap_or(""))
+                        .series,
+                );
+            }
+        }
+        removed
+    }
+
+    /// The packed labels of series `id`, unless there is none or it was removed.
+    #[inline]
+    fn live_packed(&self, id: u32) -> Option<NonZeroU64> {
+        self.series.get(id).filter(|p| *p != REMOVED)
+    }
+
+    /// The label set of `(name, value)` symbol pairs.
+    fn labels_of_pairs(&self, pairs: &[u32]) -> Labels {
+        Labels::from_sorted(pairs.chunks_exact(2).filter_map(|p| match p {
+            [n, v] => Some((
+                self.symbols.get(*n).unwrap_or(""),
+                self.symbols.get(*v).unwrap_or(""),
+            )),
+            _ => None,
+        }))
     }
 
     /// Inserts a series under a given id (WAL replay, loading a block): no limit check
@@ -546,13 +601,8 @@ impl MemIndex {
     /// The labels of series `id`.
     pub fn labels(&self, id: SeriesId) -> Option<Labels> {
         let mut pairs = Vec::new();
-        let found = self.for_each_pair(id.0, |n, v| {
-            pairs.push((
-                self.symbols.get(n).unwrap_or(""),
-                self.symbols.get(v).unwrap_or(""),
-            ));
-        });
-        found.then(|| Labels::from_sorted(pairs.into_iter()))
+        let found = self.for_each_pair(id.0, |n, v| pairs.extend([n, v]));
+        found.then(|| self.labels_of_pairs(&pairs))
     }
 
     fn source(&self) -> MemSource<'_> {

@@ -240,8 +240,8 @@ impl SeriesTable {
         let used = counts.live + counts.removed;
         // Past half full, rebuild without the tombstones: doubled, or at the same
         // size when tombstones are what fills the table.
-        let grow = (counts.live + 1) * 4 > cur.slots.len();
-        let placed = if (used + 1) * 2 > cur.slots.len() && !(grow && cur.bits >= MAX_BITS) {
+        let grow = (counts.live + 1) * 4 > cur.slots.len() && cur.bits < MAX_BITS;
+        let placed = if (used + 1) * 2 > cur.slots.len() && (grow || counts.removed > 0) {
             let next = Slots::new(cur.bits + u32::from(grow), cur.seed);
             for s in cur.slots.iter() {
                 if let Probe::Entry(t, old) = s.load() {

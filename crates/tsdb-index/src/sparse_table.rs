@@ -106,16 +106,16 @@ impl SparseTable {
         })
     }
 
-    /// Clears slot `i` if it holds `value`; `false` (and nothing changes)
-    /// otherwise. Its page stays allocated.
-    pub(crate) fn clear(&self, i: u32, value: NonZeroU64) -> bool {
+    /// Sets slot `i` to `new` if it holds `old`; `false` (and nothing changes)
+    /// otherwise.
+    pub(crate) fn replace(&self, i: u32, old: NonZeroU64, new: NonZeroU64) -> bool {
         let (d, p, s) = locate(i);
         let slot = self
             .root
             .get(d)
             .and_then(|dir| dir.get()?.get(p)?.get()?.get(s));
         slot.is_some_and(|slot| {
-            slot.compare_exchange(value.get(), 0, Ordering::AcqRel, Ordering::Acquire)
+            slot.compare_exchange(old.get(), new.get(), Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         })
     }

@@ -68,34 +68,49 @@ impl Inner {
         let (dropped, rebuild) = self.gc_drop(IndexGc::Auto);
         if rebuild {
             let rebuilt = self.rebuild_index();
-            self.gc_publish(rebuilt)?;
+            if let Err(e) = self.gc_publish(rebuilt) {
+                // The old index stays: the dropped series leave it in place, or
+                // no later GC would (they are no longer in the head) — but not
+                // those created again meanwhile, under their old ids.
+                let _created = self.create_lock.lock();
+                let gone: Vec<SeriesId> = dropped
+                    .into_iter()
+                    .filter(|id| !self.head.contains(*id))
+                    .collect();
+                self.index.load().remove_many(&gone);
+                self.removed_since_rebuild
+                    .fetch_add(gone.len(), Ordering::Relaxed);
+                return Err(e);
+            }
+            self.removed_since_rebuild.store(0, Ordering::Relaxed);
         }
-        Ok(dropped)
+        Ok(dropped.len())
     }
 
     /// GC, step 1 (under the creation lock): drops the inactive series from
     /// the head and removes them from the index, or, to rebuild it, starts
-    /// logging the series created until step 3. Returns how many were
-    /// dropped and whether to rebuild.
-    fn gc_drop(&self, how: IndexGc) -> (usize, bool) {
+    /// logging the series created until step 3. Returns the dropped ids and
+    /// whether to rebuild.
+    ///
+    /// The removal stays under the creation lock, which it holds for about
+    /// a microsecond per dropped series: a dropped series created again
+    /// meanwhile would take its old id from the index and then lose it.
+    fn gc_drop(&self, how: IndexGc) -> (Vec<SeriesId>, bool) {
         let mut created_log = self.create_lock.lock();
-        let dropped = self.head.gc();
+        let dropped: Vec<SeriesId> = self.head.gc().into_iter().map(SeriesId).collect();
         if dropped.is_empty() {
-            return (0, false);
+            return (dropped, false);
         }
         let index = self.index.load();
         let removed = self.removed_since_rebuild.load(Ordering::Relaxed) + dropped.len();
         let live = index.num_series().saturating_sub(dropped.len());
         if how == IndexGc::Auto && removed <= live.max(REBUILD_MIN_REMOVED) {
-            for &id in &dropped {
-                index.remove(SeriesId(id));
-            }
+            index.remove_many(&dropped);
             self.removed_since_rebuild.store(removed, Ordering::Relaxed);
-            return (dropped.len(), false);
+            return (dropped, false);
         }
-        self.removed_since_rebuild.store(0, Ordering::Relaxed);
         *created_log = Some(Vec::new());
-        (dropped.len(), true)
+        (dropped, true)
     }
 
     /// GC, step 3 (under the creation lock): adds the series created since
@@ -342,7 +357,8 @@ mod tests {
                 .delete_range(i64::MIN, i64::MAX)
                 .unwrap();
         }
-        assert_eq!(inner.gc_drop(super::IndexGc::Rebuild), (2, true));
+        let (dropped, rebuild) = inner.gc_drop(super::IndexGc::Rebuild);
+        assert_eq!((dropped.len(), rebuild), (2, true));
         let rebuilt = inner.rebuild_index();
         db.append(&labels(0), 30, 4.0).unwrap(); // back, under its old id
         db.append(&labels(3), 30, 5.0).unwrap(); // new

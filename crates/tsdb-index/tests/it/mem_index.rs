@@ -230,3 +230,35 @@ fn lookups_of_stable_series_never_miss_while_others_churn() {
     assert_eq!(idx.metric_series("churn"), 0);
     assert_eq!(idx.label_values("__name__", &[]).unwrap(), vec!["stable"]);
 }
+
+#[test]
+fn removed_ids_stay_taken() {
+    let idx = MemIndex::default();
+    let a = l(&[("__name__", "m"), ("i", "a")]);
+    let b = l(&[("__name__", "m"), ("i", "b")]);
+    let c = l(&[("__name__", "n"), ("i", "c")]);
+    let (ia, ib) = (
+        idx.get_or_create(&a).unwrap(),
+        idx.get_or_create(&b).unwrap(),
+    );
+    // Duplicates and unknown ids count once and not at all.
+    assert_eq!(idx.remove_many(&[ia, ia, SeriesId(77)]), 1);
+    assert!(!idx.remove(ia));
+    assert_eq!(idx.labels(ia), None);
+    assert_eq!(idx.get(&a), None);
+    // The id cannot be bound to other labels, nor handed out again.
+    assert!(matches!(
+        idx.insert_with_id(ia, c.clone()),
+        Err(IndexError::SeriesIdConflict { .. })
+    ));
+    let ia2 = idx.get_or_create(&a).unwrap();
+    assert!(ia2 != ia && ia2 != ib);
+    assert_eq!(idx.num_series(), 2);
+    assert_eq!(idx.metric_series("m"), 2);
+    assert_eq!(
+        idx.select(&[tsdb_index::Matcher::equal("__name__", "m")])
+            .unwrap(),
+        vec![ib, ia2]
+    );
+    assert_eq!(idx.all_series(), vec![(ib, b), (ia2, a)]);
+}

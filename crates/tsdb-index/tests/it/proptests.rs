@@ -222,6 +222,8 @@ proptest! {
         // The model: every series with its id.
         let mut model: Vec<(SeriesId, Labels)> = Vec::new();
         let mut next = 0u32;
+        // Removed ids stay taken.
+        let mut removed = std::collections::HashSet::new();
         let mut probes = Vec::new();
         for op in ops {
             match op {
@@ -239,7 +241,7 @@ proptest! {
                         }
                         None => {
                             // Ids continue after the largest taken, skipping taken ones.
-                            while model.iter().any(|(id, _)| id.0 == next) {
+                            while model.iter().any(|(id, _)| id.0 == next) || removed.contains(&next) {
                                 next += 1;
                             }
                             prop_assert_eq!(got.unwrap(), SeriesId(next));
@@ -252,7 +254,7 @@ proptest! {
                 LookupOp::InsertWithId(id, l) => {
                     let got = mem.insert_with_id(SeriesId(id), l.clone());
                     let by_labels = model.iter().find(|(_, m)| *m == l).map(|(i, _)| *i);
-                    let by_id = model.iter().any(|(i, _)| i.0 == id);
+                    let by_id = model.iter().any(|(i, _)| i.0 == id) || removed.contains(&id);
                     match by_labels {
                         Some(i) if i.0 == id => prop_assert!(got.is_ok()),
                         Some(_) => prop_assert!(matches!(got, Err(IndexError::SeriesIdConflict { id: _ })), "{:?}", got),
@@ -270,6 +272,7 @@ proptest! {
                     prop_assert_eq!(mem.remove(SeriesId(id)), at.is_some());
                     if let Some(at) = at {
                         probes.push(model.remove(at).1);
+                        removed.insert(id);
                     }
                 }
             }
