@@ -222,20 +222,11 @@ impl MemIndex {
         true
     }
 
-    /// Whether entry `e` spells exactly `labels`: the first value against its
-    /// symbol, then the rest against the group's spelling (or, for a group without
-    /// one, each interned string against the query's bytes).
+    /// Whether entry `e` spells exactly `labels`: the group's length, then each
+    /// interned string against the query's bytes.
     #[inline]
     fn entry_eq(&self, e: Entry, labels: &Labels) -> bool {
         let (data, ends) = labels.raw_parts();
-        if let Some((n, spelling)) = self.groups.spelling(e.group) {
-            let v0 = ends
-                .first()
-                .zip(ends.get(1))
-                .and_then(|(&s, &t)| data.get(s as usize..t as usize));
-            return v0.is_some_and(|v0| self.symbols.is(e.head, v0))
-                && groups::spelled_eq(n, spelling, data, ends);
-        }
         let Some(syms) = self.groups.get(e.group) else {
             return false;
         };
@@ -375,10 +366,9 @@ impl MemIndex {
         if let Some(v) = syms.get_mut(1) {
             *v = GROUP_HOLE;
         }
-        let (data, ends) = labels.raw_parts();
         let group = self
             .groups
-            .intern(&syms, data, ends)
+            .intern(&syms)
             .ok_or(IndexError::FormatLimit("label groups"))?;
         Ok((head, group, pairs))
     }
