@@ -146,6 +146,28 @@ fn create(c: &mut Criterion<CpuTime>) {
         )
     });
     g.finish();
+
+    // Head GC: half the series of a 200 k index leave it, in one batch.
+    let all = devops::series(2 * BATCH);
+    let mut g = c.benchmark_group("index_remove");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("remove_many_100k_of_200k", |b| {
+        b.iter_batched(
+            || {
+                let idx = MemIndex::new(CardinalityLimits::unlimited());
+                let ids: Vec<_> = all.iter().map(|l| idx.get_or_create(l).unwrap()).collect();
+                let gone: Vec<_> = ids.into_iter().step_by(2).collect();
+                (idx, gone)
+            },
+            |(idx, gone)| {
+                assert_eq!(idx.remove_many(&gone), gone.len());
+                idx
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
 }
 
 /// The machine's floor for a lookup in random order: one load that depends on the
