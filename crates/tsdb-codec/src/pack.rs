@@ -443,77 +443,124 @@ fn write_rice(values: &[u64], k: u32, out: &mut Vec<u8>) {
 /// Bits [`read_rice`] loads at a time: a byte-aligned 64-bit load shifted by up to 7.
 const PEEK: u32 = 56;
 
-/// Decodes the next Rice code. The common case — quotient below the escape, code
-/// within the loaded bits — is a count of trailing zeros and two shifts; the
-/// register is reloaded only when the code may run past the loaded bits.
-#[inline(always)]
-fn next_rice(data: &[u8], k: u32, low: u64, pos: &mut usize, w: &mut u64, avail: &mut u32) -> u64 {
-    let mut q = w.trailing_zeros();
-    if q + 1 + k > *avail {
-        *pos += (PEEK - *avail) as usize;
-        *w = load_at(data, *pos, PEEK, mask_of(PEEK));
-        *avail = PEEK;
-        q = w.trailing_zeros();
+/// The decoding window of [`read_rice`]: up to [`PEEK`] unread bits of the stream,
+/// least-significant first, topped by a sentinel one bit. The sentinel marks how
+/// many bits are valid without a separate count: a code that would shift it out
+/// ran past the loaded bits.
+#[derive(Clone, Copy)]
+struct RiceWindow {
+    /// Bit position in the stream of the window's lowest bit when it was loaded.
+    pos: usize,
+    /// The bits, sentinel included.
+    w: u64,
+}
+
+impl RiceWindow {
+    #[inline(always)]
+    fn at(data: &[u8], pos: usize) -> RiceWindow {
+        RiceWindow {
+            pos,
+            w: load_at(data, pos, PEEK, mask_of(PEEK)) | (1 << PEEK),
+        }
     }
-    if q < RICE_ESCAPE && q + 1 + k <= PEEK {
-        let rest = *w >> (q + 1);
-        *w = rest >> k;
-        *avail -= q + 1 + k;
-        return (u64::from(q) << k) | (rest & low);
+
+    /// Bit position of the next unread bit.
+    #[inline(always)]
+    fn position(self) -> usize {
+        // The sentinel sits at bit PEEK − consumed; w ≠ 0 always.
+        self.pos + (self.w.leading_zeros() - (63 - PEEK)) as usize
     }
-    // An escape, or k > 39: decode from the absolute position and reload.
-    *pos += (PEEK - *avail) as usize;
+}
+
+/// Decodes the Rice code at bit `pos` from the stream itself (no window): an
+/// escape, or a parameter too wide for the window. Returns the value and the
+/// position after it.
+#[cold]
+#[inline(never)]
+fn rice_at(data: &[u8], k: u32, low: u64, mut pos: usize) -> (u64, usize) {
+    let q = load_at(data, pos, PEEK, mask_of(PEEK)).trailing_zeros();
     let v = if q < RICE_ESCAPE {
-        *pos += q as usize + 1;
-        let rest = load_at(data, *pos, k, low);
-        *pos += k as usize;
+        pos += q as usize + 1;
+        let rest = load_at(data, pos, k, low);
+        pos += k as usize;
         (u64::from(q) << k) | rest
     } else {
-        *pos += RICE_ESCAPE as usize;
-        let len = (load_at(data, *pos, 6, 63) as u32) + 1;
-        *pos += 6;
-        let v = load_at(data, *pos, len, mask_of(len));
-        *pos += len as usize;
+        pos += RICE_ESCAPE as usize;
+        let len = (load_at(data, pos, 6, 63) as u32) + 1;
+        pos += 6;
+        let v = load_at(data, pos, len, mask_of(len));
+        pos += len as usize;
         v
     };
-    *w = load_at(data, *pos, PEEK, mask_of(PEEK));
-    *avail = PEEK;
-    v
+    (v, pos)
 }
 
 /// Decodes `m` Rice codes from the start of `data` into slots
-/// `base + unzigzag(v) × multiplier`; returns the bytes consumed.
+/// `base + unzigzag(v) × multiplier`, or, with `running = Some(x)`, into the
+/// running sums `x + Σ` of those (the delta predictor undone in the same pass);
+/// returns the bytes consumed.
+///
+/// The common code — quotient below the escape, within the loaded bits — is a
+/// count of trailing zeros, a shift and a mask ([`rice_run`]); the window is
+/// reloaded (one unaligned load) when a code shifts its sentinel out. Escapes and
+/// the last bytes of the stream are decoded here, one code at a time.
 fn read_rice<W: Word>(
     data: &[u8],
     m: usize,
     k: u32,
     base: i64,
     multiplier: u64,
+    running: Option<i64>,
     out: &mut Vec<W>,
 ) -> Result<usize> {
-    let peek_mask = mask_of(PEEK);
     let low = mask_of(k);
-    let mul = multiplier as i64;
     let start = out.len();
     out.resize(start + m, W::from_i64(0));
     let slots = out.get_mut(start..).unwrap_or_default();
-    // `pos` is the bit position of `w`'s lowest bit, `avail` how many of `w`'s bits
-    // are loaded (bits above them read as zeros).
-    let mut pos = 0usize;
-    let mut w = load_at(data, 0, PEEK, peek_mask);
-    let mut avail = PEEK;
-    if mul == 1 {
-        for slot in slots.iter_mut() {
-            let v = next_rice(data, k, low, &mut pos, &mut w, &mut avail);
-            *slot = W::from_i64(base.wrapping_add(unzigzag(v)));
+    let mut st = RiceState {
+        k,
+        low,
+        base,
+        mul: multiplier as i64,
+        x: running.unwrap_or(0),
+        win: RiceWindow::at(data, 0),
+    };
+    // A code below the escape takes at most RICE_ESCAPE + k bits: with k ≤ 40 it
+    // always fits a freshly loaded window.
+    let windowed = k + RICE_ESCAPE <= PEEK;
+    let mut i = 0;
+    while i < m {
+        if windowed {
+            let rest = slots.get_mut(i..).unwrap_or_default();
+            i += rice_dispatch(data, &mut st, rest, running.is_some());
+            let pos = st.win.position();
+            let from = pos >> 3;
+            if i < m && from.saturating_add(8) > data.len() {
+                // The run stopped at the last bytes: go on over a zero-padded copy
+                // of them (bits past the end read as zeros either way).
+                let mut tail = [0u8; 32];
+                for (d, s) in tail.iter_mut().zip(data.get(from..).unwrap_or_default()) {
+                    *d = *s;
+                }
+                st.win = RiceWindow::at(&tail, pos & 7);
+                let rest = slots.get_mut(i..).unwrap_or_default();
+                let done = rice_dispatch(&tail, &mut st, rest, running.is_some());
+                st.win = RiceWindow::at(data, from * 8 + st.win.position());
+                i += done;
+                if done > 0 {
+                    continue;
+                }
+            }
         }
-    } else {
-        for slot in slots.iter_mut() {
-            let v = next_rice(data, k, low, &mut pos, &mut w, &mut avail);
-            *slot = W::from_i64(base.wrapping_add(unzigzag(v).wrapping_mul(mul)));
-        }
+        // An escape (or a parameter too wide for the window): one code from the
+        // stream itself.
+        let Some(slot) = slots.get_mut(i) else { break };
+        let (v, pos) = rice_at(data, k, low, st.win.position());
+        st.win = RiceWindow::at(data, pos);
+        st.emit(v, running.is_some(), slot);
+        i += 1;
     }
-    pos += (PEEK - avail) as usize;
+    let pos = st.win.position();
     // Loads past the end read zeros; a stream that needed them is truncated.
     if pos > data.len() * 8 {
         return Err(CodecError::Truncated {
@@ -521,6 +568,89 @@ fn read_rice<W: Word>(
         });
     }
     Ok(pos.div_ceil(8))
+}
+
+/// What [`read_rice`] carries from code to code.
+struct RiceState {
+    k: u32,
+    low: u64,
+    base: i64,
+    mul: i64,
+    /// The running sum (delta predictor) or the last residual.
+    x: i64,
+    win: RiceWindow,
+}
+
+impl RiceState {
+    #[inline(always)]
+    fn emit<W: Word>(&mut self, v: u64, sum: bool, slot: &mut W) {
+        let r = self.base.wrapping_add(unzigzag(v).wrapping_mul(self.mul));
+        self.x = if sum { self.x.wrapping_add(r) } else { r };
+        *slot = W::from_i64(self.x);
+    }
+}
+
+/// [`rice_run`] specialised for a running sum and a multiplier.
+#[inline(always)]
+fn rice_dispatch<W: Word>(buf: &[u8], st: &mut RiceState, slots: &mut [W], sum: bool) -> usize {
+    match (sum, st.mul != 1) {
+        (true, true) => rice_run::<W, true, true>(buf, st, slots),
+        (true, false) => rice_run::<W, true, false>(buf, st, slots),
+        (false, true) => rice_run::<W, false, true>(buf, st, slots),
+        (false, false) => rice_run::<W, false, false>(buf, st, slots),
+    }
+}
+
+/// Decodes Rice codes into `slots` while they are below the escape and the window
+/// can be reloaded from whole 8-byte loads of `buf` (the window's position is
+/// relative to `buf`). Returns how many slots it filled; the window then sits at
+/// the first code not decoded.
+#[inline(always)]
+fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
+    buf: &[u8],
+    st: &mut RiceState,
+    slots: &mut [W],
+) -> usize {
+    let (k, low, base, mul) = (st.k, st.low, st.base, st.mul);
+    let mut x = st.x;
+    let RiceWindow { mut pos, mut w } = st.win;
+    let mut done = 0;
+    for slot in slots.iter_mut() {
+        let mut q = w.trailing_zeros();
+        if q >= RICE_ESCAPE {
+            break;
+        }
+        let mut rest = w >> (q + 1);
+        let mut next = rest.wrapping_shr(k);
+        if next == 0 {
+            // Past the loaded bits: reload at the next unread bit.
+            pos += (w.leading_zeros() - (63 - PEEK)) as usize;
+            let byte = pos >> 3;
+            let Some(bytes) = buf.get(byte..byte + 8) else {
+                w = 1 << PEEK; // nothing loaded at `pos`
+                break;
+            };
+            let mut a = [0u8; 8];
+            a.copy_from_slice(bytes);
+            w = ((u64::from_le_bytes(a) >> (pos & 7)) & mask_of(PEEK)) | (1 << PEEK);
+            q = w.trailing_zeros();
+            if q >= RICE_ESCAPE {
+                break;
+            }
+            rest = w >> (q + 1);
+            next = rest.wrapping_shr(k);
+        }
+        w = next;
+        let v = (u64::from(q) << k) | (rest & low);
+        let d = unzigzag(v);
+        let r = base.wrapping_add(if MUL { d.wrapping_mul(mul) } else { d });
+        x = if SUM { x.wrapping_add(r) } else { r };
+        *slot = W::from_i64(x);
+        done += 1;
+    }
+    st.x = x;
+    st.win = RiceWindow { pos, w };
+    done
 }
 
 /// The greatest common divisor of `values` (0 if all are 0), stopping early once
@@ -859,9 +989,13 @@ pub(crate) fn read<W: Word>(
                 1
             };
             let k = u32::from(param & 0x3f);
-            let used = read_rice(r.rest(), m, k, base, multiplier, out)?;
+            // The delta predictor (the usual one) is undone while decoding.
+            let running = (predictor == Predictor::Delta).then_some(header[0]);
+            let used = read_rice(r.rest(), m, k, base, multiplier, running, out)?;
             r.take(used)?;
-            integrate(predictor, header, n, start, out);
+            if running.is_none() {
+                integrate(predictor, header, n, start, out);
+            }
             return Ok(());
         }
         _ => return Err(corrupt(r, "conflicting coding flags")),
