@@ -83,14 +83,25 @@ pub(crate) struct BitReader<'a> {
     /// Position in bits from the start of `data`.
     pos: usize,
     len_bits: usize,
+    /// The last (up to) 8 bytes of `data` from byte `tail_start`, zero-padded: loads
+    /// near the end read here instead of assembling bytes one by one.
+    tail: [u8; 16],
+    tail_start: usize,
 }
 
 impl<'a> BitReader<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
+        let tail_start = data.len().saturating_sub(8);
+        let mut tail = [0u8; 16];
+        for (d, s) in tail.iter_mut().zip(data.get(tail_start..).unwrap_or_default()) {
+            *d = *s;
+        }
         BitReader {
             data,
             pos: 0,
             len_bits: data.len() * 8,
+            tail,
+            tail_start,
         }
     }
 
@@ -108,12 +119,13 @@ impl<'a> BitReader<'a> {
                 a.copy_from_slice(s);
                 u64::from_be_bytes(a)
             }
+            // Past the last whole 8 bytes, so i ≥ tail_start; i ≤ len while the
+            // position is within the data, so the 8 bytes are within the tail.
             None => {
                 let mut a = [0u8; 8];
-                if let Some(rest) = self.data.get(i..) {
-                    for (d, s) in a.iter_mut().zip(rest) {
-                        *d = *s;
-                    }
+                let j = i.wrapping_sub(self.tail_start);
+                if let Some(s) = self.tail.get(j..j.wrapping_add(8)) {
+                    a.copy_from_slice(s);
                 }
                 u64::from_be_bytes(a)
             }

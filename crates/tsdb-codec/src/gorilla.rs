@@ -222,29 +222,43 @@ pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()
     let mut v = r.read(64)?;
     out.push(f64::from_bits(v));
     let (mut sig, mut trail) = (64u32, 0u32);
-    for _ in 1..n {
+    let mut left = n - 1;
+    while left > 0 {
         let w = r.peek_window();
         if w >> 63 == 0 {
-            r.consume(1)?;
-        } else {
-            if (w >> 62) & 1 == 1 {
-                let lead = ((w >> 57) & 31) as u32;
-                let s = ((w >> 51) & 63) as u32;
-                sig = if s == 0 { 64 } else { s };
-                if lead + sig > 64 {
-                    return Err(CodecError::Corrupt {
-                        offset: r.position() / 8,
-                        what: "XOR window wider than 64 bits",
-                    });
-                }
-                trail = 64 - lead - sig;
-                r.consume(13)?;
-            } else {
-                r.consume(2)?;
+            // A run of repeats, one `0` bit each (a step or sparse series is mostly
+            // runs): the window holds at least 57 bits.
+            let run = (w.leading_zeros().min(57) as usize).min(left);
+            r.consume(run as u32)?;
+            out.extend(std::iter::repeat_n(f64::from_bits(v), run));
+            left -= run;
+            continue;
+        }
+        let ctl = if (w >> 62) & 1 == 1 {
+            let lead = ((w >> 57) & 31) as u32;
+            let s = ((w >> 51) & 63) as u32;
+            sig = if s == 0 { 64 } else { s };
+            if lead + sig > 64 {
+                return Err(CodecError::Corrupt {
+                    offset: r.position() / 8,
+                    what: "XOR window wider than 64 bits",
+                });
             }
+            trail = 64 - lead - sig;
+            13
+        } else {
+            2
+        };
+        if ctl + sig <= 57 {
+            // The value's bits are in the same window (1 ≤ sig ≤ 44 here).
+            r.consume(ctl + sig)?;
+            v ^= ((w << ctl) >> (64 - sig)) << trail;
+        } else {
+            r.consume(ctl)?;
             v ^= r.read(sig)? << trail;
         }
         out.push(f64::from_bits(v));
+        left -= 1;
     }
     Ok(())
 }
