@@ -496,14 +496,15 @@ fn rice_at(data: &[u8], k: u32, low: u64, mut pos: usize) -> (u64, usize) {
 }
 
 /// Decodes `m` Rice codes from the start of `data` into slots
-/// `base + unzigzag(v) × multiplier`, or, with `running = Some(x)`, into the
-/// running sums `x + Σ` of those (the delta predictor undone in the same pass);
-/// returns the bytes consumed.
+/// `finish(base + unzigzag(v) × multiplier)`, or, with `running = Some(x)`, the
+/// running sums `finish(x + Σ …)` of those (the delta predictor undone in the
+/// same pass); returns the bytes consumed.
 ///
 /// The common code — quotient below the escape, within the loaded bits — is a
 /// count of trailing zeros, a shift and a mask ([`rice_run`]); the window is
 /// reloaded (one unaligned load) when a code shifts its sentinel out. Escapes and
 /// the last bytes of the stream are decoded here, one code at a time.
+#[allow(clippy::too_many_arguments)]
 fn read_rice<W: Word>(
     data: &[u8],
     m: usize,
@@ -512,6 +513,7 @@ fn read_rice<W: Word>(
     multiplier: u64,
     running: Option<i64>,
     out: &mut Vec<W>,
+    finish: impl Fn(i64) -> W + Copy,
 ) -> Result<usize> {
     let low = mask_of(k);
     let start = out.len();
@@ -532,7 +534,7 @@ fn read_rice<W: Word>(
     while i < m {
         if windowed {
             let rest = slots.get_mut(i..).unwrap_or_default();
-            i += rice_dispatch(data, &mut st, rest, running.is_some());
+            i += rice_dispatch(data, &mut st, rest, running.is_some(), finish);
             let pos = st.win.position();
             let from = pos >> 3;
             if i < m && from.saturating_add(8) > data.len() {
@@ -544,7 +546,7 @@ fn read_rice<W: Word>(
                 }
                 st.win = RiceWindow::at(&tail, pos & 7);
                 let rest = slots.get_mut(i..).unwrap_or_default();
-                let done = rice_dispatch(&tail, &mut st, rest, running.is_some());
+                let done = rice_dispatch(&tail, &mut st, rest, running.is_some(), finish);
                 st.win = RiceWindow::at(data, from * 8 + st.win.position());
                 i += done;
                 if done > 0 {
@@ -557,7 +559,7 @@ fn read_rice<W: Word>(
         let Some(slot) = slots.get_mut(i) else { break };
         let (v, pos) = rice_at(data, k, low, st.win.position());
         st.win = RiceWindow::at(data, pos);
-        st.emit(v, running.is_some(), slot);
+        st.emit(v, running.is_some(), slot, finish);
         i += 1;
     }
     let pos = st.win.position();
@@ -583,21 +585,27 @@ struct RiceState {
 
 impl RiceState {
     #[inline(always)]
-    fn emit<W: Word>(&mut self, v: u64, sum: bool, slot: &mut W) {
+    fn emit<W: Word>(&mut self, v: u64, sum: bool, slot: &mut W, finish: impl Fn(i64) -> W) {
         let r = self.base.wrapping_add(unzigzag(v).wrapping_mul(self.mul));
         self.x = if sum { self.x.wrapping_add(r) } else { r };
-        *slot = W::from_i64(self.x);
+        *slot = finish(self.x);
     }
 }
 
 /// [`rice_run`] specialised for a running sum and a multiplier.
 #[inline(always)]
-fn rice_dispatch<W: Word>(buf: &[u8], st: &mut RiceState, slots: &mut [W], sum: bool) -> usize {
+fn rice_dispatch<W: Word>(
+    buf: &[u8],
+    st: &mut RiceState,
+    slots: &mut [W],
+    sum: bool,
+    finish: impl Fn(i64) -> W,
+) -> usize {
     match (sum, st.mul != 1) {
-        (true, true) => rice_run::<W, true, true>(buf, st, slots),
-        (true, false) => rice_run::<W, true, false>(buf, st, slots),
-        (false, true) => rice_run::<W, false, true>(buf, st, slots),
-        (false, false) => rice_run::<W, false, false>(buf, st, slots),
+        (true, true) => rice_run::<W, true, true>(buf, st, slots, finish),
+        (true, false) => rice_run::<W, true, false>(buf, st, slots, finish),
+        (false, true) => rice_run::<W, false, true>(buf, st, slots, finish),
+        (false, false) => rice_run::<W, false, false>(buf, st, slots, finish),
     }
 }
 
@@ -610,6 +618,7 @@ fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
     buf: &[u8],
     st: &mut RiceState,
     slots: &mut [W],
+    finish: impl Fn(i64) -> W,
 ) -> usize {
     let (k, low, base, mul) = (st.k, st.low, st.base, st.mul);
     let mut x = st.x;
@@ -645,7 +654,7 @@ fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
         let d = unzigzag(v);
         let r = base.wrapping_add(if MUL { d.wrapping_mul(mul) } else { d });
         x = if SUM { x.wrapping_add(r) } else { r };
-        *slot = W::from_i64(x);
+        *slot = finish(x);
         done += 1;
     }
     st.x = x;
@@ -939,13 +948,16 @@ fn load_tail(data: &[u8], byte: usize) -> u128 {
     u128::from_le_bytes(a)
 }
 
-/// Decodes `n` integers written by [`write`], appending them to `out`. `v2`: the
-/// chunk is format version 2 (the constant and Rice codings may appear).
+/// Decodes `n` integers written by [`write`], appending `finish(x)` for each to
+/// `out`. `v2`: the chunk is format version 2 (the constant and Rice codings may
+/// appear). `finish` (e.g. a decimal's scaling) runs in the last pass over each
+/// value, so the caller needs no pass of its own.
 pub(crate) fn read<W: Word>(
     r: &mut ByteReader<'_>,
     n: usize,
     out: &mut Vec<W>,
     v2: bool,
+    finish: impl Fn(i64) -> W + Copy,
 ) -> Result<()> {
     if n == 0 {
         return Ok(());
@@ -963,14 +975,18 @@ pub(crate) fn read<W: Word>(
     let start = out.len();
     out.reserve(n);
     for &h in header.iter().take(hl.min(1)) {
-        out.push(W::from_i64(h));
+        out.push(finish(h));
     }
     match (p & RICE_FLAG != 0, p & CONSTANT_FLAG != 0) {
         (false, false) => {}
         (false, true) if p & MULTIPLIER_FLAG == 0 => {
             let base = r.varint()?;
-            out.extend(std::iter::repeat_n(W::from_i64(base), m));
-            integrate(predictor, header, n, start, out);
+            if predictor == Predictor::None {
+                out.extend(std::iter::repeat_n(finish(base), m));
+            } else {
+                out.extend(std::iter::repeat_n(W::from_i64(base), m));
+                integrate(predictor, header, n, start, out, finish);
+            }
             return Ok(());
         }
         (true, false) => {
@@ -989,12 +1005,20 @@ pub(crate) fn read<W: Word>(
                 1
             };
             let k = u32::from(param & 0x3f);
-            // The delta predictor (the usual one) is undone while decoding.
-            let running = (predictor == Predictor::Delta).then_some(header[0]);
-            let used = read_rice(r.rest(), m, k, base, multiplier, running, out)?;
+            // The usual predictors (none, delta) are undone while decoding.
+            let (fused, running) = match predictor {
+                Predictor::None => (true, None),
+                Predictor::Delta => (true, Some(header[0])),
+                _ => (false, None),
+            };
+            let used = if fused {
+                read_rice(r.rest(), m, k, base, multiplier, running, out, finish)?
+            } else {
+                read_rice(r.rest(), m, k, base, multiplier, None, out, W::from_i64)?
+            };
             r.take(used)?;
-            if running.is_none() {
-                integrate(predictor, header, n, start, out);
+            if !fused {
+                integrate(predictor, header, n, start, out, finish);
             }
             return Ok(());
         }
@@ -1061,27 +1085,33 @@ pub(crate) fn read<W: Word>(
             *x = W::from_i64(x.to_i64().wrapping_add(high as i64));
         }
     }
-    integrate(predictor, header, n, start, out);
+    integrate(predictor, header, n, start, out, finish);
     Ok(())
 }
 
-/// Turns `out[start..]` — the first header value, then one residual per slot — into
-/// the values, undoing `predictor` in place.
+/// Turns `out[start..]` — the first header value (already finished), then one
+/// residual per slot — into the values, undoing `predictor` in place and finishing
+/// each value with `finish`.
 fn integrate<W: Word>(
     predictor: Predictor,
     header: [i64; 2],
     n: usize,
     start: usize,
     out: &mut Vec<W>,
+    finish: impl Fn(i64) -> W,
 ) {
     let vals = out.get_mut(start..).unwrap_or_default();
     match predictor {
-        Predictor::None => {}
-        Predictor::Delta => {
-            let mut x = 0i64;
+        Predictor::None => {
             for v in vals.iter_mut() {
+                *v = finish(v.to_i64());
+            }
+        }
+        Predictor::Delta => {
+            let mut x = header[0];
+            for v in vals.iter_mut().skip(1) {
                 x = x.wrapping_add(v.to_i64());
-                *v = W::from_i64(x);
+                *v = finish(x);
             }
         }
         Predictor::DeltaOfDelta => {
@@ -1091,11 +1121,11 @@ fn integrate<W: Word>(
             for v in vals.iter_mut().skip(1) {
                 let r = v.to_i64();
                 x = x.wrapping_add(d);
-                *v = W::from_i64(x);
+                *v = finish(x);
                 d = d.wrapping_add(r);
             }
             if n > 1 {
-                out.push(W::from_i64(x.wrapping_add(d)));
+                out.push(finish(x.wrapping_add(d)));
             }
         }
         Predictor::Linear => {
@@ -1103,7 +1133,7 @@ fn integrate<W: Word>(
             let mut pred = header[0];
             for v in vals.iter_mut().skip(1) {
                 pred = pred.wrapping_add(slope);
-                *v = W::from_i64(pred.wrapping_add(v.to_i64()));
+                *v = finish(pred.wrapping_add(v.to_i64()));
             }
         }
     }
@@ -1131,34 +1161,33 @@ fn unpack_into<W: Word>(lows: &[u8], m: usize, width: u32, mask: u64, base: i64,
 #[inline(always)]
 fn unpack_width<W: Word, const WIDTH: usize>(lows: &[u8], m: usize, base: i64, out: &mut Vec<W>) {
     let mask = (1u64 << WIDTH) - 1;
-    let groups = m / 8;
-    for g in 0..groups {
-        let start = g * WIDTH;
+    let start = out.len();
+    out.resize(start + m, W::from_i64(base));
+    let slots = out.get_mut(start..).unwrap_or_default();
+    let mut groups = slots.chunks_exact_mut(8);
+    let mut g = 0;
+    for group in &mut groups {
+        let at = g * WIDTH;
         // `WIDTH + 8` bytes: the group's `WIDTH` bytes plus the overhang of the last
         // 8-byte load; the last group(s) of a chunk take the tail path instead.
-        let Some(group) = lows.get(start..start + WIDTH + 8) else {
-            out.extend(
-                (g * 8..m).map(|i| {
-                    W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))
-                }),
-            );
-            return;
+        let Some(bytes) = lows.get(at..at + WIDTH + 8) else {
+            break;
         };
-        for j in 0..8 {
+        for (j, slot) in group.iter_mut().enumerate() {
             let bit = j * WIDTH;
             let b = bit / 8;
             let mut a = [0u8; 8];
-            if let Some(s) = group.get(b..b + 8) {
+            if let Some(s) = bytes.get(b..b + 8) {
                 a.copy_from_slice(s);
             }
             let v = (u64::from_le_bytes(a) >> (bit % 8)) & mask;
-            out.push(W::from_i64(base.wrapping_add(v as i64)));
+            *slot = W::from_i64(base.wrapping_add(v as i64));
         }
+        g += 1;
     }
-    out.extend(
-        (groups * 8..m)
-            .map(|i| W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))),
-    );
+    for (i, slot) in slots.iter_mut().enumerate().skip(g * 8) {
+        *slot = W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64));
+    }
 }
 
 /// An output word of [`read`]: `i64` itself, or an `f64` slot carrying the integer's
@@ -1210,7 +1239,7 @@ mod tests {
             write(&plan, xs.len(), &mut out);
             let mut got: Vec<i64> = Vec::new();
             let mut r = ByteReader::new(&out);
-            read(&mut r, xs.len(), &mut got, true).unwrap();
+            read(&mut r, xs.len(), &mut got, true, |x| x).unwrap();
             assert_eq!(got, xs, "{p:?}");
             assert_eq!(r.position(), out.len(), "{p:?} consumed all");
             sizes.push(out.len());
@@ -1291,12 +1320,18 @@ mod tests {
         // Every truncation is an error, never a panic or a wrong answer.
         for cut in 0..out.len() {
             let mut got: Vec<i64> = Vec::new();
-            let res = read(&mut ByteReader::new(&out[..cut]), xs.len(), &mut got, true);
+            let res = read(
+                &mut ByteReader::new(&out[..cut]),
+                xs.len(),
+                &mut got,
+                true,
+                |x| x,
+            );
             assert!(res.is_err() || got != xs, "cut at {cut}");
         }
         // Version 1 never had Rice codes.
         let mut got: Vec<i64> = Vec::new();
-        assert!(read(&mut ByteReader::new(&out), xs.len(), &mut got, false).is_err());
+        assert!(read(&mut ByteReader::new(&out), xs.len(), &mut got, false, |x| x).is_err());
     }
 
     fn forced_rice(xs: &[i64], p: Predictor) -> Plan {
@@ -1330,7 +1365,7 @@ mod tests {
                     write(&plan, seq.len(), &mut out);
                     let mut got: Vec<i64> = Vec::new();
                     let mut r = ByteReader::new(&out);
-                    read(&mut r, seq.len(), &mut got, true).unwrap();
+                    read(&mut r, seq.len(), &mut got, true, |x| x).unwrap();
                     proptest::prop_assert_eq!(&got, seq);
                     proptest::prop_assert_eq!(r.position(), out.len());
                 }
@@ -1371,7 +1406,7 @@ mod tests {
                 write(&plan, xs.len(), &mut out);
                 let mut got: Vec<i64> = Vec::new();
                 let mut r = ByteReader::new(&out);
-                read(&mut r, xs.len(), &mut got, true).unwrap();
+                read(&mut r, xs.len(), &mut got, true, |x| x).unwrap();
                 assert_eq!(got, xs, "shift {shift} {p:?}");
                 assert_eq!(r.position(), out.len());
             }
