@@ -613,7 +613,8 @@ fn rice_dispatch<W: Word>(
 /// can be reloaded from whole 8-byte loads of `buf` (the window's position is
 /// relative to `buf`). Returns how many slots it filled; the window then sits at
 /// the first code not decoded.
-#[inline(always)]
+// Not inlined: on its own, each specialisation keeps its loop in registers.
+#[inline(never)]
 fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
     buf: &[u8],
     st: &mut RiceState,
@@ -1038,14 +1039,15 @@ pub(crate) fn read<W: Word>(
     if exc > m {
         return Err(corrupt(r, "more exceptions than values"));
     }
-    // Exceptions: (slot, high bits), in slot order.
-    let mut patches: Vec<(usize, u64)> = Vec::new();
+    // Exceptions, in slot order: validated here, applied after the low parts are
+    // unpacked by reading their index gaps a second time (no allocation).
+    let mut exceptions = None;
     if exc > 0 {
         let exc_width = u32::from(r.u8()?);
         if width + exc_width > 64 {
             return Err(corrupt(r, "exception width over 64"));
         }
-        patches.reserve(exc);
+        let gaps = r.clone();
         let mut at = 0usize;
         for k in 0..exc {
             let gap = usize::try_from(r.uvarint()?).map_err(|_| corrupt(r, "exception index"))?;
@@ -1055,16 +1057,9 @@ pub(crate) fn read<W: Word>(
             if at >= m || (k > 0 && gap == 0) {
                 return Err(corrupt(r, "exception index out of order or range"));
             }
-            patches.push((at, 0));
         }
         let highs = r.take(packed_len(exc, exc_width))?;
-        let emask = mask_of(exc_width);
-        for (k, p) in patches.iter_mut().enumerate() {
-            p.1 = load(highs, k, exc_width, emask)
-                .checked_shl(width)
-                .unwrap_or(0)
-                .wrapping_mul(multiplier);
-        }
+        exceptions = Some((gaps, highs, exc_width));
     }
     let lows = r.take(packed_len(m, width))?;
     let mask = mask_of(width);
@@ -1079,14 +1074,48 @@ pub(crate) fn read<W: Word>(
             W::from_i64(base.wrapping_add(o as i64))
         }));
     }
-    let slots = start + hl.min(1);
-    for (at, high) in patches {
-        if let Some(x) = out.get_mut(slots + at) {
-            *x = W::from_i64(x.to_i64().wrapping_add(high as i64));
-        }
+    if let Some((gaps, highs, exc_width)) = exceptions {
+        patch(out, start + hl.min(1), gaps, exc, highs, (width, exc_width), multiplier);
     }
     integrate(predictor, header, n, start, out, finish);
     Ok(())
+}
+
+/// Adds the high parts of the `exc` exceptions to their slots of `out` (slot 0 at
+/// `slots`): `gaps` reads their index gaps (validated by the caller), `highs`
+/// holds the packed high parts.
+fn patch<W: Word>(
+    out: &mut [W],
+    slots: usize,
+    mut gaps: ByteReader<'_>,
+    exc: usize,
+    highs: &[u8],
+    (width, exc_width): (u32, u32),
+    multiplier: u64,
+) {
+    let emask = mask_of(exc_width);
+    // A few exceptions' high parts are a few bytes: loaded from a padded copy
+    // rather than byte by byte at the end of the slice.
+    let mut padded = [0u8; 64];
+    let highs = match padded.get_mut(..highs.len()) {
+        Some(p) if highs.len() <= 48 => {
+            p.copy_from_slice(highs);
+            padded.as_slice()
+        }
+        _ => highs,
+    };
+    let mut at = 0usize;
+    for k in 0..exc {
+        let Ok(gap) = gaps.uvarint() else { break };
+        at = at.wrapping_add(gap as usize);
+        let high = load(highs, k, exc_width, emask)
+            .checked_shl(width)
+            .unwrap_or(0)
+            .wrapping_mul(multiplier);
+        if let Some(x) = out.get_mut(slots.wrapping_add(at)) {
+            *x = W::from_i64(x.to_i64().wrapping_add(high as i64));
+        }
+    }
 }
 
 /// Turns `out[start..]` — the first header value (already finished), then one
