@@ -630,8 +630,9 @@ fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
         if q >= RICE_ESCAPE {
             break;
         }
-        let mut rest = w >> (q + 1);
-        let mut next = rest.wrapping_shr(k);
+        // The next window straight from this one (the loop's critical path), the
+        // low bits beside it.
+        let mut next = w.wrapping_shr(q + 1 + k);
         if next == 0 {
             // Past the loaded bits: reload at the next unread bit.
             pos += (w.leading_zeros() - (63 - PEEK)) as usize;
@@ -647,11 +648,10 @@ fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
             if q >= RICE_ESCAPE {
                 break;
             }
-            rest = w >> (q + 1);
-            next = rest.wrapping_shr(k);
+            next = w.wrapping_shr(q + 1 + k);
         }
+        let v = (u64::from(q) << k) | ((w >> (q + 1)) & low);
         w = next;
-        let v = (u64::from(q) << k) | (rest & low);
         let d = unzigzag(v);
         let r = base.wrapping_add(if MUL { d.wrapping_mul(mul) } else { d });
         x = if SUM { x.wrapping_add(r) } else { r };
@@ -1397,6 +1397,81 @@ mod tests {
                     read(&mut r, seq.len(), &mut got, true, |x| x).unwrap();
                     proptest::prop_assert_eq!(&got, seq);
                     proptest::prop_assert_eq!(r.position(), out.len());
+                }
+            }
+        }
+    }
+
+    /// The Rice format read one bit at a time (bits past the end are zeros): what
+    /// [`read_rice`] must agree with on any bytes.
+    fn read_rice_bitwise(
+        data: &[u8],
+        m: usize,
+        k: u32,
+        base: i64,
+        multiplier: u64,
+        running: Option<i64>,
+    ) -> Result<(Vec<i64>, usize)> {
+        let bit = |i: usize| data.get(i / 8).map_or(0, |b| u64::from(b >> (i % 8)) & 1);
+        let bits = |at: usize, n: u32| (0..n as usize).fold(0u64, |v, j| v | bit(at + j) << j);
+        let mut pos = 0usize;
+        let mut x = running.unwrap_or(0);
+        let mut out = Vec::new();
+        for _ in 0..m {
+            let q = (0..RICE_ESCAPE as usize).take_while(|&j| bit(pos + j) == 0).count() as u32;
+            let v = if q < RICE_ESCAPE {
+                pos += q as usize + 1;
+                let low = bits(pos, k);
+                pos += k as usize;
+                (u64::from(q) << k) | low
+            } else {
+                pos += RICE_ESCAPE as usize;
+                let len = bits(pos, 6) as u32 + 1;
+                pos += 6;
+                let v = bits(pos, len);
+                pos += len as usize;
+                v
+            };
+            let r = base.wrapping_add(unzigzag(v).wrapping_mul(multiplier as i64));
+            x = if running.is_some() { x.wrapping_add(r) } else { r };
+            out.push(x);
+        }
+        if pos > data.len() * 8 {
+            return Err(CodecError::Truncated {
+                bit: data.len() * 8,
+            });
+        }
+        Ok((out, pos.div_ceil(8)))
+    }
+
+    proptest::proptest! {
+        /// Any bytes, any parameter: the fast decoder (windows, reloads, the padded
+        /// tail, escapes) gives what the bit-by-bit reading gives, errors included.
+        #[test]
+        fn rice_decoding_matches_a_bitwise_reader(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+            dense in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+            m in 0usize..600,
+            k in 0u32..64,
+            base in -3i64..3,
+            multiplier in 1u64..4,
+            running in proptest::option::of(-5i64..5),
+        ) {
+            // Mostly-set bytes give short quotients; raw bytes give escapes.
+            let dense: Vec<u8> = dense.iter().map(|b| b | 0x55).collect();
+            for bytes in [&data, &dense] {
+                for k in [k, k % 8] {
+                    let want = read_rice_bitwise(bytes, m, k, base, multiplier, running);
+                    let mut got: Vec<i64> = Vec::new();
+                    let res = read_rice(bytes, m, k, base, multiplier, running, &mut got, |x| x);
+                    match (want, res) {
+                        (Ok((vals, used)), Ok(n)) => {
+                            proptest::prop_assert_eq!(&got, &vals);
+                            proptest::prop_assert_eq!(n, used);
+                        }
+                        (Err(_), Err(_)) => {}
+                        (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w.map(|x| x.1), g),
+                    }
                 }
             }
         }
