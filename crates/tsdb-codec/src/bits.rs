@@ -139,6 +139,18 @@ impl<'a> BitReader<'a> {
         self.load_be(self.pos >> 3) << (self.pos & 7)
     }
 
+    /// The 57 or more bits from bit `pos`, left-aligned (zeros past the end), for
+    /// a decoder that keeps its position in a register.
+    #[inline(always)]
+    pub(crate) fn peek_at(&self, pos: usize) -> u64 {
+        self.load_be(pos >> 3) << (pos & 7)
+    }
+
+    /// Length of the data in bits.
+    pub(crate) fn len_bits(&self) -> usize {
+        self.len_bits
+    }
+
     /// Consumes `n` bits previously seen through `peek_window`.
     #[inline(always)]
     pub(crate) fn consume(&mut self, n: u32) -> Result<(), CodecError> {

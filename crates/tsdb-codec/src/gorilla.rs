@@ -221,15 +221,22 @@ pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()
     let mut r = BitReader::new(data);
     let mut v = r.read(64)?;
     out.push(f64::from_bits(v));
+    // The position lives in a register from here on; every advance is checked
+    // against the length before it is taken.
+    let (mut pos, len_bits) = (r.position(), r.len_bits());
+    let truncated = |pos: usize| CodecError::Truncated { bit: pos };
     let (mut sig, mut trail) = (64u32, 0u32);
     let mut left = n - 1;
     while left > 0 {
-        let w = r.peek_window();
+        let w = r.peek_at(pos);
         if w >> 63 == 0 {
             // A run of repeats, one `0` bit each (a step or sparse series is mostly
             // runs): the window holds at least 57 bits.
             let run = (w.leading_zeros().min(57) as usize).min(left);
-            r.consume(run as u32)?;
+            if pos + run > len_bits {
+                return Err(truncated(pos));
+            }
+            pos += run;
             out.extend(std::iter::repeat_n(f64::from_bits(v), run));
             left -= run;
             continue;
@@ -240,7 +247,7 @@ pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()
             sig = if s == 0 { 64 } else { s };
             if lead + sig > 64 {
                 return Err(CodecError::Corrupt {
-                    offset: r.position() / 8,
+                    offset: pos / 8,
                     what: "XOR window wider than 64 bits",
                 });
             }
@@ -249,14 +256,24 @@ pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()
         } else {
             2
         };
-        if ctl + sig <= 57 {
-            // The value's bits are in the same window (1 ≤ sig ≤ 44 here).
-            r.consume(ctl + sig)?;
-            v ^= ((w << ctl) >> (64 - sig)) << trail;
-        } else {
-            r.consume(ctl)?;
-            v ^= r.read(sig)? << trail;
+        let end = pos + (ctl + sig) as usize;
+        if end > len_bits {
+            return Err(truncated(pos));
         }
+        let x = if ctl + sig <= 57 {
+            // The value's bits are in the same window (1 ≤ sig ≤ 44 here).
+            (w << ctl) >> (64 - sig)
+        } else {
+            // Up to 64 bits after the control bits: two windows.
+            let at = pos + ctl as usize;
+            let hi = sig.saturating_sub(32);
+            let lo = sig - hi;
+            let high = if hi == 0 { 0 } else { r.peek_at(at) >> (64 - hi) };
+            let low = r.peek_at(at + hi as usize) >> (64 - lo);
+            (high << lo) | low
+        };
+        pos = end;
+        v ^= x << trail;
         out.push(f64::from_bits(v));
         left -= 1;
     }
