@@ -333,6 +333,73 @@ mod tests {
         ts_round_trip(&[i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX]);
     }
 
+    /// The XOR format read one bit at a time, MSB first: what [`decode_xor`] must
+    /// agree with on any bytes (values, and whether it fails).
+    fn decode_xor_bitwise(data: &[u8], n: usize) -> Option<Vec<u64>> {
+        let len = data.len() * 8;
+        let mut pos = 0usize;
+        let mut bits = |k: u32| -> Option<u64> {
+            if pos + k as usize > len {
+                return None;
+            }
+            let mut v = 0u64;
+            for _ in 0..k {
+                let b = (data[pos / 8] >> (7 - pos % 8)) & 1;
+                v = (v << 1) | u64::from(b);
+                pos += 1;
+            }
+            Some(v)
+        };
+        let mut out = Vec::new();
+        if n == 0 {
+            return Some(out);
+        }
+        let mut v = bits(64)?;
+        out.push(v);
+        let (mut sig, mut trail) = (64u32, 0u32);
+        for _ in 1..n {
+            if bits(1)? == 1 {
+                if bits(1)? == 1 {
+                    let lead = bits(5)? as u32;
+                    let s = bits(6)? as u32;
+                    sig = if s == 0 { 64 } else { s };
+                    if lead + sig > 64 {
+                        return None;
+                    }
+                    trail = 64 - lead - sig;
+                }
+                v ^= bits(sig)? << trail;
+            }
+            out.push(v);
+        }
+        Some(out)
+    }
+
+    proptest::proptest! {
+        /// Any bytes: the decoder (runs of repeats, in-window and two-window values)
+        /// gives what the bit-by-bit reading gives, and fails exactly when it does.
+        #[test]
+        fn xor_decoding_matches_a_bitwise_reader(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
+            sparse in proptest::collection::vec(0u8..4, 0..120),
+            n in 0usize..300,
+        ) {
+            // Mostly-zero bytes give long runs of repeats.
+            let sparse: Vec<u8> = sparse.iter().map(|&b| if b == 0 { 0xa5 } else { 0 }).collect();
+            for bytes in [&data, &sparse] {
+                let want = decode_xor_bitwise(bytes, n);
+                let mut got = Vec::new();
+                let res = decode_xor(bytes, n, &mut got);
+                let got: Vec<u64> = got.iter().map(|v| v.to_bits()).collect();
+                match (want, res) {
+                    (Some(w), Ok(())) => proptest::prop_assert_eq!(got, w),
+                    (None, Err(_)) => {}
+                    (w, r) => proptest::prop_assert!(false, "{:?} vs {:?}", w.is_some(), r),
+                }
+            }
+        }
+    }
+
     #[test]
     fn xor_round_trip_special_values() {
         let vals = [
