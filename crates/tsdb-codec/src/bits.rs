@@ -273,6 +273,19 @@ impl<'a> ByteReader<'a> {
         })
     }
 
+    /// [`ByteReader::uvarint`] with an inlined path for one-byte values (the
+    /// index gaps of exceptions).
+    #[inline(always)]
+    pub(crate) fn small_uvarint(&mut self) -> Result<u64, CodecError> {
+        if let Some(&b) = self.data.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.uvarint()
+    }
+
     pub(crate) fn varint(&mut self) -> Result<i64, CodecError> {
         self.uvarint().map(unzigzag)
     }

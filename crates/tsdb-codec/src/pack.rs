@@ -1050,7 +1050,8 @@ pub(crate) fn read<W: Word>(
         let gaps = r.clone();
         let mut at = 0usize;
         for k in 0..exc {
-            let gap = usize::try_from(r.uvarint()?).map_err(|_| corrupt(r, "exception index"))?;
+            let gap =
+                usize::try_from(r.small_uvarint()?).map_err(|_| corrupt(r, "exception index"))?;
             at = at
                 .checked_add(gap)
                 .ok_or_else(|| corrupt(r, "exception index"))?;
@@ -1106,7 +1107,7 @@ fn patch<W: Word>(
     };
     let mut at = 0usize;
     for k in 0..exc {
-        let Ok(gap) = gaps.uvarint() else { break };
+        let Ok(gap) = gaps.small_uvarint() else { break };
         at = at.wrapping_add(gap as usize);
         let high = load(highs, k, exc_width, emask)
             .checked_shl(width)
@@ -1137,8 +1138,19 @@ fn integrate<W: Word>(
             }
         }
         Predictor::Delta => {
+            // Two values a step: the running sum is serial, the loop overhead
+            // need not be.
             let mut x = header[0];
-            for v in vals.iter_mut().skip(1) {
+            let mut pairs = vals.get_mut(1..).unwrap_or_default().chunks_exact_mut(2);
+            for pair in &mut pairs {
+                if let [a, b] = pair {
+                    x = x.wrapping_add(a.to_i64());
+                    *a = finish(x);
+                    x = x.wrapping_add(b.to_i64());
+                    *b = finish(x);
+                }
+            }
+            for v in pairs.into_remainder() {
                 x = x.wrapping_add(v.to_i64());
                 *v = finish(x);
             }
