@@ -241,21 +241,23 @@ pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()
             left -= run;
             continue;
         }
-        let ctl = if (w >> 62) & 1 == 1 {
-            let lead = ((w >> 57) & 31) as u32;
-            let s = ((w >> 51) & 63) as u32;
-            sig = if s == 0 { 64 } else { s };
-            if lead + sig > 64 {
-                return Err(CodecError::Corrupt {
-                    offset: pos / 8,
-                    what: "XOR window wider than 64 bits",
-                });
-            }
-            trail = 64 - lead - sig;
-            13
-        } else {
-            2
+        // A new window (`11`) or the previous one (`10`), chosen without a branch:
+        // which one comes next is data, not a pattern a predictor learns.
+        let new_window = (w >> 62) & 1 == 1;
+        let lead = ((w >> 57) & 31) as u32;
+        let s = match ((w >> 51) & 63) as u32 {
+            0 => 64,
+            s => s,
         };
+        if new_window && lead + s > 64 {
+            return Err(CodecError::Corrupt {
+                offset: pos / 8,
+                what: "XOR window wider than 64 bits",
+            });
+        }
+        trail = if new_window { 64 - lead - s } else { trail };
+        sig = if new_window { s } else { sig };
+        let ctl = if new_window { 13 } else { 2 };
         let end = pos + (ctl + sig) as usize;
         if end > len_bits {
             return Err(truncated(pos));
