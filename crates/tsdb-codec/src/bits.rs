@@ -93,7 +93,10 @@ impl<'a> BitReader<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
         let tail_start = data.len().saturating_sub(8);
         let mut tail = [0u8; 16];
-        for (d, s) in tail.iter_mut().zip(data.get(tail_start..).unwrap_or_default()) {
+        for (d, s) in tail
+            .iter_mut()
+            .zip(data.get(tail_start..).unwrap_or_default())
+        {
             *d = *s;
         }
         BitReader {

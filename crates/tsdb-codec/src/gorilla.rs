@@ -270,7 +270,11 @@ pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()
             let at = pos + ctl as usize;
             let hi = sig.saturating_sub(32);
             let lo = sig - hi;
-            let high = if hi == 0 { 0 } else { r.peek_at(at) >> (64 - hi) };
+            let high = if hi == 0 {
+                0
+            } else {
+                r.peek_at(at) >> (64 - hi)
+            };
             let low = r.peek_at(at + hi as usize) >> (64 - lo);
             (high << lo) | low
         };

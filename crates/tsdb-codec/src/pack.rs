@@ -1076,7 +1076,15 @@ pub(crate) fn read<W: Word>(
         }));
     }
     if let Some((gaps, highs, exc_width)) = exceptions {
-        patch(out, start + hl.min(1), gaps, exc, highs, (width, exc_width), multiplier);
+        patch(
+            out,
+            start + hl.min(1),
+            gaps,
+            exc,
+            highs,
+            (width, exc_width),
+            multiplier,
+        );
     }
     integrate(predictor, header, n, start, out, finish);
     Ok(())
@@ -1430,7 +1438,9 @@ mod tests {
         let mut x = running.unwrap_or(0);
         let mut out = Vec::new();
         for _ in 0..m {
-            let q = (0..RICE_ESCAPE as usize).take_while(|&j| bit(pos + j) == 0).count() as u32;
+            let q = (0..RICE_ESCAPE as usize)
+                .take_while(|&j| bit(pos + j) == 0)
+                .count() as u32;
             let v = if q < RICE_ESCAPE {
                 pos += q as usize + 1;
                 let low = bits(pos, k);
@@ -1445,7 +1455,11 @@ mod tests {
                 v
             };
             let r = base.wrapping_add(unzigzag(v).wrapping_mul(multiplier as i64));
-            x = if running.is_some() { x.wrapping_add(r) } else { r };
+            x = if running.is_some() {
+                x.wrapping_add(r)
+            } else {
+                r
+            };
             out.push(x);
         }
         if pos > data.len() * 8 {
