@@ -448,6 +448,20 @@ impl Header {
     }
 }
 
+/// Whether every value is greater than the one before. A fold of sign bits (a < b
+/// computed from a − b and its overflow, Hacker's Delight 2–12): plain integer
+/// operations that vectorize, where 64-bit compares do not on baseline x86-64.
+fn strictly_increasing(xs: &[i64]) -> bool {
+    let (Some(a), Some(b)) = (xs.get(..xs.len().saturating_sub(1)), xs.get(1..)) else {
+        return true;
+    };
+    let all_less = a.iter().zip(b).fold(-1i64, |acc, (&a, &b)| {
+        let d = a.wrapping_sub(b);
+        acc & (d ^ ((a ^ b) & (d ^ a)))
+    });
+    all_less < 0
+}
+
 /// Decodes the regular timestamp section: `z-varint t0 | uvarint interval`.
 fn decode_regular(data: &[u8], n: usize, h: Header, out: &mut Vec<i64>) -> Result<()> {
     let corrupt = |what| CodecError::Corrupt {
@@ -562,12 +576,7 @@ impl<'a> ChunkRef<'a> {
                 let start = ts.len();
                 pack::read(&mut ByteReader::new(ts_bytes), n, ts, h.v2, |t| t)?;
                 let decoded = ts.get(start..).unwrap_or_default();
-                // A branch-free fold over pairs: it vectorizes.
-                let increasing = decoded
-                    .iter()
-                    .zip(decoded.iter().skip(1))
-                    .fold(true, |ok, (a, b)| ok & (b > a));
-                if !increasing {
+                if !strictly_increasing(decoded) {
                     return Err(CodecError::Corrupt {
                         offset: h.ts_start as usize,
                         what: "timestamps not strictly increasing",
@@ -767,6 +776,41 @@ mod tests {
         let good = regular_chunk(2, 3, 1_700_000_000_000, 10_000);
         for cut in 0..good.len() {
             assert!(decode(good[..cut].to_vec()).is_err(), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn increasing_check_is_exact_at_the_extremes() {
+        let cases: [(&[i64], bool); 9] = [
+            (&[], true),
+            (&[5], true),
+            (&[1, 2, 3], true),
+            (&[1, 1], false),
+            (&[2, 1], false),
+            (&[i64::MIN, i64::MAX], true),
+            (&[i64::MAX, i64::MIN], false),
+            (&[i64::MIN, -1, 0, i64::MAX], true),
+            (&[-1, i64::MAX, i64::MAX], false),
+        ];
+        for (xs, want) in cases {
+            assert_eq!(strictly_increasing(xs), want, "{xs:?}");
+            assert_eq!(xs.windows(2).all(|w| w[0] < w[1]), want, "{xs:?}");
+        }
+        let edges = [
+            i64::MIN,
+            i64::MIN + 1,
+            -2,
+            -1,
+            0,
+            1,
+            2,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        for a in edges {
+            for b in edges {
+                assert_eq!(strictly_increasing(&[a, b]), a < b, "{a} {b}");
+            }
         }
     }
 
