@@ -491,7 +491,7 @@ fn decode_regular(data: &[u8], n: usize, h: Header, out: &mut Vec<i64>) -> Resul
     // t0 + i × interval cannot overflow (checked above). Four lanes a step apart,
     // advanced together: vector adds.
     let start = out.len();
-    out.resize(start + n, 0);
+    out.resize_with(start + n, || 0);
     let slots = out.get_mut(start..).unwrap_or_default();
     let mut lanes = [0i64, 1, 2, 3].map(|i| t0.wrapping_add(delta.wrapping_mul(i)));
     let step = delta.wrapping_mul(4);

@@ -517,7 +517,7 @@ fn read_rice<W: Word>(
 ) -> Result<usize> {
     let low = mask_of(k);
     let start = out.len();
-    out.resize(start + m, W::from_i64(0));
+    out.resize_with(start + m, || W::from_i64(0));
     let slots = out.get_mut(start..).unwrap_or_default();
     let mut st = RiceState {
         k,
