@@ -1211,7 +1211,7 @@ fn unpack_into<W: Word>(lows: &[u8], m: usize, width: u32, mask: u64, base: i64,
 fn unpack_width<W: Word, const WIDTH: usize>(lows: &[u8], m: usize, base: i64, out: &mut Vec<W>) {
     let mask = (1u64 << WIDTH) - 1;
     let start = out.len();
-    out.resize(start + m, W::from_i64(base));
+    out.resize_with(start + m, || W::from_i64(0));
     let slots = out.get_mut(start..).unwrap_or_default();
     let mut groups = slots.chunks_exact_mut(8);
     let mut g = 0;
