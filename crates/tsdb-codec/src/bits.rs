@@ -83,14 +83,28 @@ pub(crate) struct BitReader<'a> {
     /// Position in bits from the start of `data`.
     pos: usize,
     len_bits: usize,
+    /// The last (up to) 8 bytes of `data` from byte `tail_start`, zero-padded: loads
+    /// near the end read here instead of assembling bytes one by one.
+    tail: [u8; 16],
+    tail_start: usize,
 }
 
 impl<'a> BitReader<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
+        let tail_start = data.len().saturating_sub(8);
+        let mut tail = [0u8; 16];
+        for (d, s) in tail
+            .iter_mut()
+            .zip(data.get(tail_start..).unwrap_or_default())
+        {
+            *d = *s;
+        }
         BitReader {
             data,
             pos: 0,
             len_bits: data.len() * 8,
+            tail,
+            tail_start,
         }
     }
 
@@ -108,12 +122,13 @@ impl<'a> BitReader<'a> {
                 a.copy_from_slice(s);
                 u64::from_be_bytes(a)
             }
+            // Past the last whole 8 bytes, so i ≥ tail_start; i ≤ len while the
+            // position is within the data, so the 8 bytes are within the tail.
             None => {
                 let mut a = [0u8; 8];
-                if let Some(rest) = self.data.get(i..) {
-                    for (d, s) in a.iter_mut().zip(rest) {
-                        *d = *s;
-                    }
+                let j = i.wrapping_sub(self.tail_start);
+                if let Some(s) = self.tail.get(j..j.wrapping_add(8)) {
+                    a.copy_from_slice(s);
                 }
                 u64::from_be_bytes(a)
             }
@@ -125,6 +140,18 @@ impl<'a> BitReader<'a> {
     #[inline(always)]
     pub(crate) fn peek_window(&self) -> u64 {
         self.load_be(self.pos >> 3) << (self.pos & 7)
+    }
+
+    /// The 57 or more bits from bit `pos`, left-aligned (zeros past the end), for
+    /// a decoder that keeps its position in a register.
+    #[inline(always)]
+    pub(crate) fn peek_at(&self, pos: usize) -> u64 {
+        self.load_be(pos >> 3) << (pos & 7)
+    }
+
+    /// Length of the data in bits.
+    pub(crate) fn len_bits(&self) -> usize {
+        self.len_bits
     }
 
     /// Consumes `n` bits previously seen through `peek_window`.
@@ -247,6 +274,19 @@ impl<'a> ByteReader<'a> {
             offset: self.pos,
             what: "varint longer than 10 bytes",
         })
+    }
+
+    /// [`ByteReader::uvarint`] with an inlined path for one-byte values (the
+    /// index gaps of exceptions).
+    #[inline(always)]
+    pub(crate) fn small_uvarint(&mut self) -> Result<u64, CodecError> {
+        if let Some(&b) = self.data.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.uvarint()
     }
 
     pub(crate) fn varint(&mut self) -> Result<i64, CodecError> {

@@ -443,77 +443,126 @@ fn write_rice(values: &[u64], k: u32, out: &mut Vec<u8>) {
 /// Bits [`read_rice`] loads at a time: a byte-aligned 64-bit load shifted by up to 7.
 const PEEK: u32 = 56;
 
-/// Decodes the next Rice code. The common case — quotient below the escape, code
-/// within the loaded bits — is a count of trailing zeros and two shifts; the
-/// register is reloaded only when the code may run past the loaded bits.
-#[inline(always)]
-fn next_rice(data: &[u8], k: u32, low: u64, pos: &mut usize, w: &mut u64, avail: &mut u32) -> u64 {
-    let mut q = w.trailing_zeros();
-    if q + 1 + k > *avail {
-        *pos += (PEEK - *avail) as usize;
-        *w = load_at(data, *pos, PEEK, mask_of(PEEK));
-        *avail = PEEK;
-        q = w.trailing_zeros();
+/// The decoding window of [`read_rice`]: up to [`PEEK`] unread bits of the stream,
+/// least-significant first, topped by a sentinel one bit. The sentinel marks how
+/// many bits are valid without a separate count: a code that would shift it out
+/// ran past the loaded bits.
+#[derive(Clone, Copy)]
+struct RiceWindow {
+    /// Bit position in the stream of the window's lowest bit when it was loaded.
+    pos: usize,
+    /// The bits, sentinel included.
+    w: u64,
+}
+
+impl RiceWindow {
+    #[inline(always)]
+    fn at(data: &[u8], pos: usize) -> RiceWindow {
+        RiceWindow {
+            pos,
+            w: load_at(data, pos, PEEK, mask_of(PEEK)) | (1 << PEEK),
+        }
     }
-    if q < RICE_ESCAPE && q + 1 + k <= PEEK {
-        let rest = *w >> (q + 1);
-        *w = rest >> k;
-        *avail -= q + 1 + k;
-        return (u64::from(q) << k) | (rest & low);
+
+    /// Bit position of the next unread bit.
+    #[inline(always)]
+    fn position(self) -> usize {
+        // The sentinel sits at bit PEEK − consumed; w ≠ 0 always.
+        self.pos + (self.w.leading_zeros() - (63 - PEEK)) as usize
     }
-    // An escape, or k > 39: decode from the absolute position and reload.
-    *pos += (PEEK - *avail) as usize;
+}
+
+/// Decodes the Rice code at bit `pos` from the stream itself (no window): an
+/// escape, or a parameter too wide for the window. Returns the value and the
+/// position after it.
+#[cold]
+#[inline(never)]
+fn rice_at(data: &[u8], k: u32, low: u64, mut pos: usize) -> (u64, usize) {
+    let q = load_at(data, pos, PEEK, mask_of(PEEK)).trailing_zeros();
     let v = if q < RICE_ESCAPE {
-        *pos += q as usize + 1;
-        let rest = load_at(data, *pos, k, low);
-        *pos += k as usize;
+        pos += q as usize + 1;
+        let rest = load_at(data, pos, k, low);
+        pos += k as usize;
         (u64::from(q) << k) | rest
     } else {
-        *pos += RICE_ESCAPE as usize;
-        let len = (load_at(data, *pos, 6, 63) as u32) + 1;
-        *pos += 6;
-        let v = load_at(data, *pos, len, mask_of(len));
-        *pos += len as usize;
+        pos += RICE_ESCAPE as usize;
+        let len = (load_at(data, pos, 6, 63) as u32) + 1;
+        pos += 6;
+        let v = load_at(data, pos, len, mask_of(len));
+        pos += len as usize;
         v
     };
-    *w = load_at(data, *pos, PEEK, mask_of(PEEK));
-    *avail = PEEK;
-    v
+    (v, pos)
 }
 
 /// Decodes `m` Rice codes from the start of `data` into slots
-/// `base + unzigzag(v) × multiplier`; returns the bytes consumed.
+/// `finish(base + unzigzag(v) × multiplier)`, or, with `running = Some(x)`, the
+/// running sums `finish(x + Σ …)` of those (the delta predictor undone in the
+/// same pass); returns the bytes consumed.
+///
+/// The common code — quotient below the escape, within the loaded bits — is a
+/// count of trailing zeros, a shift and a mask ([`rice_run`]); the window is
+/// reloaded (one unaligned load) when a code shifts its sentinel out. Escapes and
+/// the last bytes of the stream are decoded here, one code at a time.
+#[allow(clippy::too_many_arguments)]
 fn read_rice<W: Word>(
     data: &[u8],
     m: usize,
     k: u32,
     base: i64,
     multiplier: u64,
+    running: Option<i64>,
     out: &mut Vec<W>,
+    finish: impl Fn(i64) -> W + Copy,
 ) -> Result<usize> {
-    let peek_mask = mask_of(PEEK);
     let low = mask_of(k);
-    let mul = multiplier as i64;
     let start = out.len();
-    out.resize(start + m, W::from_i64(0));
+    out.resize_with(start + m, || W::from_i64(0));
     let slots = out.get_mut(start..).unwrap_or_default();
-    // `pos` is the bit position of `w`'s lowest bit, `avail` how many of `w`'s bits
-    // are loaded (bits above them read as zeros).
-    let mut pos = 0usize;
-    let mut w = load_at(data, 0, PEEK, peek_mask);
-    let mut avail = PEEK;
-    if mul == 1 {
-        for slot in slots.iter_mut() {
-            let v = next_rice(data, k, low, &mut pos, &mut w, &mut avail);
-            *slot = W::from_i64(base.wrapping_add(unzigzag(v)));
+    let mut st = RiceState {
+        k,
+        low,
+        base,
+        mul: multiplier as i64,
+        x: running.unwrap_or(0),
+        win: RiceWindow::at(data, 0),
+    };
+    // A code below the escape takes at most RICE_ESCAPE + k bits: with k ≤ 40 it
+    // always fits a freshly loaded window.
+    let windowed = k + RICE_ESCAPE <= PEEK;
+    let mut i = 0;
+    while i < m {
+        if windowed {
+            let rest = slots.get_mut(i..).unwrap_or_default();
+            i += rice_dispatch(data, &mut st, rest, running.is_some(), finish);
+            let pos = st.win.position();
+            let from = pos >> 3;
+            if i < m && from.saturating_add(8) > data.len() {
+                // The run stopped at the last bytes: go on over a zero-padded copy
+                // of them (bits past the end read as zeros either way).
+                let mut tail = [0u8; 32];
+                for (d, s) in tail.iter_mut().zip(data.get(from..).unwrap_or_default()) {
+                    *d = *s;
+                }
+                st.win = RiceWindow::at(&tail, pos & 7);
+                let rest = slots.get_mut(i..).unwrap_or_default();
+                let done = rice_dispatch(&tail, &mut st, rest, running.is_some(), finish);
+                st.win = RiceWindow::at(data, from * 8 + st.win.position());
+                i += done;
+                if done > 0 {
+                    continue;
+                }
+            }
         }
-    } else {
-        for slot in slots.iter_mut() {
-            let v = next_rice(data, k, low, &mut pos, &mut w, &mut avail);
-            *slot = W::from_i64(base.wrapping_add(unzigzag(v).wrapping_mul(mul)));
-        }
+        // An escape (or a parameter too wide for the window): one code from the
+        // stream itself.
+        let Some(slot) = slots.get_mut(i) else { break };
+        let (v, pos) = rice_at(data, k, low, st.win.position());
+        st.win = RiceWindow::at(data, pos);
+        st.emit(v, running.is_some(), slot, finish);
+        i += 1;
     }
-    pos += (PEEK - avail) as usize;
+    let pos = st.win.position();
     // Loads past the end read zeros; a stream that needed them is truncated.
     if pos > data.len() * 8 {
         return Err(CodecError::Truncated {
@@ -521,6 +570,97 @@ fn read_rice<W: Word>(
         });
     }
     Ok(pos.div_ceil(8))
+}
+
+/// What [`read_rice`] carries from code to code.
+struct RiceState {
+    k: u32,
+    low: u64,
+    base: i64,
+    mul: i64,
+    /// The running sum (delta predictor) or the last residual.
+    x: i64,
+    win: RiceWindow,
+}
+
+impl RiceState {
+    #[inline(always)]
+    fn emit<W: Word>(&mut self, v: u64, sum: bool, slot: &mut W, finish: impl Fn(i64) -> W) {
+        let r = self.base.wrapping_add(unzigzag(v).wrapping_mul(self.mul));
+        self.x = if sum { self.x.wrapping_add(r) } else { r };
+        *slot = finish(self.x);
+    }
+}
+
+/// [`rice_run`] specialised for a running sum and a multiplier.
+#[inline(always)]
+fn rice_dispatch<W: Word>(
+    buf: &[u8],
+    st: &mut RiceState,
+    slots: &mut [W],
+    sum: bool,
+    finish: impl Fn(i64) -> W,
+) -> usize {
+    match (sum, st.mul != 1) {
+        (true, true) => rice_run::<W, true, true>(buf, st, slots, finish),
+        (true, false) => rice_run::<W, true, false>(buf, st, slots, finish),
+        (false, true) => rice_run::<W, false, true>(buf, st, slots, finish),
+        (false, false) => rice_run::<W, false, false>(buf, st, slots, finish),
+    }
+}
+
+/// Decodes Rice codes into `slots` while they are below the escape and the window
+/// can be reloaded from whole 8-byte loads of `buf` (the window's position is
+/// relative to `buf`). Returns how many slots it filled; the window then sits at
+/// the first code not decoded.
+// Not inlined: on its own, each specialisation keeps its loop in registers.
+#[inline(never)]
+fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
+    buf: &[u8],
+    st: &mut RiceState,
+    slots: &mut [W],
+    finish: impl Fn(i64) -> W,
+) -> usize {
+    let (k, low, base, mul) = (st.k, st.low, st.base, st.mul);
+    let mut x = st.x;
+    let RiceWindow { mut pos, mut w } = st.win;
+    let mut done = 0;
+    for slot in slots.iter_mut() {
+        let mut q = w.trailing_zeros();
+        if q >= RICE_ESCAPE {
+            break;
+        }
+        // The next window straight from this one (the loop's critical path), the
+        // low bits beside it.
+        let mut next = w.wrapping_shr(q + 1 + k);
+        if next == 0 {
+            // Past the loaded bits: reload at the next unread bit.
+            pos += (w.leading_zeros() - (63 - PEEK)) as usize;
+            let byte = pos >> 3;
+            let Some(bytes) = buf.get(byte..byte + 8) else {
+                w = 1 << PEEK; // nothing loaded at `pos`
+                break;
+            };
+            let mut a = [0u8; 8];
+            a.copy_from_slice(bytes);
+            w = ((u64::from_le_bytes(a) >> (pos & 7)) & mask_of(PEEK)) | (1 << PEEK);
+            q = w.trailing_zeros();
+            if q >= RICE_ESCAPE {
+                break;
+            }
+            next = w.wrapping_shr(q + 1 + k);
+        }
+        let v = (u64::from(q) << k) | ((w >> (q + 1)) & low);
+        w = next;
+        let d = unzigzag(v);
+        let r = base.wrapping_add(if MUL { d.wrapping_mul(mul) } else { d });
+        x = if SUM { x.wrapping_add(r) } else { r };
+        *slot = finish(x);
+        done += 1;
+    }
+    st.x = x;
+    st.win = RiceWindow { pos, w };
+    done
 }
 
 /// The greatest common divisor of `values` (0 if all are 0), stopping early once
@@ -809,13 +949,16 @@ fn load_tail(data: &[u8], byte: usize) -> u128 {
     u128::from_le_bytes(a)
 }
 
-/// Decodes `n` integers written by [`write`], appending them to `out`. `v2`: the
-/// chunk is format version 2 (the constant and Rice codings may appear).
+/// Decodes `n` integers written by [`write`], appending `finish(x)` for each to
+/// `out`. `v2`: the chunk is format version 2 (the constant and Rice codings may
+/// appear). `finish` (e.g. a decimal's scaling) runs in the last pass over each
+/// value, so the caller needs no pass of its own.
 pub(crate) fn read<W: Word>(
     r: &mut ByteReader<'_>,
     n: usize,
     out: &mut Vec<W>,
     v2: bool,
+    finish: impl Fn(i64) -> W + Copy,
 ) -> Result<()> {
     if n == 0 {
         return Ok(());
@@ -833,14 +976,18 @@ pub(crate) fn read<W: Word>(
     let start = out.len();
     out.reserve(n);
     for &h in header.iter().take(hl.min(1)) {
-        out.push(W::from_i64(h));
+        out.push(finish(h));
     }
     match (p & RICE_FLAG != 0, p & CONSTANT_FLAG != 0) {
         (false, false) => {}
         (false, true) if p & MULTIPLIER_FLAG == 0 => {
             let base = r.varint()?;
-            out.extend(std::iter::repeat_n(W::from_i64(base), m));
-            integrate(predictor, header, n, start, out);
+            if predictor == Predictor::None {
+                out.extend(std::iter::repeat_n(finish(base), m));
+            } else {
+                out.extend(std::iter::repeat_n(W::from_i64(base), m));
+                integrate(predictor, header, n, start, out, finish);
+            }
             return Ok(());
         }
         (true, false) => {
@@ -859,9 +1006,21 @@ pub(crate) fn read<W: Word>(
                 1
             };
             let k = u32::from(param & 0x3f);
-            let used = read_rice(r.rest(), m, k, base, multiplier, out)?;
+            // The usual predictors (none, delta) are undone while decoding.
+            let (fused, running) = match predictor {
+                Predictor::None => (true, None),
+                Predictor::Delta => (true, Some(header[0])),
+                _ => (false, None),
+            };
+            let used = if fused {
+                read_rice(r.rest(), m, k, base, multiplier, running, out, finish)?
+            } else {
+                read_rice(r.rest(), m, k, base, multiplier, None, out, W::from_i64)?
+            };
             r.take(used)?;
-            integrate(predictor, header, n, start, out);
+            if !fused {
+                integrate(predictor, header, n, start, out, finish);
+            }
             return Ok(());
         }
         _ => return Err(corrupt(r, "conflicting coding flags")),
@@ -880,33 +1039,28 @@ pub(crate) fn read<W: Word>(
     if exc > m {
         return Err(corrupt(r, "more exceptions than values"));
     }
-    // Exceptions: (slot, high bits), in slot order.
-    let mut patches: Vec<(usize, u64)> = Vec::new();
+    // Exceptions, in slot order: validated here, applied after the low parts are
+    // unpacked by reading their index gaps a second time (no allocation).
+    let mut exceptions = None;
     if exc > 0 {
         let exc_width = u32::from(r.u8()?);
         if width + exc_width > 64 {
             return Err(corrupt(r, "exception width over 64"));
         }
-        patches.reserve(exc);
+        let gaps = r.clone();
         let mut at = 0usize;
         for k in 0..exc {
-            let gap = usize::try_from(r.uvarint()?).map_err(|_| corrupt(r, "exception index"))?;
+            let gap =
+                usize::try_from(r.small_uvarint()?).map_err(|_| corrupt(r, "exception index"))?;
             at = at
                 .checked_add(gap)
                 .ok_or_else(|| corrupt(r, "exception index"))?;
             if at >= m || (k > 0 && gap == 0) {
                 return Err(corrupt(r, "exception index out of order or range"));
             }
-            patches.push((at, 0));
         }
         let highs = r.take(packed_len(exc, exc_width))?;
-        let emask = mask_of(exc_width);
-        for (k, p) in patches.iter_mut().enumerate() {
-            p.1 = load(highs, k, exc_width, emask)
-                .checked_shl(width)
-                .unwrap_or(0)
-                .wrapping_mul(multiplier);
-        }
+        exceptions = Some((gaps, highs, exc_width));
     }
     let lows = r.take(packed_len(m, width))?;
     let mask = mask_of(width);
@@ -921,33 +1075,92 @@ pub(crate) fn read<W: Word>(
             W::from_i64(base.wrapping_add(o as i64))
         }));
     }
-    let slots = start + hl.min(1);
-    for (at, high) in patches {
-        if let Some(x) = out.get_mut(slots + at) {
-            *x = W::from_i64(x.to_i64().wrapping_add(high as i64));
-        }
+    if let Some((gaps, highs, exc_width)) = exceptions {
+        patch(
+            out,
+            start + hl.min(1),
+            gaps,
+            exc,
+            highs,
+            (width, exc_width),
+            multiplier,
+        );
     }
-    integrate(predictor, header, n, start, out);
+    integrate(predictor, header, n, start, out, finish);
     Ok(())
 }
 
-/// Turns `out[start..]` — the first header value, then one residual per slot — into
-/// the values, undoing `predictor` in place.
+/// Adds the high parts of the `exc` exceptions to their slots of `out` (slot 0 at
+/// `slots`): `gaps` reads their index gaps (validated by the caller), `highs`
+/// holds the packed high parts.
+fn patch<W: Word>(
+    out: &mut [W],
+    slots: usize,
+    mut gaps: ByteReader<'_>,
+    exc: usize,
+    highs: &[u8],
+    (width, exc_width): (u32, u32),
+    multiplier: u64,
+) {
+    let emask = mask_of(exc_width);
+    // A few exceptions' high parts are a few bytes: loaded from a padded copy
+    // rather than byte by byte at the end of the slice.
+    let mut padded = [0u8; 64];
+    let highs = match padded.get_mut(..highs.len()) {
+        Some(p) if highs.len() <= 48 => {
+            p.copy_from_slice(highs);
+            padded.as_slice()
+        }
+        _ => highs,
+    };
+    let mut at = 0usize;
+    for k in 0..exc {
+        let Ok(gap) = gaps.small_uvarint() else { break };
+        at = at.wrapping_add(gap as usize);
+        let high = load(highs, k, exc_width, emask)
+            .checked_shl(width)
+            .unwrap_or(0)
+            .wrapping_mul(multiplier);
+        if let Some(x) = out.get_mut(slots.wrapping_add(at)) {
+            *x = W::from_i64(x.to_i64().wrapping_add(high as i64));
+        }
+    }
+}
+
+/// Turns `out[start..]` — the first header value (already finished), then one
+/// residual per slot — into the values, undoing `predictor` in place and finishing
+/// each value with `finish`.
 fn integrate<W: Word>(
     predictor: Predictor,
     header: [i64; 2],
     n: usize,
     start: usize,
     out: &mut Vec<W>,
+    finish: impl Fn(i64) -> W,
 ) {
     let vals = out.get_mut(start..).unwrap_or_default();
     match predictor {
-        Predictor::None => {}
-        Predictor::Delta => {
-            let mut x = 0i64;
+        Predictor::None => {
             for v in vals.iter_mut() {
+                *v = finish(v.to_i64());
+            }
+        }
+        Predictor::Delta => {
+            // Two values a step: the running sum is serial, the loop overhead
+            // need not be.
+            let mut x = header[0];
+            let mut pairs = vals.get_mut(1..).unwrap_or_default().chunks_exact_mut(2);
+            for pair in &mut pairs {
+                if let [a, b] = pair {
+                    x = x.wrapping_add(a.to_i64());
+                    *a = finish(x);
+                    x = x.wrapping_add(b.to_i64());
+                    *b = finish(x);
+                }
+            }
+            for v in pairs.into_remainder() {
                 x = x.wrapping_add(v.to_i64());
-                *v = W::from_i64(x);
+                *v = finish(x);
             }
         }
         Predictor::DeltaOfDelta => {
@@ -957,11 +1170,11 @@ fn integrate<W: Word>(
             for v in vals.iter_mut().skip(1) {
                 let r = v.to_i64();
                 x = x.wrapping_add(d);
-                *v = W::from_i64(x);
+                *v = finish(x);
                 d = d.wrapping_add(r);
             }
             if n > 1 {
-                out.push(W::from_i64(x.wrapping_add(d)));
+                out.push(finish(x.wrapping_add(d)));
             }
         }
         Predictor::Linear => {
@@ -969,7 +1182,7 @@ fn integrate<W: Word>(
             let mut pred = header[0];
             for v in vals.iter_mut().skip(1) {
                 pred = pred.wrapping_add(slope);
-                *v = W::from_i64(pred.wrapping_add(v.to_i64()));
+                *v = finish(pred.wrapping_add(v.to_i64()));
             }
         }
     }
@@ -997,34 +1210,33 @@ fn unpack_into<W: Word>(lows: &[u8], m: usize, width: u32, mask: u64, base: i64,
 #[inline(always)]
 fn unpack_width<W: Word, const WIDTH: usize>(lows: &[u8], m: usize, base: i64, out: &mut Vec<W>) {
     let mask = (1u64 << WIDTH) - 1;
-    let groups = m / 8;
-    for g in 0..groups {
-        let start = g * WIDTH;
+    let start = out.len();
+    out.resize_with(start + m, || W::from_i64(0));
+    let slots = out.get_mut(start..).unwrap_or_default();
+    let mut groups = slots.chunks_exact_mut(8);
+    let mut g = 0;
+    for group in &mut groups {
+        let at = g * WIDTH;
         // `WIDTH + 8` bytes: the group's `WIDTH` bytes plus the overhang of the last
         // 8-byte load; the last group(s) of a chunk take the tail path instead.
-        let Some(group) = lows.get(start..start + WIDTH + 8) else {
-            out.extend(
-                (g * 8..m).map(|i| {
-                    W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))
-                }),
-            );
-            return;
+        let Some(bytes) = lows.get(at..at + WIDTH + 8) else {
+            break;
         };
-        for j in 0..8 {
+        for (j, slot) in group.iter_mut().enumerate() {
             let bit = j * WIDTH;
             let b = bit / 8;
             let mut a = [0u8; 8];
-            if let Some(s) = group.get(b..b + 8) {
+            if let Some(s) = bytes.get(b..b + 8) {
                 a.copy_from_slice(s);
             }
             let v = (u64::from_le_bytes(a) >> (bit % 8)) & mask;
-            out.push(W::from_i64(base.wrapping_add(v as i64)));
+            *slot = W::from_i64(base.wrapping_add(v as i64));
         }
+        g += 1;
     }
-    out.extend(
-        (groups * 8..m)
-            .map(|i| W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64))),
-    );
+    for (i, slot) in slots.iter_mut().enumerate().skip(g * 8) {
+        *slot = W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64));
+    }
 }
 
 /// An output word of [`read`]: `i64` itself, or an `f64` slot carrying the integer's
@@ -1076,7 +1288,7 @@ mod tests {
             write(&plan, xs.len(), &mut out);
             let mut got: Vec<i64> = Vec::new();
             let mut r = ByteReader::new(&out);
-            read(&mut r, xs.len(), &mut got, true).unwrap();
+            read(&mut r, xs.len(), &mut got, true, |x| x).unwrap();
             assert_eq!(got, xs, "{p:?}");
             assert_eq!(r.position(), out.len(), "{p:?} consumed all");
             sizes.push(out.len());
@@ -1157,12 +1369,18 @@ mod tests {
         // Every truncation is an error, never a panic or a wrong answer.
         for cut in 0..out.len() {
             let mut got: Vec<i64> = Vec::new();
-            let res = read(&mut ByteReader::new(&out[..cut]), xs.len(), &mut got, true);
+            let res = read(
+                &mut ByteReader::new(&out[..cut]),
+                xs.len(),
+                &mut got,
+                true,
+                |x| x,
+            );
             assert!(res.is_err() || got != xs, "cut at {cut}");
         }
         // Version 1 never had Rice codes.
         let mut got: Vec<i64> = Vec::new();
-        assert!(read(&mut ByteReader::new(&out), xs.len(), &mut got, false).is_err());
+        assert!(read(&mut ByteReader::new(&out), xs.len(), &mut got, false, |x| x).is_err());
     }
 
     fn forced_rice(xs: &[i64], p: Predictor) -> Plan {
@@ -1196,9 +1414,90 @@ mod tests {
                     write(&plan, seq.len(), &mut out);
                     let mut got: Vec<i64> = Vec::new();
                     let mut r = ByteReader::new(&out);
-                    read(&mut r, seq.len(), &mut got, true).unwrap();
+                    read(&mut r, seq.len(), &mut got, true, |x| x).unwrap();
                     proptest::prop_assert_eq!(&got, seq);
                     proptest::prop_assert_eq!(r.position(), out.len());
+                }
+            }
+        }
+    }
+
+    /// The Rice format read one bit at a time (bits past the end are zeros): what
+    /// [`read_rice`] must agree with on any bytes.
+    fn read_rice_bitwise(
+        data: &[u8],
+        m: usize,
+        k: u32,
+        base: i64,
+        multiplier: u64,
+        running: Option<i64>,
+    ) -> Result<(Vec<i64>, usize)> {
+        let bit = |i: usize| data.get(i / 8).map_or(0, |b| u64::from(b >> (i % 8)) & 1);
+        let bits = |at: usize, n: u32| (0..n as usize).fold(0u64, |v, j| v | bit(at + j) << j);
+        let mut pos = 0usize;
+        let mut x = running.unwrap_or(0);
+        let mut out = Vec::new();
+        for _ in 0..m {
+            let q = (0..RICE_ESCAPE as usize)
+                .take_while(|&j| bit(pos + j) == 0)
+                .count() as u32;
+            let v = if q < RICE_ESCAPE {
+                pos += q as usize + 1;
+                let low = bits(pos, k);
+                pos += k as usize;
+                (u64::from(q) << k) | low
+            } else {
+                pos += RICE_ESCAPE as usize;
+                let len = bits(pos, 6) as u32 + 1;
+                pos += 6;
+                let v = bits(pos, len);
+                pos += len as usize;
+                v
+            };
+            let r = base.wrapping_add(unzigzag(v).wrapping_mul(multiplier as i64));
+            x = if running.is_some() {
+                x.wrapping_add(r)
+            } else {
+                r
+            };
+            out.push(x);
+        }
+        if pos > data.len() * 8 {
+            return Err(CodecError::Truncated {
+                bit: data.len() * 8,
+            });
+        }
+        Ok((out, pos.div_ceil(8)))
+    }
+
+    proptest::proptest! {
+        /// Any bytes, any parameter: the fast decoder (windows, reloads, the padded
+        /// tail, escapes) gives what the bit-by-bit reading gives, errors included.
+        #[test]
+        fn rice_decoding_matches_a_bitwise_reader(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+            dense in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+            m in 0usize..600,
+            k in 0u32..64,
+            base in -3i64..3,
+            multiplier in 1u64..4,
+            running in proptest::option::of(-5i64..5),
+        ) {
+            // Mostly-set bytes give short quotients; raw bytes give escapes.
+            let dense: Vec<u8> = dense.iter().map(|b| b | 0x55).collect();
+            for bytes in [&data, &dense] {
+                for k in [k, k % 8] {
+                    let want = read_rice_bitwise(bytes, m, k, base, multiplier, running);
+                    let mut got: Vec<i64> = Vec::new();
+                    let res = read_rice(bytes, m, k, base, multiplier, running, &mut got, |x| x);
+                    match (want, res) {
+                        (Ok((vals, used)), Ok(n)) => {
+                            proptest::prop_assert_eq!(&got, &vals);
+                            proptest::prop_assert_eq!(n, used);
+                        }
+                        (Err(_), Err(_)) => {}
+                        (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w.map(|x| x.1), g),
+                    }
                 }
             }
         }
@@ -1237,7 +1536,7 @@ mod tests {
                 write(&plan, xs.len(), &mut out);
                 let mut got: Vec<i64> = Vec::new();
                 let mut r = ByteReader::new(&out);
-                read(&mut r, xs.len(), &mut got, true).unwrap();
+                read(&mut r, xs.len(), &mut got, true, |x| x).unwrap();
                 assert_eq!(got, xs, "shift {shift} {p:?}");
                 assert_eq!(r.position(), out.len());
             }

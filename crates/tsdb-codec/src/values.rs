@@ -40,11 +40,8 @@ pub(crate) fn ordered_from_bits(bits: u64) -> i64 {
 /// Inverse of [`ordered_from_bits`].
 #[inline(always)]
 pub(crate) fn bits_from_ordered(o: i64) -> u64 {
-    if o < 0 {
-        !((o as u64) ^ (1 << 63))
-    } else {
-        o as u64
-    }
+    // Negative: !(o ^ sign) = o ^ !sign, all bits but the sign flipped. Branch-free.
+    (o as u64) ^ ((o >> 63) as u64 >> 1)
 }
 
 #[inline(always)]
