@@ -840,6 +840,27 @@ mod tests {
             for (a, b) in vs.iter().zip(&v) {
                 assert_eq!(a.to_bits(), b.to_bits(), "{a} at 10^{e}");
             }
+            // The same magnitudes in chunks the decimal encoding wins (small steps
+            // from each integer toward zero), so the decoder's scaling runs.
+            for &k in &ints {
+                let vs: Vec<f64> = (0..120i64)
+                    .map(|i| (k - k.signum() * i) as f64 / p)
+                    .collect();
+                let ts: Vec<i64> = (0..120).collect();
+                let chunk = Chunk::encode(&ts, &vs).unwrap();
+                if k.unsigned_abs() <= 1 << 51 {
+                    assert_eq!(
+                        chunk.as_ref().value_encoding(),
+                        ValueEncoding::Decimal,
+                        "{k} at 10^{e}"
+                    );
+                }
+                let (mut t, mut v) = (Vec::new(), Vec::new());
+                chunk.decode_into(&mut t, &mut v).unwrap();
+                for (a, b) in vs.iter().zip(&v) {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{a} at 10^{e}");
+                }
+            }
         }
     }
 }

@@ -477,7 +477,13 @@ impl RiceWindow {
 /// position after it.
 #[cold]
 #[inline(never)]
-fn rice_at(data: &[u8], k: u32, low: u64, mut pos: usize) -> (u64, usize) {
+fn rice_at(data: &[u8], k: u32, low: u64, pos: usize) -> (u64, usize) {
+    rice_code_at(data, k, low, pos)
+}
+
+/// [`rice_at`], inlined: the loop of a parameter too wide for the window.
+#[inline(always)]
+fn rice_code_at(data: &[u8], k: u32, low: u64, mut pos: usize) -> (u64, usize) {
     let q = load_at(data, pos, PEEK, mask_of(PEEK)).trailing_zeros();
     let v = if q < RICE_ESCAPE {
         pos += q as usize + 1;
@@ -528,8 +534,18 @@ fn read_rice<W: Word>(
         win: RiceWindow::at(data, 0),
     };
     // A code below the escape takes at most RICE_ESCAPE + k bits: with k ≤ 40 it
-    // always fits a freshly loaded window.
+    // always fits a freshly loaded window. Wider parameters (full-precision
+    // values) read each code from the stream at its position.
     let windowed = k + RICE_ESCAPE <= PEEK;
+    if !windowed {
+        let mut pos = 0usize;
+        for slot in slots.iter_mut() {
+            let (v, next) = rice_code_at(data, k, low, pos);
+            pos = next;
+            st.emit(v, running.is_some(), slot, finish);
+        }
+        return rice_end(data, pos);
+    }
     let mut i = 0;
     while i < m {
         if windowed {
@@ -562,8 +578,12 @@ fn read_rice<W: Word>(
         st.emit(v, running.is_some(), slot, finish);
         i += 1;
     }
-    let pos = st.win.position();
-    // Loads past the end read zeros; a stream that needed them is truncated.
+    rice_end(data, st.win.position())
+}
+
+/// The bytes a Rice stream of `data` ending at bit `pos` consumed. Loads past the
+/// end read zeros; a stream that needed them is truncated.
+fn rice_end(data: &[u8], pos: usize) -> Result<usize> {
     if pos > data.len() * 8 {
         return Err(CodecError::Truncated {
             bit: data.len() * 8,
@@ -1115,7 +1135,10 @@ fn patch<W: Word>(
     };
     let mut at = 0usize;
     for k in 0..exc {
-        let Ok(gap) = gaps.small_uvarint() else { break };
+        let Ok(gap) = gaps.small_uvarint() else {
+            debug_assert!(false, "exception gaps were validated before");
+            break;
+        };
         at = at.wrapping_add(gap as usize);
         let high = load(highs, k, exc_width, emask)
             .checked_shl(width)
