@@ -116,6 +116,8 @@ impl MemIndex {
             .metrics
             .snapshot()
             .into_iter()
+            // A metric whose series were all removed, and never refused, is gone.
+            .filter(|(_, series, refused)| *series > 0 || *refused > 0)
             .map(|(metric, series, refused)| MetricCardinality {
                 metric,
                 series,

@@ -261,4 +261,16 @@ fn removed_ids_stay_taken() {
         vec![ib, ia2]
     );
     assert_eq!(idx.all_series(), vec![(ib, b), (ia2, a)]);
+    // A metric whose series all went leaves the cardinality report.
+    let ic = idx.get_or_create(&c).unwrap();
+    let metrics = |idx: &MemIndex| -> Vec<String> {
+        idx.cardinality_report(10)
+            .metrics
+            .into_iter()
+            .map(|m| m.metric)
+            .collect()
+    };
+    assert_eq!(metrics(&idx), ["m", "n"]);
+    assert!(idx.remove(ic));
+    assert_eq!(metrics(&idx), ["m"]);
 }
