@@ -234,7 +234,13 @@ impl Inner {
         for part in new.chunks(1 << 16) {
             series_frame(&mut fb, part);
         }
-        self.wal.append(&fb.bytes)?;
+        if let Err(e) = self.wal.append(&fb.bytes) {
+            // Not in the head and not logged: out of the index too, so they do
+            // not count against the limits (a retry creates them afresh).
+            let ids: Vec<_> = new.iter().map(|(id, _)| *id).collect();
+            index.remove_many(&ids);
+            return Err(e);
+        }
         for (id, labels) in new {
             if let Some(log) = created_log.as_mut() {
                 log.push((id, labels.clone()));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread;
 
 use tsdb_core::storage::MemStorage;
-use tsdb_core::{Error, WriteMode};
+use tsdb_core::{Error, Querier, WriteMode};
 
 use crate::{all, open_mem, sample};
 
@@ -95,4 +95,16 @@ fn buffered_writes_are_synced_by_the_flusher() {
         assert!(std::time::Instant::now() < deadline, "flusher never synced");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+}
+
+#[test]
+fn a_new_series_whose_wal_record_fails_leaves_no_trace_in_the_index() {
+    let mem = MemStorage::new();
+    let db = open_mem(&mem, |o| o.write_mode = WriteMode::Durable);
+    db.append_batch(&[sample(1, 1_000, 1.0)], None).unwrap();
+    mem.set_fail_write(true);
+    assert!(db.append_batch(&[sample(2, 1_000, 2.0)], None).is_err());
+    // Series 2 is neither in the head nor in the index (its values, its count).
+    assert_eq!(db.stats().series, 1);
+    assert_eq!(db.label_values("s", &[]).unwrap(), ["1"]);
 }
