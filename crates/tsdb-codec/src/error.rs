@@ -47,7 +47,8 @@ pub enum CodecError {
     /// The input ended before the data it announces.
     #[error("chunk truncated at bit {bit}")]
     Truncated {
-        /// Bit offset (within the section being read) where the data ran out.
+        /// Bit offset (within the section being read) where the data ran out, or,
+        /// in an XOR section, where the code that needed the missing bits starts.
         bit: usize,
     },
     /// The input is structurally invalid.

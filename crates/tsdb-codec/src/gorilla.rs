@@ -233,8 +233,7 @@ pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()
     // The position lives in a register from here on; every advance is checked
     // against the length before it is taken.
     let (mut pos, len_bits) = (r.position(), r.len_bits());
-    // Where the data ran out, as `CodecError::Truncated` documents.
-    let truncated = || CodecError::Truncated { bit: len_bits };
+    let truncated = |pos: usize| CodecError::Truncated { bit: pos };
     let (mut sig, mut trail) = (64u32, 0u32);
     let mut left = n - 1;
     while left > 0 {
@@ -244,7 +243,7 @@ pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()
             // runs): the window holds at least 57 bits.
             let run = (w.leading_zeros().min(57) as usize).min(left);
             if pos + run > len_bits {
-                return Err(truncated());
+                return Err(truncated(pos));
             }
             pos += run;
             out.extend(std::iter::repeat_n(f64::from_bits(v), run));
@@ -270,7 +269,7 @@ pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()
         let ctl = if new_window { 13 } else { 2 };
         let end = pos + (ctl + sig) as usize;
         if end > len_bits {
-            return Err(truncated());
+            return Err(truncated(pos));
         }
         let x = if ctl + sig <= 57 {
             // The value's bits are in the same window (ctl + sig ≤ 57 here).
