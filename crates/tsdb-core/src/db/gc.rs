@@ -3,9 +3,9 @@
 //! head, its labels lookup and the series index, so memory tracks the active
 //! series rather than every series ever seen.
 //!
-//! The dropped series leave the index one by one (`MemIndex::remove`: their
-//! postings and lookup entries), which costs what they cost, not what the
-//! index holds. Their strings and label groups stay interned, so once the
+//! The dropped series leave the index in place (`MemIndex::remove_many`:
+//! their postings and lookup entries), which costs what they cost, not what
+//! the index holds. Their strings and label groups stay interned, so once the
 //! series removed since the last rebuild outnumber the live ones, GC rebuilds
 //! the index from the head instead, which reclaims them: memory stays within
 //! about twice what the live series need, and the rebuild's cost, linear in
@@ -92,8 +92,8 @@ impl Inner {
     /// logging the series created until step 3. Returns the dropped ids and
     /// whether to rebuild.
     ///
-    /// The removal stays under the creation lock, which it holds for about
-    /// a microsecond per dropped series: a dropped series created again
+    /// The removal stays under the creation lock, which it holds for one to
+    /// two microseconds per dropped series: a dropped series created again
     /// meanwhile would take its old id from the index and then lose it.
     fn gc_drop(&self, how: IndexGc) -> (Vec<SeriesId>, bool) {
         let mut created_log = self.create_lock.lock();
