@@ -127,27 +127,75 @@ pub(crate) fn decode_timestamps(data: &[u8], n: usize, out: &mut Vec<i64>) -> Re
     let mut delta = r.read_uvarint()?;
     t = advance(t, delta, &r)?;
     out.push(t);
-    for _ in 2..n {
-        let w = r.peek_window();
+    // The position lives in a register from here on; every advance is checked
+    // against the length before it is taken.
+    let (mut pos, len_bits) = (r.position(), r.len_bits());
+    let not_increasing = |at: usize| CodecError::Corrupt {
+        offset: at / 8,
+        what: "timestamps not strictly increasing",
+    };
+    let overflows = |at: usize| CodecError::Corrupt {
+        offset: at / 8,
+        what: "timestamp overflows i64",
+    };
+    let mut left = n - 2;
+    while left > 0 {
+        let w = r.peek_at(pos);
         if w >> 63 == 0 {
-            r.consume(1)?;
-        } else {
-            let ones = w.leading_ones().min(LAST_PREFIX_LEN);
-            let plen = if ones == LAST_PREFIX_LEN {
-                LAST_PREFIX_LEN
-            } else {
-                ones + 1
-            };
-            let bits = match DOD_BUCKET_BITS.get(ones as usize - 1) {
-                Some(&b) => b,
-                None => 64,
-            };
-            r.consume(plen)?;
-            let dod = sign_extend(r.read(bits)?, bits);
-            delta = delta.wrapping_add(dod as u64);
+            // A run of unchanged intervals, one `0` bit each (a regular scrape is
+            // mostly runs): the window holds at least 57 bits.
+            let run = (w.leading_zeros().min(57) as usize).min(left);
+            let avail = run.min(len_bits.saturating_sub(pos));
+            if avail == 0 {
+                return Err(CodecError::Truncated { bit: pos });
+            }
+            if delta == 0 {
+                return Err(not_increasing(pos + 1));
+            }
+            let last = delta
+                .checked_mul(avail as u64)
+                .and_then(|span| t.checked_add_unsigned(span))
+                .ok_or_else(|| overflows(pos + avail))?;
+            out.extend((1..=avail as u64).map(|k| t.wrapping_add_unsigned(delta.wrapping_mul(k))));
+            t = last;
+            pos += avail;
+            if avail < run {
+                return Err(CodecError::Truncated { bit: pos });
+            }
+            left -= run;
+            continue;
         }
-        t = advance(t, delta, &r)?;
+        let ones = w.leading_ones().min(LAST_PREFIX_LEN);
+        let plen = if ones == LAST_PREFIX_LEN {
+            LAST_PREFIX_LEN
+        } else {
+            ones + 1
+        };
+        let bits = match DOD_BUCKET_BITS.get(ones as usize - 1) {
+            Some(&b) => b,
+            None => 64,
+        };
+        let end = pos + (plen + bits) as usize;
+        if end > len_bits {
+            return Err(CodecError::Truncated { bit: pos });
+        }
+        let raw = if plen + bits <= 57 {
+            // Prefix and value in this window (every bucket but the 64-bit one).
+            (w << plen) >> (64 - bits)
+        } else {
+            let at = pos + plen as usize;
+            (r.peek_at(at) >> 32) << 32 | r.peek_at(at + 32) >> 32
+        };
+        delta = delta.wrapping_add(sign_extend(raw, bits) as u64);
+        pos = end;
+        if delta == 0 {
+            return Err(not_increasing(pos));
+        }
+        t = t
+            .checked_add_unsigned(delta)
+            .ok_or_else(|| overflows(pos))?;
         out.push(t);
+        left -= 1;
     }
     Ok(())
 }
@@ -388,6 +436,96 @@ mod tests {
             out.push(v);
         }
         Some(out)
+    }
+
+    /// The delta-of-delta decoder one field at a time through the bit reader:
+    /// what [`decode_timestamps`] must agree with on any bytes.
+    fn decode_timestamps_reference(data: &[u8], n: usize, out: &mut Vec<i64>) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let mut r = BitReader::new(data);
+        let mut t = unzigzag(r.read_uvarint()?);
+        out.push(t);
+        if n == 1 {
+            return Ok(());
+        }
+        let mut delta = r.read_uvarint()?;
+        t = advance(t, delta, &r)?;
+        out.push(t);
+        for _ in 2..n {
+            let w = r.peek_window();
+            if w >> 63 == 0 {
+                r.consume(1)?;
+            } else {
+                let ones = w.leading_ones().min(LAST_PREFIX_LEN);
+                let plen = if ones == LAST_PREFIX_LEN {
+                    LAST_PREFIX_LEN
+                } else {
+                    ones + 1
+                };
+                let bits = match DOD_BUCKET_BITS.get(ones as usize - 1) {
+                    Some(&b) => b,
+                    None => 64,
+                };
+                r.consume(plen)?;
+                let dod = sign_extend(r.read(bits)?, bits);
+                delta = delta.wrapping_add(dod as u64);
+            }
+            t = advance(t, delta, &r)?;
+            out.push(t);
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        /// Any bytes, and streams written by the encoder then damaged: the decoder
+        /// (runs of equal intervals, in-window and two-window values) gives what the
+        /// field-by-field reading gives, and fails exactly when it does.
+        #[test]
+        fn timestamp_decoding_matches_the_reference(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
+            dods in proptest::collection::vec(
+                proptest::prop_oneof![
+                    3 => proptest::strategy::Just(0i64),
+                    2 => -8i64..8,
+                    1 => -100_000i64..100_000,
+                    1 => proptest::num::i64::ANY,
+                ],
+                0..150,
+            ),
+            t0 in proptest::num::i64::ANY,
+            d0 in 0i64..1_000_000,
+            cut in proptest::num::usize::ANY,
+            flip in proptest::num::usize::ANY,
+            n in 0usize..200,
+        ) {
+            let mut w = TimestampWriter::default();
+            let (mut t, mut d) = (t0, d0);
+            for (i, dod) in dods.iter().enumerate() {
+                w.push(i, t);
+                d = d.wrapping_add(*dod);
+                t = t.wrapping_add(d);
+            }
+            let mut written = Vec::new();
+            w.w.copy_to(&mut written);
+            let mut damaged = written.clone();
+            if !damaged.is_empty() {
+                let at = flip % (damaged.len() * 8);
+                damaged[at / 8] ^= 1 << (at % 8);
+                damaged.truncate(cut % (damaged.len() + 1));
+            }
+            for (bytes, n) in [(&data, n), (&written, dods.len()), (&written, n), (&damaged, dods.len())] {
+                let (mut want, mut got) = (Vec::new(), Vec::new());
+                let w = decode_timestamps_reference(bytes, n, &mut want);
+                let g = decode_timestamps(bytes, n, &mut got);
+                match (w, g) {
+                    (Ok(()), Ok(())) => proptest::prop_assert_eq!(&got, &want),
+                    (Err(_), Err(_)) => {}
+                    (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w, g),
+                }
+            }
+        }
     }
 
     proptest::proptest! {
