@@ -347,14 +347,8 @@ fn rice_plan(residuals: &[i64], factor: bool) -> Option<RicePlan> {
 /// bit lengths gives an estimate that outliers (a reset) cannot skew the way they
 /// skew a mean; the exact cost then decides among its neighbours.
 fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
-    let mut hist = [0usize; 65];
-    let mut max = 0u64;
-    for &v in values {
-        if let Some(h) = hist.get_mut(bit_len(v) as usize) {
-            *h += 1;
-        }
-        max = max.max(v);
-    }
+    let hist = bit_len_hist(values, |v| v);
+    let max = values.iter().copied().max().unwrap_or(0);
     let mut used = [(0u32, 0usize); 65];
     let mut n_used = 0;
     for (b, &c) in (0u32..).zip(hist.iter()) {
@@ -712,12 +706,7 @@ struct ForPlan {
 }
 
 fn for_plan(residuals: &[i64], base: i64) -> ForPlan {
-    let mut hist = [0usize; 65];
-    for &r in residuals {
-        if let Some(h) = hist.get_mut(bit_len(r.wrapping_sub(base) as u64) as usize) {
-            *h += 1;
-        }
-    }
+    let hist = bit_len_hist(residuals, |r| r.wrapping_sub(base) as u64);
     let (best_w, max_w, best_bits) = cost_from_hist(&hist, residuals.len());
     ForPlan {
         base,
@@ -725,6 +714,41 @@ fn for_plan(residuals: &[i64], base: i64) -> ForPlan {
         max_width: max_w,
         bits: best_bits,
     }
+}
+
+/// The histogram of the bit lengths of `f(x)` over `xs`. Counted in four tables,
+/// one per lane of four: consecutive values usually have the same length, and
+/// with one table each count would wait for the store of the one before.
+fn bit_len_hist<T: Copy>(xs: &[T], f: impl Fn(T) -> u64) -> [usize; 65] {
+    #[inline(always)]
+    fn bump(table: &mut [u32; 65], v: u64) {
+        if let Some(c) = table.get_mut(bit_len(v) as usize) {
+            *c += 1;
+        }
+    }
+    let mut lanes = [[0u32; 65]; 4];
+    let mut quads = xs.chunks_exact(4);
+    for q in &mut quads {
+        if let ([a, b, c, d], [la, lb, lc, ld]) = (q, &mut lanes) {
+            bump(la, f(*a));
+            bump(lb, f(*b));
+            bump(lc, f(*c));
+            bump(ld, f(*d));
+        }
+    }
+    if let [la, ..] = &mut lanes {
+        for &x in quads.remainder() {
+            bump(la, f(x));
+        }
+    }
+    let mut hist = [0usize; 65];
+    for (k, h) in hist.iter_mut().enumerate() {
+        *h = lanes
+            .iter()
+            .map(|l| l.get(k).map_or(0, |&c| c as usize))
+            .sum();
+    }
+    hist
 }
 
 /// From a histogram of offset bit lengths over `m` slots: the packed width that
