@@ -736,10 +736,9 @@ fn bit_len_hist<T: Copy>(xs: &[T], f: impl Fn(T) -> u64) -> [usize; 65] {
             bump(ld, f(*d));
         }
     }
-    if let [la, ..] = &mut lanes {
-        for &x in quads.remainder() {
-            bump(la, f(x));
-        }
+    let [la, ..] = &mut lanes;
+    for &x in quads.remainder() {
+        bump(la, f(x));
     }
     let mut hist = [0usize; 65];
     for (k, h) in hist.iter_mut().enumerate() {
