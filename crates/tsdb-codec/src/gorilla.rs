@@ -125,19 +125,11 @@ pub(crate) fn decode_timestamps(data: &[u8], n: usize, out: &mut Vec<i64>) -> Re
         return Ok(());
     }
     let mut delta = r.read_uvarint()?;
-    t = advance(t, delta, &r)?;
+    t = advance(t, delta, r.position())?;
     out.push(t);
     // The position lives in a register from here on; every advance is checked
     // against the length before it is taken.
     let (mut pos, len_bits) = (r.position(), r.len_bits());
-    let not_increasing = |at: usize| CodecError::Corrupt {
-        offset: at / 8,
-        what: "timestamps not strictly increasing",
-    };
-    let overflows = |at: usize| CodecError::Corrupt {
-        offset: at / 8,
-        what: "timestamp overflows i64",
-    };
     let mut left = n - 2;
     while left > 0 {
         let w = r.peek_at(pos);
@@ -188,12 +180,7 @@ pub(crate) fn decode_timestamps(data: &[u8], n: usize, out: &mut Vec<i64>) -> Re
         };
         delta = delta.wrapping_add(sign_extend(raw, bits) as u64);
         pos = end;
-        if delta == 0 {
-            return Err(not_increasing(pos));
-        }
-        t = t
-            .checked_add_unsigned(delta)
-            .ok_or_else(|| overflows(pos))?;
+        t = advance(t, delta, pos)?;
         out.push(t);
         left -= 1;
     }
@@ -201,17 +188,27 @@ pub(crate) fn decode_timestamps(data: &[u8], n: usize, out: &mut Vec<i64>) -> Re
 }
 
 #[inline(always)]
-fn advance(t: i64, delta: u64, r: &BitReader<'_>) -> Result<i64> {
+fn advance(t: i64, delta: u64, at: usize) -> Result<i64> {
     if delta == 0 {
-        return Err(CodecError::Corrupt {
-            offset: r.position() / 8,
-            what: "timestamps not strictly increasing",
-        });
+        return Err(not_increasing(at));
     }
-    t.checked_add_unsigned(delta).ok_or(CodecError::Corrupt {
-        offset: r.position() / 8,
+    t.checked_add_unsigned(delta).ok_or_else(|| overflows(at))
+}
+
+/// A zero interval, found reading up to bit `at`.
+fn not_increasing(at: usize) -> CodecError {
+    CodecError::Corrupt {
+        offset: at / 8,
+        what: "timestamps not strictly increasing",
+    }
+}
+
+/// A timestamp past `i64::MAX`, found reading up to bit `at`.
+fn overflows(at: usize) -> CodecError {
+    CodecError::Corrupt {
+        offset: at / 8,
         what: "timestamp overflows i64",
-    })
+    }
 }
 
 /// Appends f64 bit patterns as Gorilla XOR.
@@ -451,7 +448,7 @@ mod tests {
             return Ok(());
         }
         let mut delta = r.read_uvarint()?;
-        t = advance(t, delta, &r)?;
+        t = advance(t, delta, r.position())?;
         out.push(t);
         for _ in 2..n {
             let w = r.peek_window();
@@ -472,7 +469,7 @@ mod tests {
                 let dod = sign_extend(r.read(bits)?, bits);
                 delta = delta.wrapping_add(dod as u64);
             }
-            t = advance(t, delta, &r)?;
+            t = advance(t, delta, r.position())?;
             out.push(t);
         }
         Ok(())

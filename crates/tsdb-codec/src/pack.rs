@@ -189,13 +189,8 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
     let multiplier = common_factor(&offsets).max(1);
     let (mut width, mut max_width, mut bits) = (best.width, best.max_width, best.bits);
     if multiplier > 1 {
-        let mut hist = [0usize; 65];
-        for o in offsets.iter_mut() {
-            *o /= multiplier;
-            if let Some(h) = hist.get_mut(bit_len(*o) as usize) {
-                *h += 1;
-            }
-        }
+        offsets.iter_mut().for_each(|o| *o /= multiplier);
+        let hist = bit_len_hist(&offsets, |o| o);
         (width, max_width, bits) = cost_from_hist(&hist, offsets.len());
         bits += 8 * uvarint_len(multiplier);
     }
@@ -1326,18 +1321,24 @@ fn mask_of(width: u32) -> u64 {
 mod tests {
     use super::*;
 
+    /// Writes `plan` for `n` values and reads it back: the values, the bytes
+    /// read and the bytes written.
+    fn write_read(plan: &Plan, n: usize) -> (Vec<i64>, usize, usize) {
+        let mut out = Vec::new();
+        write(plan, n, &mut out);
+        let mut got: Vec<i64> = Vec::new();
+        let mut r = ByteReader::new(&out);
+        read(&mut r, n, &mut got, true, |x| x).unwrap();
+        (got, r.position(), out.len())
+    }
+
     fn round_trip(xs: &[i64]) -> usize {
         let mut sizes = Vec::new();
         for p in Predictor::ALL {
-            let plan = plan(xs, p);
-            let mut out = Vec::new();
-            write(&plan, xs.len(), &mut out);
-            let mut got: Vec<i64> = Vec::new();
-            let mut r = ByteReader::new(&out);
-            read(&mut r, xs.len(), &mut got, true, |x| x).unwrap();
+            let (got, read, written) = write_read(&plan(xs, p), xs.len());
             assert_eq!(got, xs, "{p:?}");
-            assert_eq!(r.position(), out.len(), "{p:?} consumed all");
-            sizes.push(out.len());
+            assert_eq!(read, written, "{p:?} consumed all");
+            sizes.push(written);
         }
         sizes.into_iter().min().unwrap()
     }
@@ -1455,14 +1456,9 @@ mod tests {
         ) {
             for seq in [&xs, &small] {
                 for p in Predictor::ALL {
-                    let plan = forced_rice(seq, p);
-                    let mut out = Vec::new();
-                    write(&plan, seq.len(), &mut out);
-                    let mut got: Vec<i64> = Vec::new();
-                    let mut r = ByteReader::new(&out);
-                    read(&mut r, seq.len(), &mut got, true, |x| x).unwrap();
+                    let (got, read, written) = write_read(&forced_rice(seq, p), seq.len());
                     proptest::prop_assert_eq!(&got, seq);
-                    proptest::prop_assert_eq!(r.position(), out.len());
+                    proptest::prop_assert_eq!(read, written);
                 }
             }
         }
@@ -1565,7 +1561,6 @@ mod tests {
                 .collect();
             for p in Predictor::ALL {
                 let rice = rice_plan(&xs, true).unwrap();
-                let mut out = Vec::new();
                 let mut plan = plan(&xs, p);
                 if p == Predictor::None {
                     // Force the Rice coding to cover it whatever is smaller.
@@ -1579,12 +1574,9 @@ mod tests {
                         bytes: 0,
                     };
                 }
-                write(&plan, xs.len(), &mut out);
-                let mut got: Vec<i64> = Vec::new();
-                let mut r = ByteReader::new(&out);
-                read(&mut r, xs.len(), &mut got, true, |x| x).unwrap();
+                let (got, read, written) = write_read(&plan, xs.len());
                 assert_eq!(got, xs, "shift {shift} {p:?}");
-                assert_eq!(r.position(), out.len());
+                assert_eq!(read, written);
             }
         }
     }

@@ -7,6 +7,7 @@
 //! `always`) turns most of those walks into hits. Small tables stay on the heap.
 
 use std::ops::Deref;
+#[cfg(test)]
 use std::sync::atomic::AtomicU64;
 
 /// Tables at least this large are mapped and advised; smaller ones are boxed.
@@ -38,6 +39,7 @@ enum Repr<T> {
 pub(crate) unsafe trait ZeroedAtomic: Default + Sync + Send {}
 
 // SAFETY: zero is a valid `AtomicU64`, mutated only through atomic operations.
+#[cfg(test)]
 unsafe impl ZeroedAtomic for AtomicU64 {}
 
 // SAFETY: the mapping is owned by the slice and only read and written through

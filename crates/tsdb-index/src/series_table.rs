@@ -267,7 +267,6 @@ impl SeriesTable {
         let mut counts = self.writer.lock();
         let cur = self.current.load();
         let mask = cur.slots.len() - 1;
-        let key = u64::from(tag(h)) << 32 | u64::from(id);
         let mut i = cur.home(tag(h));
         for _ in 0..cur.slots.len() {
             let Some(slot) = cur.slots.get(i) else {
@@ -275,7 +274,7 @@ impl SeriesTable {
             };
             match slot.load() {
                 Probe::Empty => return false,
-                Probe::Entry(..) if slot.key.load(Ordering::Relaxed) == key => {
+                Probe::Entry(t, e) if t == tag(h) && e.id == id => {
                     slot.value.store(TOMBSTONE, Ordering::Release);
                     counts.live -= 1;
                     counts.removed += 1;

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use tsdb_core::{BatchSample, Db, Labels, Options};
 
-use crate::killed_child::{check_batches, crash_options, grid_batch, numbers, run_and_kill};
+use crate::killed_child::{
+    check_batches, crash_options, grid_batch, grid_value, numbers, run_and_kill,
+};
 
 const DIR_ENV: &str = "TSDB_BLOCK_CRASH_DIR";
 const START_ENV: &str = "TSDB_BLOCK_CRASH_START";
@@ -23,10 +25,6 @@ const PER_BATCH: i64 = 5;
 
 fn labels(s: u32) -> Labels {
     Labels::new([("__name__", "bcrash".to_string()), ("s", s.to_string())]).unwrap()
-}
-
-fn value(s: u32, t: i64) -> f64 {
-    (t * 10 + i64::from(s)) as f64
 }
 
 fn options(maintenance: bool) -> Options {
@@ -40,7 +38,7 @@ fn options(maintenance: bool) -> Options {
 }
 
 fn batch(b: i64) -> Vec<BatchSample> {
-    grid_batch(b, PER_BATCH, SERIES, labels, value)
+    grid_batch(b, PER_BATCH, SERIES, labels)
 }
 
 /// Backfill `k`: timestamps `k*PER_BATCH..(k+1)*PER_BATCH` of metric `bhist`.
@@ -52,7 +50,7 @@ fn history(k: i64) -> Vec<BatchSample> {
                 labels: Labels::new([("__name__", "bhist".to_string()), ("s", s.to_string())])
                     .unwrap(),
                 t_ms: t,
-                value: value(s, t),
+                value: grid_value(s, t),
             });
         }
     }
@@ -92,14 +90,14 @@ fn verify(dir: &Path, max_acked: Option<i64>, backfills: &[i64]) -> i64 {
         db.recovery_report().blocks
     );
     let series = crate::all_of(&db, "bcrash");
-    let next = check_batches(&series, max_acked, PER_BATCH, SERIES as usize, value);
+    let next = check_batches(&series, max_acked, PER_BATCH, SERIES as usize);
     let hist = crate::all_of(&db, "bhist");
     for s in &hist {
         let id: u32 = s.labels.get("s").unwrap().parse().unwrap();
         for (&t, &v) in s.timestamps.iter().zip(&s.values) {
             assert_eq!(
                 v.to_bits(),
-                value(id, t).to_bits(),
+                grid_value(id, t).to_bits(),
                 "invented backfill at {t}"
             );
         }

@@ -19,18 +19,13 @@ fn labels(s: u32) -> Labels {
     Labels::new([("__name__", "crash".to_string()), ("s", s.to_string())]).unwrap()
 }
 
-/// The value every (series, timestamp) must have: anything else was invented.
-fn value(s: u32, t: i64) -> f64 {
-    (t * 100 + i64::from(s)) as f64
-}
-
 fn options() -> Options {
     crash_options()
 }
 
 /// Batch `b` holds timestamps `b*PER_BATCH .. (b+1)*PER_BATCH` of every series.
 fn batch(b: i64) -> Vec<BatchSample> {
-    grid_batch(b, PER_BATCH, SERIES, labels, value)
+    grid_batch(b, PER_BATCH, SERIES, labels)
 }
 
 /// The child: appends batches from `$TSDB_CRASH_START` until killed, printing
@@ -57,7 +52,7 @@ fn crash_child() {
 fn verify(dir: &Path, max_acked: Option<i64>) -> i64 {
     let db = Db::open(dir, options()).unwrap();
     let series = crate::all_of(&db, "crash");
-    let next = check_batches(&series, max_acked, PER_BATCH, SERIES as usize, value);
+    let next = check_batches(&series, max_acked, PER_BATCH, SERIES as usize);
     db.close().unwrap();
     next
 }

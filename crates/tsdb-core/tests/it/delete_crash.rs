@@ -20,7 +20,7 @@ use std::time::Duration;
 use tsdb_core::{BatchSample, Db, Labels, Matcher, Options, Querier};
 
 use crate::all_of;
-use crate::killed_child::{crash_options, grid_batch, numbers, run_and_kill};
+use crate::killed_child::{crash_options, grid_batch, grid_value, numbers, run_and_kill};
 
 const DIR_ENV: &str = "TSDB_DELETE_CRASH_DIR";
 const START_ENV: &str = "TSDB_DELETE_CRASH_START";
@@ -41,10 +41,6 @@ fn gen_labels(g: i64) -> Labels {
     Labels::new([("__name__", "dcrash".to_string()), ("g", g.to_string())]).unwrap()
 }
 
-fn value(s: u32, t: i64) -> f64 {
-    (t * 10 + i64::from(s)) as f64
-}
-
 /// In every other round the child also runs background maintenance (cut,
 /// retention, compaction every 3 ms), so head GC races its appends: a series
 /// can come back while the index is rebuilt, or before the checkpoint after
@@ -63,16 +59,16 @@ fn options(maintenance: bool) -> Options {
 /// Batch `b`: timestamps `b*PER_BATCH..(b+1)*PER_BATCH` of every `rcrash`
 /// series, and one sample of `dcrash` generation `b / GEN` at `b*PER_BATCH`.
 fn batch(b: i64) -> Vec<BatchSample> {
-    let mut out = grid_batch(b, PER_BATCH, SERIES, labels, value);
+    let mut out = grid_batch(b, PER_BATCH, SERIES, labels);
     out.push(BatchSample {
         labels: gen_labels(b / GEN),
         t_ms: b * PER_BATCH,
-        value: value(99, b * PER_BATCH),
+        value: grid_value(99, b * PER_BATCH),
     });
     out.push(BatchSample {
         labels: churn_labels(churn_of(b)),
         t_ms: b * PER_BATCH,
-        value: value(churn_of(b), b * PER_BATCH),
+        value: grid_value(churn_of(b), b * PER_BATCH),
     });
     out
 }
@@ -163,7 +159,11 @@ fn verify(dir: &Path, known: &Known) -> i64 {
             "series {id}: a hole"
         );
         for (&t, &v) in s.timestamps.iter().zip(&s.values) {
-            assert_eq!(v.to_bits(), value(id, t).to_bits(), "invented value at {t}");
+            assert_eq!(
+                v.to_bits(),
+                grid_value(id, t).to_bits(),
+                "invented value at {t}"
+            );
         }
         assert!(
             lo > floor,
@@ -204,7 +204,11 @@ fn verify(dir: &Path, known: &Known) -> i64 {
         );
         for (&t, &v) in s.timestamps.iter().zip(&s.values) {
             assert_eq!(t / PER_BATCH / GEN, g, "sample {t} in generation {g}");
-            assert_eq!(v.to_bits(), value(99, t).to_bits(), "invented value at {t}");
+            assert_eq!(
+                v.to_bits(),
+                grid_value(99, t).to_bits(),
+                "invented value at {t}"
+            );
             assert!(t > floor, "generation {g}: {t} came back");
         }
     }
@@ -222,7 +226,11 @@ fn verify(dir: &Path, known: &Known) -> i64 {
         let c: u32 = s.labels.get("c").unwrap().parse().unwrap();
         for (&t, &v) in s.timestamps.iter().zip(&s.values) {
             assert_eq!(churn_of(t / PER_BATCH), c, "sample {t} in ccrash {c}");
-            assert_eq!(v.to_bits(), value(c, t).to_bits(), "invented value at {t}");
+            assert_eq!(
+                v.to_bits(),
+                grid_value(c, t).to_bits(),
+                "invented value at {t}"
+            );
             assert!(t > floor, "ccrash {c}: {t} came back");
         }
     }

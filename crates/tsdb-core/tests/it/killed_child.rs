@@ -28,7 +28,6 @@ pub fn grid_batch(
     per_batch: i64,
     series: u32,
     labels: impl Fn(u32) -> Labels,
-    value: impl Fn(u32, i64) -> f64,
 ) -> Vec<BatchSample> {
     let mut out = Vec::new();
     for k in 0..per_batch {
@@ -37,7 +36,7 @@ pub fn grid_batch(
             out.push(BatchSample {
                 labels: labels(s),
                 t_ms: t,
-                value: value(s, t),
+                value: grid_value(s, t),
             });
         }
     }
@@ -78,8 +77,13 @@ pub fn numbers(lines: &[String], prefix: &str) -> Vec<i64> {
         .collect()
 }
 
+/// The value a crash child writes for series `s` at `t`: every sample checkable.
+pub fn grid_value(s: u32, t: i64) -> f64 {
+    (t * 10 + i64::from(s)) as f64
+}
+
 /// Checks the series a crash child wrote in batches of `per_batch` timestamps
-/// per series (`t = 0, 1, 2, …`, value `value(series, t)`): timestamps run from
+/// per series (`t = 0, 1, 2, …`, value [`grid_value`]): timestamps run from
 /// 0 without a gap, no value is invented, and when batches up to `max_acked`
 /// were acknowledged, all `series_count` series hold all of them. Returns the
 /// next batch to write.
@@ -88,7 +92,6 @@ pub fn check_batches(
     max_acked: Option<i64>,
     per_batch: i64,
     series_count: usize,
-    value: impl Fn(u32, i64) -> f64,
 ) -> i64 {
     let mut next = 0;
     for s in series {
@@ -96,7 +99,11 @@ pub fn check_batches(
         let n = s.timestamps.len() as i64;
         assert_eq!(s.timestamps, (0..n).collect::<Vec<_>>(), "series {id}");
         for (&t, &v) in s.timestamps.iter().zip(&s.values) {
-            assert_eq!(v.to_bits(), value(id, t).to_bits(), "invented value at {t}");
+            assert_eq!(
+                v.to_bits(),
+                grid_value(id, t).to_bits(),
+                "invented value at {t}"
+            );
         }
         if let Some(m) = max_acked {
             assert!(
