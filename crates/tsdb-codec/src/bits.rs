@@ -24,21 +24,36 @@ impl BitWriter {
             return;
         }
         let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+        self.write_bits(v, n);
+    }
+
+    /// [`BitWriter::write`] for values that need no masking: `1 ≤ n ≤ 64` and `v`
+    /// below `2^n` (the callers on the append path compute such values).
+    #[inline(always)]
+    pub(crate) fn write_bits(&mut self, v: u64, n: u32) {
+        debug_assert!((1..=64).contains(&n) && (n == 64 || v >> n == 0));
         let free = 64 - self.nacc;
         if n < free {
             self.acc = (self.acc << n) | v;
             self.nacc += n;
         } else {
-            let rem = n - free;
-            let word = if free == 64 {
-                v
-            } else {
-                (self.acc << free) | (v >> rem)
-            };
-            self.buf.extend_from_slice(&word.to_be_bytes());
-            self.acc = if rem == 0 { 0 } else { v & ((1u64 << rem) - 1) };
-            self.nacc = rem;
+            self.spill(v, n, free);
         }
+    }
+
+    /// Completes the accumulator's word with the top bits of `v` and starts the
+    /// next one with the rest.
+    #[inline]
+    fn spill(&mut self, v: u64, n: u32, free: u32) {
+        let rem = n - free;
+        let word = if free == 64 {
+            v
+        } else {
+            (self.acc << free) | (v >> rem)
+        };
+        self.buf.extend_from_slice(&word.to_be_bytes());
+        self.acc = if rem == 0 { 0 } else { v & ((1u64 << rem) - 1) };
+        self.nacc = rem;
     }
 
     /// Writes an unsigned LEB128 varint as 8-bit groups (byte-aligned when the stream is).
@@ -316,7 +331,9 @@ impl<'a> ByteReader<'a> {
 /// A least-significant-bit-first bit writer appending whole bytes.
 #[derive(Default)]
 pub(crate) struct LsbWriter {
-    acc: u128,
+    /// Bits not yet written out, the oldest lowest; `n` of them are valid.
+    acc: u64,
+    /// Below 64.
     n: u32,
 }
 
@@ -324,17 +341,20 @@ impl LsbWriter {
     /// Appends the low `width` (≤ 64) bits of `v`.
     #[inline(always)]
     pub(crate) fn put(&mut self, v: u64, width: u32, out: &mut Vec<u8>) {
-        let mask = if width >= 64 {
-            u64::MAX
+        let v = if width >= 64 {
+            v
         } else {
-            (1u64 << width) - 1
+            v & ((1u64 << width) - 1)
         };
-        self.acc |= u128::from(v & mask) << self.n;
-        self.n += width;
-        if self.n >= 64 {
-            out.extend_from_slice(&(self.acc as u64).to_le_bytes());
-            self.acc >>= 64;
-            self.n -= 64;
+        self.acc |= v << self.n;
+        let total = self.n + width;
+        if total >= 64 {
+            out.extend_from_slice(&self.acc.to_le_bytes());
+            // The bits of `v` that did not fit (none when the word was empty).
+            self.acc = if self.n == 0 { 0 } else { v >> (64 - self.n) };
+            self.n = total - 64;
+        } else {
+            self.n = total;
         }
     }
 

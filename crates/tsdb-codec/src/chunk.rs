@@ -103,7 +103,24 @@ impl ChunkEncoder {
     }
 
     /// Appends a sample. `t` must be greater than the previous timestamp.
+    #[inline]
     pub fn push(&mut self, t: i64, v: f64) -> Result<()> {
+        let n = self.count as usize;
+        // One test keeps the common case (a third or later sample, in order, room
+        // left) on the straight path; the rest is out of line.
+        if !(2..MAX_CHUNK_SAMPLES).contains(&n) || t <= self.ts.last_t {
+            return self.push_cold(t, v);
+        }
+        self.ts.push_next(t);
+        self.vals.push_next(v.to_bits());
+        self.count += 1;
+        Ok(())
+    }
+
+    /// [`ChunkEncoder::push`] for the first two samples and for refusals.
+    #[cold]
+    #[inline(never)]
+    fn push_cold(&mut self, t: i64, v: f64) -> Result<()> {
         let n = self.count as usize;
         if n >= MAX_CHUNK_SAMPLES {
             return Err(CodecError::ChunkFull {

@@ -66,33 +66,49 @@ impl TimestampWriter {
                 self.last_delta = delta;
             }
             _ => {
-                let delta = t.wrapping_sub(self.last_t) as u64;
-                let dod = delta.wrapping_sub(self.last_delta) as i64;
-                self.last_delta = delta;
-                self.irregular |= dod != 0;
-                if dod == 0 {
-                    self.w.write(0, 1);
-                } else {
-                    let mut prefix = 0b10u64;
-                    for (plen, (i, &bits)) in (2..).zip(DOD_BUCKET_BITS.iter().enumerate()) {
-                        let last = i + 1 == DOD_BUCKET_BITS.len();
-                        if last || fits_signed(dod, bits) {
-                            // The last bucket's prefix is all ones, with no terminating zero.
-                            let (p, pl) = if last {
-                                ((1u64 << LAST_PREFIX_LEN) - 1, LAST_PREFIX_LEN)
-                            } else {
-                                (prefix, plen)
-                            };
-                            self.w.write(p, pl);
-                            self.w.write(dod as u64, bits);
-                            break;
-                        }
-                        prefix = (prefix | 1) << 1;
-                    }
-                }
+                self.push_next(t);
+                return;
             }
         }
         self.last_t = t;
+    }
+
+    /// Appends `t` after two or more timestamps (`t` greater than the last one).
+    #[inline(always)]
+    pub(crate) fn push_next(&mut self, t: i64) {
+        let delta = t.wrapping_sub(self.last_t) as u64;
+        let dod = delta.wrapping_sub(self.last_delta) as i64;
+        self.last_delta = delta;
+        self.last_t = t;
+        if dod == 0 {
+            self.w.write_bits(0, 1);
+        } else {
+            self.irregular = true;
+            self.push_dod(dod);
+        }
+    }
+
+    /// Writes a non-zero delta-of-delta in the smallest bucket that holds it.
+    #[inline]
+    fn push_dod(&mut self, dod: i64) {
+        let mut prefix = 0b10u64;
+        for (plen, (i, &bits)) in (2..).zip(DOD_BUCKET_BITS.iter().enumerate()) {
+            let last = i + 1 == DOD_BUCKET_BITS.len();
+            if last || fits_signed(dod, bits) {
+                if last {
+                    // The last bucket's prefix is all ones, with no terminating zero.
+                    self.w
+                        .write_bits((1u64 << LAST_PREFIX_LEN) - 1, LAST_PREFIX_LEN);
+                    self.w.write(dod as u64, bits);
+                } else {
+                    // Prefix and payload in one write (at most 5 + 32 bits).
+                    let payload = dod as u64 & ((1u64 << bits) - 1);
+                    self.w.write_bits((prefix << bits) | payload, plen + bits);
+                }
+                break;
+            }
+            prefix = (prefix | 1) << 1;
+        }
     }
 }
 
@@ -231,10 +247,16 @@ impl XorWriter {
             self.last = bits;
             return;
         }
+        self.push_next(bits);
+    }
+
+    /// Appends a value after the first.
+    #[inline(always)]
+    pub(crate) fn push_next(&mut self, bits: u64) {
         let x = bits ^ self.last;
         self.last = bits;
         if x == 0 {
-            self.w.write(0, 1);
+            self.w.write_bits(0, 1);
             return;
         }
         let lead = x.leading_zeros().min(31);
@@ -248,7 +270,7 @@ impl XorWriter {
         // usual case; the bits are the same as writing them one after another).
         if psig > 0 && lead >= plead && trail >= ptrail && psig <= sig + NEW_WINDOW_OVERHEAD {
             if psig <= 62 {
-                self.w.write((0b10 << psig) | (x >> ptrail), psig + 2);
+                self.w.write_bits((0b10 << psig) | (x >> ptrail), psig + 2);
             } else {
                 self.w.write(0b10, 2);
                 self.w.write(x >> ptrail, psig);
@@ -258,7 +280,7 @@ impl XorWriter {
             self.sig = sig as u8;
             let control = (0b11 << 11) | (u64::from(lead) << 6) | u64::from(sig & 63);
             if sig <= 51 {
-                self.w.write((control << sig) | (x >> trail), sig + 13);
+                self.w.write_bits((control << sig) | (x >> trail), sig + 13);
             } else {
                 self.w.write(control, 13);
                 self.w.write(x >> trail, sig);

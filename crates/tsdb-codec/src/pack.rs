@@ -189,7 +189,8 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
     let multiplier = common_factor(&offsets).max(1);
     let (mut width, mut max_width, mut bits) = (best.width, best.max_width, best.bits);
     if multiplier > 1 {
-        offsets.iter_mut().for_each(|o| *o /= multiplier);
+        let div = ExactDiv::new(multiplier);
+        offsets.iter_mut().for_each(|o| *o = div.unsigned(*o));
         let hist = bit_len_hist(&offsets, |o| o);
         (width, max_width, bits) = cost_from_hist(&hist, offsets.len());
         bits += 8 * uvarint_len(multiplier);
@@ -202,15 +203,7 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
     let prefix = 1 + header_bytes;
     if max_width == 0 {
         // Every residual equals the base.
-        return Plan {
-            predictor,
-            coding: Coding::Constant,
-            header,
-            base: best.base,
-            multiplier: 1,
-            offsets: Vec::new(),
-            bytes: prefix + uvarint_len(zigzag(best.base)),
-        };
+        return constant_plan(predictor, header, best.base, n);
     }
     let bytes = prefix + uvarint_len(zigzag(best.base)) + 2 + bits.div_ceil(8);
     // Rice codes pay off on bell-shaped residuals a few bits wide; below two bits
@@ -251,6 +244,24 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
     }
 }
 
+/// The plan whose residuals all equal `base`.
+fn constant_plan(predictor: Predictor, header: [i64; 2], base: i64, n: usize) -> Plan {
+    let header_bytes: usize = header
+        .iter()
+        .take(predictor.header_len(n))
+        .map(|&h| uvarint_len(zigzag(h)))
+        .sum();
+    Plan {
+        predictor,
+        coding: Coding::Constant,
+        header,
+        base,
+        multiplier: 1,
+        offsets: Vec::new(),
+        bytes: 1 + header_bytes + uvarint_len(zigzag(base)),
+    }
+}
+
 /// A Rice coding of one residual sequence.
 struct RicePlan {
     base: i64,
@@ -284,26 +295,36 @@ fn rice_plan(residuals: &[i64], factor: bool) -> Option<RicePlan> {
         .select_nth_unstable(m.checked_sub(1)? / 2);
     // The factor must divide every signed difference exactly: computed here, not
     // taken from packing (whose offsets wrap around below its base).
-    let mut g = u64::from(!factor);
-    for &r in residuals {
-        if g == 1 {
-            break;
-        }
-        g = gcd(g, r.wrapping_sub(base).unsigned_abs());
-    }
-    let multiplier = g.max(1);
-    let div = multiplier as i64; // ≤ 2^63; i64::MIN stands for 2^63, never −1
-    let values: Vec<u64> = residuals
-        .iter()
-        .map(|&r| {
-            let d = r.wrapping_sub(base);
-            zigzag(if multiplier > 1 {
-                d.wrapping_div(div)
-            } else {
-                d
-            })
-        })
-        .collect();
+    let multiplier = if factor {
+        common_factor_of(
+            residuals
+                .iter()
+                .map(|&r| r.wrapping_sub(base).unsigned_abs()),
+        )
+        .max(1)
+    } else {
+        1
+    };
+    let values: Vec<u64> = if multiplier == 1 {
+        residuals
+            .iter()
+            .map(|&r| zigzag(r.wrapping_sub(base)))
+            .collect()
+    } else if multiplier == 1 << 63 {
+        // i64::MIN stands for 2^63 (and dividing by it, never −1, cannot trap);
+        // every difference is 0 or i64::MIN, which this quotient maps to 1.
+        let div = multiplier as i64;
+        residuals
+            .iter()
+            .map(|&r| zigzag(r.wrapping_sub(base).wrapping_div(div)))
+            .collect()
+    } else {
+        let div = ExactDiv::new(multiplier);
+        residuals
+            .iter()
+            .map(|&r| zigzag(div.signed(r.wrapping_sub(base))))
+            .collect()
+    };
     let (k, bits) = best_rice_k(&values)?;
     // A median close to zero costs a byte to store and may save less: price the
     // codes around zero at the same parameter.
@@ -675,12 +696,24 @@ fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
 /// The greatest common divisor of `values` (0 if all are 0), stopping early once
 /// it reaches 1.
 fn common_factor(values: &[u64]) -> u64 {
+    common_factor_of(values.iter().copied())
+}
+
+/// [`common_factor`] of any sequence. Most values are multiples of the factor
+/// found so far: that is tested with a multiplication ([`ExactDiv::divides`]), and
+/// only the others pay for Euclid's divisions.
+fn common_factor_of(values: impl Iterator<Item = u64>) -> u64 {
     let mut g = 0u64;
-    for &v in values {
+    let mut div = ExactDiv::new(1);
+    for v in values {
+        if g != 0 && div.divides(v) {
+            continue;
+        }
         g = gcd(g, v);
         if g == 1 {
             return 1;
         }
+        div = ExactDiv::new(g);
     }
     g
 }
@@ -690,6 +723,57 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
         (a, b) = (b, a % b);
     }
     a
+}
+
+/// Exact division by a fixed divisor: `x / d` for every `x` that `d` divides, as
+/// a shift and a multiplication by the inverse of `d`'s odd part modulo 2^64
+/// (Granlund & Montgomery) instead of a division per value.
+#[derive(Clone, Copy)]
+struct ExactDiv {
+    shift: u32,
+    inverse: u64,
+    /// The largest quotient: `u64::MAX / d`'s odd part.
+    limit: u64,
+}
+
+impl ExactDiv {
+    /// For `d ≥ 1`.
+    fn new(d: u64) -> ExactDiv {
+        let d = d.max(1);
+        let shift = d.trailing_zeros();
+        let odd = d >> shift;
+        // Newton's iteration doubles the correct low bits: 3 → 6 → … → 96.
+        let mut inverse = odd;
+        for _ in 0..5 {
+            inverse = inverse.wrapping_mul(2u64.wrapping_sub(odd.wrapping_mul(inverse)));
+        }
+        ExactDiv {
+            shift,
+            inverse,
+            limit: u64::MAX / odd,
+        }
+    }
+
+    /// Whether `d` divides `x`: multiplying by the inverse maps the multiples of
+    /// the odd part one to one onto `0..=u64::MAX / odd` (Granlund & Montgomery,
+    /// 1994, §9).
+    #[inline(always)]
+    fn divides(self, x: u64) -> bool {
+        let low = (1u64 << self.shift) - 1;
+        x & low == 0 && (x >> self.shift).wrapping_mul(self.inverse) <= self.limit
+    }
+
+    /// `x / d` for `x` a multiple of `d`.
+    #[inline(always)]
+    fn unsigned(self, x: u64) -> u64 {
+        (x >> self.shift).wrapping_mul(self.inverse)
+    }
+
+    /// `x / d` for `x` a multiple of `d` (signed; `d` below 2^63).
+    #[inline(always)]
+    fn signed(self, x: i64) -> i64 {
+        (x >> self.shift).wrapping_mul(self.inverse as i64)
+    }
 }
 
 /// Frame-of-reference cost of `residuals` against `base`.
@@ -863,6 +947,15 @@ fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
 /// The smallest plan among `predictors`: each is estimated cheaply, and only the
 /// most promising is planned exactly.
 pub(crate) fn best_plan(xs: &[i64], predictors: &[Predictor]) -> Option<Plan> {
+    // A constant sequence (a flat gauge, an idle counter: most real chunks) is
+    // the `None` predictor's constant coding, which every other predictor's
+    // header makes larger: no estimate needed.
+    if let Some(&first) = xs.first()
+        && predictors.contains(&Predictor::None)
+        && xs.iter().fold(true, |same, &x| same & (x == first))
+    {
+        return Some(constant_plan(Predictor::None, [0; 2], first, xs.len()));
+    }
     let best = predictors
         .iter()
         .copied()
@@ -1341,6 +1434,59 @@ mod tests {
             sizes.push(written);
         }
         sizes.into_iter().min().unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn divisibility_test_equals_remainder(d in 1u64.., x: u64, shift in 0u32..64, k in 0u64..1000) {
+            let d = (d >> shift).max(1);
+            let div = ExactDiv::new(d);
+            proptest::prop_assert_eq!(div.divides(x), x % d == 0);
+            let m = k.wrapping_mul(d);
+            proptest::prop_assert_eq!(div.divides(m), m % d == 0);
+        }
+
+        #[test]
+        fn common_factor_is_the_gcd(xs in proptest::collection::vec(0u64..1 << 20, 0..40), f in 1u64..5000) {
+            let xs: Vec<u64> = xs.iter().map(|x| x * f).collect();
+            let want = xs.iter().fold(0, |g, &x| gcd(g, x));
+            proptest::prop_assert_eq!(common_factor(&xs), want);
+        }
+
+        #[test]
+        fn exact_division_equals_division(d in 1u64.., q: u64, shift in 0u32..64) {
+            let d = (d >> shift).max(1);
+            let x = q.wrapping_mul(d);
+            // Only multiples that do not wrap are exact multiples.
+            if x / d == q || d == 1 {
+                proptest::prop_assert_eq!(ExactDiv::new(d).unsigned(x), x / d);
+            }
+            let xs = (q as i64) >> (d.leading_zeros().min(63) as i64).min(63);
+            let xs = xs.wrapping_mul(d as i64);
+            if d < 1 << 63 && xs.checked_div(d as i64).is_some_and(|q| q.wrapping_mul(d as i64) == xs) {
+                proptest::prop_assert_eq!(ExactDiv::new(d).signed(xs), xs / d as i64);
+            }
+        }
+    }
+
+    #[test]
+    fn exact_division_edges() {
+        for d in [1u64, 2, 3, 4096, 1000, (1 << 63) - 1, 1 << 62, u64::MAX] {
+            let div = ExactDiv::new(d);
+            for q in [0u64, 1, 2, 7, u64::MAX / d] {
+                if q > u64::MAX / d {
+                    continue;
+                }
+                assert_eq!(div.unsigned(q * d), q, "{q} × {d}");
+            }
+            if d < 1 << 63 {
+                let max_q = i64::MAX / d as i64;
+                for q in [0i64, 1, -1, max_q, -max_q] {
+                    assert_eq!(div.signed(q * d as i64), q, "{q} × {d}");
+                }
+            }
+        }
+        assert_eq!(ExactDiv::new(1 << 63).unsigned(1 << 63), 1);
     }
 
     #[test]

@@ -46,21 +46,44 @@ pub(crate) fn bits_from_ordered(o: i64) -> u64 {
 
 #[inline(always)]
 fn decimal_int(v: f64, e: usize) -> Option<i64> {
-    let p = *POW10.get(e)?;
+    decimal_int_at(v, *POW10.get(e)?)
+}
+
+/// 1.5 × 2^52: adding it to an f64 below 2^51 in magnitude rounds it to an integer
+/// held in the low bits of the sum's mantissa.
+const ROUNDER: f64 = 6_755_399_441_055_744.0;
+
+/// Below this (2^50), `v × p` rounds to an integer with [`ROUNDER`].
+const ROUNDER_RANGE: f64 = 1_125_899_906_842_624.0;
+
+/// The integer `k` with `k / p == v` bit for bit, if `v × p` rounds to one below
+/// 2^53. This runs once per value when sealing: below 2^50 the rounding is two
+/// additions and the integer is read from the sum's bits, without a conversion
+/// instruction. (That rounds half to even where the rest rounds half away from
+/// zero; below 2^50 it makes no difference: `v × p` lies within 1/4 of any `k`
+/// that passes the check, and an exact half does not.)
+#[inline(always)]
+fn decimal_int_at(v: f64, p: f64) -> Option<i64> {
     let s = v * p;
+    if s.abs() < ROUNDER_RANGE {
+        let y = s + ROUNDER;
+        let k = (y.to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64);
+        return (((y - ROUNDER) / p).to_bits() == v.to_bits()).then_some(k);
+    }
+    decimal_int_wide(v, p, s)
+}
+
+/// [`decimal_int_at`] from 2^50 up (and NaN).
+#[cold]
+#[inline(never)]
+fn decimal_int_wide(v: f64, p: f64, s: f64) -> Option<i64> {
     if s.is_nan() || s.abs() >= MAX_EXACT_INT {
         return None;
     }
     // Round half away from zero without a libm call: s − trunc(s) is exact here.
     let t = s as i64;
     let frac = s - t as f64;
-    let k = if frac >= 0.5 {
-        t + 1
-    } else if frac <= -0.5 {
-        t - 1
-    } else {
-        t
-    };
+    let k = t + i64::from(frac >= 0.5) - i64::from(frac <= -0.5);
     ((k as f64 / p).to_bits() == v.to_bits()).then_some(k)
 }
 
@@ -82,15 +105,34 @@ impl Decimal {
             ints: Vec::with_capacity(values.len()),
             specials: Vec::new(),
         };
+        // A flat line (most real chunks): one value to analyze.
+        if let Some((&first, rest)) = values.split_first()
+            && rest.iter().fold(true, |same, &b| same & (b == first))
+        {
+            let v = f64::from_bits(first);
+            let (e, k) = (0..=MAX_DECIMAL_EXP).find_map(|e| Some((e, decimal_int(v, e)?)))?;
+            d.exp = e as u8;
+            d.ints.resize(values.len(), k);
+            return Some(d);
+        }
         // One pass: the exponent only grows (exact at e means exact at e + 1), so a
         // value that needs a larger one rescales the integers so far (at most 18
         // times, in practice within the first few values).
-        for (i, &bits) in values.iter().enumerate() {
+        let mut i = 0;
+        while let Some(rest) = values.get(i..) {
+            // The common case: a run of values exact at the current exponent.
+            let p = POW10.get(usize::from(d.exp)).copied().unwrap_or(1.0);
+            let before = d.ints.len();
+            d.ints.extend(
+                rest.iter()
+                    .map_while(|&bits| decimal_int_at(f64::from_bits(bits), p)),
+            );
+            i += d.ints.len() - before;
+            let Some(&bits) = values.get(i) else { break };
             let v = f64::from_bits(bits);
-            let exp = usize::from(d.exp);
-            let mut k = decimal_int(v, exp);
-            if k.is_none()
-                && let Some(e) = (exp + 1..=MAX_DECIMAL_EXP).find(|&e| decimal_int(v, e).is_some())
+            let mut k = None;
+            if let Some(e) =
+                (usize::from(d.exp) + 1..=MAX_DECIMAL_EXP).find(|&e| decimal_int(v, e).is_some())
             {
                 // A value exact at a smaller exponent may overflow 2^53 at this
                 // one: it becomes a special.
@@ -106,6 +148,7 @@ impl Decimal {
             if d.specials.len() > max_specials {
                 return None;
             }
+            i += 1;
         }
         Some(d)
     }
