@@ -1198,14 +1198,7 @@ pub(crate) fn read<W: Word>(
 
     // Three tight passes over the output: residuals, patches, then the predictor
     // integrated in place. Each is a simple loop the compiler keeps in registers.
-    if multiplier == 1 {
-        unpack_into(lows, m, width, mask, base, out);
-    } else {
-        out.extend((0..m).map(|i| {
-            let o = load(lows, i, width, mask).wrapping_mul(multiplier);
-            W::from_i64(base.wrapping_add(o as i64))
-        }));
-    }
+    unpack_into(lows, m, width, mask, base, multiplier, out);
     if let Some((gaps, highs, exc_width)) = exceptions {
         patch(
             out,
@@ -1327,13 +1320,44 @@ fn integrate<W: Word>(
 /// Dispatches to a loop specialised for the width: eight values fill exactly
 /// `width` bytes, so each group of eight is one bounds check and eight loads at
 /// constant offsets with constant shifts and masks.
-fn unpack_into<W: Word>(lows: &[u8], m: usize, width: u32, mask: u64, base: i64, out: &mut Vec<W>) {
+fn unpack_into<W: Word>(
+    lows: &[u8],
+    m: usize,
+    width: u32,
+    mask: u64,
+    base: i64,
+    multiplier: u64,
+    out: &mut Vec<W>,
+) {
+    if multiplier == 1 {
+        unpack_times::<W, false>(lows, m, width, mask, base, 1, out);
+    } else {
+        // A common factor (timestamps whose jitter comes in steps of a few
+        // milliseconds, byte counts in pages): the same loops, one multiply more.
+        unpack_times::<W, true>(lows, m, width, mask, base, multiplier, out);
+    }
+}
+
+/// [`unpack_into`]: `base + v × multiplier` when `MUL`, else `base + v`.
+fn unpack_times<W: Word, const MUL: bool>(
+    lows: &[u8],
+    m: usize,
+    width: u32,
+    mask: u64,
+    base: i64,
+    multiplier: u64,
+    out: &mut Vec<W>,
+) {
+    let value = |v: u64| {
+        let o = if MUL { v.wrapping_mul(multiplier) } else { v };
+        W::from_i64(base.wrapping_add(o as i64))
+    };
     macro_rules! dispatch {
         ($($w:literal)*) => {
             match width {
                 0 => out.extend(std::iter::repeat_n(W::from_i64(base), m)),
-                $($w => unpack_width::<W, $w>(lows, m, base, out),)*
-                _ => out.extend((0..m).map(|i| W::from_i64(base.wrapping_add(load(lows, i, width, mask) as i64)))),
+                $($w => unpack_width::<W, $w>(lows, m, value, out),)*
+                _ => out.extend((0..m).map(|i| value(load(lows, i, width, mask)))),
             }
         };
     }
@@ -1342,7 +1366,12 @@ fn unpack_into<W: Word>(lows: &[u8], m: usize, width: u32, mask: u64, base: i64,
 }
 
 #[inline(always)]
-fn unpack_width<W: Word, const WIDTH: usize>(lows: &[u8], m: usize, base: i64, out: &mut Vec<W>) {
+fn unpack_width<W: Word, const WIDTH: usize>(
+    lows: &[u8],
+    m: usize,
+    value: impl Fn(u64) -> W,
+    out: &mut Vec<W>,
+) {
     let mask = (1u64 << WIDTH) - 1;
     let start = out.len();
     out.resize_with(start + m, || W::from_i64(0));
@@ -1364,12 +1393,12 @@ fn unpack_width<W: Word, const WIDTH: usize>(lows: &[u8], m: usize, base: i64, o
                 a.copy_from_slice(s);
             }
             let v = (u64::from_le_bytes(a) >> (bit % 8)) & mask;
-            *slot = W::from_i64(base.wrapping_add(v as i64));
+            *slot = value(v);
         }
         g += 1;
     }
     for (i, slot) in slots.iter_mut().enumerate().skip(g * 8) {
-        *slot = W::from_i64(base.wrapping_add(load(lows, i, WIDTH as u32, mask) as i64));
+        *slot = value(load(lows, i, WIDTH as u32, mask));
     }
 }
 
@@ -1736,6 +1765,36 @@ mod tests {
         round_trip(&xs);
         let plan = plan(&xs, Predictor::None);
         assert!(plan.multiplier > 1, "multiplier {}", plan.multiplier);
+    }
+
+    #[test]
+    fn packed_multiples_of_every_width_round_trip() {
+        // Uniform quotients pack (Rice is no smaller on them), times a factor: the
+        // width-specialised loops with the multiply, and the generic one above 56.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for width in 1..=60u32 {
+            for factor in [3i64, 4, 1000] {
+                if width + 64 - factor.leading_zeros() > 62 {
+                    continue;
+                }
+                let xs: Vec<i64> = (0..123)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        ((state >> 4) & mask_of(width)) as i64 * factor
+                    })
+                    .collect();
+                let plan = plan(&xs, Predictor::None);
+                assert_eq!(plan.multiplier % factor as u64, 0, "width {width}");
+                assert!(
+                    matches!(plan.coding, Coding::Packed { .. }),
+                    "width {width}"
+                );
+                let (got, _, _) = write_read(&plan, xs.len());
+                assert_eq!(got, xs, "width {width} × {factor}");
+            }
+        }
     }
 
     #[test]
