@@ -281,7 +281,7 @@ fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
     let built = std::cell::OnceCell::new();
     let gorilla = || open.unwrap_or_else(|| built.get_or_init(|| appendable(ts, vs)));
 
-    let mut ts_section = Vec::new();
+    let mut ts_section = Vec::with_capacity(32);
     let ts_enc = match constant_delta(ts) {
         // A fixed interval packs to a few header bytes: nothing to plan. Only a
         // very short open chunk can be smaller in its Gorilla form.
@@ -371,7 +371,7 @@ fn seal_values<'a>(
         best = None;
     }
 
-    let mut val_section = Vec::new();
+    let mut val_section = Vec::with_capacity(best.map_or(0, |(size, _)| size + 16));
     let val_enc = match (best, decimal, ordered_plan) {
         (Some((_, ValueEncoding::Decimal)), Some((_, d, p)), _) => {
             d.write_header(&mut val_section);

@@ -120,16 +120,25 @@ fn bit_len(v: u64) -> u32 {
 }
 
 /// Builds the plan for one predictor.
+#[cfg(test)]
 pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
+    let mut residuals = Vec::with_capacity(xs.len());
+    let header = residuals_into(xs, predictor, &mut residuals);
+    plan_residuals(residuals, header, predictor, xs.len())
+}
+
+/// Replaces `out` with the residuals of `predictor` over `xs`; returns the header
+/// values.
+fn residuals_into(xs: &[i64], predictor: Predictor, out: &mut Vec<i64>) -> [i64; 2] {
     let n = xs.len();
     let mut header = [0i64; 2];
-    let mut residuals: Vec<i64> = Vec::with_capacity(n);
+    out.clear();
     let first = xs.first().copied().unwrap_or(0);
     match predictor {
-        Predictor::None => residuals.extend_from_slice(xs),
+        Predictor::None => out.extend_from_slice(xs),
         Predictor::Delta => {
             header[0] = first;
-            residuals.extend(xs.windows(2).map(|w| match w {
+            out.extend(xs.windows(2).map(|w| match w {
                 [a, b] => b.wrapping_sub(*a),
                 _ => 0,
             }));
@@ -139,7 +148,7 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
             if let [a, b, ..] = xs {
                 header[1] = b.wrapping_sub(*a);
             }
-            residuals.extend(xs.windows(3).map(|w| match w {
+            out.extend(xs.windows(3).map(|w| match w {
                 [a, b, c] => c.wrapping_sub(*b).wrapping_sub(b.wrapping_sub(*a)),
                 _ => 0,
             }));
@@ -153,12 +162,17 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
             }
             let slope = header[1];
             let mut pred = first;
-            for &x in xs.iter().skip(1) {
+            out.extend(xs.iter().skip(1).map(|&x| {
                 pred = pred.wrapping_add(slope);
-                residuals.push(x.wrapping_sub(pred));
-            }
+                x.wrapping_sub(pred)
+            }));
         }
     }
+    header
+}
+
+/// The plan for `residuals` of `predictor` over `n` values.
+fn plan_residuals(residuals: Vec<i64>, header: [i64; 2], predictor: Predictor, n: usize) -> Plan {
     // Frame of reference: the base is the smallest residual, or, when a few residuals
     // sit far below the rest (a counter reset), the smallest of the rest; those few
     // then wrap around and become exceptions.
@@ -847,8 +861,9 @@ fn cost_from_hist(hist: &[usize; 65], m: usize) -> (u32, u32, usize) {
     (best_w, max_w, best_bits)
 }
 
-/// Calls `f` with each residual of `predictor` over `xs`, without allocating.
-#[inline(always)]
+/// Calls `f` with each residual of `predictor` over `xs`, without allocating (the
+/// reference for [`residuals_into`]).
+#[cfg(test)]
 fn for_each_residual(xs: &[i64], predictor: Predictor, mut f: impl FnMut(i64)) {
     match predictor {
         Predictor::None => xs.iter().for_each(|&x| f(x)),
@@ -884,23 +899,17 @@ fn for_each_residual(xs: &[i64], predictor: Predictor, mut f: impl FnMut(i64)) {
     }
 }
 
-/// Estimated packed bits for one predictor, from one allocation-free pass that
-/// keeps the two smallest and three largest residuals. The base is the smallest
-/// residual, or the second smallest when the smallest sits far below (a counter
-/// reset: it then wraps around into an exception); up to two of the largest are
-/// priced as exceptions rather than widening every slot.
-fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
-    let (mut s0, mut s1) = (i64::MAX, i64::MAX);
-    let mut hi = [i64::MIN; 3];
-    let mut m = 0usize;
-    for_each_residual(xs, predictor, |r| {
-        m += 1;
-        if r < s1 {
-            if r < s0 {
-                s1 = s0;
-                s0 = r;
+/// The two smallest and the three largest of `residuals` (`i64::MAX` and
+/// `i64::MIN` where there are fewer).
+fn extremes(residuals: &[i64]) -> (i64, i64, [i64; 3]) {
+    #[inline(always)]
+    fn add((s0, s1, hi): &mut (i64, i64, [i64; 3]), r: i64) {
+        if r < *s1 {
+            if r < *s0 {
+                *s1 = *s0;
+                *s0 = r;
             } else {
-                s1 = r;
+                *s1 = r;
             }
         }
         if r > hi[2] {
@@ -912,7 +921,32 @@ fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
                 }
             }
         }
-    });
+    }
+    let mut st = (i64::MAX, i64::MAX, [i64::MIN; 3]);
+    // Four at a time: a new extreme is rare after the first few residuals, so one
+    // test of the four's minimum and maximum usually clears them all; otherwise
+    // they are taken one by one, in order, as without the test.
+    let mut quads = residuals.chunks_exact(4);
+    for q in &mut quads {
+        if let &[a, b, c, d] = q {
+            let (lo, high) = (a.min(b).min(c.min(d)), a.max(b).max(c.max(d)));
+            if lo < st.1 || high > st.2[2] {
+                q.iter().for_each(|&r| add(&mut st, r));
+            }
+        }
+    }
+    quads.remainder().iter().for_each(|&r| add(&mut st, r));
+    st
+}
+
+/// Estimated packed bits for one predictor's residuals (and `header_values`
+/// header values), from the two smallest and three largest residuals. The base is
+/// the smallest residual, or the second smallest when the smallest sits far below
+/// (a counter reset: it then wraps around into an exception); up to two of the
+/// largest are priced as exceptions rather than widening every slot.
+fn estimate_bits(residuals: &[i64], header_values: usize) -> usize {
+    let (s0, s1, hi) = extremes(residuals);
+    let m = residuals.len();
     if m == 0 {
         return 0;
     }
@@ -926,7 +960,7 @@ fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
         }
     };
     let max_w = if low_outlier { 64 } else { width_of(hi[0]) };
-    let header = 8 * 5 * predictor.header_len(xs.len());
+    let header = 8 * 5 * header_values;
     (0..hi.len().min(m))
         .map(|k| {
             // The k largest (and a low outlier) as exceptions, the rest at width w.
@@ -945,7 +979,7 @@ fn estimate_bits(xs: &[i64], predictor: Predictor) -> usize {
 }
 
 /// The smallest plan among `predictors`: each is estimated cheaply, and only the
-/// most promising is planned exactly.
+/// most promising is planned exactly (from the residuals its estimate computed).
 pub(crate) fn best_plan(xs: &[i64], predictors: &[Predictor]) -> Option<Plan> {
     // A constant sequence (a flat gauge, an idle counter: most real chunks) is
     // the `None` predictor's constant coding, which every other predictor's
@@ -956,11 +990,20 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &[Predictor]) -> Option<Plan> {
     {
         return Some(constant_plan(Predictor::None, [0; 2], first, xs.len()));
     }
-    let best = predictors
-        .iter()
-        .copied()
-        .min_by_key(|&p| estimate_bits(xs, p))?;
-    Some(plan(xs, best))
+    let n = xs.len();
+    let (mut scratch, mut kept) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut best: Option<(usize, Predictor, [i64; 2])> = None;
+    for &p in predictors {
+        let header = residuals_into(xs, p, &mut scratch);
+        let bits = estimate_bits(&scratch, p.header_len(n));
+        // The first of equal estimates wins.
+        if best.is_none_or(|(b, _, _)| bits < b) {
+            best = Some((bits, p, header));
+            std::mem::swap(&mut scratch, &mut kept);
+        }
+    }
+    let (_, p, header) = best?;
+    Some(plan_residuals(kept, header, p, n))
 }
 
 /// Serializes a plan.
@@ -1007,22 +1050,25 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
     } else {
         (1u64 << width) - 1
     };
-    let exceptions: Vec<(usize, u64)> = plan
-        .offsets
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| **o > limit)
-        .map(|(i, o)| (i, *o))
-        .collect();
-    put_uvarint(out, exceptions.len() as u64);
-    if !exceptions.is_empty() {
+    // The exceptions are found again by each pass that needs them (a compare per
+    // slot) rather than collected.
+    let exceptions = || {
+        plan.offsets
+            .iter()
+            .enumerate()
+            .filter(move |(_, o)| **o > limit)
+    };
+    let count = exceptions().count();
+    out.reserve(plan.bytes);
+    put_uvarint(out, count as u64);
+    if count > 0 {
         out.push(exc_width as u8);
         let mut prev = 0usize;
-        for &(i, _) in &exceptions {
+        for (i, _) in exceptions() {
             put_uvarint(out, (i - prev) as u64);
             prev = i;
         }
-        pack(exceptions.iter().map(|&(_, o)| o >> width), exc_width, out);
+        pack(exceptions().map(|(_, o)| o >> width), exc_width, out);
     }
     pack(plan.offsets.iter().copied(), width, out);
 }
@@ -1516,6 +1562,42 @@ mod tests {
             }
         }
         assert_eq!(ExactDiv::new(1 << 63).unsigned(1 << 63), 1);
+    }
+
+    /// The extremes taking every residual through the tracking, one at a time (no
+    /// four-at-a-time test): the reference for [`extremes`].
+    fn extremes_reference(residuals: &[i64]) -> (i64, i64, [i64; 3]) {
+        let (mut s0, mut s1) = (i64::MAX, i64::MAX);
+        let mut hi = [i64::MIN; 3];
+        for &r in residuals {
+            if r < s1 {
+                (s0, s1) = if r < s0 { (r, s0) } else { (s0, r) };
+            }
+            if r > hi[2] {
+                hi[2] = r;
+                hi.sort_unstable_by(|a, b| b.cmp(a));
+            }
+        }
+        (s0, s1, hi)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn residuals_and_extremes_match_the_references(
+            xs in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..40),
+            small in proptest::collection::vec(-50i64..50, 0..130),
+        ) {
+            for xs in [&xs, &small] {
+                for p in Predictor::ALL {
+                    let mut res = Vec::new();
+                    let _ = residuals_into(xs, p, &mut res);
+                    let mut want = Vec::new();
+                    for_each_residual(xs, p, |r| want.push(r));
+                    proptest::prop_assert_eq!(&res, &want);
+                    proptest::prop_assert_eq!(extremes(&res), extremes_reference(&res));
+                }
+            }
+        }
     }
 
     #[test]
