@@ -122,12 +122,26 @@ impl Decimal {
         while let Some(rest) = values.get(i..) {
             // The common case: a run of values exact at the current exponent.
             let p = POW10.get(usize::from(d.exp)).copied().unwrap_or(1.0);
+            // Written into zeroed slots (no capacity check per value), then cut
+            // back to the run.
             let before = d.ints.len();
-            d.ints.extend(
-                rest.iter()
-                    .map_while(|&bits| decimal_int_at(f64::from_bits(bits), p)),
-            );
-            i += d.ints.len() - before;
+            d.ints.resize(before + rest.len(), 0);
+            let mut done = 0;
+            for (slot, &bits) in d
+                .ints
+                .get_mut(before..)
+                .unwrap_or_default()
+                .iter_mut()
+                .zip(rest)
+            {
+                let Some(k) = decimal_int_at(f64::from_bits(bits), p) else {
+                    break;
+                };
+                *slot = k;
+                done += 1;
+            }
+            d.ints.truncate(before + done);
+            i += done;
             let Some(&bits) = values.get(i) else { break };
             let v = f64::from_bits(bits);
             let mut k = None;
