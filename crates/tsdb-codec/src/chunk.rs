@@ -103,7 +103,7 @@ impl ChunkEncoder {
     }
 
     /// Appends a sample. `t` must be greater than the previous timestamp.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, t: i64, v: f64) -> Result<()> {
         let n = self.count as usize;
         // One test keeps the common case (a third or later sample, in order, room
