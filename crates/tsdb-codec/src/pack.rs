@@ -176,13 +176,7 @@ fn plan_residuals(residuals: Vec<i64>, header: [i64; 2], predictor: Predictor, n
     // Frame of reference: the base is the smallest residual, or, when a few residuals
     // sit far below the rest (a counter reset), the smallest of the rest; those few
     // then wrap around and become exceptions.
-    let mut lowest = [i64::MAX; 4];
-    for &r in &residuals {
-        if r < lowest[3] {
-            lowest[3] = r;
-            lowest.sort_unstable();
-        }
-    }
+    let lowest = four_lowest(&residuals);
     let mut best = for_plan(&residuals, lowest[0]);
     for (k, pair) in lowest.windows(2).enumerate() {
         let [prev, cand] = *pair else { continue };
@@ -287,6 +281,36 @@ struct RicePlan {
     bytes: usize,
 }
 
+/// The four smallest of `xs` in ascending order (`i64::MAX` where there are
+/// fewer). Four at a time: one test of their minimum usually clears them.
+fn four_lowest(xs: &[i64]) -> [i64; 4] {
+    #[inline(always)]
+    fn add(lowest: &mut [i64; 4], r: i64) {
+        if r < lowest[3] {
+            // Insert in order, the largest dropping out.
+            let [a, b, c, d] = *lowest;
+            *lowest = if r < b {
+                if r < a { [r, a, b, c] } else { [a, r, b, c] }
+            } else if r < c {
+                [a, b, r, c]
+            } else {
+                [a, b, c, r.min(d)]
+            };
+        }
+    }
+    let mut lowest = [i64::MAX; 4];
+    let mut quads = xs.chunks_exact(4);
+    for q in &mut quads {
+        if let &[a, b, c, d] = q
+            && a.min(b).min(c.min(d)) < lowest[3]
+        {
+            q.iter().for_each(|&r| add(&mut lowest, r));
+        }
+    }
+    quads.remainder().iter().for_each(|&r| add(&mut lowest, r));
+    lowest
+}
+
 /// Bits of the Rice code for `v` with parameter `k`.
 #[inline(always)]
 fn rice_bits(v: u64, k: u32) -> usize {
@@ -301,8 +325,8 @@ fn rice_bits(v: u64, k: u32) -> usize {
 /// Codes `residuals` around their median (robust to a reset), with their common
 /// factor divided out when `factor` (packing found one) and the cheapest parameter.
 fn rice_plan(residuals: &[i64], factor: bool) -> Option<RicePlan> {
-    let m = residuals.len();
     // The centre: the median, robust to a reset.
+    let m = residuals.len();
     let mut scratch = residuals.to_vec();
     let (_, &mut base, _) = scratch
         .get_mut(..)?
@@ -1596,6 +1620,24 @@ mod tests {
                     proptest::prop_assert_eq!(&res, &want);
                     proptest::prop_assert_eq!(extremes(&res), extremes_reference(&res));
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn four_lowest_match_sorting(
+            wide in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..60),
+            narrow in proptest::collection::vec(-40i64..40, 0..300),
+        ) {
+            for xs in [&wide, &narrow] {
+                let mut sorted = xs.clone();
+                sorted.sort_unstable();
+                let mut lowest = [i64::MAX; 4];
+                for (l, s) in lowest.iter_mut().zip(&sorted) {
+                    *l = *s;
+                }
+                proptest::prop_assert_eq!(four_lowest(xs), lowest);
             }
         }
     }
