@@ -65,6 +65,11 @@ impl BitWriter {
         self.write(v, 8);
     }
 
+    /// Makes room for `bytes` more bytes of whole words.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.buf.reserve(bytes);
+    }
+
     /// Number of bits written so far.
     pub(crate) fn bit_len(&self) -> usize {
         self.buf.len() * 8 + self.nacc as usize

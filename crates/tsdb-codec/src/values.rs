@@ -87,6 +87,22 @@ fn decimal_int_wide(v: f64, p: f64, s: f64) -> Option<i64> {
     ((k as f64 / p).to_bits() == v.to_bits()).then_some(k)
 }
 
+/// The smallest exponent from `from` up at which `v` is an exact decimal. Stops at
+/// the first exponent where `v × 10^e` reaches 2^53 (or is not finite): every
+/// larger one does too.
+fn smallest_exponent(v: f64, from: usize) -> Option<usize> {
+    for (e, &p) in POW10.iter().enumerate().skip(from) {
+        let s = v * p;
+        if s.is_nan() || s.abs() >= MAX_EXACT_INT {
+            return None;
+        }
+        if decimal_int_at(v, p).is_some() {
+            return Some(e);
+        }
+    }
+    None
+}
+
 /// A chunk's values as scaled decimals: `value = int / 10^exp`, except at `specials`.
 #[derive(Debug)]
 pub(crate) struct Decimal {
@@ -99,66 +115,54 @@ impl Decimal {
     /// Finds the smallest exponent that represents the values; `None` when too many
     /// values are no short decimal for this encoding to pay off.
     pub(crate) fn analyze(values: &[u64]) -> Option<Decimal> {
-        let max_specials = values.len() / 8;
-        let mut d = Decimal {
-            exp: 0,
-            ints: Vec::with_capacity(values.len()),
-            specials: Vec::new(),
-        };
+        let n = values.len();
+        let max_specials = n / 8;
         // A flat line (most real chunks): one value to analyze.
         if let Some((&first, rest)) = values.split_first()
             && rest.iter().fold(true, |same, &b| same & (b == first))
         {
             let v = f64::from_bits(first);
-            let (e, k) = (0..=MAX_DECIMAL_EXP).find_map(|e| Some((e, decimal_int(v, e)?)))?;
-            d.exp = e as u8;
-            d.ints.resize(values.len(), k);
-            return Some(d);
+            let e = smallest_exponent(v, 0)?;
+            return Some(Decimal {
+                exp: e as u8,
+                ints: vec![decimal_int(v, e)?; n],
+                specials: Vec::new(),
+            });
         }
+        let mut d = Decimal {
+            exp: 0,
+            ints: vec![0; n],
+            specials: Vec::new(),
+        };
         // One pass: the exponent only grows (exact at e means exact at e + 1), so a
         // value that needs a larger one rescales the integers so far (at most 18
         // times, in practice within the first few values).
         let mut i = 0;
-        while let Some(rest) = values.get(i..) {
+        while i < n {
             // The common case: a run of values exact at the current exponent.
             let p = POW10.get(usize::from(d.exp)).copied().unwrap_or(1.0);
-            // Written into zeroed slots (no capacity check per value), then cut
-            // back to the run.
-            let before = d.ints.len();
-            d.ints.resize(before + rest.len(), 0);
-            let mut done = 0;
-            for (slot, &bits) in d
-                .ints
-                .get_mut(before..)
-                .unwrap_or_default()
-                .iter_mut()
-                .zip(rest)
-            {
+            let slots = d.ints.get_mut(i..).unwrap_or_default();
+            for (slot, &bits) in slots.iter_mut().zip(values.get(i..).unwrap_or_default()) {
                 let Some(k) = decimal_int_at(f64::from_bits(bits), p) else {
                     break;
                 };
                 *slot = k;
-                done += 1;
+                i += 1;
             }
-            d.ints.truncate(before + done);
-            i += done;
             let Some(&bits) = values.get(i) else { break };
             let v = f64::from_bits(bits);
             let mut k = None;
-            if let Some(e) =
-                (usize::from(d.exp) + 1..=MAX_DECIMAL_EXP).find(|&e| decimal_int(v, e).is_some())
-            {
+            if let Some(e) = smallest_exponent(v, usize::from(d.exp) + 1) {
                 // A value exact at a smaller exponent may overflow 2^53 at this
                 // one: it becomes a special.
                 d.exp = e as u8;
-                d.ints.clear();
                 d.specials.clear();
                 for (j, &b) in values.iter().enumerate().take(i) {
-                    d.record(decimal_int(f64::from_bits(b), e), j, b);
+                    d.set(j, decimal_int(f64::from_bits(b), e), b);
                 }
                 k = decimal_int(v, e);
             }
-            d.record(k, i, bits);
+            d.set(i, k, bits);
             if d.specials.len() > max_specials {
                 return None;
             }
@@ -167,15 +171,20 @@ impl Decimal {
         Some(d)
     }
 
-    /// Appends value `j` as its integer `k`, or, when it has none, as a special
-    /// whose slot repeats the previous integer.
+    /// Sets value `j` to its integer `k`, or, when it has none, records it as a
+    /// special whose slot repeats the previous integer.
     #[inline(always)]
-    fn record(&mut self, k: Option<i64>, j: usize, bits: u64) {
+    fn set(&mut self, j: usize, k: Option<i64>, bits: u64) {
         let k = k.unwrap_or_else(|| {
             self.specials.push((j, bits));
-            self.ints.last().copied().unwrap_or(0)
+            j.checked_sub(1)
+                .and_then(|prev| self.ints.get(prev))
+                .copied()
+                .unwrap_or(0)
         });
-        self.ints.push(k);
+        if let Some(slot) = self.ints.get_mut(j) {
+            *slot = k;
+        }
     }
 
     /// Writes the exponent and the specials (format v2: the count only when there
