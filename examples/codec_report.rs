@@ -21,6 +21,8 @@ use tsz::{DataPoint, Decode, Encode, StdDecoder, StdEncoder};
 
 #[path = "common/datasets.rs"]
 mod datasets;
+#[path = "common/prometheus_json.rs"]
+mod prometheus_json;
 
 fn ours(ts: &[i64], vs: &[f64]) -> Result<Chunk, tsdb_codec::CodecError> {
     let mut enc = ChunkEncoder::new();
@@ -77,66 +79,10 @@ fn pco_bytes(ts: &[i64], vs: &[f64]) -> Result<usize, pco::errors::PcoError> {
         + pco::standalone::simple_compress(vs, &cfg)?.len())
 }
 
-/// Series of a Prometheus query response (`resultType: matrix`) as datasets of
-/// 120-sample chunks: counters (names ending `_total`, `_count`, `_sum`,
-/// `_bucket`), the other series (mostly gauges), and all of them.
-fn prometheus_datasets(path: &str) -> Result<Vec<datasets::Dataset>, Box<dyn std::error::Error>> {
-    #[derive(serde::Deserialize)]
-    struct Response {
-        data: Data,
-    }
-    #[derive(serde::Deserialize)]
-    struct Data {
-        result: Vec<Series>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Series {
-        metric: std::collections::BTreeMap<String, String>,
-        values: Vec<(f64, String)>,
-    }
-    let resp: Response =
-        serde_json::from_reader(std::io::BufReader::new(std::fs::File::open(path)?))?;
-    let (mut counters, mut gauges) = (Vec::new(), Vec::new());
-    for s in resp.data.result {
-        let name = s.metric.get("__name__").cloned().unwrap_or_default();
-        let is_counter = ["_total", "_count", "_sum", "_bucket"]
-            .iter()
-            .any(|suffix| name.ends_with(suffix));
-        let samples: Vec<(i64, f64)> = s
-            .values
-            .iter()
-            .filter_map(|(t, v)| Some(((t * 1000.0).round() as i64, v.parse::<f64>().ok()?)))
-            .collect();
-        for chunk in samples.chunks_exact(datasets::CHUNK) {
-            let cols = chunk.iter().copied().unzip();
-            if is_counter {
-                counters.push(cols);
-            } else {
-                gauges.push(cols);
-            }
-        }
-    }
-    let all: Vec<_> = counters.iter().chain(&gauges).cloned().collect();
-    Ok(vec![
-        datasets::Dataset {
-            name: "real: counters",
-            chunks: counters,
-        },
-        datasets::Dataset {
-            name: "real: gauges and the rest",
-            chunks: gauges,
-        },
-        datasets::Dataset {
-            name: "real: all series",
-            chunks: all,
-        },
-    ])
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let real = match args.iter().position(|a| a == "--prometheus-json") {
-        Some(i) => Some(prometheus_datasets(
+        Some(i) => Some(prometheus_json::prometheus_datasets(
             args.get(i + 1).ok_or("--prometheus-json needs a file")?,
         )?),
         None => None,

@@ -101,7 +101,7 @@ impl TimestampWriter {
                         .write_bits((1u64 << LAST_PREFIX_LEN) - 1, LAST_PREFIX_LEN);
                     self.w.write(dod as u64, bits);
                 } else {
-                    // Prefix and payload in one write (at most 5 + 32 bits).
+                    // Prefix and payload in one write (at most 6 + 32 bits).
                     let payload = dod as u64 & ((1u64 << bits) - 1);
                     self.w.write_bits((prefix << bits) | payload, plen + bits);
                 }

@@ -134,9 +134,10 @@ impl Decimal {
             ints: vec![0; n],
             specials: Vec::new(),
         };
-        // One pass: the exponent only grows (exact at e means exact at e + 1), so a
-        // value that needs a larger one rescales the integers so far (at most 18
-        // times, in practice within the first few values).
+        // One pass: the exponent only grows, so a value that needs a larger one
+        // rescales the integers so far (at most 18 times, in practice within the
+        // first few values); one that no longer fits at the larger exponent becomes
+        // a special.
         let mut i = 0;
         while i < n {
             // The common case: a run of values exact at the current exponent.

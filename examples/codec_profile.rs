@@ -1,0 +1,117 @@
+//! Runs one codec operation over a dataset once, for instruction counts: on a
+//! shared, noisy machine wall-clock medians of the codec move by ±40 % from run to
+//! run, while the instructions a binary executes for the same input do not move at
+//! all. Counted with callgrind, only inside the operation's function:
+//!
+//! ```text
+//! cargo build --release --example codec_profile
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*run_seal*' \
+//!     target/release/examples/codec_profile seal gauge
+//! ```
+//! then divide the total by the `samples=` the example prints. Operations (each
+//! function is `run_<operation>`): `bulk` (`Chunk::encode` from whole columns),
+//! `append` (`ChunkEncoder::push` only), `seal` (`push` then `finish`, as the head
+//! does), `decode`. The dataset is a prefix of a name in `codec_report`'s table
+//! (empty: all). With `--prometheus-json FILE`, the real series of that file
+//! instead (see `codec_report`).
+//!
+//! `codec_profile digest` prints a hash of every chunk both encoders write for each
+//! dataset: equal digests from two builds mean the change kept the bytes.
+
+use std::hash::{Hash, Hasher};
+use std::hint::black_box;
+
+use tsdb_codec::{Chunk, ChunkEncoder};
+
+#[path = "common/datasets.rs"]
+mod datasets;
+#[path = "common/prometheus_json.rs"]
+mod prometheus_json;
+
+#[inline(never)]
+fn run_bulk(ds: &datasets::Dataset) -> Result<(), tsdb_codec::CodecError> {
+    for (t, v) in &ds.chunks {
+        black_box(Chunk::encode(t, v)?);
+    }
+    Ok(())
+}
+
+fn appended(t: &[i64], v: &[f64]) -> Result<ChunkEncoder, tsdb_codec::CodecError> {
+    let mut enc = ChunkEncoder::new();
+    for (&t, &v) in t.iter().zip(v) {
+        enc.push(t, v)?;
+    }
+    Ok(enc)
+}
+
+#[inline(never)]
+fn run_append(ds: &datasets::Dataset) -> Result<(), tsdb_codec::CodecError> {
+    for (t, v) in &ds.chunks {
+        black_box(appended(t, v)?);
+    }
+    Ok(())
+}
+
+#[inline(never)]
+fn run_seal(ds: &datasets::Dataset) -> Result<(), tsdb_codec::CodecError> {
+    for (t, v) in &ds.chunks {
+        black_box(appended(t, v)?.finish());
+    }
+    Ok(())
+}
+
+#[inline(never)]
+fn run_decode(chunks: &[Chunk]) -> Result<(), tsdb_codec::CodecError> {
+    let (mut ts, mut vs) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
+    for c in chunks {
+        ts.clear();
+        vs.clear();
+        c.decode_into(&mut ts, &mut vs)?;
+        black_box((&ts, &vs));
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let real = match args.iter().position(|a| a == "--prometheus-json") {
+        Some(i) => {
+            let path = args
+                .get(i + 1)
+                .ok_or("--prometheus-json needs a file")?
+                .clone();
+            args.drain(i..i + 2);
+            Some(prometheus_json::prometheus_datasets(&path)?)
+        }
+        None => None,
+    };
+    let op = args.first().cloned().unwrap_or_default();
+    let prefix = args.get(1).cloned().unwrap_or_default();
+    let sets = real.unwrap_or_else(datasets::all);
+    for ds in sets.iter().filter(|d| d.name.starts_with(&prefix)) {
+        println!("{} samples={}", ds.name, ds.samples());
+        match op.as_str() {
+            "bulk" => run_bulk(ds)?,
+            "append" => run_append(ds)?,
+            "seal" => run_seal(ds)?,
+            "decode" => {
+                let chunks = ds
+                    .chunks
+                    .iter()
+                    .map(|(t, v)| Chunk::encode(t, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                run_decode(&chunks)?;
+            }
+            "digest" => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                for (t, v) in &ds.chunks {
+                    Chunk::encode(t, v)?.as_bytes().hash(&mut h);
+                    appended(t, v)?.finish().as_bytes().hash(&mut h);
+                }
+                println!("  digest {:016x}", h.finish());
+            }
+            _ => return Err("operation: bulk, append, seal, decode or digest".into()),
+        }
+    }
+    Ok(())
+}
