@@ -1074,25 +1074,23 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) {
     } else {
         (1u64 << width) - 1
     };
-    // The exceptions are found again by each pass that needs them (a compare per
-    // slot) rather than collected.
-    let exceptions = || {
-        plan.offsets
-            .iter()
-            .enumerate()
-            .filter(move |(_, o)| **o > limit)
-    };
-    let count = exceptions().count();
+    let exceptions: Vec<(usize, u64)> = plan
+        .offsets
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| **o > limit)
+        .map(|(i, o)| (i, *o))
+        .collect();
     out.reserve(plan.bytes);
-    put_uvarint(out, count as u64);
-    if count > 0 {
+    put_uvarint(out, exceptions.len() as u64);
+    if !exceptions.is_empty() {
         out.push(exc_width as u8);
         let mut prev = 0usize;
-        for (i, _) in exceptions() {
+        for &(i, _) in &exceptions {
             put_uvarint(out, (i - prev) as u64);
             prev = i;
         }
-        pack(exceptions().map(|(_, o)| o >> width), exc_width, out);
+        pack(exceptions.iter().map(|&(_, o)| o >> width), exc_width, out);
     }
     pack(plan.offsets.iter().copied(), width, out);
 }
