@@ -770,7 +770,7 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 struct ExactDiv {
     shift: u32,
     inverse: u64,
-    /// The largest quotient: `u64::MAX / d`'s odd part.
+    /// `u64::MAX / odd`, the largest quotient by the odd part `odd` of `d`.
     limit: u64,
 }
 
