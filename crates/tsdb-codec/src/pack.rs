@@ -311,6 +311,21 @@ fn four_lowest(xs: &[i64]) -> [i64; 4] {
     lowest
 }
 
+/// The element of rank `(len − 1) / 2` of `xs`, as sorting would place it
+/// (`None` when empty). When more than half the values are zero (the deltas of a
+/// series that mostly stands still) that is zero — a value holding a majority of
+/// the sorted positions covers the middle one — and needs only a count.
+fn lower_median(xs: &[i64]) -> Option<i64> {
+    let rank = xs.len().checked_sub(1)? / 2;
+    let zeros = xs.iter().fold(0usize, |c, &x| c + usize::from(x == 0));
+    if zeros > xs.len() / 2 {
+        return Some(0);
+    }
+    let mut scratch = xs.to_vec();
+    let (_, &mut median, _) = scratch.get_mut(..)?.select_nth_unstable(rank);
+    Some(median)
+}
+
 /// Bits of the Rice code for `v` with parameter `k`.
 #[inline(always)]
 fn rice_bits(v: u64, k: u32) -> usize {
@@ -326,11 +341,7 @@ fn rice_bits(v: u64, k: u32) -> usize {
 /// factor divided out when `factor` (packing found one) and the cheapest parameter.
 fn rice_plan(residuals: &[i64], factor: bool) -> Option<RicePlan> {
     // The centre: the median, robust to a reset.
-    let m = residuals.len();
-    let mut scratch = residuals.to_vec();
-    let (_, &mut base, _) = scratch
-        .get_mut(..)?
-        .select_nth_unstable(m.checked_sub(1)? / 2);
+    let base = lower_median(residuals)?;
     // The factor must divide every signed difference exactly: computed here, not
     // taken from packing (whose offsets wrap around below its base).
     let multiplier = if factor {
@@ -1623,6 +1634,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn lower_median_matches_sorting(
+            xs in proptest::collection::vec(-3i64..3, 0..200),
+            zeros in 0usize..200,
+        ) {
+            // Mostly zeros (the shortcut) or not, odd and even lengths.
+            let mut xs = xs;
+            xs.extend(std::iter::repeat_n(0, zeros));
+            let mut sorted = xs.clone();
+            sorted.sort_unstable();
+            let want = sorted.get(sorted.len().saturating_sub(1) / 2).copied();
+            proptest::prop_assert_eq!(lower_median(&xs), want);
+        }
+
         #[test]
         fn four_lowest_match_sorting(
             wide in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..60),
