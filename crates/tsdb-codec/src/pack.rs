@@ -194,7 +194,7 @@ fn plan_residuals(residuals: Vec<i64>, header: [i64; 2], predictor: Predictor, n
     // A common factor of the offsets (byte counts in pages, durations in whole
     // seconds, timestamps in seconds) is divided out: each slot then needs
     // log2(factor) fewer bits.
-    let multiplier = common_factor(&offsets).max(1);
+    let multiplier = common_factor(offsets.iter().copied()).max(1);
     let (mut width, mut max_width, mut bits) = (best.width, best.max_width, best.bits);
     if multiplier > 1 {
         let div = ExactDiv::new(multiplier);
@@ -345,7 +345,7 @@ fn rice_plan(residuals: &[i64], factor: bool) -> Option<RicePlan> {
     // The factor must divide every signed difference exactly: computed here, not
     // taken from packing (whose offsets wrap around below its base).
     let multiplier = if factor {
-        common_factor_of(
+        common_factor(
             residuals
                 .iter()
                 .map(|&r| r.wrapping_sub(base).unsigned_abs()),
@@ -743,15 +743,10 @@ fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
 }
 
 /// The greatest common divisor of `values` (0 if all are 0), stopping early once
-/// it reaches 1.
-fn common_factor(values: &[u64]) -> u64 {
-    common_factor_of(values.iter().copied())
-}
-
-/// [`common_factor`] of any sequence. Most values are multiples of the factor
-/// found so far: that is tested with a multiplication ([`ExactDiv::divides`]), and
-/// only the others pay for Euclid's divisions.
-fn common_factor_of(values: impl Iterator<Item = u64>) -> u64 {
+/// it reaches 1. Most values are multiples of the factor found so far: that is
+/// tested with a multiplication ([`ExactDiv::divides`]), and only the others pay
+/// for Euclid's divisions.
+fn common_factor(values: impl IntoIterator<Item = u64>) -> u64 {
     let mut g = 0u64;
     let mut div = ExactDiv::new(1);
     for v in values {
@@ -1394,11 +1389,15 @@ fn integrate<W: Word>(
     }
 }
 
-/// Appends `base + v` for each of the `m` packed `width`-bit values in `lows`.
+/// Appends `base + v × multiplier` for each of the `m` packed `width`-bit values
+/// `v` in `lows`.
 ///
 /// Dispatches to a loop specialised for the width: eight values fill exactly
 /// `width` bytes, so each group of eight is one bounds check and eight loads at
-/// constant offsets with constant shifts and masks.
+/// constant offsets with constant shifts and masks. Without a common factor the
+/// loops are built without the multiply; with one (timestamps whose jitter comes
+/// in steps of a few milliseconds, byte counts in pages) they have one multiply
+/// more.
 fn unpack_into<W: Word>(
     lows: &[u8],
     m: usize,
@@ -1409,32 +1408,29 @@ fn unpack_into<W: Word>(
     out: &mut Vec<W>,
 ) {
     if multiplier == 1 {
-        unpack_times::<W, false>(lows, m, width, mask, base, 1, out);
+        unpack_with(lows, m, width, mask, out, |v| {
+            W::from_i64(base.wrapping_add(v as i64))
+        });
     } else {
-        // A common factor (timestamps whose jitter comes in steps of a few
-        // milliseconds, byte counts in pages): the same loops, one multiply more.
-        unpack_times::<W, true>(lows, m, width, mask, base, multiplier, out);
+        unpack_with(lows, m, width, mask, out, |v| {
+            W::from_i64(base.wrapping_add(v.wrapping_mul(multiplier) as i64))
+        });
     }
 }
 
-/// [`unpack_into`]: `base + v × multiplier` when `MUL`, else `base + v`.
-fn unpack_times<W: Word, const MUL: bool>(
+/// [`unpack_into`] with each packed value mapped by `value`.
+fn unpack_with<W: Word>(
     lows: &[u8],
     m: usize,
     width: u32,
     mask: u64,
-    base: i64,
-    multiplier: u64,
     out: &mut Vec<W>,
+    value: impl Fn(u64) -> W + Copy,
 ) {
-    let value = |v: u64| {
-        let o = if MUL { v.wrapping_mul(multiplier) } else { v };
-        W::from_i64(base.wrapping_add(o as i64))
-    };
     macro_rules! dispatch {
         ($($w:literal)*) => {
             match width {
-                0 => out.extend(std::iter::repeat_n(W::from_i64(base), m)),
+                0 => out.extend(std::iter::repeat_n(value(0), m)),
                 $($w => unpack_width::<W, $w>(lows, m, value, out),)*
                 _ => out.extend((0..m).map(|i| value(load(lows, i, width, mask)))),
             }
@@ -1558,7 +1554,7 @@ mod tests {
         fn common_factor_is_the_gcd(xs in proptest::collection::vec(0u64..1 << 20, 0..40), f in 1u64..5000) {
             let xs: Vec<u64> = xs.iter().map(|x| x * f).collect();
             let want = xs.iter().fold(0, |g, &x| gcd(g, x));
-            proptest::prop_assert_eq!(common_factor(&xs), want);
+            proptest::prop_assert_eq!(common_factor(xs.iter().copied()), want);
         }
 
         #[test]
