@@ -150,23 +150,30 @@ pub fn query_error(e: &QueryError) -> Response {
     error(kind, &e.to_string())
 }
 
+/// A query slot (`--max-concurrent-queries`), waiting at most `--query-timeout` for
+/// one to free up; `None` when none did, or the server is shutting down.
+pub async fn query_slot(state: &AppState) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    tokio::time::timeout(state.config.query_timeout, state.query_slots.acquire())
+        .await
+        .ok()?
+        .ok()
+}
+
+/// What a request that got no [`query_slot`] is told.
+pub fn busy_message(state: &AppState) -> String {
+    format!(
+        "too many concurrent queries (--max-concurrent-queries {}); try again later",
+        state.config.max_concurrent_queries
+    )
+}
+
 /// Runs blocking query work under a concurrency permit.
 pub async fn run<T: Send + 'static>(
     state: &Arc<AppState>,
     work: impl FnOnce(&AppState) -> Result<T, Response> + Send + 'static,
 ) -> Result<T, Response> {
-    let wait = state.config.query_timeout;
-    let permit = match tokio::time::timeout(wait, state.query_slots.acquire()).await {
-        Ok(Ok(p)) => p,
-        _ => {
-            return Err(error(
-                ErrorType::Unavailable,
-                &format!(
-                    "too many concurrent queries (--max-concurrent-queries {}); try again later",
-                    state.config.max_concurrent_queries
-                ),
-            ));
-        }
+    let Some(permit) = query_slot(state).await else {
+        return Err(error(ErrorType::Unavailable, &busy_message(state)));
     };
     let s = Arc::clone(state);
     let res = tokio::task::spawn_blocking(move || work(&s)).await;

@@ -270,8 +270,10 @@ pub fn matchers(m: &[proto::LabelMatcher]) -> Result<Vec<Matcher>, String> {
 
 /// `POST /api/v1/read`: samples response type, snappy-compressed protobuf.
 pub async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(_permit) = state.query_slots.acquire().await else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    // Remote read shares the queries' slots, and their bounded wait: a burst of
+    // reads is told to come back, not parked until a slot frees up.
+    let Some(_permit) = crate::api::query_slot(&state).await else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, crate::api::busy_message(&state));
     };
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Response> {

@@ -509,21 +509,8 @@ fn decode_regular(data: &[u8], n: usize, h: Header, out: &mut Vec<i64>) -> Resul
         .checked_mul(steps)
         .and_then(|span| t0.checked_add(span))
         .ok_or_else(|| corrupt("timestamps overflow"))?;
-    // t0 + i × interval cannot overflow (checked above). Four lanes a step apart,
-    // advanced together: vector adds.
-    let start = out.len();
-    out.resize_with(start + n, || 0);
-    let slots = out.get_mut(start..).unwrap_or_default();
-    let mut lanes = [0i64, 1, 2, 3].map(|i| t0.wrapping_add(delta.wrapping_mul(i)));
-    let step = delta.wrapping_mul(4);
-    let mut quads = slots.chunks_exact_mut(4);
-    for quad in &mut quads {
-        quad.copy_from_slice(&lanes);
-        lanes = lanes.map(|t| t.wrapping_add(step));
-    }
-    for (slot, t) in quads.into_remainder().iter_mut().zip(lanes) {
-        *slot = t;
-    }
+    // t0 + i × interval cannot overflow (checked above).
+    pack::push_line(out, t0, delta, n);
     Ok(())
 }
 

@@ -1270,9 +1270,20 @@ pub(crate) fn read<W: Word>(
     let lows = r.take(packed_len(m, width))?;
     let mask = mask_of(width);
 
-    // Three tight passes over the output: residuals, patches, then the predictor
-    // integrated in place. Each is a simple loop the compiler keeps in registers.
-    unpack_into(lows, m, width, mask, base, multiplier, out);
+    // A line whose residuals are all `base` but at the exceptions (real scrape
+    // timestamps: regular, a few late): the line is filled with the base in one
+    // pass, the exceptions added, and the values finished in place (a pass that
+    // compiles to nothing for timestamps). The same values as the passes below.
+    let line = predictor == Predictor::Linear && width == 0;
+    if line {
+        let (slope, first) = (header[1], header[0].wrapping_add(base));
+        push_line(out, first.wrapping_add(slope), slope, m);
+    } else {
+        // Three tight passes over the output: residuals, patches, then the
+        // predictor integrated in place. Each is a simple loop the compiler keeps
+        // in registers.
+        unpack_into(lows, m, width, mask, base, multiplier, out);
+    }
     if let Some((gaps, highs, exc_width)) = exceptions {
         patch(
             out,
@@ -1284,8 +1295,37 @@ pub(crate) fn read<W: Word>(
             multiplier,
         );
     }
-    integrate(predictor, header, n, start, out, finish);
+    if line {
+        for v in out.get_mut(start + 1..).unwrap_or_default() {
+            *v = finish(v.to_i64());
+        }
+    } else {
+        integrate(predictor, header, n, start, out, finish);
+    }
     Ok(())
+}
+
+/// Appends `m` values `first`, `first + step`, … (wrapping). Filled on the
+/// stack (four lanes a step apart, advanced together) and copied in blocks:
+/// growing the vector one value at a time costs more than filling it.
+pub(crate) fn push_line<W: Word>(out: &mut Vec<W>, first: i64, step: i64, m: usize) {
+    const BLOCK: usize = 64;
+    let mut buf = [W::from_i64(0); BLOCK];
+    let mut lanes = [0i64, 1, 2, 3].map(|i| first.wrapping_add(step.wrapping_mul(i)));
+    let step4 = step.wrapping_mul(4);
+    let mut left = m;
+    while left > 0 {
+        let k = left.min(BLOCK);
+        for quad in buf.chunks_exact_mut(4) {
+            if let [a, b, c, d] = quad {
+                let [x, y, z, w] = lanes;
+                (*a, *b, *c, *d) = (W::from_i64(x), W::from_i64(y), W::from_i64(z), W::from_i64(w));
+            }
+            lanes = lanes.map(|t| t.wrapping_add(step4));
+        }
+        out.extend_from_slice(buf.get(..k).unwrap_or_default());
+        left -= k;
+    }
 }
 
 /// Adds the high parts of the `exc` exceptions to their slots of `out` (slot 0 at
@@ -1938,6 +1978,37 @@ mod tests {
                 assert_eq!(got, xs, "width {width} × {factor}");
             }
         }
+    }
+
+    #[test]
+    fn late_scrapes_are_a_line_with_exceptions() {
+        // Scrapes every 15 s, two late by multiples of 4 ms:
+        // the line predictor, width 0, the late ones as exceptions — decoded by
+        // filling the line, then patching.
+        let mut xs: Vec<i64> = (0..120).map(|i| 1_700_000_000_000 + i * 15_000).collect();
+        for (i, late) in [(50, 4), (90, 12)] {
+            xs[i] += late;
+        }
+        let plan = plan(&xs, Predictor::Linear);
+        assert!(
+            matches!(plan.coding, Coding::Packed { width: 0, .. }),
+            "{:?}",
+            plan.coding
+        );
+        assert_eq!(plan.multiplier, 4);
+        let (got, read_len, written) = write_read(&plan, xs.len());
+        assert_eq!(got, xs);
+        assert_eq!(read_len, written);
+        // A finishing step that is not the identity runs after the patches.
+        let mut out = Vec::new();
+        write(&plan, xs.len(), &mut out);
+        let mut halves: Vec<f64> = Vec::new();
+        read(&mut ByteReader::new(&out), xs.len(), &mut halves, true, |x| {
+            x as f64 / 2.0
+        })
+        .unwrap();
+        let want: Vec<f64> = xs.iter().map(|&x| x as f64 / 2.0).collect();
+        assert_eq!(halves, want);
     }
 
     #[test]
