@@ -19,6 +19,7 @@ use crate::symbols::SymbolTable;
 
 mod groups;
 mod ids;
+mod memo;
 mod query;
 #[cfg(test)]
 mod tests;
@@ -79,6 +80,8 @@ pub struct MemIndex {
     next_id: AtomicU32,
     count: AtomicUsize,
     metrics: MetricCounts,
+    /// This index's key in the threads' memos of verified label groups.
+    memo_key: u64,
 }
 
 impl std::fmt::Debug for MemIndex {
@@ -182,6 +185,7 @@ impl MemIndex {
             next_id: AtomicU32::new(0),
             count: AtomicUsize::new(0),
             metrics: MetricCounts::default(),
+            memo_key: memo::next_key(),
         }
     }
 
@@ -222,11 +226,31 @@ impl MemIndex {
         true
     }
 
-    /// Whether entry `e` spells exactly `labels`: the group's length, then each
-    /// interned string against the query's bytes.
+    /// Whether entry `e` spells exactly `labels`. When this thread's last check
+    /// passed in the same group with the same other strings (a target's series
+    /// one after another, see `mem::memo`), only the first value is compared;
+    /// otherwise the group's length, then each interned string against the
+    /// query's bytes, and a match is remembered.
     #[inline]
     fn entry_eq(&self, e: Entry, labels: &Labels) -> bool {
         let (data, ends) = labels.raw_parts();
+        if memo::verified(self.memo_key, e.group, data, ends) {
+            let first = ends.first().zip(ends.get(1));
+            return first.is_some_and(|(&s, &t)| {
+                data.get(s as usize..t as usize)
+                    .is_some_and(|b| self.symbols.is(e.head, b))
+            });
+        }
+        let eq = self.group_eq(e, data, ends);
+        if eq {
+            memo::remember(self.memo_key, e.group, data, ends);
+        }
+        eq
+    }
+
+    /// [`MemIndex::entry_eq`] string by string.
+    #[inline]
+    fn group_eq(&self, e: Entry, data: &[u8], ends: &[u32]) -> bool {
         let Some(syms) = self.groups.get(e.group) else {
             return false;
         };

@@ -94,3 +94,66 @@ fn empty_label_set_is_a_series_of_its_own() {
     assert_eq!(idx.get(&e), Some(SeriesId(0)));
     assert_eq!(idx.get(&up), Some(SeriesId(1)));
 }
+
+#[test]
+fn a_targets_series_in_a_row_and_near_misses_between_them() {
+    // One target's series (one label group, many metric names) looked up one
+    // after another, as a scrape delivers them: after the first two, the group's
+    // strings are checked against the thread's memo. Label sets that differ from
+    // the remembered ones anywhere but in the metric name must still be told apart.
+    let idx = MemIndex::default();
+    let target = [("instance", "h1:9100"), ("job", "node")];
+    // Every hash forced equal: each lookup compares its labels with every series.
+    const H: u64 = 0x5eed;
+    let series = |name: &str, extra: &[(&'static str, &'static str)]| {
+        let mut pairs = vec![("__name__", name.to_string())];
+        pairs.extend(target.iter().chain(extra).map(|(n, v)| (*n, v.to_string())));
+        Labels::new(pairs.iter().map(|(n, v)| (*n, v.as_str())))
+            .unwrap()
+            .with_forced_hash(H)
+    };
+    let names: Vec<String> = (0..50).map(|i| format!("metric_{i}")).collect();
+    let ids: Vec<SeriesId> = names
+        .iter()
+        .map(|n| idx.get_or_create(&series(n, &[])).unwrap())
+        .collect();
+    let forced = |pairs: &[(&str, &str)]| l(pairs).with_forced_hash(H);
+    let near_misses = [
+        forced(&[
+            ("__name__", "metric_3"),
+            ("instance", "h1:9101"),
+            ("job", "node"),
+        ]),
+        forced(&[
+            ("__name__", "metric_3"),
+            ("instance", "h1:9100"),
+            ("job", "nodes"),
+        ]),
+        forced(&[
+            ("__name__", "metric_3"),
+            ("instance", "h1:910"),
+            ("job", "0node"),
+        ]),
+        forced(&[("__name__", "metric_3"), ("instance", "h1:9100")]),
+        series("metric_3", &[("zone", "a")]),
+        series("metric_50", &[]),
+    ];
+    for round in 0..3 {
+        for (i, (n, id)) in names.iter().zip(&ids).enumerate() {
+            assert_eq!(idx.get(&series(n, &[])), Some(*id), "round {round}, {n}");
+            if round > 0 {
+                let miss = &near_misses[i % near_misses.len()];
+                assert_eq!(idx.get(miss), None, "{miss:?}");
+            }
+        }
+    }
+    // A second index's series in the same group shape are not the first's.
+    let other = MemIndex::default();
+    let o = other.get_or_create(&series("metric_0", &[])).unwrap();
+    assert_eq!(other.get(&series("metric_1", &[])), None);
+    assert_eq!(other.get(&series("metric_0", &[])), Some(o));
+    let mut out = Vec::new();
+    let batch: Vec<Labels> = names.iter().map(|n| series(n, &[])).collect();
+    idx.get_many(&batch, &mut out);
+    assert_eq!(out, ids.iter().map(|&i| Some(i)).collect::<Vec<_>>());
+}
