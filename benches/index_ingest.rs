@@ -69,6 +69,47 @@ fn lookup(c: &mut Criterion<CpuTime>) {
             }
         })
     });
+    // The same order with label sets as a request carries them (see `fresh`).
+    let batched_fresh: Vec<Labels> = batched
+        .iter()
+        .map(|l| Labels::from_bytes(&l.to_bytes()).unwrap())
+        .collect();
+    g.bench_function("get_existing_1M_host_batches_fresh_labels", |b| {
+        b.iter(|| {
+            for l in &batched_fresh {
+                black_box(idx.get(l));
+            }
+        })
+    });
+    // Requests as the server takes them: 1 000 label sets parsed (not timed), then
+    // looked up while they are still in cache — a remote-write request's series in
+    // its order (target by target) and the same series scattered.
+    const REQUEST: usize = 1_000;
+    for (name, order) in [("host_order", &batched), ("scattered", &probe)] {
+        let mut next = 0usize;
+        g.throughput(Throughput::Elements(REQUEST as u64));
+        g.bench_function(format!("get_existing_1M_requests_of_1000_{name}"), |b| {
+            b.iter_batched_ref(
+                || {
+                    let req: Vec<Labels> = (0..REQUEST)
+                        .map(|i| {
+                            let l = &order[(next + i) % order.len()];
+                            Labels::from_bytes(&l.to_bytes()).unwrap()
+                        })
+                        .collect();
+                    next = (next + REQUEST) % order.len();
+                    req
+                },
+                |req| {
+                    for l in req.iter() {
+                        black_box(idx.get(l));
+                    }
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.throughput(Throughput::Elements(BATCH as u64));
     let mut out = Vec::with_capacity(BATCH);
     g.bench_function("get_many_1M_scattered", |b| {
         b.iter(|| {

@@ -273,7 +273,10 @@ pub async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     // Remote read shares the queries' slots, and their bounded wait: a burst of
     // reads is told to come back, not parked until a slot frees up.
     let Some(_permit) = crate::api::query_slot(&state).await else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, crate::api::busy_message(&state));
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::api::busy_message(&state),
+        );
     };
     let s = Arc::clone(&state);
     let res = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Response> {

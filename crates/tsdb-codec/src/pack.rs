@@ -1319,7 +1319,12 @@ pub(crate) fn push_line<W: Word>(out: &mut Vec<W>, first: i64, step: i64, m: usi
         for quad in buf.chunks_exact_mut(4) {
             if let [a, b, c, d] = quad {
                 let [x, y, z, w] = lanes;
-                (*a, *b, *c, *d) = (W::from_i64(x), W::from_i64(y), W::from_i64(z), W::from_i64(w));
+                (*a, *b, *c, *d) = (
+                    W::from_i64(x),
+                    W::from_i64(y),
+                    W::from_i64(z),
+                    W::from_i64(w),
+                );
             }
             lanes = lanes.map(|t| t.wrapping_add(step4));
         }
@@ -2003,9 +2008,13 @@ mod tests {
         let mut out = Vec::new();
         write(&plan, xs.len(), &mut out);
         let mut halves: Vec<f64> = Vec::new();
-        read(&mut ByteReader::new(&out), xs.len(), &mut halves, true, |x| {
-            x as f64 / 2.0
-        })
+        read(
+            &mut ByteReader::new(&out),
+            xs.len(),
+            &mut halves,
+            true,
+            |x| x as f64 / 2.0,
+        )
         .unwrap();
         let want: Vec<f64> = xs.iter().map(|&x| x as f64 / 2.0).collect();
         assert_eq!(halves, want);
