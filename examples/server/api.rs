@@ -151,7 +151,7 @@ pub fn query_error(e: &QueryError) -> Response {
 }
 
 /// A query slot (`--max-concurrent-queries`), waiting at most `--query-timeout` for
-/// one to free up; `None` when none did, or the server is shutting down.
+/// one to free up; `None` when none did (the semaphore is never closed).
 pub async fn query_slot(state: &AppState) -> Option<tokio::sync::SemaphorePermit<'_>> {
     tokio::time::timeout(state.config.query_timeout, state.query_slots.acquire())
         .await
@@ -163,7 +163,7 @@ pub async fn query_slot(state: &AppState) -> Option<tokio::sync::SemaphorePermit
 pub fn busy_message(state: &AppState) -> String {
     format!(
         "too many concurrent queries (--max-concurrent-queries {}); try again later",
-        state.config.max_concurrent_queries
+        state.config.max_concurrent_queries.max(1)
     )
 }
 

@@ -226,11 +226,11 @@ impl MemIndex {
         true
     }
 
-    /// Whether entry `e` spells exactly `labels`. When this thread's last check
-    /// passed in the same group with the same other strings (a target's series
-    /// one after another, see `mem::memo`), only the first value is compared;
-    /// otherwise the group's length, then each interned string against the
-    /// query's bytes, and a match is remembered.
+    /// Whether entry `e` spells exactly `labels`. When this thread's memo holds
+    /// the same group with the same other strings (a target's series one after
+    /// another, see `mem::memo`), only the first value is compared; otherwise the
+    /// group's length, then each interned string against the query's bytes, and
+    /// a match is reported to the memo.
     #[inline]
     fn entry_eq(&self, e: Entry, labels: &Labels) -> bool {
         let (data, ends) = labels.raw_parts();

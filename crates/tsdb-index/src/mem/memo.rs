@@ -1,17 +1,18 @@
-//! The label group a thread's last lookup verified.
+//! A label group a thread's lookups verified, with the strings that spell it.
 //!
 //! Samples arrive target by target: a scrape, or a remote-write request built from
 //! one, carries a target's series together, and they differ mostly by metric name —
 //! the first value, the one string a series does not share with its label group.
 //! Checking a candidate series against the query compares every string of the
 //! group with the interned symbols (two dozen symbol lookups for a typical label
-//! set). Once a lookup has done that, this memo keeps the query's strings other
-//! than the first value: the next lookup whose candidate is in the same group and
+//! set). Once lookups have done that, this memo keeps the query's strings other
+//! than the first value: a later lookup whose candidate is in the same group and
 //! whose other strings are those same bytes only checks its first value.
 //!
-//! The bytes are copied only when two lookups in a row matched in one group: in a
-//! scattered order (no two neighbours from one target) a lookup then pays for a
-//! note of its group, not for a copy of its strings.
+//! The bytes are kept when two full comparisons in a row (memo hits and misses in
+//! between do not count) matched in one group, and stay until another such pair
+//! replaces them: in a scattered order (no two neighbours from one target) a
+//! lookup pays for a note of its group, not for a copy of its strings.
 //!
 //! Label groups are immutable and never reused, and each index has its own memo key
 //! ([`next_key`]), so a memo can only be stale by being of no use.

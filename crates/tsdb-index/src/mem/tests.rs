@@ -147,11 +147,19 @@ fn a_targets_series_in_a_row_and_near_misses_between_them() {
             }
         }
     }
-    // A second index's series in the same group shape are not the first's.
+    // A second index, whose first group (the same id as the first index's) is
+    // another target: this thread's memo of the first index's group says nothing
+    // about it.
     let other = MemIndex::default();
-    let o = other.get_or_create(&series("metric_0", &[])).unwrap();
-    assert_eq!(other.get(&series("metric_1", &[])), None);
-    assert_eq!(other.get(&series("metric_0", &[])), Some(o));
+    let elsewhere = forced(&[
+        ("__name__", "metric_0"),
+        ("instance", "h2:9100"),
+        ("job", "node"),
+    ]);
+    let o = other.get_or_create(&elsewhere).unwrap();
+    assert_eq!(idx.get(&series("metric_0", &[])), Some(ids[0]));
+    assert_eq!(other.get(&series("metric_0", &[])), None);
+    assert_eq!(other.get(&elsewhere), Some(o));
     let mut out = Vec::new();
     let batch: Vec<Labels> = names.iter().map(|n| series(n, &[])).collect();
     idx.get_many(&batch, &mut out);
