@@ -1489,20 +1489,60 @@ fn unpack_with<W: Word>(
 fn unpack_width<W: Word, const WIDTH: usize>(
     lows: &[u8],
     m: usize,
-    value: impl Fn(u64) -> W,
+    value: impl Fn(u64) -> W + Copy,
     out: &mut Vec<W>,
 ) {
-    let mask = (1u64 << WIDTH) - 1;
     let start = out.len();
     out.resize_with(start + m, || W::from_i64(0));
     let slots = out.get_mut(start..).unwrap_or_default();
-    let mut groups = slots.chunks_exact_mut(8);
-    let mut g = 0;
-    for group in &mut groups {
+    // Whole groups straight from the stream while an 8-byte load past each group's
+    // last value stays inside it; the last groups (and any partial one) from a
+    // zero-padded copy of the remaining bytes, through the same loop.
+    let done = unpack_groups::<W, WIDTH>(lows, slots, value);
+    let rest = slots.get_mut(done..).unwrap_or_default();
+    let from = done / 8 * WIDTH;
+    let tail = lows.get(from..).unwrap_or_default();
+    let mut pad = [0u8; TAIL_PAD];
+    match pad.get_mut(..tail.len()) {
+        Some(p) if tail.len() + 8 <= TAIL_PAD => {
+            p.copy_from_slice(tail);
+            let rest_len = rest.len();
+            let done = unpack_groups::<W, WIDTH>(&pad, rest, value);
+            debug_assert_eq!(done, rest_len, "the padded copy holds every group");
+        }
+        _ => {
+            for (i, slot) in rest.iter_mut().enumerate() {
+                *slot = value(load(tail, i, WIDTH as u32, (1u64 << WIDTH) - 1));
+            }
+        }
+    }
+}
+
+/// Bytes of the zero-padded copy [`unpack_width`] decodes its last groups from: the
+/// bytes left once a group's load would run past the stream are fewer than
+/// `WIDTH + 8`, so the groups they hold start before that and their loads end
+/// before `2 × WIDTH + 16` ≤ 128.
+const TAIL_PAD: usize = 144;
+
+/// Unpacks groups of eight `WIDTH`-bit values from `bytes` into `slots` while each
+/// group's bytes and an 8-byte load past them are inside `bytes` (a partial last
+/// group too); returns the number of slots filled, a multiple of 8 unless all were.
+///
+/// Eight values fill exactly `WIDTH` bytes, so each group is one bounds check and
+/// eight loads at constant offsets with constant shifts and masks.
+#[inline(always)]
+fn unpack_groups<W: Word, const WIDTH: usize>(
+    bytes: &[u8],
+    slots: &mut [W],
+    value: impl Fn(u64) -> W,
+) -> usize {
+    let mask = (1u64 << WIDTH) - 1;
+    let mut done = 0;
+    for (g, group) in slots.chunks_mut(8).enumerate() {
         let at = g * WIDTH;
         // `WIDTH + 8` bytes: the group's `WIDTH` bytes plus the overhang of the last
-        // 8-byte load; the last group(s) of a chunk take the tail path instead.
-        let Some(bytes) = lows.get(at..at + WIDTH + 8) else {
+        // 8-byte load.
+        let Some(bytes) = bytes.get(at..at + WIDTH + 8) else {
             break;
         };
         for (j, slot) in group.iter_mut().enumerate() {
@@ -1515,11 +1555,9 @@ fn unpack_width<W: Word, const WIDTH: usize>(
             let v = (u64::from_le_bytes(a) >> (bit % 8)) & mask;
             *slot = value(v);
         }
-        g += 1;
+        done += group.len();
     }
-    for (i, slot) in slots.iter_mut().enumerate().skip(g * 8) {
-        *slot = value(load(lows, i, WIDTH as u32, mask));
-    }
+    done
 }
 
 /// An output word of [`read`]: `i64` itself, or an `f64` slot carrying the integer's
@@ -1981,6 +2019,33 @@ mod tests {
                 );
                 let (got, _, _) = write_read(&plan, xs.len());
                 assert_eq!(got, xs, "width {width} × {factor}");
+            }
+        }
+    }
+
+    #[test]
+    fn packed_tails_of_every_length_round_trip() {
+        // Every width at lengths around whole groups of eight: the last groups and a
+        // partial one are unpacked from a zero-padded copy of the stream's end.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for width in 1..=56u32 {
+            for m in [
+                1usize, 2, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 119, 120, 121,
+            ] {
+                let xs: Vec<i64> = (0..m)
+                    .map(|i| {
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        // The top bit set in the first value fixes the width.
+                        let top = if i == 0 { 1 << (width - 1) } else { 0 };
+                        (((state >> 8) & mask_of(width)) | top) as i64
+                    })
+                    .collect();
+                let plan = plan(&xs, Predictor::None);
+                let (got, read_len, written) = write_read(&plan, m);
+                assert_eq!(got, xs, "width {width}, {m} values, {:?}", plan.coding);
+                assert_eq!(read_len, written);
             }
         }
     }
