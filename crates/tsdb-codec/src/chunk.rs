@@ -582,9 +582,9 @@ impl<'a> ChunkRef<'a> {
             TimestampEncoding::Regular => decode_regular(ts_bytes, n, h, ts)?,
             TimestampEncoding::Packed => {
                 let start = ts.len();
-                pack::read(&mut ByteReader::new(ts_bytes), n, ts, h.v2, |t| t)?;
+                let order = pack::read(&mut ByteReader::new(ts_bytes), n, ts, h.v2, |t| t)?;
                 let decoded = ts.get(start..).unwrap_or_default();
-                if !strictly_increasing(decoded) {
+                if order != pack::Order::StrictlyIncreasing && !strictly_increasing(decoded) {
                     return Err(CodecError::Corrupt {
                         offset: h.ts_start as usize,
                         what: "timestamps not strictly increasing",

@@ -1164,9 +1164,9 @@ pub(crate) fn read<W: Word>(
     out: &mut Vec<W>,
     v2: bool,
     finish: impl Fn(i64) -> W + Copy,
-) -> Result<()> {
+) -> Result<Order> {
     if n == 0 {
-        return Ok(());
+        return Ok(Order::Unknown);
     }
     let p = r.u8()?;
     let flags = MULTIPLIER_FLAG | if v2 { RICE_FLAG | CONSTANT_FLAG } else { 0 };
@@ -1193,7 +1193,7 @@ pub(crate) fn read<W: Word>(
                 out.extend(std::iter::repeat_n(W::from_i64(base), m));
                 integrate(predictor, header, n, start, out, finish);
             }
-            return Ok(());
+            return Ok(Order::Unknown);
         }
         (true, false) => {
             let param = r.u8()?;
@@ -1226,7 +1226,7 @@ pub(crate) fn read<W: Word>(
             if !fused {
                 integrate(predictor, header, n, start, out, finish);
             }
-            return Ok(());
+            return Ok(Order::Unknown);
         }
         _ => return Err(corrupt(r, "conflicting coding flags")),
     }
@@ -1284,6 +1284,7 @@ pub(crate) fn read<W: Word>(
         // in registers.
         unpack_into(lows, m, width, mask, base, multiplier, out);
     }
+    let exception_gaps = exceptions.as_ref().map(|(gaps, _, _)| gaps.clone());
     if let Some((gaps, highs, exc_width)) = exceptions {
         patch(
             out,
@@ -1295,14 +1296,67 @@ pub(crate) fn read<W: Word>(
             multiplier,
         );
     }
-    if line {
-        for v in out.get_mut(start + 1..).unwrap_or_default() {
-            *v = finish(v.to_i64());
-        }
-    } else {
+    if !line {
         integrate(predictor, header, n, start, out, finish);
+        return Ok(Order::Unknown);
     }
-    Ok(())
+    let slots = out.get_mut(start + 1..).unwrap_or_default();
+    let order = line_order(header, base, slots, exception_gaps.map(|g| (g, exc)));
+    for v in slots {
+        *v = finish(v.to_i64());
+    }
+    Ok(order)
+}
+
+/// What [`read`] knows of the order of the integers it decoded, before `finish`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Order {
+    /// Not checked.
+    Unknown,
+    /// Each is greater than the one before.
+    StrictlyIncreasing,
+}
+
+/// The order of a decoded line: `header = [first, slope]`, `slots` the values
+/// after the first (the line `first + base + j × slope`, patched at the exceptions
+/// whose index gaps `gaps` reads). Strictly increasing when the slope is positive,
+/// the unpatched line is exact in `i64` and starts above `first`, and every patched
+/// slot lies between its neighbours — the only pairs the line does not order.
+/// Costs a few comparisons per exception instead of a pass over every value.
+fn line_order<W: Word>(
+    header: [i64; 2],
+    base: i64,
+    slots: &[W],
+    gaps: Option<(ByteReader<'_>, usize)>,
+) -> Order {
+    let [first, slope] = header;
+    let Some(last) = slots.len().checked_sub(1) else {
+        return Order::StrictlyIncreasing;
+    };
+    let lo = i128::from(first) + i128::from(base) + i128::from(slope);
+    let hi = lo + i128::from(slope) * last as i128;
+    let exact = |x: i128| i64::try_from(x).is_ok();
+    if slope <= 0 || lo <= i128::from(first) || !exact(lo) || !exact(hi) {
+        return Order::Unknown;
+    }
+    if let Some((mut gaps, exc)) = gaps {
+        let at = |j: usize| slots.get(j).map(|v| v.to_i64());
+        let mut j = 0usize;
+        for _ in 0..exc {
+            let Ok(gap) = gaps.small_uvarint() else {
+                return Order::Unknown;
+            };
+            j = j.wrapping_add(gap as usize);
+            let Some(v) = at(j) else {
+                return Order::Unknown;
+            };
+            let left = if j == 0 { Some(first) } else { at(j - 1) };
+            if left.is_none_or(|l| l >= v) || at(j + 1).is_some_and(|r| v >= r) {
+                return Order::Unknown;
+            }
+        }
+    }
+    Order::StrictlyIncreasing
 }
 
 /// Appends `m` values `first`, `first + step`, … (wrapping). Filled on the
@@ -2048,6 +2102,51 @@ mod tests {
                 assert_eq!(read_len, written);
             }
         }
+    }
+
+    #[test]
+    fn a_line_is_trusted_as_increasing_only_when_it_is() {
+        use Order::{StrictlyIncreasing as Up, Unknown};
+        // first 100, slope 10: the line 110, 120, …, slot 2 patched by `patch`.
+        let line = |patch: i64| -> Vec<i64> {
+            let mut v: Vec<i64> = (1..=5).map(|j| 100 + 10 * j).collect();
+            v[2] = v[2].wrapping_add(patch);
+            v
+        };
+        let gap = [2u8];
+        for (patch, want) in [
+            (0, Up),
+            (9, Up),
+            (-9, Up),
+            (10, Unknown),
+            (-10, Unknown),
+            (i64::MIN / 2, Unknown),
+            (i64::MAX, Unknown),
+        ] {
+            let got = line_order([100, 10], 0, &line(patch), Some((ByteReader::new(&gap), 1)));
+            assert_eq!(got, want, "patch {patch}");
+        }
+        // The first slot patched is checked against the first value.
+        let first = [0u8];
+        let mut v = line(0);
+        v[0] = 100;
+        assert_eq!(
+            line_order([100, 10], 0, &v, Some((ByteReader::new(&first), 1))),
+            Unknown
+        );
+        // Flat, falling, starting at or below the first value, or past i64.
+        assert_eq!(line_order([100, 0], 0, &[100i64, 100], None), Unknown);
+        assert_eq!(line_order([100, -1], 0, &[99i64, 98], None), Unknown);
+        assert_eq!(line_order([100, 10], -10, &[100i64, 110], None), Unknown);
+        let top = [i64::MAX - 5, (i64::MAX - 5).wrapping_add(10)];
+        assert_eq!(line_order([i64::MAX - 15, 10], 0, &top, None), Unknown);
+        assert_eq!(line_order([100, 10], 0, &[] as &[i64], None), Up);
+        assert_eq!(line_order([100, 10], 0, &[110i64, 120], None), Up);
+        // Unreadable gaps are not trusted.
+        assert_eq!(
+            line_order([100, 10], 0, &line(0), Some((ByteReader::new(&[]), 1))),
+            Unknown
+        );
     }
 
     #[test]

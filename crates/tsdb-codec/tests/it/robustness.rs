@@ -61,7 +61,15 @@ fn seeds() -> Vec<Vec<u8>> {
             )
         })
         .collect();
-    let mut out: Vec<Vec<u8>> = [regular, jitter, counter, special, random]
+    // Scrapes at a fixed interval, a few late: the line with exceptions, whose
+    // order is checked at the exceptions only.
+    let late: Vec<(i64, f64)> = (0..120)
+        .map(|i| {
+            let late = if i % 37 == 5 { 4 * (i % 7 + 1) } else { 0 };
+            (1_700_000_000_000 + i * 15_000 + late, 1.0)
+        })
+        .collect();
+    let mut out: Vec<Vec<u8>> = [regular, jitter, counter, special, random, late]
         .iter()
         .map(|s| encode(s).as_bytes().to_vec())
         .collect();
