@@ -285,6 +285,9 @@ impl MemIndex {
     /// The id of the series with `labels`, if it exists. This is the ingest hot path:
     /// no lock, one probe of the lookup table (usually one cache line, which holds the
     /// id) and one check of the labels against interned data, which series share.
+    /// Looked up in the order samples arrive (a target's series together), the check
+    /// after the first two series of a target compares the first label's value only:
+    /// the thread remembers the rest of the label set it verified last.
     #[inline]
     pub fn get(&self, labels: &Labels) -> Option<SeriesId> {
         touch(labels);
