@@ -2171,18 +2171,22 @@ mod tests {
         let (got, read_len, written) = write_read(&plan, xs.len());
         assert_eq!(got, xs);
         assert_eq!(read_len, written);
+        // The order `read` reports for a plan's bytes, and the values.
+        let order_of = |plan: &Plan| {
+            let mut bytes = Vec::new();
+            write(plan, xs.len(), &mut bytes);
+            let mut got: Vec<i64> = Vec::new();
+            let order = read(
+                &mut ByteReader::new(&bytes),
+                xs.len(),
+                &mut got,
+                true,
+                |x| x,
+            );
+            (order, got)
+        };
         // Its order is vouched for at the exceptions, so the caller skips a pass.
-        let mut bytes = Vec::new();
-        write(&plan, xs.len(), &mut bytes);
-        let mut again: Vec<i64> = Vec::new();
-        let order = read(
-            &mut ByteReader::new(&bytes),
-            xs.len(),
-            &mut again,
-            true,
-            |x| x,
-        );
-        assert_eq!(order, Ok(Order::StrictlyIncreasing));
+        assert_eq!(order_of(&plan).0, Ok(Order::StrictlyIncreasing));
         // A late sample moved past the next one (as damage could): not vouched for.
         let mut bad = plan.clone();
         let exc = bad.offsets.iter().position(|&o| o > 0).unwrap();
@@ -2191,16 +2195,7 @@ mod tests {
             width: 0,
             exc_width: 16,
         };
-        let mut bytes = Vec::new();
-        write(&bad, xs.len(), &mut bytes);
-        let mut moved: Vec<i64> = Vec::new();
-        let order = read(
-            &mut ByteReader::new(&bytes),
-            xs.len(),
-            &mut moved,
-            true,
-            |x| x,
-        );
+        let (order, moved) = order_of(&bad);
         assert_eq!(order, Ok(Order::Unknown));
         assert!(moved[exc + 1] > moved[exc + 2], "the damage is there");
         // A finishing step that is not the identity runs after the patches.
