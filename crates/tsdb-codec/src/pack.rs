@@ -1405,13 +1405,13 @@ fn patch<W: Word>(
     let emask = mask_of(exc_width);
     // A few exceptions' high parts are a few bytes: loaded from a padded copy
     // rather than byte by byte at the end of the slice.
-    let mut padded = [0u8; 64];
-    let highs = match padded.get_mut(..highs.len()) {
-        Some(p) if highs.len() <= 48 => {
-            p.copy_from_slice(highs);
+    let padded;
+    let highs = match zero_padded::<64>(highs, 16) {
+        Some(p) => {
+            padded = p;
             padded.as_slice()
         }
-        _ => highs,
+        None => highs,
     };
     let mut at = 0usize;
     for k in 0..exc {
@@ -1559,10 +1559,8 @@ fn unpack_width<W: Word, const WIDTH: usize>(
     let rest = slots.get_mut(done..).unwrap_or_default();
     let from = done / 8 * WIDTH;
     let tail = lows.get(from..).unwrap_or_default();
-    let mut pad = [0u8; TAIL_PAD];
-    match pad.get_mut(..tail.len()) {
-        Some(p) if tail.len() + 8 <= TAIL_PAD => {
-            p.copy_from_slice(tail);
+    match zero_padded::<TAIL_PAD>(tail, 8) {
+        Some(pad) => {
             let rest_len = rest.len();
             let done = unpack_groups::<W, WIDTH>(&pad, rest, value);
             debug_assert_eq!(done, rest_len, "the padded copy holds every group");
@@ -1573,6 +1571,18 @@ fn unpack_width<W: Word, const WIDTH: usize>(
             }
         }
     }
+}
+
+/// `bytes` at the start of a zeroed `N`-byte array, when at least `spare` zero
+/// bytes follow them: loads of a few bytes near their end then stay inside it.
+#[inline(always)]
+fn zero_padded<const N: usize>(bytes: &[u8], spare: usize) -> Option<[u8; N]> {
+    if bytes.len().saturating_add(spare) > N {
+        return None;
+    }
+    let mut a = [0u8; N];
+    a.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    Some(a)
 }
 
 /// Bytes of the zero-padded copy [`unpack_width`] decodes its last groups from: the

@@ -87,17 +87,17 @@ fn decimal_int_wide(v: f64, p: f64, s: f64) -> Option<i64> {
     ((k as f64 / p).to_bits() == v.to_bits()).then_some(k)
 }
 
-/// The smallest exponent from `from` up at which `v` is an exact decimal. Stops at
-/// the first exponent where `v × 10^e` reaches 2^53 (or is not finite): every
-/// larger one does too.
-fn smallest_exponent(v: f64, from: usize) -> Option<usize> {
+/// The smallest exponent from `from` up at which `v` is an exact decimal, and its
+/// integer there. Stops at the first exponent where `v × 10^e` reaches 2^53 (or is
+/// not finite): every larger one does too.
+fn smallest_exponent(v: f64, from: usize) -> Option<(usize, i64)> {
     for (e, &p) in POW10.iter().enumerate().skip(from) {
         let s = v * p;
         if s.is_nan() || s.abs() >= MAX_EXACT_INT {
             return None;
         }
-        if decimal_int_at(v, p).is_some() {
-            return Some(e);
+        if let Some(k) = decimal_int_at(v, p) {
+            return Some((e, k));
         }
     }
     None
@@ -121,11 +121,10 @@ impl Decimal {
         if let Some((&first, rest)) = values.split_first()
             && rest.iter().fold(true, |same, &b| same & (b == first))
         {
-            let v = f64::from_bits(first);
-            let e = smallest_exponent(v, 0)?;
+            let (e, k) = smallest_exponent(f64::from_bits(first), 0)?;
             return Some(Decimal {
                 exp: e as u8,
-                ints: vec![decimal_int(v, e)?; n],
+                ints: vec![k; n],
                 specials: Vec::new(),
             });
         }
@@ -153,7 +152,7 @@ impl Decimal {
             let Some(&bits) = values.get(i) else { break };
             let v = f64::from_bits(bits);
             let mut k = None;
-            if let Some(e) = smallest_exponent(v, usize::from(d.exp) + 1) {
+            if let Some((e, at_e)) = smallest_exponent(v, usize::from(d.exp) + 1) {
                 // A value exact at a smaller exponent may overflow 2^53 at this
                 // one: it becomes a special.
                 d.exp = e as u8;
@@ -161,7 +160,7 @@ impl Decimal {
                 for (j, &b) in values.iter().enumerate().take(i) {
                     d.set(j, decimal_int(f64::from_bits(b), e), b);
                 }
-                k = decimal_int(v, e);
+                k = Some(at_e);
             }
             d.set(i, k, bits);
             if d.specials.len() > max_specials {

@@ -235,11 +235,9 @@ impl MemIndex {
     fn entry_eq(&self, e: Entry, labels: &Labels) -> bool {
         let (data, ends) = labels.raw_parts();
         if memo::verified(self.memo_key, e.group, data, ends) {
-            let first = ends.first().zip(ends.get(1));
-            return first.is_some_and(|(&s, &t)| {
-                data.get(s as usize..t as usize)
-                    .is_some_and(|b| self.symbols.is(e.head, b))
-            });
+            return memo::split(data, ends)
+                .and_then(|(s, t)| data.get(s..t))
+                .is_some_and(|b| self.symbols.is(e.head, b));
         }
         let eq = self.group_eq(e, data, ends);
         if eq {

@@ -50,10 +50,11 @@ thread_local! {
     };
 }
 
-/// The byte ranges of a label set's strings but its first value: `data[..e0]`
-/// (the first name) and `data[e1..]`; `None` for fewer than two strings.
+/// The byte range `e0..e1` of a label set's first value: its other strings are
+/// `data[..e0]` (the first name) and `data[e1..]`; `None` for fewer than two
+/// strings.
 #[inline]
-fn split(data: &[u8], ends: &[u32]) -> Option<(usize, usize)> {
+pub(crate) fn split(data: &[u8], ends: &[u32]) -> Option<(usize, usize)> {
     let (&e0, &e1) = (ends.first()?, ends.get(1)?);
     let (e0, e1) = (e0 as usize, e1 as usize);
     (e0 <= e1 && e1 <= data.len()).then_some((e0, e1))
