@@ -21,10 +21,14 @@ mod groups;
 mod ids;
 mod memo;
 mod query;
+mod shapes;
 #[cfg(test)]
 mod tests;
 
-use groups::{GROUP_HOLE, LabelGroups};
+use groups::LabelGroups;
+
+/// The first value's symbol of the empty label set, which has none.
+const NO_HEAD: u32 = u32::MAX;
 
 /// Number of creation locks (a power of two).
 const CREATE_SHARDS: usize = 64;
@@ -209,20 +213,11 @@ impl MemIndex {
     }
 
     /// [`MemIndex::for_each_pair`] of the series spelled by `head` and `group`.
-    fn for_each_pair_of(&self, head: u32, group: u32, mut f: impl FnMut(u32, u32)) -> bool {
-        let Some(syms) = self.groups.get(group) else {
+    fn for_each_pair_of(&self, head: u32, group: u32, f: impl FnMut(u32, u32)) -> bool {
+        let Some(g) = self.groups.get(group) else {
             return false;
         };
-        for (k, p) in syms.chunks_exact(2).enumerate() {
-            if let [n, v] = p {
-                let v = if k == 0 {
-                    head
-                } else {
-                    v.load(Ordering::Relaxed)
-                };
-                f(n.load(Ordering::Relaxed), v);
-            }
-        }
+        g.for_each_pair(head, f);
         true
     }
 
@@ -246,30 +241,30 @@ impl MemIndex {
         eq
     }
 
-    /// [`MemIndex::entry_eq`] string by string.
+    /// [`MemIndex::entry_eq`] string by string: the names against the group's
+    /// shape, in place; the first value against `e.head`; the other values
+    /// against the group's symbols.
     #[inline]
     fn group_eq(&self, e: Entry, data: &[u8], ends: &[u32]) -> bool {
-        let Some(syms) = self.groups.get(e.group) else {
+        let Some(g) = self.groups.get(e.group) else {
             return false;
         };
-        if syms.len() != ends.len() {
+        if ends.len() != 2 * g.shape.len() || !g.shape.names_eq(data, ends) {
             return false;
         }
-        let mut start = 0usize;
-        for (k, (sym, &end)) in syms.iter().zip(ends).enumerate() {
-            let sym = if k == 1 {
-                e.head
-            } else {
-                sym.load(Ordering::Relaxed)
-            };
-            let end = end as usize;
-            match data.get(start..end) {
-                Some(b) if self.symbols.is(sym, b) => {}
-                _ => return false,
-            }
-            start = end;
+        // Value k spans from name k's end to its own.
+        let mut spans = ends.chunks_exact(2).map(|p| match p {
+            [n, v] => data.get(*n as usize..*v as usize),
+            _ => None,
+        });
+        if let Some(first) = spans.next()
+            && !first.is_some_and(|b| self.symbols.is(e.head, b))
+        {
+            return false;
         }
-        true
+        spans
+            .zip(g.values)
+            .all(|(b, sym)| b.is_some_and(|b| self.symbols.is(sym.load(Ordering::Relaxed), b)))
     }
 
     /// The table entry of the series with `labels`, if it exists.
@@ -376,25 +371,21 @@ impl MemIndex {
     /// Interns the labels: returns the first value's symbol, the group and the
     /// `(name, value)` symbol pairs.
     fn intern_labels(&self, labels: &Labels) -> Result<(u32, u32, Vec<u32>)> {
+        // `let … else` rather than `ok_or`: building and dropping an unused error
+        // per string showed up in the cost of creating a series.
         let mut pairs = Vec::with_capacity(labels.len() * 2);
         for (n, v) in labels.iter() {
             for s in [n, v] {
-                pairs.push(
-                    self.symbols
-                        .intern(s)
-                        .ok_or(IndexError::SeriesIdsExhausted)?,
-                );
+                let Some(sym) = self.symbols.intern(s) else {
+                    return Err(IndexError::SeriesIdsExhausted);
+                };
+                pairs.push(sym);
             }
         }
-        let head = pairs.get(1).copied().unwrap_or(GROUP_HOLE);
-        let mut syms = pairs.clone();
-        if let Some(v) = syms.get_mut(1) {
-            *v = GROUP_HOLE;
-        }
-        let group = self
-            .groups
-            .intern(&syms)
-            .ok_or(IndexError::FormatLimit("label groups"))?;
+        let head = pairs.get(1).copied().unwrap_or(NO_HEAD);
+        let Some(group) = self.groups.intern(labels, &pairs) else {
+            return Err(IndexError::FormatLimit("label groups"));
+        };
         Ok((head, group, pairs))
     }
 
@@ -418,7 +409,9 @@ impl MemIndex {
         if let Some(id) = self.get(labels) {
             return Ok(id);
         }
-        let metric = labels.metric_name().ok_or(IndexError::MissingMetricName)?;
+        let Some(metric) = labels.metric_name() else {
+            return Err(IndexError::MissingMetricName);
+        };
         self.check_shape(metric, labels)?;
         let h = labels.hash64();
         let Some(create_lock) = self.create_lock(h) else {
@@ -599,7 +592,9 @@ impl MemIndex {
             return Err(IndexError::SeriesIdConflict { id: id.0 });
         }
         let (head, group, pairs) = self.intern_labels(&labels)?;
-        let packed = pack(head, group).ok_or(IndexError::FormatLimit("label groups"))?;
+        let Some(packed) = pack(head, group) else {
+            return Err(IndexError::FormatLimit("label groups"));
+        };
         if !self.series.set(id.0, packed) {
             return Err(IndexError::SeriesIdConflict { id: id.0 });
         }

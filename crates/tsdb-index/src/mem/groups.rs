@@ -1,57 +1,91 @@
-//! Label groups: the strings of a label set but the first value, as interned symbol
-//! ids, stored once however many series share them.
+//! Label groups: the strings of a label set but the first value, stored once however
+//! many series share them.
 //!
 //! A series is spelled by two ids: the symbol of its first label's value (usually the
-//! metric name) and its group, the symbols of every other string in order with
-//! [`GROUP_HOLE`] in place of that value. Series of one target differ mostly by metric
-//! name, so they share one group, whose symbols stay in cache; a label set unlike any
-//! other costs one group of its own, about the size of a per-series record.
+//! metric name) and its group: its names' [shape](super::shapes) and the symbols of
+//! its other values, in order. Series of one target differ mostly by metric name, so
+//! they share one group, which stays in cache; a label set unlike any other costs one
+//! group of its own, a word per label plus one.
 //!
-//! A group is a run of the arena: its symbol count, then the symbols. Its id is its
-//! position. Groups are written before they are published (through the interning
-//! lock, or the series table's release store) and never change.
+//! A group is a run of the arena: its shape, then the symbols of the values after the
+//! first (as many as the shape has names, less one). Its id is its position. Groups
+//! are written before they are published (through the interning lock, or the series
+//! table's release store) and never change.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use hashbrown::HashTable;
 use parking_lot::Mutex;
 
+use super::shapes::{Shape, Shapes};
 use crate::arena::U32Arena;
-
-/// Placeholder for the first label's value, which the series stores itself.
-pub(crate) const GROUP_HOLE: u32 = u32::MAX;
+use crate::labels::Labels;
 
 /// Multiplier of [`group_hash`] (a 64-bit odd constant).
 const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// The hash of a group's symbols, for interning.
-fn group_hash(syms: impl ExactSizeIterator<Item = u32>) -> u64 {
-    let mut h = syms.len() as u64;
-    for s in syms {
+/// The hash of a group's key (see `Group::key`), for interning.
+fn group_hash(key: impl Iterator<Item = u32>) -> u64 {
+    let mut h = 0x2545_F491_4F6C_DD1D;
+    for s in key {
         h = (h ^ u64::from(s)).wrapping_mul(MUL);
         h ^= h >> 29;
     }
     h.wrapping_mul(MUL) ^ (h >> 32)
 }
 
-/// The interned label groups.
+/// The interned label groups and their shapes.
 #[derive(Default)]
 pub(crate) struct LabelGroups {
     arena: U32Arena,
+    shapes: Shapes,
     /// Group hash → group id, for interning (creation only).
     table: Mutex<HashTable<u32>>,
 }
 
+/// A group read back: its shape and the symbols of its values after the first.
+pub(crate) struct Group<'a> {
+    pub(crate) shape: &'a Shape,
+    pub(crate) values: &'a [AtomicU32],
+}
+
+impl Group<'_> {
+    /// The symbols of the group's strings in order (a label set's but its first
+    /// value): its interning key.
+    fn key(&self) -> impl Iterator<Item = u32> + '_ {
+        let values = std::iter::once(None).chain(self.values.iter().map(Some));
+        self.shape
+            .syms()
+            .iter()
+            .zip(values)
+            .flat_map(|(&n, v)| std::iter::once(n).chain(v.map(|v| v.load(Ordering::Relaxed))))
+    }
+
+    /// Calls `f` with the `(name, value)` symbols of each label of the series whose
+    /// first value is `head`, in order.
+    pub(crate) fn for_each_pair(&self, head: u32, mut f: impl FnMut(u32, u32)) {
+        let values =
+            std::iter::once(head).chain(self.values.iter().map(|v| v.load(Ordering::Relaxed)));
+        for (&n, v) in self.shape.syms().iter().zip(values) {
+            f(n, v);
+        }
+    }
+}
+
 impl LabelGroups {
-    /// The symbols of group `g`.
+    /// Group `g`.
     #[inline]
-    pub(crate) fn get(&self, g: u32) -> Option<&[AtomicU32]> {
-        let n = self.arena.slice(g, 1)?.first()?.load(Ordering::Relaxed);
-        self.arena.slice(g.checked_add(1)?, n as usize)
+    pub(crate) fn get(&self, g: u32) -> Option<Group<'_>> {
+        let shape = self.arena.slice(g, 1)?.first()?.load(Ordering::Relaxed);
+        let shape = self.shapes.get(shape)?;
+        let values = self
+            .arena
+            .slice(g.checked_add(1)?, shape.len().saturating_sub(1))?;
+        Some(Group { shape, values })
     }
 
     /// Starts loading group `g` (its first two cache lines: a label set of up to
-    /// about 30 strings).
+    /// about 30 labels).
     #[inline]
     pub(crate) fn prefetch(&self, g: u32) {
         for pos in [Some(g), g.checked_add(16)] {
@@ -61,42 +95,61 @@ impl LabelGroups {
         }
     }
 
-    /// The group of `syms`, interning it if needed; `None` when the arena is full
-    /// or the group is longer than one arena run.
-    pub(crate) fn intern(&self, syms: &[u32]) -> Option<u32> {
-        let h = group_hash(syms.iter().copied());
+    /// The group of a label set with names `names`, whose `(name, value)` symbols
+    /// are `pairs`, interning it (and its shape) if needed; `None` when the arena
+    /// is full or the group is longer than one arena run.
+    pub(crate) fn intern(&self, labels: &Labels, pairs: &[u32]) -> Option<u32> {
+        // Keyed by the symbols of the strings but the first value, so that finding
+        // an existing group does not intern its shape.
+        let key = || {
+            pairs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 1)
+                .map(|(_, s)| *s)
+        };
+        let h = group_hash(key());
         let eq = |g: &u32| {
-            self.get(*g).is_some_and(|s| {
-                s.len() == syms.len()
-                    && s.iter()
-                        .zip(syms)
-                        .all(|(a, b)| a.load(Ordering::Relaxed) == *b)
+            self.get(*g).is_some_and(|grp| {
+                let names = pairs.iter().step_by(2);
+                let values = pairs.iter().skip(3).step_by(2);
+                grp.shape.syms().len() == pairs.len() / 2
+                    && grp.shape.syms().iter().eq(names)
+                    && grp
+                        .values
+                        .iter()
+                        .map(|v| v.load(Ordering::Relaxed))
+                        .eq(values.copied())
             })
         };
         let mut table = self.table.lock();
         if let Some(&g) = table.find(h, eq) {
             return Some(g);
         }
-        let n = u32::try_from(syms.len()).ok()?;
+        let name_syms: Vec<u32> = pairs.iter().step_by(2).copied().collect();
+        let names: Vec<&str> = labels.names().collect();
+        let shape = self.shapes.intern(&names, &name_syms)?;
+        let mut words = Vec::with_capacity(names.len().max(1));
+        words.push(shape);
+        words.extend(pairs.iter().skip(3).step_by(2));
         let g = self
             .arena
-            .alloc(syms.len() + 1)
+            .alloc(words.len())
             // Below `u32::MAX − 1`: the series table's tombstone and a removed
             // series' marker pack that group.
             .filter(|g| *g < u32::MAX - 1)?;
-        self.arena.write(g, &[n]);
-        self.arena.write(g.checked_add(1)?, syms);
+        self.arena.write(g, &words);
         table.insert_unique(h, g, |g| {
-            self.get(*g).map_or(0, |s| {
-                group_hash(s.iter().map(|a| a.load(Ordering::Relaxed)))
-            })
+            self.get(*g).map_or(0, |grp| group_hash(grp.key()))
         });
         Some(g)
     }
 
-    /// Bytes held by the groups and the interning table.
+    /// Bytes held by the groups, their shapes and the interning table.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.arena.memory_bytes() + self.table.lock().capacity() * (std::mem::size_of::<u32>() + 1)
+        self.arena.memory_bytes()
+            + self.shapes.memory_bytes()
+            + self.table.lock().capacity() * (std::mem::size_of::<u32>() + 1)
     }
 }
 
@@ -104,34 +157,51 @@ impl LabelGroups {
 mod tests {
     use super::*;
 
-    fn syms(g: &LabelGroups, id: u32) -> Vec<u32> {
+    /// A label set with these names (in order), for its names only.
+    fn named(names: &[&str]) -> Labels {
+        Labels::new(names.iter().map(|n| (*n, "v"))).unwrap()
+    }
+
+    fn pairs(g: &LabelGroups, id: u32, head: u32) -> Vec<u32> {
+        let mut out = Vec::new();
         g.get(id)
             .unwrap()
-            .iter()
-            .map(|a| a.load(Ordering::Relaxed))
-            .collect()
+            .for_each_pair(head, |n, v| out.extend([n, v]));
+        out
     }
 
     #[test]
     fn interns_once_and_reads_back() {
         let g = LabelGroups::default();
-        let a = g.intern(&[1, GROUP_HOLE, 2, 3]).unwrap();
-        let b = g.intern(&[1, GROUP_HOLE, 2, 4]).unwrap();
-        let e = g.intern(&[]).unwrap();
-        assert_ne!(a, b);
-        assert_eq!(g.intern(&[1, GROUP_HOLE, 2, 3]), Some(a));
-        assert_eq!(g.intern(&[]), Some(e));
-        assert_eq!(syms(&g, a), vec![1, GROUP_HOLE, 2, 3]);
-        assert_eq!(syms(&g, b), vec![1, GROUP_HOLE, 2, 4]);
-        assert!(syms(&g, e).is_empty());
+        let a = g.intern(&named(&["a", "b"]), &[1, 9, 2, 3]).unwrap();
+        let b = g.intern(&named(&["a", "b"]), &[1, 8, 2, 4]).unwrap();
+        let c = g.intern(&named(&["a", "c"]), &[1, 9, 5, 3]).unwrap();
+        let e = g.intern(&named(&[]), &[]).unwrap();
+        assert_eq!(
+            [a, b, c, e]
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            4
+        );
+        // Only the first value differs: the same group.
+        assert_eq!(g.intern(&named(&["a", "b"]), &[1, 7, 2, 3]), Some(a));
+        assert_eq!(g.intern(&named(&[]), &[]), Some(e));
+        assert_eq!(pairs(&g, a, 9), vec![1, 9, 2, 3]);
+        assert_eq!(pairs(&g, b, 8), vec![1, 8, 2, 4]);
+        assert_eq!(pairs(&g, c, 6), vec![1, 6, 5, 3]);
+        assert!(pairs(&g, e, u32::MAX).is_empty());
         for i in 0..5000u32 {
-            let s = [i, GROUP_HOLE, i / 7];
-            let id = g.intern(&s).unwrap();
-            assert_eq!(syms(&g, id), s);
+            let p = [i, 1, i / 7, 2];
+            let (n0, n1) = (format!("x{i}"), format!("y{}", i / 7));
+            let id = g.intern(&named(&[&n0, &n1]), &p).unwrap();
+            assert_eq!(pairs(&g, id, 1), p);
         }
-        assert_eq!(g.intern(&[1, GROUP_HOLE, 2, 3]), Some(a));
+        assert_eq!(g.intern(&named(&["a", "b"]), &[1, 9, 2, 3]), Some(a));
         assert!(g.memory_bytes() > 0);
         // Longer than one arena run.
-        assert_eq!(g.intern(&vec![7; 10_000]), None);
+        let names: Vec<String> = (0..10_000).map(|i| format!("n{i:05}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(g.intern(&named(&names), &vec![7; 20_000]), None);
     }
 }
