@@ -131,7 +131,7 @@ impl PostingsSource for MemSource<'_> {
             .by_name
             .get(&n)
             .and_then(|values| values.get(&v))
-            .map(Cow::Borrowed))
+            .map(postings::Posting::bitmap))
     }
 
     fn values_matching(
@@ -147,11 +147,12 @@ impl PostingsSource for MemSource<'_> {
         else {
             return Ok(Vec::new());
         };
-        Ok(values
-            .iter()
-            .filter(|(v, _)| self.symbols.get(**v).is_some_and(&mut *pred))
-            .map(|(_, b)| Cow::Borrowed(b))
-            .collect())
+        Ok(postings::bitmaps(
+            values
+                .iter()
+                .filter(|(v, _)| self.symbols.get(**v).is_some_and(&mut *pred))
+                .map(|(_, p)| p),
+        ))
     }
 }
 

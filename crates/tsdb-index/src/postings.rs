@@ -142,16 +142,113 @@ pub(crate) fn select<S: PostingsSource>(src: &S, matchers: &[Matcher]) -> Result
     Ok(acc)
 }
 
-/// In-memory postings keyed by interned symbol ids.
+/// The series of one `name=value`: the id itself while only one series has the
+/// value (every value of a label unique to its series, such as a request or user
+/// id, the cardinality bomb), a bitmap from the second series on. An empty
+/// bitmap does not stay: the value leaves its map.
+pub(crate) enum Posting {
+    One(u32),
+    Many(RoaringBitmap),
+}
+
+impl Posting {
+    /// Adds series `id`.
+    fn insert(&mut self, id: u32) {
+        match self {
+            Posting::One(x) if *x == id => {}
+            Posting::One(x) => {
+                let mut b = RoaringBitmap::new();
+                b.insert(*x);
+                b.insert(id);
+                *self = Posting::Many(b);
+            }
+            Posting::Many(b) => {
+                b.insert(id);
+            }
+        }
+    }
+
+    /// Removes series `id`; `true` when no series is left.
+    fn remove(&mut self, id: u32) -> bool {
+        match self {
+            Posting::One(x) => *x == id,
+            Posting::Many(b) => {
+                b.remove(id);
+                match (b.len(), b.min()) {
+                    (1, Some(last)) => {
+                        *self = Posting::One(last);
+                        false
+                    }
+                    (n, _) => n == 0,
+                }
+            }
+        }
+    }
+
+    /// Number of series.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Posting::One(_) => 1,
+            Posting::Many(b) => b.len(),
+        }
+    }
+
+    /// Whether none of the series is in `sel`.
+    pub(crate) fn is_disjoint(&self, sel: &RoaringBitmap) -> bool {
+        match self {
+            Posting::One(x) => !sel.contains(*x),
+            Posting::Many(b) => b.is_disjoint(sel),
+        }
+    }
+
+    /// The series as a bitmap (built for a single id).
+    pub(crate) fn bitmap(&self) -> Cow<'_, RoaringBitmap> {
+        match self {
+            Posting::One(x) => Cow::Owned(std::iter::once(*x).collect()),
+            Posting::Many(b) => Cow::Borrowed(b),
+        }
+    }
+
+    /// Bytes of the bitmap beyond the posting itself.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Posting::One(_) => 0,
+            // The serialized size tracks the containers' payload closely; add the
+            // per-container bookkeeping of the in-memory form.
+            Posting::Many(b) => b.serialized_size() + 16,
+        }
+    }
+}
+
+/// The bitmaps of the postings `parts`: borrowed where they are bitmaps, and the
+/// single ids gathered into one bitmap (a regex over a label of unique values
+/// selects many of them).
+pub(crate) fn bitmaps<'a>(parts: impl Iterator<Item = &'a Posting>) -> Vec<Cow<'a, RoaringBitmap>> {
+    let mut out = Vec::new();
+    let mut ones = RoaringBitmap::new();
+    for p in parts {
+        match p {
+            Posting::One(x) => {
+                ones.insert(*x);
+            }
+            Posting::Many(b) => out.push(Cow::Borrowed(b)),
+        }
+    }
+    if !ones.is_empty() {
+        out.push(Cow::Owned(ones));
+    }
+    out
+}
+
+/// The postings of a `MemIndex`: every series, and `name → value → series` by
+/// symbol.
 #[derive(Default)]
 pub(crate) struct MemPostings {
     pub(crate) all: RoaringBitmap,
-    /// name symbol → value symbol → series ids.
-    pub(crate) by_name: HashMap<u32, HashMap<u32, RoaringBitmap>>,
+    pub(crate) by_name: HashMap<u32, HashMap<u32, Posting>>,
 }
 
 impl MemPostings {
-    /// Adds series `id` with the `(name, value)` symbol pairs.
     pub(crate) fn add(&mut self, id: u32, pairs: &[u32]) {
         self.all.insert(id);
         for p in pairs.chunks_exact(2) {
@@ -160,14 +257,12 @@ impl MemPostings {
                     .entry(*n)
                     .or_default()
                     .entry(*v)
-                    .or_default()
-                    .insert(id);
+                    .and_modify(|p| p.insert(id))
+                    .or_insert(Posting::One(id));
             }
         }
     }
 
-    /// Removes series `id`, which was added with the `(name, value)` symbol pairs;
-    /// a list left empty goes, and a name left without values.
     pub(crate) fn remove(&mut self, id: u32, pairs: &[u32]) {
         self.all.remove(id);
         for p in pairs.chunks_exact(2) {
@@ -175,11 +270,8 @@ impl MemPostings {
             let Some(values) = self.by_name.get_mut(n) else {
                 continue;
             };
-            if let Some(ids) = values.get_mut(v) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    values.remove(v);
-                }
+            if values.get_mut(v).is_some_and(|ids| ids.remove(id)) {
+                values.remove(v);
             }
             if values.is_empty() {
                 self.by_name.remove(n);
@@ -189,16 +281,12 @@ impl MemPostings {
 
     /// Bytes held by the bitmaps and maps.
     pub(crate) fn memory_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(u32, RoaringBitmap)>() + 1;
-        let mut total = self.all.serialized_size() + self.by_name.capacity() * entry;
+        let entry = std::mem::size_of::<(u32, Posting)>() + 1;
+        let mut total = self.all.serialized_size()
+            + self.by_name.capacity() * (std::mem::size_of::<(u32, HashMap<u32, Posting>)>() + 1);
         for values in self.by_name.values() {
             total += values.capacity() * entry;
-            // The serialized size tracks the containers' payload closely; add the
-            // per-container bookkeeping of the in-memory form.
-            total += values
-                .values()
-                .map(|b| b.serialized_size() + 16)
-                .sum::<usize>();
+            total += values.values().map(Posting::heap_bytes).sum::<usize>();
         }
         total
     }

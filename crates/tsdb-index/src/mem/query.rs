@@ -1,11 +1,11 @@
 //! Label names and values and the cardinality report of a `MemIndex`.
 
 use hashbrown::HashSet;
-use roaring::RoaringBitmap;
 
 use super::{MemIndex, SMALL_SELECTION};
 use crate::error::Result;
 use crate::matcher::Matcher;
+use crate::postings::Posting;
 use crate::report::{CardinalityReport, LabelNameCardinality, MetricCardinality};
 
 impl MemIndex {
@@ -66,12 +66,9 @@ impl MemIndex {
             let values: Vec<u32> = p
                 .by_name
                 .get(&n)
-                .map(|m| {
-                    m.iter()
-                        .filter(|(_, b)| !b.is_empty())
-                        .map(|(v, _)| *v)
-                        .collect()
-                })
+                // A value's posting is never empty: it leaves the map with its
+                // last series.
+                .map(|m| m.keys().copied().collect())
                 .unwrap_or_default();
             drop(p);
             return Ok(self.resolve_sorted(values.into_iter()));
@@ -137,7 +134,7 @@ impl MemIndex {
             .iter()
             .map(|(n, values)| LabelNameCardinality {
                 name: self.symbols.get(*n).unwrap_or("").to_string(),
-                series: values.values().map(RoaringBitmap::len).sum(),
+                series: values.values().map(Posting::len).sum(),
                 distinct_values: values.len(),
             })
             .collect();

@@ -285,7 +285,18 @@ proptest! {
                 .collect();
             want.sort();
             want.dedup();
-            prop_assert_eq!(mem.label_values(name, &[]).unwrap(), want);
+            prop_assert_eq!(mem.label_values(name, &[]).unwrap(), want.clone());
+            // Each value's series, whether one (kept as the id) or more (a
+            // bitmap), after creations and removals.
+            for v in want.iter().filter(|v| !v.is_empty()) {
+                let mut ids: Vec<SeriesId> = model
+                    .iter()
+                    .filter(|(_, l)| l.get(name) == Some(v.as_str()))
+                    .map(|(id, _)| *id)
+                    .collect();
+                ids.sort();
+                prop_assert_eq!(mem.select(&[Matcher::equal(name, v)]).unwrap(), ids);
+            }
         }
         let mut named: Vec<SeriesId> = model
             .iter()
