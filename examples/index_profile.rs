@@ -11,7 +11,8 @@
 //! then divide the total by the `lookups=` the example prints. Orders: `host` (a
 //! target's series one after another, as a scrape or a remote-write request carries
 //! them) or `scattered`; label sets are built from bytes just before, as a request's
-//! are. `--series N` sizes the index (default 100 000 TSBS devops series).
+//! are. `--series N` sizes the index (default 100 000 TSBS devops series);
+//! `--batched` looks them up with `get_many` (count `*run_get_many*`).
 
 // The bench's generator: test code, which indexes and expects.
 #[allow(clippy::expect_used, clippy::indexing_slicing)]
@@ -31,6 +32,13 @@ fn run_get(idx: &MemIndex, labels: &[Labels]) -> usize {
         .iter()
         .filter(|l| black_box(idx.get(l)).is_some())
         .count()
+}
+
+#[inline(never)]
+fn run_get_many(idx: &MemIndex, labels: &[Labels]) -> usize {
+    let mut out = Vec::with_capacity(labels.len());
+    idx.get_many(labels, &mut out);
+    black_box(&out).iter().filter(|x| x.is_some()).count()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -60,7 +68,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         labels.push(Labels::from_bytes(&l.to_bytes())?);
     }
     println!("{order} series={series} lookups={LOOKUPS}");
-    let found = run_get(&idx, &labels);
+    let found = if args.iter().any(|a| a == "--batched") {
+        run_get_many(&idx, &labels)
+    } else {
+        run_get(&idx, &labels)
+    };
     if found != LOOKUPS {
         return Err(format!("found {found} of {LOOKUPS}").into());
     }

@@ -19,7 +19,7 @@ use crate::symbols::SymbolTable;
 
 mod groups;
 mod ids;
-mod memo;
+mod others;
 mod query;
 mod shapes;
 #[cfg(test)]
@@ -84,8 +84,6 @@ pub struct MemIndex {
     next_id: AtomicU32,
     count: AtomicUsize,
     metrics: MetricCounts,
-    /// This index's key in the threads' memos of verified label groups.
-    memo_key: u64,
 }
 
 impl std::fmt::Debug for MemIndex {
@@ -190,7 +188,6 @@ impl MemIndex {
             next_id: AtomicU32::new(0),
             count: AtomicUsize::new(0),
             metrics: MetricCounts::default(),
-            memo_key: memo::next_key(),
         }
     }
 
@@ -222,31 +219,25 @@ impl MemIndex {
         true
     }
 
-    /// Whether entry `e` spells exactly `labels`. When this thread's memo holds
-    /// the same group with the same other strings (a target's series one after
-    /// another, see `mem::memo`), only the first value is compared; otherwise the
-    /// group's length, then each interned string against the query's bytes, and
-    /// a match is reported to the memo.
+    /// Whether entry `e` spells exactly `labels`.
     #[inline]
     fn entry_eq(&self, e: Entry, labels: &Labels) -> bool {
         let (data, ends) = labels.raw_parts();
-        if memo::verified(self.memo_key, e.group, data, ends) {
-            return memo::split(data, ends)
-                .and_then(|(s, t)| data.get(s..t))
-                .is_some_and(|b| self.symbols.is(e.head, b));
-        }
-        let eq = self.group_eq(e, data, ends);
-        if eq {
-            memo::remember(self.memo_key, e.group, data, ends);
-        }
-        eq
+        self.group_eq(e, data, ends)
     }
 
-    /// [`MemIndex::entry_eq`] string by string: the names against the group's
-    /// shape, in place; the first value against `e.head`; the other values
-    /// against the group's symbols.
+    /// [`MemIndex::entry_eq`]: the first value against the symbol `e.head`, and
+    /// the other strings against the group's: as bytes when the group keeps them
+    /// (groups of more than one series), otherwise the names against the group's
+    /// shape, in place, and the other values against the group's symbols.
     #[inline]
     fn group_eq(&self, e: Entry, data: &[u8], ends: &[u32]) -> bool {
+        if let Some(o) = self.groups.others(e.group) {
+            return o.matches(data, ends)
+                && others::split(data, ends)
+                    .and_then(|(s, t)| data.get(s..t))
+                    .is_some_and(|b| self.symbols.is(e.head, b));
+        }
         let Some(g) = self.groups.get(e.group) else {
             return false;
         };
@@ -278,10 +269,10 @@ impl MemIndex {
 
     /// The id of the series with `labels`, if it exists. This is the ingest hot path:
     /// no lock, one probe of the lookup table (usually one cache line, which holds the
-    /// id) and one check of the labels against interned data, which series share.
-    /// Looked up in the order samples arrive (a target's series together), the check
-    /// after the first two series of a target compares the first label's value only:
-    /// the thread remembers the rest of the label set it verified last.
+    /// id) and one check of the labels against data that series share: the first
+    /// label's value (usually the metric name) against its symbol, the rest against
+    /// the label group's bytes — two byte-slice comparisons, whatever the order of
+    /// the lookups — or, in a group of one series, string by string.
     #[inline]
     pub fn get(&self, labels: &Labels) -> Option<SeriesId> {
         touch(labels);

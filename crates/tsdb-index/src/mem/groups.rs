@@ -7,17 +7,25 @@
 //! they share one group, which stays in cache; a label set unlike any other costs one
 //! group of its own, a word per label plus one.
 //!
-//! A group is a run of the arena: its shape, then the symbols of the values after the
-//! first (as many as the shape has names, less one). Its id is its position. Groups
-//! are written before they are published (through the interning lock, or the series
-//! table's release store) and never change.
+//! A group is a run of the arena: its shape, its [`Others`] number plus one (0 until
+//! a second series joins the group), then the symbols of the values after the first
+//! (as many as the shape has names, less one). Its id is its position. Groups are
+//! written before they are published (through the interning lock, or the series
+//! table's release store) and never change, but for the `Others` number, set once.
+//!
+//! When a second series joins a group, the group also keeps its strings as plain
+//! bytes ([`Others`]), so that checking a label set against it is two byte-slice
+//! comparisons instead of one symbol comparison per string. A group of one series
+//! (a label set unlike any other: the cardinality bomb) does not pay for the copy.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use hashbrown::HashTable;
 use parking_lot::Mutex;
 
+use super::others::Others;
 use super::shapes::{Shape, Shapes};
+use crate::append_vec::AppendVec;
 use crate::arena::U32Arena;
 use crate::labels::Labels;
 
@@ -39,13 +47,20 @@ fn group_hash(key: impl Iterator<Item = u32>) -> u64 {
 pub(crate) struct LabelGroups {
     arena: U32Arena,
     shapes: Shapes,
-    /// Group hash → group id, for interning (creation only).
-    table: Mutex<HashTable<u32>>,
+    /// The strings of the groups of more than one series, by number.
+    others: AppendVec<Others>,
+    /// Group hash → group id, and the number of [`Others`] handed out, for
+    /// interning (creation only).
+    table: Mutex<(HashTable<u32>, u32)>,
 }
 
-/// A group read back: its shape and the symbols of its values after the first.
+/// A group read back: its shape, its strings as bytes if it has them, and the
+/// symbols of its values after the first.
 pub(crate) struct Group<'a> {
     pub(crate) shape: &'a Shape,
+    pub(crate) others: Option<&'a Others>,
+    /// The group's [`Others`] number plus one (0: none).
+    others_no: &'a AtomicU32,
     pub(crate) values: &'a [AtomicU32],
 }
 
@@ -76,12 +91,37 @@ impl LabelGroups {
     /// Group `g`.
     #[inline]
     pub(crate) fn get(&self, g: u32) -> Option<Group<'_>> {
-        let shape = self.arena.slice(g, 1)?.first()?.load(Ordering::Relaxed);
-        let shape = self.shapes.get(shape)?;
+        let [shape, others_no] = self.arena.slice(g, 2)? else {
+            return None;
+        };
+        let shape = self.shapes.get(shape.load(Ordering::Relaxed))?;
+        // Acquire: the `Others` were set before their number was stored.
+        let others = match others_no.load(Ordering::Acquire) {
+            0 => None,
+            n => self.others.get(n - 1),
+        };
         let values = self
             .arena
-            .slice(g.checked_add(1)?, shape.len().saturating_sub(1))?;
-        Some(Group { shape, values })
+            .slice(g.checked_add(2)?, shape.len().saturating_sub(1))?;
+        Some(Group {
+            shape,
+            others,
+            others_no,
+            values,
+        })
+    }
+
+    /// The strings of group `g` as bytes, if it has them (reads two words of the
+    /// group, not its shape or values: the lookup's fast path).
+    #[inline]
+    pub(crate) fn others(&self, g: u32) -> Option<&Others> {
+        // Acquire: the `Others` were set before their number was stored.
+        let n = self
+            .arena
+            .slice(g.checked_add(1)?, 1)?
+            .first()?
+            .load(Ordering::Acquire);
+        self.others.get(n.checked_sub(1)?)
     }
 
     /// Starts loading group `g` (its first two cache lines: a label set of up to
@@ -122,15 +162,27 @@ impl LabelGroups {
                         .eq(values.copied())
             })
         };
-        let mut table = self.table.lock();
+        let mut guard = self.table.lock();
+        let (table, others_count) = &mut *guard;
         if let Some(&g) = table.find(h, eq) {
+            // A second series (or more) in the group: keep its strings as bytes
+            // (once).
+            if let Some(grp) = self.get(g)
+                && grp.others.is_none()
+                && let (data, ends) = labels.raw_parts()
+                && let Some(o) = Others::of(data, ends)
+                && self.others.set(*others_count, o).is_ok()
+            {
+                *others_count += 1;
+                grp.others_no.store(*others_count, Ordering::Release);
+            }
             return Some(g);
         }
         let name_syms: Vec<u32> = pairs.iter().step_by(2).copied().collect();
         let names: Vec<&str> = labels.names().collect();
         let shape = self.shapes.intern(&names, &name_syms)?;
-        let mut words = Vec::with_capacity(names.len().max(1));
-        words.push(shape);
+        let mut words = Vec::with_capacity(names.len() + 1);
+        words.extend([shape, 0]);
         words.extend(pairs.iter().skip(3).step_by(2));
         let g = self
             .arena
@@ -147,9 +199,17 @@ impl LabelGroups {
 
     /// Bytes held by the groups, their shapes and the interning table.
     pub(crate) fn memory_bytes(&self) -> usize {
+        let guard = self.table.lock();
+        let (table, others_count) = &*guard;
+        let others: usize = (0..*others_count)
+            .filter_map(|n| self.others.get(n))
+            .map(Others::heap_bytes)
+            .sum();
         self.arena.memory_bytes()
             + self.shapes.memory_bytes()
-            + self.table.lock().capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.others.memory_bytes()
+            + others
+            + table.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 }
 

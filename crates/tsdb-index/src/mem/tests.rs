@@ -96,11 +96,11 @@ fn empty_label_set_is_a_series_of_its_own() {
 }
 
 #[test]
-fn a_targets_series_in_a_row_and_near_misses_between_them() {
-    // One target's series (one label group, many metric names) looked up one
-    // after another, as a scrape delivers them: after the first two, the group's
-    // strings are checked against the thread's memo. Label sets that differ from
-    // the remembered ones anywhere but in the metric name must still be told apart.
+fn a_groups_series_and_near_misses_checked_by_its_bytes() {
+    // One target's series (one label group, many metric names): from the second
+    // series on the group keeps its strings as bytes, and lookups compare those.
+    // Label sets that differ from them anywhere but in the metric name, or split
+    // the same bytes differently, must still be told apart.
     let idx = MemIndex::default();
     let target = [("instance", "h1:9100"), ("job", "node")];
     // Every hash forced equal: each lookup compares its labels with every series.
@@ -147,9 +147,8 @@ fn a_targets_series_in_a_row_and_near_misses_between_them() {
             }
         }
     }
-    // A second index, whose first group (the same id as the first index's) is
-    // another target: this thread's memo of the first index's group says nothing
-    // about it.
+    // A second index, whose first group has the same id as the first index's
+    // but is another target.
     let other = MemIndex::default();
     let elsewhere = forced(&[
         ("__name__", "metric_0"),
