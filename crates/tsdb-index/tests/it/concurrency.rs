@@ -112,11 +112,31 @@ fn lab(i: u32) -> tsdb_index::Labels {
     .unwrap()
 }
 
+/// Series of targets of 50 (one label group each, 50 metric names): a group
+/// takes its strings as bytes when its second series is created, while readers
+/// look its series up.
+fn target_lab(i: u32) -> tsdb_index::Labels {
+    tsdb_index::Labels::new([
+        ("__name__", format!("m{}", i % 50).as_str()),
+        ("job", "j"),
+        ("target", (i / 50).to_string().as_str()),
+    ])
+    .unwrap()
+}
+
 #[test]
 fn concurrent_create_and_lookup_across_growth() {
-    for round in 0..3 {
+    race(lab, 3, 60_000);
+}
+
+#[test]
+fn concurrent_create_and_lookup_in_shared_groups() {
+    race(target_lab, 2, 30_000);
+}
+
+fn race(lab: fn(u32) -> tsdb_index::Labels, rounds: u32, n: u32) {
+    for round in 0..rounds {
         let idx = Arc::new(MemIndex::new(tsdb_index::CardinalityLimits::unlimited()));
-        let n = 60_000u32;
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut hs = Vec::new();
         for t in 0..3u32 {
