@@ -4,8 +4,8 @@
 //! `cargo run --release --example index_report [-- SERIES]`
 //!
 //! With `UNIQUE_GROUPS=1` each series also gets a label `series` of its own
-//! value, so no two series share a label group (the worst case for memory: a
-//! histogram's buckets, which differ by `le`, are like this).
+//! value, so no two series share a label group or a label value: the worst case
+//! for memory, a label unique to each series (a request or user id).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 #[path = "../benches/common/devops.rs"]
@@ -29,10 +29,12 @@ fn cpu_time() -> Duration {
 
 /// Resident bytes of this process (Linux; 0 elsewhere).
 fn rss() -> usize {
+    // SAFETY: `sysconf` reads a configuration value and has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
-        .map_or(0, |pages| pages * 4096)
+        .map_or(0, |pages| pages * page)
 }
 
 fn main() {
@@ -41,7 +43,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let mut all = devops::series(n);
-    if std::env::var_os("UNIQUE_GROUPS").is_some() {
+    if std::env::var("UNIQUE_GROUPS").is_ok_and(|v| v == "1") {
         for (i, l) in all.iter_mut().enumerate() {
             let own = i.to_string();
             *l = tsdb::index::Labels::new(l.iter().chain([("series", own.as_str())])).unwrap();

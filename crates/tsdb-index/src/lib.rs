@@ -40,13 +40,16 @@
 //!   target share. A lookup hashes nothing (the [`Labels`] carry their
 //!   [`hash64`](Labels::hash64) inline), takes no lock, probes a flat open-addressing
 //!   table whose 16-byte slots hold the series id and those two ids, and always
-//!   verifies the label set string by string against the interned data — two label
-//!   sets never share an id by hash collision. A hit costs one cache line of the
-//!   table (huge-page mapped once large) plus data that many series share.
-//!   [`MemIndex::get_many`] prefetches a batch's slots and groups so that their
-//!   cache misses overlap. [`MemIndex::remove_many`] takes series out (head GC);
+//!   verifies the whole label set — two label sets never share an id by hash
+//!   collision: the first value against its symbol, the rest against the group,
+//!   which from its second series on keeps its strings as bytes (two byte-slice
+//!   comparisons), and before that string by string against the interned data. A
+//!   hit costs one cache line of the table (huge-page mapped once large) plus data
+//!   that many series share. [`MemIndex::get_many`] prefetches a batch's slots and
+//!   group heads so that their cache misses overlap. [`MemIndex::remove_many`] takes series out (head GC);
 //!   their ids are never handed out again.
-//! - **Postings.** One [`roaring`] bitmap per `name=value`. [`MemIndex::select`]
+//! - **Postings.** One [`roaring`] bitmap per `name=value` (just the id while one
+//!   series has the value: a label unique to each series costs no bitmap). [`MemIndex::select`]
 //!   intersects the matchers that reject `""` smallest first and subtracts the values
 //!   rejected by the others; literal alternations (`a|b|c`) become postings lookups,
 //!   prefixes (`foo.*`, and the literal head of any regex) narrow the values tested.

@@ -147,7 +147,9 @@ pub(crate) fn select<S: PostingsSource>(src: &S, matchers: &[Matcher]) -> Result
 /// id, the cardinality bomb), a bitmap from the second series on. An empty
 /// bitmap does not stay: the value leaves its map.
 pub(crate) enum Posting {
+    /// The one series.
     One(u32),
+    /// Two series or more.
     Many(RoaringBitmap),
 }
 
@@ -174,12 +176,14 @@ impl Posting {
             Posting::One(x) => *x == id,
             Posting::Many(b) => {
                 b.remove(id);
-                match (b.len(), b.min()) {
-                    (1, Some(last)) => {
-                        *self = Posting::One(last);
+                // Not `len`, which sums every container.
+                match (b.min(), b.max()) {
+                    (None, _) => true,
+                    (Some(a), Some(z)) if a == z => {
+                        *self = Posting::One(a);
                         false
                     }
-                    (n, _) => n == 0,
+                    _ => false,
                 }
             }
         }
@@ -213,8 +217,8 @@ impl Posting {
     fn heap_bytes(&self) -> usize {
         match self {
             Posting::One(_) => 0,
-            // The serialized size tracks the containers' payload closely; add the
-            // per-container bookkeeping of the in-memory form.
+            // The serialized size tracks the containers' payload closely; add 16
+            // bytes for the bookkeeping of the in-memory form.
             Posting::Many(b) => b.serialized_size() + 16,
         }
     }
@@ -225,30 +229,32 @@ impl Posting {
 /// selects many of them).
 pub(crate) fn bitmaps<'a>(parts: impl Iterator<Item = &'a Posting>) -> Vec<Cow<'a, RoaringBitmap>> {
     let mut out = Vec::new();
-    let mut ones = RoaringBitmap::new();
+    let mut ones = Vec::new();
     for p in parts {
         match p {
-            Posting::One(x) => {
-                ones.insert(*x);
-            }
+            Posting::One(x) => ones.push(*x),
             Posting::Many(b) => out.push(Cow::Borrowed(b)),
         }
     }
     if !ones.is_empty() {
-        out.push(Cow::Owned(ones));
+        // In hash order: sorted, they build the bitmap in one pass.
+        ones.sort_unstable();
+        out.push(Cow::Owned(ones.into_iter().collect()));
     }
     out
 }
 
-/// The postings of a `MemIndex`: every series, and `name → value → series` by
-/// symbol.
+/// In-memory postings keyed by interned symbol ids.
 #[derive(Default)]
 pub(crate) struct MemPostings {
+    /// Every series.
     pub(crate) all: RoaringBitmap,
+    /// name symbol → value symbol → series ids.
     pub(crate) by_name: HashMap<u32, HashMap<u32, Posting>>,
 }
 
 impl MemPostings {
+    /// Adds series `id` with the `(name, value)` symbol pairs.
     pub(crate) fn add(&mut self, id: u32, pairs: &[u32]) {
         self.all.insert(id);
         for p in pairs.chunks_exact(2) {
@@ -263,6 +269,8 @@ impl MemPostings {
         }
     }
 
+    /// Removes series `id`, which was added with the `(name, value)` symbol pairs;
+    /// a value left without series goes, and a name left without values.
     pub(crate) fn remove(&mut self, id: u32, pairs: &[u32]) {
         self.all.remove(id);
         for p in pairs.chunks_exact(2) {
@@ -289,5 +297,42 @@ impl MemPostings {
             total += values.values().map(Posting::heap_bytes).sum::<usize>();
         }
         total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_posting_is_one_id_until_a_second_and_again_when_one_is_left() {
+        let mut p = Posting::One(7);
+        assert_eq!((p.len(), p.heap_bytes()), (1, 0));
+        p.insert(7);
+        assert!(matches!(p, Posting::One(7)));
+        p.insert(9);
+        assert!(matches!(p, Posting::Many(_)) && p.len() == 2 && p.heap_bytes() > 0);
+        let sel: RoaringBitmap = [9].into_iter().collect();
+        assert!(!p.is_disjoint(&sel));
+        assert!(!p.remove(7));
+        assert!(matches!(p, Posting::One(9)));
+        assert!(!p.is_disjoint(&sel) && Posting::One(8).is_disjoint(&sel));
+        assert!(!p.remove(8), "another id leaves it");
+        assert!(p.remove(9));
+        let mut m = Posting::One(1);
+        m.insert(2);
+        m.insert(3);
+        assert!(!m.remove(1) && !m.remove(2));
+        assert!(matches!(m, Posting::One(3)));
+        assert_eq!(m.bitmap().iter().collect::<Vec<_>>(), vec![3]);
+        let mut big = Posting::One(1);
+        big.insert(1 << 20);
+        assert_eq!(big.bitmap().len(), 2);
+        let parts = [Posting::One(5), big, Posting::One(4)];
+        let got: Vec<Vec<u32>> = bitmaps(parts.iter())
+            .iter()
+            .map(|b| b.iter().collect())
+            .collect();
+        assert_eq!(got, vec![vec![1, 1 << 20], vec![4, 5]]);
     }
 }

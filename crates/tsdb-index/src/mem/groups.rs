@@ -8,7 +8,7 @@
 //! group of its own, a word per label plus one.
 //!
 //! A group is a run of the arena: its shape, its [`Others`] number plus one (0 until
-//! a second series joins the group), then the symbols of the values after the first
+//! the group is interned a second time), then the symbols of the values after the first
 //! (as many as the shape has names, less one). Its id is its position. Groups are
 //! written before they are published (through the interning lock, or the series
 //! table's release store) and never change, but for the `Others` number, set once.
@@ -49,19 +49,33 @@ pub(crate) struct LabelGroups {
     shapes: Shapes,
     /// The strings of the groups of more than one series, by number.
     others: AppendVec<Others>,
-    /// Group hash → group id, and the number of [`Others`] handed out, for
-    /// interning (creation only).
-    table: Mutex<(HashTable<u32>, u32)>,
+    /// What interning needs (creation only).
+    table: Mutex<Interning>,
 }
 
-/// A group read back: its shape, its strings as bytes if it has them, and the
-/// symbols of its values after the first.
+/// The interning state of [`LabelGroups`], under its lock.
+#[derive(Default)]
+struct Interning {
+    /// Group hash → group id.
+    groups: HashTable<u32>,
+    /// [`Others`] handed out, and their heap bytes.
+    others: u32,
+    others_bytes: usize,
+}
+
+/// A group read back.
 pub(crate) struct Group<'a> {
+    /// Its names.
     pub(crate) shape: &'a Shape,
-    pub(crate) others: Option<&'a Others>,
-    /// The group's [`Others`] number plus one (0: none).
+    /// Its [`Others`] number plus one (0: none yet).
     others_no: &'a AtomicU32,
+    /// The symbols of its values after the first.
     pub(crate) values: &'a [AtomicU32],
+}
+
+/// The symbols of the values after the first in `pairs`, `(name, value)` symbols.
+fn values_after_first(pairs: &[u32]) -> impl Iterator<Item = u32> + '_ {
+    pairs.iter().skip(3).step_by(2).copied()
 }
 
 impl Group<'_> {
@@ -95,17 +109,11 @@ impl LabelGroups {
             return None;
         };
         let shape = self.shapes.get(shape.load(Ordering::Relaxed))?;
-        // Acquire: the `Others` were set before their number was stored.
-        let others = match others_no.load(Ordering::Acquire) {
-            0 => None,
-            n => self.others.get(n - 1),
-        };
         let values = self
             .arena
             .slice(g.checked_add(2)?, shape.len().saturating_sub(1))?;
         Some(Group {
             shape,
-            others,
             others_no,
             values,
         })
@@ -124,23 +132,24 @@ impl LabelGroups {
         self.others.get(n.checked_sub(1)?)
     }
 
-    /// Starts loading group `g` (its first two cache lines: a label set of up to
-    /// about 30 labels).
+    /// Starts loading the head of group `g`, which holds its [`Others`] number.
     #[inline]
     pub(crate) fn prefetch(&self, g: u32) {
-        for pos in [Some(g), g.checked_add(16)] {
-            if let Some(s) = pos.and_then(|p| self.arena.slice(p, 1)) {
-                crate::bytes::prefetch(s.as_ptr());
-            }
+        if let Some(s) = self.arena.slice(g, 1) {
+            crate::bytes::prefetch(s.as_ptr());
         }
     }
 
-    /// The group of a label set with names `names`, whose `(name, value)` symbols
-    /// are `pairs`, interning it (and its shape) if needed; `None` when the arena
-    /// is full or the group is longer than one arena run.
+    /// The group of `labels`, whose `(name, value)` symbols are `pairs`, interning
+    /// it (and its shape) if needed; `None` when the arena is full, the group is
+    /// longer than one arena run or the shapes are used up.
+    ///
+    /// The second time a group is asked for (its second series, or a series
+    /// created again), it also keeps its strings as bytes ([`Others`]), once.
     pub(crate) fn intern(&self, labels: &Labels, pairs: &[u32]) -> Option<u32> {
-        // Keyed by the symbols of the strings but the first value, so that finding
-        // an existing group does not intern its shape.
+        // Keyed by the symbols of the strings but the first value (see
+        // `Group::key`), so that finding an existing group does not intern its
+        // shape.
         let key = || {
             pairs
                 .iter()
@@ -151,30 +160,32 @@ impl LabelGroups {
         let h = group_hash(key());
         let eq = |g: &u32| {
             self.get(*g).is_some_and(|grp| {
-                let names = pairs.iter().step_by(2);
-                let values = pairs.iter().skip(3).step_by(2);
                 grp.shape.syms().len() == pairs.len() / 2
-                    && grp.shape.syms().iter().eq(names)
+                    && grp.shape.syms().iter().eq(pairs.iter().step_by(2))
                     && grp
                         .values
                         .iter()
                         .map(|v| v.load(Ordering::Relaxed))
-                        .eq(values.copied())
+                        .eq(values_after_first(pairs))
             })
         };
         let mut guard = self.table.lock();
-        let (table, others_count) = &mut *guard;
-        if let Some(&g) = table.find(h, eq) {
-            // A second series (or more) in the group: keep its strings as bytes
-            // (once).
+        let st = &mut *guard;
+        if let Some(&g) = st.groups.find(h, eq) {
+            // Under the lock: the number is only stored here.
             if let Some(grp) = self.get(g)
-                && grp.others.is_none()
+                && grp.others_no.load(Ordering::Relaxed) == 0
+                && let Some(next) = st.others.checked_add(1)
                 && let (data, ends) = labels.raw_parts()
                 && let Some(o) = Others::of(data, ends)
-                && self.others.set(*others_count, o).is_ok()
             {
-                *others_count += 1;
-                grp.others_no.store(*others_count, Ordering::Release);
+                let size = o.heap_bytes();
+                if self.others.set(st.others, o).is_ok() {
+                    st.others = next;
+                    st.others_bytes += size;
+                    // Release: readers that load the number find the `Others` set.
+                    grp.others_no.store(next, Ordering::Release);
+                }
             }
             return Some(g);
         }
@@ -183,15 +194,17 @@ impl LabelGroups {
         let shape = self.shapes.intern(&names, &name_syms)?;
         let mut words = Vec::with_capacity(names.len() + 1);
         words.extend([shape, 0]);
-        words.extend(pairs.iter().skip(3).step_by(2));
+        words.extend(values_after_first(pairs));
         let g = self
             .arena
             .alloc(words.len())
             // Below `u32::MAX − 1`: the series table's tombstone and a removed
             // series' marker pack that group.
             .filter(|g| *g < u32::MAX - 1)?;
-        self.arena.write(g, &words);
-        table.insert_unique(h, g, |g| {
+        if !self.arena.write(g, &words) {
+            return None;
+        }
+        st.groups.insert_unique(h, g, |g| {
             self.get(*g).map_or(0, |grp| group_hash(grp.key()))
         });
         Some(g)
@@ -199,17 +212,12 @@ impl LabelGroups {
 
     /// Bytes held by the groups, their shapes and the interning table.
     pub(crate) fn memory_bytes(&self) -> usize {
-        let guard = self.table.lock();
-        let (table, others_count) = &*guard;
-        let others: usize = (0..*others_count)
-            .filter_map(|n| self.others.get(n))
-            .map(Others::heap_bytes)
-            .sum();
+        let st = self.table.lock();
         self.arena.memory_bytes()
             + self.shapes.memory_bytes()
             + self.others.memory_bytes()
-            + others
-            + table.capacity() * (std::mem::size_of::<u32>() + 1)
+            + st.others_bytes
+            + st.groups.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 }
 

@@ -7,7 +7,7 @@
 /// `data[..e0]` (the first name) and `data[e1..]`; `None` for fewer than two
 /// strings.
 #[inline]
-pub(crate) fn split(data: &[u8], ends: &[u32]) -> Option<(usize, usize)> {
+fn split(data: &[u8], ends: &[u32]) -> Option<(usize, usize)> {
     let (&e0, &e1) = (ends.first()?, ends.get(1)?);
     let (e0, e1) = (e0 as usize, e1 as usize);
     (e0 <= e1 && e1 <= data.len()).then_some((e0, e1))
@@ -17,9 +17,9 @@ pub(crate) fn split(data: &[u8], ends: &[u32]) -> Option<(usize, usize)> {
 /// strings concatenated, and `ends`, each string's end in it).
 pub(crate) struct Others {
     /// `data[..e0]` then `data[e1..]`.
-    bytes: Vec<u8>,
+    bytes: Box<[u8]>,
     /// `e0`, then each end after the first value's, less the first value's length.
-    ends: Vec<u32>,
+    ends: Box<[u32]>,
 }
 
 impl Others {
@@ -36,22 +36,27 @@ impl Others {
             .copied()
             .chain(ends.iter().skip(2).map(|&b| b.wrapping_sub(shift)))
             .collect();
-        Some(Others { bytes, ends })
+        Some(Others {
+            bytes: bytes.into(),
+            ends,
+        })
     }
 
-    /// Whether the strings of `data`/`ends` but the first value are these: the
-    /// same bytes with the same string boundaries.
+    /// The first value of the label set `data`/`ends` if its other strings are
+    /// these (the same bytes with the same string boundaries); `None` otherwise.
     #[inline]
-    pub(crate) fn matches(&self, data: &[u8], ends: &[u32]) -> bool {
-        let Some((e0, e1)) = split(data, ends) else {
-            return false;
-        };
+    pub(crate) fn first_value_if_rest_is<'d>(
+        &self,
+        data: &'d [u8],
+        ends: &[u32],
+    ) -> Option<&'d [u8]> {
+        let (e0, e1) = split(data, ends)?;
         let (Some((&m0, kept)), Some(q)) = (self.ends.split_first(), ends.get(2..)) else {
-            return false;
+            return None;
         };
         if kept.len() != q.len() || m0 as usize != e0 || self.bytes.len() + (e1 - e0) != data.len()
         {
-            return false;
+            return None;
         }
         // The ends after the first value as kept, `b − shift` for each query end
         // `b`: an OR-fold, eight at a time so that it compiles to vector code.
@@ -63,17 +68,18 @@ impl Others {
         for (a, b) in kc.iter().zip(qc) {
             acc = a.iter().zip(b).fold(acc, diff);
         }
-        acc == 0
+        let same = acc == 0
             && crate::bytes::short_eq(
                 self.bytes.get(..e0).unwrap_or_default(),
                 data.get(..e0).unwrap_or_default(),
             )
-            && self.bytes.get(e0..) == data.get(e1..)
+            && self.bytes.get(e0..) == data.get(e1..);
+        if same { data.get(e0..e1) } else { None }
     }
 
     /// Bytes held on the heap.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + 4 * self.ends.capacity()
+        self.bytes.len() + 4 * self.ends.len()
     }
 }
 
@@ -88,11 +94,11 @@ mod tests {
         let a = l(&[("__name__", "cpu"), ("host", "h1"), ("dc", "x")]);
         let (d, e) = a.raw_parts();
         let o = Others::of(d, e).unwrap();
-        assert!(o.matches(d, e));
+        assert_eq!(o.first_value_if_rest_is(d, e), Some(&b"cpu"[..]));
         // Another first value (metric name) of the same other strings.
         let b = l(&[("__name__", "memory"), ("host", "h1"), ("dc", "x")]);
         let (d2, e2) = b.raw_parts();
-        assert!(o.matches(d2, e2));
+        assert_eq!(o.first_value_if_rest_is(d2, e2), Some(&b"memory"[..]));
         for other in [
             l(&[("__name__", "cpu"), ("host", "h2"), ("dc", "x")]),
             l(&[("__name__", "cpu"), ("host", "h1"), ("dc", "xx")]),
@@ -108,7 +114,7 @@ mod tests {
             Labels::empty(),
         ] {
             let (d3, e3) = other.raw_parts();
-            assert!(!o.matches(d3, e3), "{other:?}");
+            assert_eq!(o.first_value_if_rest_is(d3, e3), None, "{other:?}");
         }
         assert!(Others::of(&[], &[]).is_none());
         assert!(o.heap_bytes() > 0);

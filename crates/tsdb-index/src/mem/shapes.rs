@@ -1,11 +1,11 @@
 //! Label shapes: the names of a label set, interned, with their bytes at hand.
 //!
-//! A label group (see `mem::groups`) stores its shape's id and its values' symbols.
-//! Shapes are few — one per combination of label names, a few hundred on a large
-//! host — so their bytes stay in cache, and checking a label set's names against
-//! its candidate series compares bytes in place instead of resolving one symbol
-//! per name: half the strings of a label set, and the half shared by every series
-//! of a metric family.
+//! A label group (see `mem::groups`) stores its shape's id and its values' symbols,
+//! so a group of one series costs a word per label plus two. Shapes are few — one
+//! per combination of label names, a few hundred on a large host — so their bytes
+//! stay in cache: checking a label set against a group that does not keep its
+//! strings as bytes compares the names in place instead of resolving one symbol
+//! per name. Reading a series' labels back takes the names' symbols from here.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -76,7 +76,8 @@ impl Shape {
     }
 
     fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Shape>() + self.bytes.len() + 8 * self.ends.len()
+        // The `Shape` itself is in its slot, which `AppendVec` counts.
+        self.bytes.len() + 8 * self.ends.len()
     }
 }
 

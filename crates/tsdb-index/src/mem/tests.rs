@@ -147,8 +147,8 @@ fn a_groups_series_and_near_misses_checked_by_its_bytes() {
             }
         }
     }
-    // A second index, whose first group has the same id as the first index's
-    // but is another target.
+    // A second index, whose first group has the same id (arena position) as the
+    // first index's but is another target: group ids mean nothing across indexes.
     let other = MemIndex::default();
     let elsewhere = forced(&[
         ("__name__", "metric_0"),
