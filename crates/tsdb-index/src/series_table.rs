@@ -40,9 +40,15 @@ pub(crate) struct Entry {
     pub(crate) id: u32,
     /// The symbol of the first label's value (`u32::MAX` for the empty label set).
     pub(crate) head: u32,
-    /// The label group (`< u32::MAX`).
+    /// How the rest of the labels are checked: the label group's position, or,
+    /// with [`OTHERS_REF`] set, the number of the group's strings as bytes (see
+    /// `mem::groups`), one load nearer (`< u32::MAX` either way).
     pub(crate) group: u32,
 }
+
+/// Set in [`Entry::group`] when it holds the number of a group's strings as bytes
+/// rather than the group's position (which stays below it).
+pub(crate) const OTHERS_REF: u32 = 1 << 31;
 
 /// The value of a removed entry's slot. No entry packs to it: that would take the
 /// empty label set (`head == u32::MAX`) in group `u32::MAX − 1`, a position label

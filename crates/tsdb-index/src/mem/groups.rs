@@ -28,6 +28,7 @@ use super::shapes::{Shape, Shapes};
 use crate::append_vec::AppendVec;
 use crate::arena::U32Arena;
 use crate::labels::Labels;
+use crate::series_table::OTHERS_REF;
 
 /// Multiplier of [`group_hash`] (a 64-bit odd constant).
 const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -123,13 +124,30 @@ impl LabelGroups {
     /// group, not its shape or values: the lookup's fast path).
     #[inline]
     pub(crate) fn others(&self, g: u32) -> Option<&Others> {
+        self.others.get(self.others_no(g)?)
+    }
+
+    /// The number of group `g`'s strings as bytes, if it has them.
+    #[inline]
+    pub(crate) fn others_no(&self, g: u32) -> Option<u32> {
         // Acquire: the `Others` were set before their number was stored.
         let n = self
             .arena
             .slice(g.checked_add(1)?, 1)?
             .first()?
             .load(Ordering::Acquire);
-        self.others.get(n.checked_sub(1)?)
+        n.checked_sub(1)
+    }
+
+    /// The strings as bytes that a series table entry's `group` refers to:
+    /// directly (with [`OTHERS_REF`]) or through its group.
+    #[inline]
+    pub(crate) fn others_of_ref(&self, r: u32) -> Option<&Others> {
+        if r & OTHERS_REF != 0 {
+            self.others.get(r & !OTHERS_REF)
+        } else {
+            self.others(r)
+        }
     }
 
     /// Starts loading the head of group `g`, which holds its [`Others`] number.
@@ -175,7 +193,7 @@ impl LabelGroups {
             // Under the lock: the number is only stored here.
             if let Some(grp) = self.get(g)
                 && grp.others_no.load(Ordering::Relaxed) == 0
-                && let Some(next) = st.others.checked_add(1)
+                && let Some(next) = st.others.checked_add(1).filter(|n| *n < OTHERS_REF - 1)
                 && let (data, ends) = labels.raw_parts()
                 && let Some(o) = Others::of(data, ends)
             {
@@ -198,9 +216,10 @@ impl LabelGroups {
         let g = self
             .arena
             .alloc(words.len())
-            // Below `u32::MAX − 1`: the series table's tombstone and a removed
-            // series' marker pack that group.
-            .filter(|g| *g < u32::MAX - 1)?;
+            // Below `OTHERS_REF`, which marks a series table entry that refers
+            // to a group's bytes instead (and so below the tombstone's and a
+            // removed series' packings).
+            .filter(|g| *g < OTHERS_REF)?;
         if !self.arena.write(g, &words) {
             return None;
         }
