@@ -277,9 +277,9 @@ impl MemIndex {
     /// [`MemIndex::get`] for many label sets, appending one answer per set to `out`.
     ///
     /// Faster than one `get` after another on a large index: the lookups of a batch
-    /// start loading their table slots (one batch ahead), then the heads of their
-    /// label groups and their label sets' strings, before comparing any, so their
-    /// cache misses overlap.
+    /// start loading their table slots (one batch ahead), then their label groups'
+    /// bytes (or the groups' heads) and their label sets' strings, before comparing
+    /// any, so their cache misses overlap.
     pub fn get_many(&self, labels: &[Labels], out: &mut Vec<Option<SeriesId>>) {
         out.reserve(labels.len());
         let snap = self.table.snapshot();
@@ -295,8 +295,15 @@ impl MemIndex {
             let mut cand = [None::<Entry>; BATCH];
             for (c, l) in cand.iter_mut().zip(chunk) {
                 *c = snap.home_candidate(l.hash64());
-                if let Some(e) = c.filter(|e| e.group & series_table::OTHERS_REF == 0) {
-                    self.groups.prefetch(e.group);
+                match c {
+                    // Straight to the group's bytes: start loading them.
+                    Some(e) if e.group & series_table::OTHERS_REF != 0 => {
+                        if let Some(o) = self.groups.others_of_ref(e.group) {
+                            o.prefetch();
+                        }
+                    }
+                    Some(e) => self.groups.prefetch(e.group),
+                    None => {}
                 }
             }
             next = chunks.next();

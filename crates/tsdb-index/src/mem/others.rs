@@ -77,6 +77,13 @@ impl Others {
         if same { data.get(e0..e1) } else { None }
     }
 
+    /// Starts loading the bytes and the ends (their first cache lines).
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        crate::bytes::prefetch(self.bytes.as_ptr());
+        crate::bytes::prefetch(self.ends.as_ptr());
+    }
+
     /// Bytes held on the heap.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bytes.len() + 4 * self.ends.len()
