@@ -1,7 +1,7 @@
 //! Label shapes: the names of a label set, interned, with their bytes at hand.
 //!
 //! A label group (see `mem::groups`) stores its shape's id and its values' symbols,
-//! so a group of one series costs a word per label plus two. Shapes are few — one
+//! so a group of one series costs a word per label plus one. Shapes are few — one
 //! per combination of label names, a few hundred on a large host — so their bytes
 //! stay in cache: checking a label set against a group that does not keep its
 //! strings as bytes compares the names in place instead of resolving one symbol
