@@ -126,4 +126,61 @@ mod tests {
         assert!(Others::of(&[], &[]).is_none());
         assert!(o.heap_bytes() > 0);
     }
+
+    /// Label sets from few names and values whose bytes run into each other
+    /// (`a`+`bc` against `ab`+`c`), so that near misses are common.
+    fn small_labels() -> impl proptest::strategy::Strategy<Value = Labels> {
+        use proptest::prelude::*;
+        const NAMES: [&str; 7] = ["A", "_a", "a", "ab", "b", "__name__", "__name_"];
+        const VALUES: [&str; 6] = ["", "c", "bc", "x", "cx", "a-value-over-16-bytes"];
+        proptest::collection::vec(0..VALUES.len(), NAMES.len())
+            .prop_map(|vs| Labels::new(NAMES.iter().zip(vs).map(|(n, v)| (*n, VALUES[v]))).unwrap())
+    }
+
+    /// A label set's strings in order, as owned strings.
+    fn strings(l: &Labels) -> Vec<String> {
+        l.iter()
+            .flat_map(|(n, v)| [n.to_string(), v.to_string()])
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_comparing_the_strings(
+            a in small_labels(),
+            other in small_labels(),
+            same_rest in proptest::bool::ANY,
+            first in "[a-c]{1,3}",
+        ) {
+            // Half the time `a` with another first value: the case that matches.
+            let b = if same_rest {
+                let mut pairs: Vec<(String, String)> =
+                    a.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+                if let Some(p) = pairs.first_mut() {
+                    p.1 = first;
+                }
+                Labels::new(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))).unwrap()
+            } else {
+                other
+            };
+            let (da, ea) = a.raw_parts();
+            let (db, eb) = b.raw_parts();
+            let (sa, sb) = (strings(&a), strings(&b));
+            // The brute-force answer: the same strings but the first value.
+            let rest = |s: &[String]| {
+                let mut s = s.to_vec();
+                if s.len() > 1 {
+                    s.remove(1);
+                }
+                s
+            };
+            let want = (sa.len() >= 2 && sb.len() == sa.len() && rest(&sa) == rest(&sb))
+                .then(|| sb[1].clone());
+            let got = Others::of(da, ea).and_then(|o| {
+                o.first_value_if_rest_is(db, eb)
+                    .map(|v| String::from_utf8(v.to_vec()).unwrap())
+            });
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 }
