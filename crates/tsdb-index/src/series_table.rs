@@ -3,9 +3,9 @@
 //!
 //! Each slot is 16 bytes: the hash's high 32 bits as a tag, the series id, and the
 //! two ids that together spell the labels (the first label's value symbol and the
-//! interned group of all the other strings, see `mem::groups`). A hit thus costs one
-//! cache line of slots, and the check of the labels reads only interned data, which
-//! series share. The home slot of a hash is a mix of its tag with a random per-table
+//! interned group of all the other strings, see `mem::groups`, or that group's
+//! strings as bytes, [`OTHERS_REF`]). A hit thus costs one cache line of slots, and
+//! the check of the labels reads only data that series share. The home slot of a hash is a mix of its tag with a random per-table
 //! seed (so crafted label sets cannot crowd one stretch), so growing the table moves
 //! slots without reading anything else; collisions probe linearly; the table is at
 //! most half full.

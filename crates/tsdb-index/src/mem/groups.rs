@@ -120,8 +120,8 @@ impl LabelGroups {
         })
     }
 
-    /// The strings of group `g` as bytes, if it has them (reads two words of the
-    /// group, not its shape or values: the lookup's fast path).
+    /// The strings of group `g` as bytes, if it has them (reads one word of the
+    /// group, not its shape or values).
     #[inline]
     pub(crate) fn others(&self, g: u32) -> Option<&Others> {
         self.others.get(self.others_no(g)?)
