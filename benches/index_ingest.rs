@@ -22,27 +22,36 @@ use tsdb::index::{CardinalityLimits, Labels, MemIndex};
 const SERIES: usize = 1_000_000;
 const BATCH: usize = 100_000;
 
-fn lookup(c: &mut Criterion<CpuTime>) {
-    let all = devops::series(SERIES);
+/// An index of the series `all`.
+fn index_of(all: &[Labels]) -> MemIndex {
     let idx = MemIndex::new(CardinalityLimits::unlimited());
-    for l in &all {
+    for l in all {
         idx.get_or_create(l).unwrap();
     }
+    idx
+}
+
+/// A copy of `l` as a request carries it: built from bytes, its strings its own
+/// (not a handle to the index's creation input).
+fn fresh(l: &Labels) -> Labels {
+    Labels::from_bytes(&l.to_bytes()).unwrap()
+}
+
+fn lookup(c: &mut Criterion<CpuTime>) {
+    let all = devops::series(SERIES);
+    let idx = index_of(&all);
     // A scattered order, as samples of many series arrive interleaved.
     let probe: Vec<_> = (0..BATCH)
         .map(|i| all[(i * 7919) % SERIES].clone())
         .collect();
     // The same label sets as a request carries them: built just before the lookup, one
     // after another in memory (a copy each, not a handle to the index's creation input).
-    let fresh: Vec<Labels> = probe
-        .iter()
-        .map(|l| Labels::from_bytes(&l.to_bytes()).unwrap())
-        .collect();
+    let fresh_probe: Vec<Labels> = probe.iter().map(fresh).collect();
     let mut g = c.benchmark_group("index_lookup");
     g.throughput(Throughput::Elements(BATCH as u64));
     g.bench_function("get_existing_1M_scattered_fresh_labels", |b| {
         b.iter(|| {
-            for l in &fresh {
+            for l in &fresh_probe {
                 black_box(idx.get(l));
             }
         })
@@ -50,12 +59,9 @@ fn lookup(c: &mut Criterion<CpuTime>) {
     // The same code on an index a tenth the size, whose lookup table (4 MiB) stays
     // in cache: the difference with the row above is the wait for memory.
     let small_all = devops::series(SERIES / 10);
-    let small = MemIndex::new(CardinalityLimits::unlimited());
-    for l in &small_all {
-        small.get_or_create(l).unwrap();
-    }
+    let small = index_of(&small_all);
     let small_fresh: Vec<Labels> = (0..BATCH)
-        .map(|i| Labels::from_bytes(&small_all[(i * 7919) % small_all.len()].to_bytes()).unwrap())
+        .map(|i| fresh(&small_all[(i * 7919) % small_all.len()]))
         .collect();
     g.bench_function("get_existing_100k_scattered_fresh_labels", |b| {
         b.iter(|| {
@@ -88,10 +94,7 @@ fn lookup(c: &mut Criterion<CpuTime>) {
         })
     });
     // The same order with label sets as a request carries them (see `fresh`).
-    let batched_fresh: Vec<Labels> = batched
-        .iter()
-        .map(|l| Labels::from_bytes(&l.to_bytes()).unwrap())
-        .collect();
+    let batched_fresh: Vec<Labels> = batched.iter().map(fresh).collect();
     g.bench_function("get_existing_1M_host_batches_fresh_labels", |b| {
         b.iter(|| {
             for l in &batched_fresh {
@@ -110,10 +113,7 @@ fn lookup(c: &mut Criterion<CpuTime>) {
             b.iter_batched_ref(
                 || {
                     let req: Vec<Labels> = (0..REQUEST)
-                        .map(|i| {
-                            let l = &order[(next + i) % order.len()];
-                            Labels::from_bytes(&l.to_bytes()).unwrap()
-                        })
+                        .map(|i| fresh(&order[(next + i) % order.len()]))
                         .collect();
                     next = (next + REQUEST) % order.len();
                     req
@@ -139,7 +139,7 @@ fn lookup(c: &mut Criterion<CpuTime>) {
     g.bench_function("get_many_1M_scattered_fresh_labels", |b| {
         b.iter(|| {
             out.clear();
-            idx.get_many(&fresh, &mut out);
+            idx.get_many(&fresh_probe, &mut out);
             black_box(&out);
         })
     });

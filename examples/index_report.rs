@@ -10,6 +10,8 @@
 
 #[path = "../benches/common/devops.rs"]
 mod devops;
+#[path = "common/resident.rs"]
+mod resident;
 
 use std::time::Duration;
 
@@ -27,16 +29,6 @@ fn cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Resident bytes of this process (Linux; 0 elsewhere).
-fn rss() -> usize {
-    // SAFETY: `sysconf` reads a configuration value and has no preconditions.
-    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
-        .map_or(0, |pages| pages * page)
-}
-
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
@@ -49,14 +41,16 @@ fn main() {
             *l = tsdb::index::Labels::new(l.iter().chain([("series", own.as_str())])).unwrap();
         }
     }
-    let rss_before = rss();
+    let rss_before = resident::resident_bytes().unwrap_or(0);
     let idx = MemIndex::new(CardinalityLimits::unlimited());
     let t = cpu_time();
     for l in &all {
         idx.get_or_create(l).unwrap();
     }
     let create = cpu_time() - t;
-    let rss_index = rss().saturating_sub(rss_before);
+    let rss_index = resident::resident_bytes()
+        .unwrap_or(0)
+        .saturating_sub(rss_before);
     let t = cpu_time();
     let mut found = 0usize;
     let stride: usize = std::env::var("STRIDE")

@@ -150,35 +150,50 @@ pub fn query_error(e: &QueryError) -> Response {
     error(kind, &e.to_string())
 }
 
-/// A query slot (`--max-concurrent-queries`), waiting at most `--query-timeout` for
-/// one to free up; `None` when none did (the semaphore is never closed).
-pub async fn query_slot(state: &AppState) -> Option<tokio::sync::SemaphorePermit<'_>> {
-    tokio::time::timeout(state.config.query_timeout, state.query_slots.acquire())
-        .await
-        .ok()?
-        .ok()
-}
-
-/// What a request that got no [`query_slot`] is told.
-pub fn busy_message(state: &AppState) -> String {
-    format!(
-        "too many concurrent queries (--max-concurrent-queries {}); try again later",
-        state.config.max_concurrent_queries.max(1)
+/// Runs blocking query work under a query slot (`--max-concurrent-queries`),
+/// waiting at most `--query-timeout` for one to free up. The slot goes with the
+/// work: a request dropped meanwhile (the client gone, `--request-timeout`) does
+/// not free it while the work still runs. `busy` builds the answer when no slot
+/// freed up, `failed` the one for work that panicked: the caller's error format.
+pub async fn run_with<T: Send + 'static>(
+    state: &Arc<AppState>,
+    busy: impl FnOnce(String) -> Response,
+    failed: impl FnOnce(String) -> Response,
+    work: impl FnOnce(&AppState) -> Result<T, Response> + Send + 'static,
+) -> Result<T, Response> {
+    let slot = tokio::time::timeout(
+        state.config.query_timeout,
+        Arc::clone(&state.query_slots).acquire_owned(),
     )
+    .await;
+    // The semaphore is never closed: no slot means the wait timed out.
+    let Ok(Ok(permit)) = slot else {
+        return Err(busy(format!(
+            "too many concurrent queries (--max-concurrent-queries {}); try again later",
+            state.config.max_concurrent_queries
+        )));
+    };
+    let s = Arc::clone(state);
+    let res = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work(&s)
+    })
+    .await;
+    res.map_err(|e| failed(e.to_string()))?
 }
 
-/// Runs blocking query work under a concurrency permit.
+/// [`run_with`], answering in the query API's error format.
 pub async fn run<T: Send + 'static>(
     state: &Arc<AppState>,
     work: impl FnOnce(&AppState) -> Result<T, Response> + Send + 'static,
 ) -> Result<T, Response> {
-    let Some(permit) = query_slot(state).await else {
-        return Err(error(ErrorType::Unavailable, &busy_message(state)));
-    };
-    let s = Arc::clone(state);
-    let res = tokio::task::spawn_blocking(move || work(&s)).await;
-    drop(permit);
-    res.map_err(|e| error(ErrorType::Internal, &e.to_string()))?
+    run_with(
+        state,
+        |m| error(ErrorType::Unavailable, &m),
+        |m| error(ErrorType::Internal, &m),
+        work,
+    )
+    .await
 }
 
 pub fn unwrap_response(r: Result<Response, Response>) -> Response {

@@ -104,8 +104,9 @@ pub struct AppState {
     pub body_buffers: BufferPool,
     /// The configuration.
     pub config: Config,
-    /// Permits for concurrent queries.
-    pub query_slots: Semaphore,
+    /// Permits for concurrent queries (shared, so that a permit can go with the
+    /// blocking work it guards).
+    pub query_slots: Arc<Semaphore>,
     /// Cleared when shutting down (`/-/ready` answers 503).
     pub ready: AtomicBool,
     /// When the server started.
@@ -143,7 +144,8 @@ pub struct Server {
 }
 
 /// Opens the database, binds the listener and starts serving.
-pub async fn start(config: Config) -> Result<Server, String> {
+pub async fn start(mut config: Config) -> Result<Server, String> {
+    config.max_concurrent_queries = config.max_concurrent_queries.max(1);
     let options = Options {
         write_mode: config.write_mode,
         ooo_window_ms: config.ooo_window.as_millis() as i64,
@@ -193,7 +195,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
         // sets than that per generation can only be churn.
         label_cache: LabelCache::new(config.max_series),
         body_buffers: BufferPool::for_bodies(),
-        query_slots: Semaphore::new(config.max_concurrent_queries.max(1)),
+        query_slots: Arc::new(Semaphore::new(config.max_concurrent_queries)),
         config,
         ready: AtomicBool::new(true),
         started: Instant::now(),

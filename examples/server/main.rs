@@ -85,7 +85,8 @@ struct Args {
     /// Queries evaluated at once.
     #[arg(long, default_value_t = 16)]
     max_concurrent_queries: usize,
-    /// Wall-clock limit of one query, e.g. `60s`.
+    /// Wall-clock limit of one query, e.g. `60s`, and of its wait for a query slot
+    /// (so a query may take twice this in all).
     #[arg(long, default_value = "60s", value_parser = duration)]
     query_timeout: Duration,
     /// Wall-clock limit of one request, e.g. `2m`.

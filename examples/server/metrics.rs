@@ -1,5 +1,8 @@
 //! The server's own metrics, rendered in the Prometheus text format at `/metrics`.
 
+#[path = "../common/resident.rs"]
+mod resident;
+
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -397,16 +400,10 @@ impl Process {
     /// Reads `/proc/self/statm` and `/proc/self/stat`.
     pub fn read() -> Process {
         Process {
-            resident_bytes: resident_bytes(),
+            resident_bytes: resident::resident_bytes(),
             cpu_seconds: cpu_seconds(),
         }
     }
-}
-
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
 }
 
 fn cpu_seconds() -> Option<f64> {

@@ -272,85 +272,86 @@ pub fn matchers(m: &[proto::LabelMatcher]) -> Result<Vec<Matcher>, String> {
 pub async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     // Remote read shares the queries' slots, and their bounded wait: a burst of
     // reads is told to come back, not parked until a slot frees up.
-    let Some(_permit) = crate::api::query_slot(&state).await else {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            crate::api::busy_message(&state),
-        );
-    };
-    let s = Arc::clone(&state);
-    let res = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Response> {
-        let raw = decompress(&headers, &body, s.config.max_decompressed_bytes)?;
-        let req = ReadRequest::decode(raw.as_slice()).map_err(|e| {
-            text(
-                StatusCode::BAD_REQUEST,
-                format!("body is not a remote-read ReadRequest: {e}"),
-            )
-        })?;
-        let mut resp = ReadResponse::default();
-        let (mut series_left, mut samples_left) =
-            (s.config.max_query_series, s.config.max_query_samples);
-        for q in &req.queries {
-            let ms = matchers(&q.matchers).map_err(|e| text(StatusCode::BAD_REQUEST, e))?;
-            let hints = SelectHints::range(
-                q.start_timestamp_ms.max(0),
-                q.end_timestamp_ms.min(DEFAULT_MAX_TIMESTAMP_MS),
-            );
-            let found = s.querier.select(&ms, &hints).map_err(|e| {
-                let code = if e.is_refusal() || matches!(e, tsdb::core::Error::Query(_)) {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                };
-                text(code, e.to_string())
+    let busy = |m| text(StatusCode::SERVICE_UNAVAILABLE, m);
+    let failed = |m| text(StatusCode::INTERNAL_SERVER_ERROR, m);
+    let res = crate::api::run_with(
+        &state,
+        busy,
+        failed,
+        move |s| -> Result<Vec<u8>, Response> {
+            let raw = decompress(&headers, &body, s.config.max_decompressed_bytes)?;
+            let req = ReadRequest::decode(raw.as_slice()).map_err(|e| {
+                text(
+                    StatusCode::BAD_REQUEST,
+                    format!("body is not a remote-read ReadRequest: {e}"),
+                )
             })?;
-            let mut result = QueryResult::default();
-            for series in found {
-                series_left = series_left.checked_sub(1).ok_or_else(|| {
-                    text(
-                        StatusCode::BAD_REQUEST,
-                        format!(
-                            "remote read exceeds {} series (--max-query-series)",
-                            s.config.max_query_series
-                        ),
-                    )
+            let mut resp = ReadResponse::default();
+            let (mut series_left, mut samples_left) =
+                (s.config.max_query_series, s.config.max_query_samples);
+            for q in &req.queries {
+                let ms = matchers(&q.matchers).map_err(|e| text(StatusCode::BAD_REQUEST, e))?;
+                let hints = SelectHints::range(
+                    q.start_timestamp_ms.max(0),
+                    q.end_timestamp_ms.min(DEFAULT_MAX_TIMESTAMP_MS),
+                );
+                let found = s.querier.select(&ms, &hints).map_err(|e| {
+                    let code = if e.is_refusal() || matches!(e, tsdb::core::Error::Query(_)) {
+                        StatusCode::BAD_REQUEST
+                    } else {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    };
+                    text(code, e.to_string())
                 })?;
-                samples_left = samples_left
-                    .checked_sub(series.values.len())
-                    .ok_or_else(|| {
+                let mut result = QueryResult::default();
+                for series in found {
+                    series_left = series_left.checked_sub(1).ok_or_else(|| {
                         text(
                             StatusCode::BAD_REQUEST,
                             format!(
-                                "remote read exceeds {} samples (--max-query-samples)",
-                                s.config.max_query_samples
+                                "remote read exceeds {} series (--max-query-series)",
+                                s.config.max_query_series
                             ),
                         )
                     })?;
-                result.timeseries.push(TimeSeries {
-                    labels: series
-                        .labels
-                        .iter()
-                        .map(|(n, v)| proto::Label::new(n, v))
-                        .collect(),
-                    samples: series
-                        .timestamps
-                        .iter()
-                        .zip(&series.values)
-                        .map(|(t, v)| proto::Sample {
-                            value: *v,
-                            timestamp: *t,
-                        })
-                        .collect(),
-                });
+                    samples_left =
+                        samples_left
+                            .checked_sub(series.values.len())
+                            .ok_or_else(|| {
+                                text(
+                                    StatusCode::BAD_REQUEST,
+                                    format!(
+                                        "remote read exceeds {} samples (--max-query-samples)",
+                                        s.config.max_query_samples
+                                    ),
+                                )
+                            })?;
+                    result.timeseries.push(TimeSeries {
+                        labels: series
+                            .labels
+                            .iter()
+                            .map(|(n, v)| proto::Label::new(n, v))
+                            .collect(),
+                        samples: series
+                            .timestamps
+                            .iter()
+                            .zip(&series.values)
+                            .map(|(t, v)| proto::Sample {
+                                value: *v,
+                                timestamp: *t,
+                            })
+                            .collect(),
+                    });
+                }
+                resp.results.push(result);
             }
-            resp.results.push(result);
-        }
-        proto::snappy_compress(&resp.encode_to_vec())
-            .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    })
+            proto::snappy_compress(&resp.encode_to_vec())
+                .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        },
+    )
     .await;
     match res {
-        Ok(Ok(body)) => (
+        Ok(body) => (
             [
                 (header::CONTENT_TYPE, "application/x-protobuf"),
                 (header::CONTENT_ENCODING, "snappy"),
@@ -358,7 +359,6 @@ pub async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
             body,
         )
             .into_response(),
-        Ok(Err(resp)) => resp,
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(resp) => resp,
     }
 }

@@ -193,12 +193,7 @@ impl ChunkEncoder {
         let decoded = match self.ts.constant_delta(n) {
             // Regular timestamps (the common case) need no bit decoding.
             Some(delta) => {
-                let mut t = self.first_t;
-                ts.push(t);
-                ts.extend((1..n).map(|_| {
-                    t = t.wrapping_add(delta);
-                    t
-                }));
+                pack::push_line(&mut ts, self.first_t, delta, n);
                 let mut bytes = Vec::with_capacity(self.vals.w.byte_len());
                 self.vals.w.copy_to(&mut bytes);
                 decode_xor(&bytes, n, &mut vs)
@@ -504,12 +499,8 @@ fn decode_regular(data: &[u8], n: usize, h: Header, out: &mut Vec<i64>) -> Resul
     if delta == 0 {
         return Err(corrupt("zero interval"));
     }
-    let steps = i64::try_from(n.saturating_sub(1)).map_err(|_| corrupt("count"))?;
-    delta
-        .checked_mul(steps)
-        .and_then(|span| t0.checked_add(span))
-        .ok_or_else(|| corrupt("timestamps overflow"))?;
-    // t0 + i × interval cannot overflow (checked above).
+    pack::line_at(t0, delta, n - 1).ok_or_else(|| corrupt("timestamps overflow"))?;
+    // t0 + i × interval is in i64 (checked above).
     pack::push_line(out, t0, delta, n);
     Ok(())
 }
@@ -582,7 +573,7 @@ impl<'a> ChunkRef<'a> {
             TimestampEncoding::Regular => decode_regular(ts_bytes, n, h, ts)?,
             TimestampEncoding::Packed => {
                 let start = ts.len();
-                let order = pack::read(&mut ByteReader::new(ts_bytes), n, ts, h.v2, |t| t)?;
+                let order = pack::read_timestamps(&mut ByteReader::new(ts_bytes), n, ts, h.v2)?;
                 let decoded = ts.get(start..).unwrap_or_default();
                 if order != pack::Order::StrictlyIncreasing && !strictly_increasing(decoded) {
                     return Err(CodecError::Corrupt {

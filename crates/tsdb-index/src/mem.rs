@@ -13,7 +13,7 @@ use crate::labels::Labels;
 use crate::limits::{CardinalityLimits, LimitKind, MetricCounts};
 use crate::matcher::Matcher;
 use crate::postings::{self, MemPostings, PostingsSource};
-use crate::series_table::{self, Entry, SeriesTable, Snapshot};
+use crate::series_table::{Entry, SeriesTable, Snapshot};
 use crate::sparse_table::SparseTable;
 use crate::symbols::SymbolTable;
 
@@ -295,15 +295,8 @@ impl MemIndex {
             let mut cand = [None::<Entry>; BATCH];
             for (c, l) in cand.iter_mut().zip(chunk) {
                 *c = snap.home_candidate(l.hash64());
-                match c {
-                    // Straight to the group's bytes: start loading them.
-                    Some(e) if e.group & series_table::OTHERS_REF != 0 => {
-                        if let Some(o) = self.groups.others_of_ref(e.group) {
-                            o.prefetch();
-                        }
-                    }
-                    Some(e) => self.groups.prefetch(e.group),
-                    None => {}
+                if let Some(e) = c {
+                    self.groups.prefetch_ref(e.group);
                 }
             }
             next = chunks.next();
@@ -388,12 +381,7 @@ impl MemIndex {
     /// already bound. The caller holds the creation lock of `h`.
     fn publish(&self, id: u32, head: u32, group: u32, pairs: &[u32], h: u64) -> Result<()> {
         self.postings.write().add(id, pairs);
-        // A group that keeps its strings as bytes is referred to by their number:
-        // a lookup then skips the load of the group's head.
-        let group = match self.groups.others_no(group) {
-            Some(n) => n | series_table::OTHERS_REF,
-            None => group,
-        };
+        let group = self.groups.entry_ref(group);
         if self.table.insert(h, Entry { id, head, group }) {
             Ok(())
         } else {

@@ -74,11 +74,6 @@ pub(crate) struct Group<'a> {
     pub(crate) values: &'a [AtomicU32],
 }
 
-/// The symbols of the values after the first in `pairs`, `(name, value)` symbols.
-fn values_after_first(pairs: &[u32]) -> impl Iterator<Item = u32> + '_ {
-    pairs.iter().skip(3).step_by(2).copied()
-}
-
 impl Group<'_> {
     /// The symbols of the group's strings in order (a label set's but its first
     /// value): its interning key.
@@ -120,16 +115,9 @@ impl LabelGroups {
         })
     }
 
-    /// The strings of group `g` as bytes, if it has them (reads one word of the
-    /// group, not its shape or values).
-    #[inline]
-    pub(crate) fn others(&self, g: u32) -> Option<&Others> {
-        self.others.get(self.others_no(g)?)
-    }
-
     /// The number of group `g`'s strings as bytes, if it has them.
     #[inline]
-    pub(crate) fn others_no(&self, g: u32) -> Option<u32> {
+    fn others_no(&self, g: u32) -> Option<u32> {
         // Acquire: the `Others` were set before their number was stored.
         let n = self
             .arena
@@ -139,21 +127,36 @@ impl LabelGroups {
         n.checked_sub(1)
     }
 
-    /// The strings as bytes that a series table entry's `group` refers to:
-    /// directly (with [`OTHERS_REF`]) or through its group.
+    /// How a series table entry refers to group `g`: by the number of its strings
+    /// as bytes with [`OTHERS_REF`] set when it has them (a lookup then skips the
+    /// load of the group's head), otherwise by its position.
     #[inline]
-    pub(crate) fn others_of_ref(&self, r: u32) -> Option<&Others> {
-        if r & OTHERS_REF != 0 {
-            self.others.get(r & !OTHERS_REF)
-        } else {
-            self.others(r)
-        }
+    pub(crate) fn entry_ref(&self, g: u32) -> u32 {
+        self.others_no(g).map_or(g, |n| n | OTHERS_REF)
     }
 
-    /// Starts loading the head of group `g`, which holds its [`Others`] number.
+    /// The strings as bytes that an [`entry_ref`](Self::entry_ref) leads to, if
+    /// any: directly, or through the group's head.
     #[inline]
-    pub(crate) fn prefetch(&self, g: u32) {
-        if let Some(s) = self.arena.slice(g, 1) {
+    pub(crate) fn others_of_ref(&self, r: u32) -> Option<&Others> {
+        let n = if r & OTHERS_REF != 0 {
+            r & !OTHERS_REF
+        } else {
+            self.others_no(r)?
+        };
+        self.others.get(n)
+    }
+
+    /// Starts loading what checking a label set against an
+    /// [`entry_ref`](Self::entry_ref) reads first: the strings as bytes it refers
+    /// to, or the group's head.
+    #[inline]
+    pub(crate) fn prefetch_ref(&self, r: u32) {
+        if r & OTHERS_REF != 0 {
+            if let Some(o) = self.others.get(r & !OTHERS_REF) {
+                o.prefetch();
+            }
+        } else if let Some(s) = self.arena.slice(r, 1) {
             crate::bytes::prefetch(s.as_ptr());
         }
     }
@@ -176,17 +179,7 @@ impl LabelGroups {
                 .map(|(_, s)| *s)
         };
         let h = group_hash(key());
-        let eq = |g: &u32| {
-            self.get(*g).is_some_and(|grp| {
-                grp.shape.syms().len() == pairs.len() / 2
-                    && grp.shape.syms().iter().eq(pairs.iter().step_by(2))
-                    && grp
-                        .values
-                        .iter()
-                        .map(|v| v.load(Ordering::Relaxed))
-                        .eq(values_after_first(pairs))
-            })
-        };
+        let eq = |g: &u32| self.get(*g).is_some_and(|grp| grp.key().eq(key()));
         let mut guard = self.table.lock();
         let st = &mut *guard;
         if let Some(&g) = st.groups.find(h, eq) {
@@ -212,7 +205,8 @@ impl LabelGroups {
         let shape = self.shapes.intern(&names, &name_syms)?;
         let mut words = Vec::with_capacity(names.len() + 1);
         words.extend([shape, 0]);
-        words.extend(values_after_first(pairs));
+        // The values after the first: the odd positions from 3.
+        words.extend(pairs.iter().skip(3).step_by(2));
         let g = self
             .arena
             .alloc(words.len())

@@ -7,8 +7,6 @@
 //! strings as bytes compares the names in place instead of resolving one symbol
 //! per name. Reading a series' labels back takes the names' symbols from here.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use hashbrown::HashTable;
 use parking_lot::Mutex;
 
@@ -96,10 +94,17 @@ fn names_hash<'a>(names: impl Iterator<Item = &'a [u8]>) -> u64 {
 #[derive(Default)]
 pub(crate) struct Shapes {
     list: AppendVec<Shape>,
-    next: AtomicU32,
+    table: Mutex<Interning>,
+}
+
+/// The interning state of [`Shapes`], under its lock.
+#[derive(Default)]
+struct Interning {
     /// Names hash → shape id.
-    table: Mutex<HashTable<u32>>,
-    bytes: std::sync::atomic::AtomicUsize,
+    shapes: HashTable<u32>,
+    /// Shapes handed out, and their heap bytes.
+    next: u32,
+    bytes: usize,
 }
 
 impl Shapes {
@@ -113,9 +118,10 @@ impl Shapes {
     /// `None` when the ids are used up or the names' bytes pass `u32::MAX`.
     pub(crate) fn intern(&self, names: &[&str], syms: &[u32]) -> Option<u32> {
         let h = names_hash(names.iter().map(|n| n.as_bytes()));
-        let mut table = self.table.lock();
+        let mut guard = self.table.lock();
+        let st = &mut *guard;
         let eq = |id: &u32| self.get(*id).is_some_and(|s| s.is(names));
-        if let Some(&id) = table.find(h, eq) {
+        if let Some(&id) = st.shapes.find(h, eq) {
             return Some(id);
         }
         let mut bytes = Vec::with_capacity(names.iter().map(|n| n.len()).sum());
@@ -129,12 +135,12 @@ impl Shapes {
             ends: ends.into(),
             syms: syms.into(),
         };
-        let id = self.next.load(Ordering::Relaxed);
+        let id = st.next;
+        let next = id.checked_add(1)?;
         let size = shape.memory_bytes();
         self.list.set(id, shape).ok()?;
-        self.next.store(id.checked_add(1)?, Ordering::Relaxed);
-        self.bytes.fetch_add(size, Ordering::Relaxed);
-        table.insert_unique(h, id, |id| {
+        (st.next, st.bytes) = (next, st.bytes + size);
+        st.shapes.insert_unique(h, id, |id| {
             self.get(*id).map_or(0, |s| names_hash(s.names()))
         });
         Some(id)
@@ -142,9 +148,10 @@ impl Shapes {
 
     /// Bytes held by the shapes and the interning table.
     pub(crate) fn memory_bytes(&self) -> usize {
+        let st = self.table.lock();
         self.list.memory_bytes()
-            + self.bytes.load(Ordering::Relaxed)
-            + self.table.lock().capacity() * (std::mem::size_of::<u32>() + 1)
+            + st.bytes
+            + st.shapes.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 }
 
