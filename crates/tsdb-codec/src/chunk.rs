@@ -762,6 +762,17 @@ mod tests {
             Ok::<_, CodecError>(t)
         };
         assert_eq!(decode(regular_chunk(2, 3, -5, 7)).unwrap(), vec![-5, 2, 9]);
+        // The span (2 × 2^62 = 2^63) is past i64, the last timestamp is not.
+        let from = i64::MIN + 1;
+        assert_eq!(
+            decode(regular_chunk(2, 3, from, 1 << 62)).unwrap(),
+            vec![from, from + (1 << 62), 1]
+        );
+        let wide = [from, from + (1 << 62), 1];
+        let chunk = Chunk::encode(&wide, &[1.0; 3]).unwrap();
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        chunk.decode_into(&mut t, &mut v).unwrap();
+        assert_eq!(t, wide);
         let refused = [
             regular_chunk(2, 3, 0, 0),             // zero interval
             regular_chunk(2, 3, i64::MAX - 10, 6), // overflows at the last sample
