@@ -1,9 +1,9 @@
 //! The chunk: a self-describing, immutable run of samples, and the encoder that
 //! builds one.
 //!
-//! Layout (format versions 1 and 2, see `docs/format/chunk.md`):
+//! Layout (format versions 1 to 3, see `docs/format/chunk.md`):
 //! ```text
-//! u8 version (1 or 2) | u8 encodings (timestamp << 4 | value) | varint count
+//! u8 version (1, 2 or 3) | u8 encodings (timestamp << 4 | value) | varint count
 //! | varint timestamp-section length | timestamp section | value section
 //! ```
 //! Decoding needs nothing but these bytes.
@@ -11,7 +11,7 @@
 use crate::bits::{ByteReader, put_uvarint, zigzag};
 use crate::error::{CodecError, Result};
 use crate::gorilla::{TimestampWriter, XorWriter, decode_timestamps, decode_xor};
-use crate::pack::{self, Predictor};
+use crate::pack::{self, Format, Predictor};
 use crate::values::{Decimal, bits_from_ordered, ordered_from_bits, read_decimal_header};
 
 /// Chunk format version 1, which this build still reads.
@@ -19,7 +19,13 @@ pub const CHUNK_FORMAT_V1: u8 = 1;
 
 /// Chunk format version 2, which this build writes (and reads): version 1 plus the
 /// constant and Rice codings of packed residuals and a shorter decimal header.
+/// Chunks without Rice codes are written in it.
 pub const CHUNK_FORMAT_V2: u8 = 2;
+
+/// Chunk format version 3, which this build writes for chunks with Rice codes (and
+/// reads): version 2 with each Rice stream split into its low bits, packed, and
+/// its quotients, in unary, which decodes faster.
+pub const CHUNK_FORMAT_V3: u8 = 3;
 
 /// Most samples one chunk may hold. Decoders refuse larger counts, which bounds the
 /// memory a hostile chunk can make a reader allocate.
@@ -172,6 +178,7 @@ impl ChunkEncoder {
         let mut bytes = Vec::with_capacity(8 + self.ts.w.byte_len() + self.vals.w.byte_len());
         write_header(
             &mut bytes,
+            Format::V2,
             TimestampEncoding::DeltaOfDelta,
             ValueEncoding::Xor,
             self.count as usize,
@@ -281,24 +288,25 @@ fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
     let gorilla = || open.unwrap_or_else(|| built.get_or_init(|| appendable(ts, vs)));
 
     let mut ts_section = Vec::with_capacity(32);
-    let ts_enc = match constant_delta(ts) {
+    let (ts_enc, ts_format) = match constant_delta(ts) {
         // A fixed interval packs to a few header bytes: nothing to plan. Only a
         // very short open chunk can be smaller in its Gorilla form.
         Some(delta) if delta > 0 => {
             put_uvarint(&mut ts_section, zigzag(ts.first().copied().unwrap_or(0)));
             put_uvarint(&mut ts_section, delta as u64);
-            match open {
+            let enc = match open {
                 Some(enc) if enc.ts.w.byte_len() < ts_section.len() => {
                     ts_section.clear();
                     enc.ts.w.copy_to(&mut ts_section);
                     TimestampEncoding::DeltaOfDelta
                 }
                 _ => TimestampEncoding::Regular,
-            }
+            };
+            (enc, Format::V2)
         }
         _ => seal_timestamps(ts, open.is_some(), &gorilla, &mut ts_section)?,
     };
-    seal_values(ts, vs, open, &gorilla, ts_enc, ts_section)
+    seal_values(ts, vs, open, &gorilla, (ts_enc, ts_format), ts_section)
 }
 
 /// The common difference of `ts` when there is one (two or more values).
@@ -310,32 +318,34 @@ fn constant_delta(ts: &[i64]) -> Option<i64> {
         .then_some(d)
 }
 
-/// Chooses and writes the timestamp section for irregular timestamps.
+/// Chooses and writes the timestamp section for irregular timestamps; returns its
+/// encoding and the oldest format version that reads it.
 fn seal_timestamps<'a>(
     ts: &[i64],
     streaming: bool,
     gorilla: &impl Fn() -> &'a ChunkEncoder,
     ts_section: &mut Vec<u8>,
-) -> Option<TimestampEncoding> {
+) -> Option<(TimestampEncoding, Format)> {
     let n = ts.len();
     let plan = pack::best_plan(ts, &TIMESTAMP_PREDICTORS)?;
     let compare_ts = streaming || plan.bytes * 8 > n * BULK_TS_COMPARE_BITS;
     Some(if compare_ts && gorilla().ts.w.byte_len() <= plan.bytes {
         gorilla().ts.w.copy_to(ts_section);
-        TimestampEncoding::DeltaOfDelta
+        (TimestampEncoding::DeltaOfDelta, Format::V2)
     } else {
-        pack::write(&plan, n, ts_section);
-        TimestampEncoding::Packed
+        let format = pack::write(&plan, n, ts_section);
+        (TimestampEncoding::Packed, format)
     })
 }
 
-/// Chooses and writes the value section, then assembles the chunk.
+/// Chooses and writes the value section, then assembles the chunk in the oldest
+/// format version that reads both sections (at least 2).
 fn seal_values<'a>(
     ts: &[i64],
     vs: &[f64],
     open: Option<&ChunkEncoder>,
     gorilla: &impl Fn() -> &'a ChunkEncoder,
-    ts_enc: TimestampEncoding,
+    (ts_enc, ts_format): (TimestampEncoding, Format),
     ts_section: Vec<u8>,
 ) -> Option<Chunk> {
     let n = ts.len();
@@ -371,24 +381,24 @@ fn seal_values<'a>(
     }
 
     let mut val_section = Vec::with_capacity(best.map_or(0, |(size, _)| size + 16));
-    let val_enc = match (best, decimal, ordered_plan) {
+    let (val_enc, val_format) = match (best, decimal, ordered_plan) {
         (Some((_, ValueEncoding::Decimal)), Some((_, d, p)), _) => {
             d.write_header(&mut val_section);
-            pack::write(&p, n, &mut val_section);
-            ValueEncoding::Decimal
+            (ValueEncoding::Decimal, pack::write(&p, n, &mut val_section))
         }
-        (Some((_, ValueEncoding::OrderedBits)), _, Some(p)) => {
-            pack::write(&p, n, &mut val_section);
-            ValueEncoding::OrderedBits
-        }
+        (Some((_, ValueEncoding::OrderedBits)), _, Some(p)) => (
+            ValueEncoding::OrderedBits,
+            pack::write(&p, n, &mut val_section),
+        ),
         _ => {
             gorilla().vals.w.copy_to(&mut val_section);
-            ValueEncoding::Xor
+            (ValueEncoding::Xor, Format::V2)
         }
     };
 
+    let format = ts_format.max(val_format).max(Format::V2);
     let mut bytes = Vec::with_capacity(8 + ts_section.len() + val_section.len());
-    write_header(&mut bytes, ts_enc, val_enc, n, ts_section.len());
+    write_header(&mut bytes, format, ts_enc, val_enc, n, ts_section.len());
     bytes.extend_from_slice(&ts_section);
     bytes.extend_from_slice(&val_section);
     Chunk::from_bytes(bytes).ok()
@@ -396,12 +406,17 @@ fn seal_values<'a>(
 
 fn write_header(
     out: &mut Vec<u8>,
+    format: Format,
     ts: TimestampEncoding,
     vals: ValueEncoding,
     count: usize,
     ts_len: usize,
 ) {
-    out.push(CHUNK_FORMAT_V2);
+    out.push(match format {
+        Format::V1 => CHUNK_FORMAT_V1,
+        Format::V2 => CHUNK_FORMAT_V2,
+        Format::V3 => CHUNK_FORMAT_V3,
+    });
     out.push(((ts as u8) << 4) | vals as u8);
     put_uvarint(out, count as u64);
     put_uvarint(out, ts_len as u64);
@@ -410,8 +425,8 @@ fn write_header(
 /// The parsed fixed part of a chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Header {
-    /// Format version 2 (else 1).
-    v2: bool,
+    /// The format version.
+    format: Format,
     ts_enc: TimestampEncoding,
     val_enc: ValueEncoding,
     count: u32,
@@ -423,12 +438,17 @@ impl Header {
     fn parse(bytes: &[u8]) -> Result<Header> {
         let mut r = ByteReader::new(bytes);
         let version = r.u8()?;
-        if version != CHUNK_FORMAT_V1 && version != CHUNK_FORMAT_V2 {
-            return Err(CodecError::UnknownVersion {
-                found: version,
-                supported: CHUNK_FORMAT_V2,
-            });
-        }
+        let format = match version {
+            CHUNK_FORMAT_V1 => Format::V1,
+            CHUNK_FORMAT_V2 => Format::V2,
+            CHUNK_FORMAT_V3 => Format::V3,
+            found => {
+                return Err(CodecError::UnknownVersion {
+                    found,
+                    supported: CHUNK_FORMAT_V3,
+                });
+            }
+        };
         let enc = r.u8()?;
         let ts_enc = TimestampEncoding::from_u8(enc >> 4)?;
         let val_enc = ValueEncoding::from_u8(enc & 0x0f)?;
@@ -454,7 +474,7 @@ impl Header {
             what: "chunk sections past 4 GiB",
         };
         Ok(Header {
-            v2: version == CHUNK_FORMAT_V2,
+            format,
             ts_enc,
             val_enc,
             count: count as u32, // ≤ MAX_CHUNK_SAMPLES
@@ -484,7 +504,7 @@ fn decode_regular(data: &[u8], n: usize, h: Header, out: &mut Vec<i64>) -> Resul
         offset: h.ts_start as usize,
         what,
     };
-    if !h.v2 {
+    if h.format < Format::V2 {
         return Err(CodecError::UnknownEncoding {
             section: "timestamp",
             found: TimestampEncoding::Regular as u8,
@@ -573,7 +593,7 @@ impl<'a> ChunkRef<'a> {
             TimestampEncoding::Regular => decode_regular(ts_bytes, n, h, ts)?,
             TimestampEncoding::Packed => {
                 let start = ts.len();
-                let order = pack::read_timestamps(&mut ByteReader::new(ts_bytes), n, ts, h.v2)?;
+                let order = pack::read_timestamps(&mut ByteReader::new(ts_bytes), n, ts, h.format)?;
                 let decoded = ts.get(start..).unwrap_or_default();
                 if order != pack::Order::StrictlyIncreasing && !strictly_increasing(decoded) {
                     return Err(CodecError::Corrupt {
@@ -587,14 +607,14 @@ impl<'a> ChunkRef<'a> {
             ValueEncoding::Xor => decode_xor(val_bytes, n, vs)?,
             ValueEncoding::Decimal => {
                 let mut r = ByteReader::new(val_bytes);
-                let (p, specials) = read_decimal_header(&mut r, n, h.v2)?;
+                let (p, specials) = read_decimal_header(&mut r, n, h.format >= Format::V2)?;
                 let start = vs.len();
                 // The scaling runs in the decoder's last pass. x / 1 is x: integer
                 // decimals need no division.
                 if p == 1.0 {
-                    pack::read(&mut r, n, vs, h.v2, |x| x as f64)?;
+                    pack::read(&mut r, n, vs, h.format, |x| x as f64)?;
                 } else {
-                    pack::read(&mut r, n, vs, h.v2, |x| x as f64 / p)?;
+                    pack::read(&mut r, n, vs, h.format, |x| x as f64 / p)?;
                 }
                 if let Some(out) = vs.get_mut(start..) {
                     for (i, bits) in specials {
@@ -605,7 +625,7 @@ impl<'a> ChunkRef<'a> {
                 }
             }
             ValueEncoding::OrderedBits => {
-                pack::read(&mut ByteReader::new(val_bytes), n, vs, h.v2, |o| {
+                pack::read(&mut ByteReader::new(val_bytes), n, vs, h.format, |o| {
                     f64::from_bits(bits_from_ordered(o))
                 })?;
             }
@@ -653,6 +673,7 @@ impl Chunk {
         let mut bytes = Vec::new();
         write_header(
             &mut bytes,
+            Format::V2,
             TimestampEncoding::DeltaOfDelta,
             ValueEncoding::Xor,
             0,
@@ -660,7 +681,7 @@ impl Chunk {
         );
         Chunk {
             header: Header {
-                v2: true,
+                format: Format::V2,
                 ts_enc: TimestampEncoding::DeltaOfDelta,
                 val_enc: ValueEncoding::Xor,
                 count: 0,

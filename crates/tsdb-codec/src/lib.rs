@@ -33,7 +33,8 @@
 //!   Packed integers are predicted (delta, delta-of-delta, line) and their
 //!   residuals bit-packed or, when bell-shaped, Rice-coded. The header says which,
 //!   so decoding needs no outside state. This build writes format
-//!   [`CHUNK_FORMAT_V2`] and reads [`CHUNK_FORMAT_V1`] too.
+//!   [`CHUNK_FORMAT_V3`] for chunks with Rice codes and [`CHUNK_FORMAT_V2`] for
+//!   the rest, and reads [`CHUNK_FORMAT_V1`] too.
 //! - [`Chunk`] owns its bytes; [`ChunkRef`] reads borrowed (memory-mapped) bytes.
 //! - Decoding any byte string returns samples or a [`CodecError`]: never a panic, an
 //!   endless loop, or an allocation beyond [`MAX_CHUNK_SAMPLES`] and
@@ -59,7 +60,7 @@ mod pack;
 mod values;
 
 pub use chunk::{
-    CHUNK_FORMAT_V1, CHUNK_FORMAT_V2, Chunk, ChunkEncoder, ChunkIter, ChunkRef, MAX_CHUNK_SAMPLES,
-    MAX_SAMPLES_PER_BYTE, TimestampEncoding, ValueEncoding,
+    CHUNK_FORMAT_V1, CHUNK_FORMAT_V2, CHUNK_FORMAT_V3, Chunk, ChunkEncoder, ChunkIter, ChunkRef,
+    MAX_CHUNK_SAMPLES, MAX_SAMPLES_PER_BYTE, TimestampEncoding, ValueEncoding,
 };
 pub use error::{CodecError, Result};
