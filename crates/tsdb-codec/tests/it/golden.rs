@@ -125,6 +125,52 @@ fn cases_v2() -> Vec<Case> {
     )]
 }
 
+/// Cases added with format v3: Rice codes in the split layout, on values, on
+/// jittered timestamps, and with an escaped quotient (a reset).
+fn cases_v3() -> Vec<Case> {
+    let t0 = 1_700_000_000_000i64;
+    let walk = walk_gauge(t0);
+    let jittered = walk
+        .iter()
+        .enumerate()
+        .map(|(i, &(t, v))| (t + (i as i64 * 7_919) % 11 - 5, v))
+        .collect();
+    // In cents, so that the values stay exact decimals.
+    let cents = |v: f64| (v * 100.0).round() as i64;
+    let reset = walk
+        .iter()
+        .enumerate()
+        .map(|(i, &(t, v))| {
+            let c = if i < 60 {
+                cents(v)
+            } else {
+                cents(v) - cents(walk[59].1) + 50
+            };
+            (t, c as f64 / 100.0)
+        })
+        .collect();
+    vec![
+        (
+            "walk_gauge",
+            walk,
+            TimestampEncoding::Regular,
+            ValueEncoding::Decimal,
+        ),
+        (
+            "jittered_walk",
+            jittered,
+            TimestampEncoding::Packed,
+            ValueEncoding::Decimal,
+        ),
+        (
+            "walk_reset",
+            reset,
+            TimestampEncoding::Regular,
+            ValueEncoding::Decimal,
+        ),
+    ]
+}
+
 fn check_fixtures(version: &str, cases: Vec<Case>) {
     let regenerate = std::env::var_os("TSDB_REGENERATE_GOLDEN").is_some();
     for (name, samples, ts_enc, val_enc) in cases {
@@ -183,6 +229,27 @@ fn v2_fixtures_use_the_v2_codings() {
     // The random-walk gauge: Rice codes beat fixed-width packing by > 5 %.
     let walk = std::fs::read(dir("v2").join("walk_gauge.bin")).unwrap();
     assert!(walk.len() * 8 < 120 * 8, "{} bytes", walk.len());
+}
+
+#[test]
+fn chunk_v3_fixtures_decode_and_never_grow() {
+    check_fixtures("v3", cases_v3());
+    for (name, ..) in cases_v3() {
+        let golden = std::fs::read(dir("v3").join(format!("{name}.bin"))).unwrap();
+        assert_eq!(golden[0], tsdb_codec::CHUNK_FORMAT_V3, "{name}");
+    }
+}
+
+#[test]
+fn v3_rice_codes_are_v2_bits_in_another_order() {
+    // The same samples, Rice-coded in both: the same size, one version byte apart.
+    let v2 = std::fs::read(dir("v2").join("walk_gauge.bin")).unwrap();
+    let v3 = std::fs::read(dir("v3").join("walk_gauge.bin")).unwrap();
+    assert_eq!(v2.len(), v3.len());
+    assert_ne!(v2[1..], v3[1..]);
+    // Chunks without Rice codes are still written as version 2.
+    let steps: Vec<(i64, f64)> = (0..120).map(|i| (i * 10_000, (i / 30) as f64)).collect();
+    assert_eq!(encode(&steps).as_bytes()[0], tsdb_codec::CHUNK_FORMAT_V2);
 }
 
 fn open_samples() -> ChunkEncoder {

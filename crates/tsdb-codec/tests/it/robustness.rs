@@ -69,10 +69,27 @@ fn seeds() -> Vec<Vec<u8>> {
             (1_700_000_000_000 + i * 15_000 + late, 1.0)
         })
         .collect();
-    let mut out: Vec<Vec<u8>> = [regular, jitter, counter, special, random, late]
+    // A random walk of 2-decimal values with bell-shaped steps and a reset: Rice
+    // codes (format v3), one of them escaped.
+    let mut state = 3u64;
+    let mut cents = 5_000i64;
+    let walk: Vec<(i64, f64)> = (0..120)
+        .map(|i| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            cents += ((state >> 33) % 41) as i64 - 20;
+            if i == 70 {
+                cents = 12;
+            }
+            (i * 10_000 + (i * 31) % 7, cents as f64 / 100.0)
+        })
+        .collect();
+    let mut out: Vec<Vec<u8>> = [regular, jitter, counter, special, random, late, walk]
         .iter()
         .map(|s| encode(s).as_bytes().to_vec())
         .collect();
+    assert!(out.iter().any(|c| c[0] == tsdb_codec::CHUNK_FORMAT_V3));
     // The open (Gorilla) form too.
     let mut enc = tsdb_codec::ChunkEncoder::new();
     for i in 0..120 {
