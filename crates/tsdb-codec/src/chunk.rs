@@ -8,7 +8,7 @@
 //! ```
 //! Decoding needs nothing but these bytes.
 
-use crate::bits::{ByteReader, put_uvarint, zigzag};
+use crate::bits::{ByteReader, put_uvarint, uvarint_len, zigzag};
 use crate::error::{CodecError, Result};
 use crate::gorilla::{TimestampWriter, XorWriter, decode_timestamps, decode_xor};
 use crate::pack::{self, Format, Predictor};
@@ -233,10 +233,13 @@ impl Chunk {
                 max: MAX_CHUNK_SAMPLES,
             });
         }
-        if let Some((last, t)) = ts.windows(2).find_map(|w| match w {
-            [a, b] if b <= a => Some((*a, *b)),
-            _ => None,
-        }) {
+        // One branch-free pass; the offending pair is looked for only on failure.
+        if !strictly_increasing(ts)
+            && let Some((last, t)) = ts.windows(2).find_map(|w| match w {
+                [a, b] if b <= a => Some((*a, *b)),
+                _ => None,
+            })
+        {
             return Err(CodecError::OutOfOrder { last, t });
         }
         if ts.len() < 3 {
@@ -350,9 +353,8 @@ fn seal_values<'a>(
 ) -> Option<Chunk> {
     let n = ts.len();
 
-    let bits: Vec<u64> = vs.iter().map(|v| v.to_bits()).collect();
     let mut best: Option<(usize, ValueEncoding)> = None;
-    let decimal = Decimal::analyze(&bits).and_then(|d| {
+    let decimal = Decimal::analyze(vs).and_then(|d| {
         pack::best_plan(&d.ints, &VALUE_PREDICTORS).map(|p| (d.header_len() + p.bytes, d, p))
     });
     if let Some((size, _, _)) = &decimal {
@@ -366,7 +368,7 @@ fn seal_values<'a>(
     let ordered_plan = if clean_decimal {
         None
     } else {
-        let ordered: Vec<i64> = bits.iter().map(|&b| ordered_from_bits(b)).collect();
+        let ordered: Vec<i64> = vs.iter().map(|v| ordered_from_bits(v.to_bits())).collect();
         pack::best_plan(&ordered, &VALUE_PREDICTORS)
     };
     if let Some(p) = &ordered_plan
@@ -397,7 +399,9 @@ fn seal_values<'a>(
     };
 
     let format = ts_format.max(val_format).max(Format::V2);
-    let mut bytes = Vec::with_capacity(8 + ts_section.len() + val_section.len());
+    // The exact length, so that the boxed chunk keeps this allocation.
+    let header = 2 + uvarint_len(n as u64) + uvarint_len(ts_section.len() as u64);
+    let mut bytes = Vec::with_capacity(header + ts_section.len() + val_section.len());
     write_header(&mut bytes, format, ts_enc, val_enc, n, ts_section.len());
     bytes.extend_from_slice(&ts_section);
     bytes.extend_from_slice(&val_section);

@@ -896,12 +896,10 @@ fn bit_len_hist<T: Copy>(xs: &[T], f: impl Fn(T) -> u64) -> [usize; 65] {
     for &x in quads.remainder() {
         bump(la, f(x));
     }
+    let [l0, l1, l2, l3] = &lanes;
     let mut hist = [0usize; 65];
-    for (k, h) in hist.iter_mut().enumerate() {
-        *h = lanes
-            .iter()
-            .map(|l| l.get(k).map_or(0, |&c| c as usize))
-            .sum();
+    for ((((h, a), b), c), d) in hist.iter_mut().zip(l0).zip(l1).zip(l2).zip(l3) {
+        *h = (a + b + c + d) as usize;
     }
     hist
 }

@@ -114,14 +114,16 @@ pub(crate) struct Decimal {
 impl Decimal {
     /// Finds the smallest exponent that represents the values; `None` when too many
     /// values are no short decimal for this encoding to pay off.
-    pub(crate) fn analyze(values: &[u64]) -> Option<Decimal> {
+    pub(crate) fn analyze(values: &[f64]) -> Option<Decimal> {
         let n = values.len();
         let max_specials = n / 8;
         // A flat line (most real chunks): one value to analyze.
         if let Some((&first, rest)) = values.split_first()
-            && rest.iter().fold(true, |same, &b| same & (b == first))
+            && rest
+                .iter()
+                .fold(true, |same, &v| same & (v.to_bits() == first.to_bits()))
         {
-            let (e, k) = smallest_exponent(f64::from_bits(first), 0)?;
+            let (e, k) = smallest_exponent(first, 0)?;
             return Some(Decimal {
                 exp: e as u8,
                 ints: vec![k; n],
@@ -142,15 +144,15 @@ impl Decimal {
             // The common case: a run of values exact at the current exponent.
             let p = POW10.get(usize::from(d.exp)).copied().unwrap_or(1.0);
             let slots = d.ints.get_mut(i..).unwrap_or_default();
-            for (slot, &bits) in slots.iter_mut().zip(values.get(i..).unwrap_or_default()) {
-                let Some(k) = decimal_int_at(f64::from_bits(bits), p) else {
+            for (slot, &v) in slots.iter_mut().zip(values.get(i..).unwrap_or_default()) {
+                let Some(k) = decimal_int_at(v, p) else {
                     break;
                 };
                 *slot = k;
                 i += 1;
             }
-            let Some(&bits) = values.get(i) else { break };
-            let v = f64::from_bits(bits);
+            let Some(&v) = values.get(i) else { break };
+            let bits = v.to_bits();
             let mut k = None;
             if let Some((e, at_e)) = smallest_exponent(v, usize::from(d.exp) + 1) {
                 // A value exact at a smaller exponent may overflow 2^53 at this
@@ -158,7 +160,7 @@ impl Decimal {
                 d.exp = e as u8;
                 d.specials.clear();
                 for (j, &b) in values.iter().enumerate().take(i) {
-                    d.set(j, decimal_int(f64::from_bits(b), e), b);
+                    d.set(j, decimal_int(b, e), b.to_bits());
                 }
                 k = Some(at_e);
             }
@@ -293,11 +295,7 @@ mod tests {
 
     #[test]
     fn picks_the_smallest_exponent() {
-        let vals: Vec<u64> = [72.53, 0.1, 3.0, -12.5]
-            .iter()
-            .map(|v: &f64| v.to_bits())
-            .collect();
-        let d = Decimal::analyze(&vals).unwrap();
+        let d = Decimal::analyze(&[72.53, 0.1, 3.0, -12.5]).unwrap();
         assert_eq!(d.exp, 2);
         assert_eq!(d.ints, vec![7253, 10, 300, -1250]);
         assert!(d.specials.is_empty());
@@ -306,8 +304,8 @@ mod tests {
     #[test]
     fn specials_are_kept_verbatim() {
         let stale = 0x7ff0_0000_0000_0002u64;
-        let mut vals: Vec<u64> = (0..16).map(|i| (i as f64 * 0.5).to_bits()).collect();
-        vals[5] = stale;
+        let mut vals: Vec<f64> = (0..16).map(|i| i as f64 * 0.5).collect();
+        vals[5] = f64::from_bits(stale);
         let d = Decimal::analyze(&vals).unwrap();
         assert_eq!(d.specials, vec![(5, stale)]);
         assert_eq!(d.exp, 1);
@@ -315,9 +313,7 @@ mod tests {
 
     #[test]
     fn full_precision_is_refused() {
-        let vals: Vec<u64> = (1..50)
-            .map(|i| (1.0 / i as f64 + 0.123456789).to_bits())
-            .collect();
+        let vals: Vec<f64> = (1..50).map(|i| 1.0 / i as f64 + 0.123456789).collect();
         assert!(Decimal::analyze(&vals).is_none());
     }
 }
