@@ -112,13 +112,7 @@ pub(crate) struct BitReader<'a> {
 impl<'a> BitReader<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
         let tail_start = data.len().saturating_sub(8);
-        let mut tail = [0u8; 16];
-        for (d, s) in tail
-            .iter_mut()
-            .zip(data.get(tail_start..).unwrap_or_default())
-        {
-            *d = *s;
-        }
+        let tail = zero_padded_prefix(data.get(tail_start..).unwrap_or_default());
         BitReader {
             data,
             pos: 0,
@@ -383,6 +377,19 @@ pub(crate) fn pack(vals: impl Iterator<Item = u64>, width: u32, out: &mut Vec<u8
         w.put(v, width, out);
     }
     w.finish(out);
+}
+
+/// The first `N` bytes of `bytes` (all of them when fewer) at the start of a
+/// zeroed array: loads near the end of a stream read from such a copy, where
+/// bits past the end are zeros, instead of assembling bytes one by one.
+#[inline(always)]
+pub(crate) fn zero_padded_prefix<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    let n = bytes.len().min(N);
+    if let (Some(d), Some(s)) = (a.get_mut(..n), bytes.get(..n)) {
+        d.copy_from_slice(s);
+    }
+    a
 }
 
 /// Bytes that `count` values of `width` bits occupy once packed.

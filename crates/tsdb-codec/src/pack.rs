@@ -32,7 +32,8 @@
 //! to where the next one starts).
 
 use crate::bits::{
-    ByteReader, LsbWriter, pack, packed_len, put_uvarint, unzigzag, uvarint_len, zigzag,
+    ByteReader, LsbWriter, pack, packed_len, put_uvarint, unzigzag, uvarint_len,
+    zero_padded_prefix, zigzag,
 };
 use crate::error::{CodecError, Result};
 
@@ -648,10 +649,7 @@ fn read_rice<W: Word>(
             if i < m && from.saturating_add(8) > data.len() {
                 // The run stopped at the last bytes: go on over a zero-padded copy
                 // of them (bits past the end read as zeros either way).
-                let mut tail = [0u8; 32];
-                for (d, s) in tail.iter_mut().zip(data.get(from..).unwrap_or_default()) {
-                    *d = *s;
-                }
+                let tail: [u8; 32] = zero_padded_prefix(data.get(from..).unwrap_or_default());
                 st.win = RiceWindow::at(&tail, pos & 7);
                 let rest = slots.get_mut(i..).unwrap_or_default();
                 let done = rice_dispatch(&tail, &mut st, rest, running.is_some(), finish);
@@ -1170,13 +1168,7 @@ fn load_at(data: &[u8], bit: usize, width: u32, mask: u64) -> u64 {
 
 #[cold]
 fn load_tail(data: &[u8], byte: usize) -> u128 {
-    let mut a = [0u8; 16];
-    if let Some(rest) = data.get(byte..) {
-        for (d, s) in a.iter_mut().zip(rest) {
-            *d = *s;
-        }
-    }
-    u128::from_le_bytes(a)
+    u128::from_le_bytes(zero_padded_prefix(data.get(byte..).unwrap_or_default()))
 }
 
 /// Decodes `n` integers written by [`write`], appending `finish(x)` for each to
@@ -1796,12 +1788,7 @@ fn unpack_width<W: Word, const WIDTH: usize>(
 /// bytes follow them: loads of a few bytes near their end then stay inside it.
 #[inline(always)]
 fn zero_padded<const N: usize>(bytes: &[u8], spare: usize) -> Option<[u8; N]> {
-    if bytes.len().saturating_add(spare) > N {
-        return None;
-    }
-    let mut a = [0u8; N];
-    a.get_mut(..bytes.len())?.copy_from_slice(bytes);
-    Some(a)
+    (bytes.len().saturating_add(spare) <= N).then(|| zero_padded_prefix(bytes))
 }
 
 /// Bytes of the zero-padded copy [`unpack_width`] decodes its last groups from: the
