@@ -1314,7 +1314,13 @@ fn read_with<W: Word>(
         }
         let gaps = read_gaps(r, exc, m)?;
         let highs = r.take(packed_len(exc, exc_width))?;
-        exceptions = Some((gaps, highs, exc_width));
+        exceptions = Some(Exceptions {
+            gaps,
+            count: exc,
+            highs,
+            widths: (width, exc_width),
+            multiplier,
+        });
     }
     let lows = r.take(packed_len(m, width))?;
     let mask = mask_of(width);
@@ -1323,6 +1329,10 @@ fn read_with<W: Word>(
     // timestamps: regular, a few late): the line is filled with the base in one
     // pass, the exceptions added, and the values finished in place (a pass that
     // compiles to nothing for timestamps). The same values as the passes below.
+    if predictor == Predictor::Delta && width == 0 {
+        push_steps(out, header[0], base, m, exceptions, finish);
+        return Ok(Order::Unknown);
+    }
     let line = predictor == Predictor::Linear && width == 0;
     if line {
         let (slope, first) = (header[1], header[0].wrapping_add(base));
@@ -1333,16 +1343,8 @@ fn read_with<W: Word>(
         // in registers.
         unpack_into(lows, m, width, mask, base, multiplier, out);
     }
-    if let Some((gaps, highs, exc_width)) = &exceptions {
-        patch(
-            out,
-            start + hl.min(1),
-            gaps.clone(),
-            exc,
-            highs,
-            (width, *exc_width),
-            multiplier,
-        );
+    if let Some(exceptions) = &exceptions {
+        patch(out, start + hl.min(1), exceptions.clone());
     }
     if !line {
         integrate(predictor, header, n, start, out, finish);
@@ -1350,12 +1352,7 @@ fn read_with<W: Word>(
     }
     let slots = out.get_mut(start + 1..).unwrap_or_default();
     let order = if want_order {
-        line_order(
-            header,
-            base,
-            slots,
-            exceptions.map(|(gaps, _, _)| (gaps, exc)),
-        )
+        line_order(header, base, slots, exceptions.map(|e| (e.gaps, e.count)))
     } else {
         Order::Unknown
     };
@@ -1601,44 +1598,103 @@ pub(crate) fn push_line<W: Word>(out: &mut Vec<W>, first: i64, step: i64, m: usi
     }
 }
 
-/// Adds the high parts of the `exc` exceptions to their slots of `out` (slot 0 at
-/// `slots`): `gaps` reads their index gaps (validated by the caller), `highs`
-/// holds the packed high parts.
-fn patch<W: Word>(
-    out: &mut [W],
-    slots: usize,
-    mut gaps: ByteReader<'_>,
-    exc: usize,
-    highs: &[u8],
-    (width, exc_width): (u32, u32),
-    multiplier: u64,
-) {
-    let emask = mask_of(exc_width);
-    // A few exceptions' high parts are a few bytes: loaded from a padded copy
-    // rather than byte by byte at the end of the slice.
-    let padded;
-    let highs = match zero_padded::<64>(highs, 16) {
-        Some(p) => {
-            padded = p;
-            padded.as_slice()
-        }
-        None => highs,
-    };
-    let mut at = 0usize;
-    for k in 0..exc {
-        let Ok(gap) = gaps.small_uvarint() else {
-            debug_assert!(false, "exception gaps were validated before");
-            break;
-        };
-        at = at.wrapping_add(gap as usize);
-        let high = load(highs, k, exc_width, emask)
-            .checked_shl(width)
-            .unwrap_or(0)
-            .wrapping_mul(multiplier);
+/// Adds the exceptions' high parts to their slots of `out` (slot 0 at `slots`).
+fn patch<W: Word>(out: &mut [W], slots: usize, exceptions: Exceptions<'_>) {
+    exceptions.for_each(|at, add| {
         if let Some(x) = out.get_mut(slots.wrapping_add(at)) {
-            *x = W::from_i64(x.to_i64().wrapping_add(high as i64));
+            *x = W::from_i64(x.to_i64().wrapping_add(add as i64));
+        }
+    });
+}
+/// The exceptions of a packed stream: `count` of them, whose index gaps `gaps`
+/// reads (validated by [`read_gaps`]) and whose high parts `highs` holds, packed
+/// at the second of `widths` above slots of the first.
+#[derive(Clone)]
+struct Exceptions<'a> {
+    gaps: ByteReader<'a>,
+    count: usize,
+    highs: &'a [u8],
+    widths: (u32, u32),
+    multiplier: u64,
+}
+
+impl Exceptions<'_> {
+    /// Calls `f(slot, add)` for each exception in slot order, `add` being what
+    /// it adds to its slot's residual (`high << width` times the multiplier,
+    /// wrapping).
+    fn for_each(self, mut f: impl FnMut(usize, u64)) {
+        let Exceptions {
+            mut gaps,
+            count,
+            highs,
+            widths: (width, exc_width),
+            multiplier,
+        } = self;
+        let emask = mask_of(exc_width);
+        // A few exceptions' high parts are a few bytes: loaded from a padded copy
+        // rather than byte by byte at the end of the slice.
+        let padded;
+        let highs = match zero_padded::<64>(highs, 16) {
+            Some(p) => {
+                padded = p;
+                padded.as_slice()
+            }
+            None => highs,
+        };
+        let mut at = 0usize;
+        for k in 0..count {
+            let Ok(gap) = gaps.small_uvarint() else {
+                debug_assert!(false, "exception gaps were validated before");
+                break;
+            };
+            at = at.wrapping_add(gap as usize);
+            let high = load(highs, k, exc_width, emask)
+                .checked_shl(width)
+                .unwrap_or(0)
+                .wrapping_mul(multiplier);
+            f(at, high);
         }
     }
+}
+
+/// Appends the `m` values after `first` of a delta-predicted stream whose
+/// residuals all equal `base` but at the exceptions (a counter that stands still
+/// or climbs steadily, stepping now and then): each run between exceptions is
+/// filled as a run (a repeat when `base` is 0, else a line) and finished once per
+/// value or, for a repeat, once; each exception then steps the value. The same
+/// values as unpacking, patching and integrating.
+fn push_steps<W: Word>(
+    out: &mut Vec<W>,
+    first: i64,
+    base: i64,
+    m: usize,
+    exceptions: Option<Exceptions<'_>>,
+    finish: impl Fn(i64) -> W + Copy,
+) {
+    let mut x = first;
+    // Appends `count` values from `x` on, stepping by `base`.
+    let run = |out: &mut Vec<W>, x: &mut i64, count: usize| {
+        if base == 0 {
+            out.extend(std::iter::repeat_n(finish(*x), count));
+            return;
+        }
+        let from = out.len();
+        push_line(out, x.wrapping_add(base), base, count);
+        for v in out.get_mut(from..).unwrap_or_default() {
+            *v = finish(v.to_i64());
+        }
+        *x = x.wrapping_add(base.wrapping_mul(count as i64));
+    };
+    let mut done = 0usize;
+    if let Some(exceptions) = exceptions {
+        exceptions.for_each(|at, add| {
+            run(out, &mut x, at.saturating_sub(done));
+            x = x.wrapping_add(base).wrapping_add(add as i64);
+            out.push(finish(x));
+            done = at + 1;
+        });
+    }
+    run(out, &mut x, m.saturating_sub(done));
 }
 
 /// Turns `out[start..]` — the first header value (already finished), then one
@@ -2472,6 +2528,77 @@ mod tests {
             line_order([100, 10], 0, &line(0), Some((ByteReader::new(&[]), 1))),
             Unknown
         );
+    }
+
+    /// `first`, then each value the one before plus `base`, except at `steps`
+    /// (slot, extra): the shape [`push_steps`] decodes.
+    fn steps(first: i64, base: i64, n: usize, steps: &[(usize, i64)]) -> Vec<i64> {
+        let mut xs = vec![first];
+        for slot in 0..n - 1 {
+            let extra = steps.iter().find(|s| s.0 == slot).map_or(0, |s| s.1);
+            let last = *xs.last().unwrap();
+            xs.push(last.wrapping_add(base).wrapping_add(extra));
+        }
+        xs
+    }
+
+    #[test]
+    fn counters_that_step_now_and_then_decode_as_runs() {
+        let cases = [
+            // Stands still, steps up (an error counter), by page multiples, and
+            // steps at the first and last slots.
+            steps(7, 0, 120, &[(10, 3), (11, 1), (80, 40)]),
+            steps(0, 0, 120, &[(0, 4096 * 3), (60, 4096), (118, 4096 * 9)]),
+            // Climbs steadily, with jumps (and a reset, i.e. a step down).
+            steps(1_000, 5, 120, &[(30, 900), (70, -1_300)]),
+            // No exception at all.
+            steps(-5, 0, 50, &[]),
+        ];
+        for xs in cases {
+            let plan = plan(&xs, Predictor::Delta);
+            assert!(
+                matches!(plan.coding, Coding::Packed { width: 0, .. })
+                    || plan.coding == Coding::Constant,
+                "{:?}",
+                plan.coding
+            );
+            let (got, read_len, written) = write_read(&plan, xs.len());
+            assert_eq!(got, xs);
+            assert_eq!(read_len, written);
+            // The finishing step runs once per value of a run, as elsewhere.
+            let mut bytes = Vec::new();
+            write(&plan, xs.len(), &mut bytes);
+            let mut halves: Vec<f64> = Vec::new();
+            read(
+                &mut ByteReader::new(&bytes),
+                xs.len(),
+                &mut halves,
+                Format::V3,
+                |x| x as f64 / 2.0,
+            )
+            .unwrap();
+            let want: Vec<f64> = xs.iter().map(|&x| x as f64 / 2.0).collect();
+            assert_eq!(halves, want);
+        }
+    }
+
+    proptest::proptest! {
+        /// Any runs and steps (any base, any extras, wrapping): the runs path
+        /// decodes what was encoded.
+        #[test]
+        fn stepping_sequences_round_trip(
+            first: i64,
+            base in proptest::prop_oneof![proptest::strategy::Just(0i64), -3i64..3, proptest::num::i64::ANY],
+            at in proptest::collection::btree_map(0usize..200, proptest::num::i64::ANY, 0..6),
+            n in 2usize..200,
+        ) {
+            let at: Vec<(usize, i64)> = at.into_iter().collect();
+            let xs = steps(first, base, n, &at);
+            let plan = plan(&xs, Predictor::Delta);
+            let (got, read_len, written) = write_read(&plan, xs.len());
+            proptest::prop_assert_eq!(got, xs);
+            proptest::prop_assert_eq!(read_len, written);
+        }
     }
 
     #[test]

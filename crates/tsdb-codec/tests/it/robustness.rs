@@ -85,10 +85,16 @@ fn seeds() -> Vec<Vec<u8>> {
             (i * 10_000 + (i * 31) % 7, cents as f64 / 100.0)
         })
         .collect();
-    let mut out: Vec<Vec<u8>> = [regular, jitter, counter, special, random, late, walk]
-        .iter()
-        .map(|s| encode(s).as_bytes().to_vec())
+    // An error counter: flat, stepping now and then (runs between exceptions).
+    let sparse: Vec<(i64, f64)> = (0..120)
+        .map(|i| (i * 15_000, [0.0, 1.0, 1.0, 4.0][(i / 35) as usize]))
         .collect();
+    let mut out: Vec<Vec<u8>> = [
+        regular, jitter, counter, special, random, late, walk, sparse,
+    ]
+    .iter()
+    .map(|s| encode(s).as_bytes().to_vec())
+    .collect();
     assert!(out.iter().any(|c| c[0] == tsdb_codec::CHUNK_FORMAT_V3));
     // The open (Gorilla) form too.
     let mut enc = tsdb_codec::ChunkEncoder::new();
