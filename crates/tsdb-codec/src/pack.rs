@@ -1325,41 +1325,33 @@ fn read_with<W: Word>(
     let lows = r.take(packed_len(m, width))?;
     let mask = mask_of(width);
 
-    // A line whose residuals are all `base` but at the exceptions (real scrape
-    // timestamps: regular, a few late): the line is filled with the base in one
-    // pass, the exceptions added, and the values finished in place (a pass that
-    // compiles to nothing for timestamps). The same values as the passes below.
     if predictor == Predictor::Delta && width == 0 {
         push_steps(out, header[0], base, m, exceptions, finish);
         return Ok(Order::Unknown);
     }
-    let line = predictor == Predictor::Linear && width == 0;
-    if line {
+    if predictor == Predictor::Linear && width == 0 {
+        // A line whose residuals are all `base` but at the exceptions (real scrape
+        // timestamps: regular, a few late): the line is filled in one pass, the
+        // exceptions added (their order checked in the same pass), and the values
+        // finished in place (a pass that compiles to nothing for timestamps). The
+        // same values as the passes below.
         let (slope, first) = (header[1], header[0].wrapping_add(base));
         push_line(out, first.wrapping_add(slope), slope, m);
-    } else {
-        // Three tight passes over the output: residuals, patches, then the
-        // predictor integrated in place. Each is a simple loop the compiler keeps
-        // in registers.
-        unpack_into(lows, m, width, mask, base, multiplier, out);
+        let slots = out.get_mut(start + 1..).unwrap_or_default();
+        let order = patch_line(slots, header, base, exceptions, want_order);
+        for v in slots {
+            *v = finish(v.to_i64());
+        }
+        return Ok(order);
     }
-    if let Some(exceptions) = &exceptions {
-        patch(out, start + hl.min(1), exceptions.clone());
+    // Three tight passes over the output: residuals, patches, then the predictor
+    // integrated in place. Each is a simple loop the compiler keeps in registers.
+    unpack_into(lows, m, width, mask, base, multiplier, out);
+    if let Some(exceptions) = exceptions {
+        patch(out, start + hl.min(1), exceptions);
     }
-    if !line {
-        integrate(predictor, header, n, start, out, finish);
-        return Ok(Order::Unknown);
-    }
-    let slots = out.get_mut(start + 1..).unwrap_or_default();
-    let order = if want_order {
-        line_order(header, base, slots, exceptions.map(|e| (e.gaps, e.count)))
-    } else {
-        Order::Unknown
-    };
-    for v in slots {
-        *v = finish(v.to_i64());
-    }
-    Ok(order)
+    integrate(predictor, header, n, start, out, finish);
+    Ok(Order::Unknown)
 }
 
 /// Validates `count` index gaps of exceptions among `m` slots (each index past the
@@ -1533,45 +1525,64 @@ pub(crate) enum Order {
     StrictlyIncreasing,
 }
 
-/// The order of a decoded line: `header = [first, slope]`, `slots` the values
-/// after the first (the line `first + base + j × slope`, patched at the exceptions
-/// whose index gaps `gaps` reads). Strictly increasing when the slope is positive,
-/// the unpatched line is exact in `i64` and starts above `first`, and every patched
-/// slot lies between its neighbours — the only pairs the line does not order.
-/// Costs a few comparisons per exception instead of a pass over every value.
-fn line_order<W: Word>(
+/// Adds the exceptions to a decoded line (`header = [first, slope]`, `slots` the
+/// values after the first: `first + base + j × slope`) and, with `want_order`,
+/// tells whether the result strictly increases, from checks made in the same
+/// pass: the slope is positive, the unpatched line is exact in `i64` and starts
+/// above `first`, and every patched slot lies between its neighbours — the only
+/// pairs the line does not order. A few comparisons per exception instead of a
+/// pass over every value.
+fn patch_line<W: Word>(
+    slots: &mut [W],
     header: [i64; 2],
     base: i64,
-    slots: &[W],
-    gaps: Option<(ByteReader<'_>, usize)>,
+    exceptions: Option<Exceptions<'_>>,
+    want_order: bool,
 ) -> Order {
     let [first, slope] = header;
-    let Some(last) = slots.len().checked_sub(1) else {
-        return Order::StrictlyIncreasing;
-    };
-    let lo = i64::try_from(i128::from(first) + i128::from(base) + i128::from(slope)).ok();
-    let exact = lo.is_some_and(|lo| lo > first && line_at(lo, slope, last).is_some());
-    if slope <= 0 || !exact {
-        return Order::Unknown;
-    }
-    if let Some((mut gaps, exc)) = gaps {
-        let at = |j: usize| slots.get(j).map(|v| v.to_i64());
-        let mut j = 0usize;
-        for _ in 0..exc {
-            let Ok(gap) = gaps.small_uvarint() else {
-                return Order::Unknown;
+    let mut ok = want_order
+        && slots.len().checked_sub(1).is_none_or(|last| {
+            let lo = i64::try_from(i128::from(first) + i128::from(base) + i128::from(slope)).ok();
+            slope > 0 && lo.is_some_and(|lo| lo > first && line_at(lo, slope, last).is_some())
+        });
+    if let Some(exceptions) = exceptions {
+        // A patched slot whose right neighbour is not compared yet: it is when the
+        // next exception is not that neighbour (else that one's left check does).
+        let mut pending: Option<usize> = None;
+        let value = |slots: &[W], j: usize| slots.get(j).map(|v| v.to_i64());
+        let all = exceptions.for_each(|at, add| {
+            let Some(x) = slots.get_mut(at) else {
+                ok = false;
+                return;
             };
-            j = j.wrapping_add(gap as usize);
-            let Some(v) = at(j) else {
-                return Order::Unknown;
-            };
-            let left = if j == 0 { Some(first) } else { at(j - 1) };
-            if left.is_none_or(|l| l >= v) || at(j + 1).is_some_and(|r| v >= r) {
-                return Order::Unknown;
+            let v = x.to_i64().wrapping_add(add as i64);
+            *x = W::from_i64(v);
+            if !ok {
+                return;
             }
+            if let Some(p) = pending
+                && p + 1 != at
+            {
+                ok = value(slots, p) < value(slots, p + 1);
+            }
+            let left = if at == 0 {
+                Some(first)
+            } else {
+                value(slots, at - 1)
+            };
+            ok = ok && left.is_some_and(|l| l < v);
+            pending = Some(at);
+        });
+        ok = ok && all;
+        if let Some(p) = pending {
+            ok = ok && value(slots, p + 1).is_none_or(|r| value(slots, p).is_some_and(|v| v < r));
         }
     }
-    Order::StrictlyIncreasing
+    if ok {
+        Order::StrictlyIncreasing
+    } else {
+        Order::Unknown
+    }
 }
 
 /// `first + k × step`, if it is in `i64` (exactly: the intermediate product may
@@ -1621,8 +1632,8 @@ struct Exceptions<'a> {
 impl Exceptions<'_> {
     /// Calls `f(slot, add)` for each exception in slot order, `add` being what
     /// it adds to its slot's residual (`high << width` times the multiplier,
-    /// wrapping).
-    fn for_each(self, mut f: impl FnMut(usize, u64)) {
+    /// wrapping). False if a gap could not be read (they were validated before).
+    fn for_each(self, mut f: impl FnMut(usize, u64)) -> bool {
         let Exceptions {
             mut gaps,
             count,
@@ -1645,7 +1656,7 @@ impl Exceptions<'_> {
         for k in 0..count {
             let Ok(gap) = gaps.small_uvarint() else {
                 debug_assert!(false, "exception gaps were validated before");
-                break;
+                return false;
             };
             at = at.wrapping_add(gap as usize);
             let high = load(highs, k, exc_width, emask)
@@ -1654,6 +1665,7 @@ impl Exceptions<'_> {
                 .wrapping_mul(multiplier);
             f(at, high);
         }
+        true
     }
 }
 
@@ -2488,13 +2500,25 @@ mod tests {
     #[test]
     fn a_line_is_trusted_as_increasing_only_when_it_is() {
         use Order::{StrictlyIncreasing as Up, Unknown};
-        // first 100, slope 10: the line 110, 120, …, slot 2 patched by `patch`.
-        let line = |patch: i64| -> Vec<i64> {
-            let mut v: Vec<i64> = (1..=5).map(|j| 100 + 10 * j).collect();
-            v[2] = v[2].wrapping_add(patch);
-            v
+        // first 100, slope 10: the line 110, 120, …, 150.
+        let line = || -> Vec<i64> { (1..=5).map(|j| 100 + 10 * j).collect() };
+        // Patches (slot, amount) as exceptions: index gaps, 64-bit high parts.
+        let order = |header: [i64; 2], base: i64, slots: &mut [i64], patches: &[(usize, i64)]| {
+            let (mut gaps, mut highs, mut prev) = (Vec::new(), Vec::new(), 0);
+            for &(at, add) in patches {
+                put_uvarint(&mut gaps, (at - prev) as u64);
+                highs.extend_from_slice(&add.to_le_bytes());
+                prev = at;
+            }
+            let exceptions = (!patches.is_empty()).then(|| Exceptions {
+                gaps: ByteReader::new(&gaps),
+                count: patches.len(),
+                highs: &highs,
+                widths: (0, 64),
+                multiplier: 1,
+            });
+            patch_line(slots, header, base, exceptions, true)
         };
-        let gap = [2u8];
         for (patch, want) in [
             (0, Up),
             (9, Up),
@@ -2504,30 +2528,43 @@ mod tests {
             (i64::MIN / 2, Unknown),
             (i64::MAX, Unknown),
         ] {
-            let got = line_order([100, 10], 0, &line(patch), Some((ByteReader::new(&gap), 1)));
-            assert_eq!(got, want, "patch {patch}");
+            let mut v = line();
+            assert_eq!(
+                order([100, 10], 0, &mut v, &[(2, patch)]),
+                want,
+                "patch {patch}"
+            );
+            assert_eq!(v[2], 130i64.wrapping_add(patch), "patched");
+        }
+        // Neighbouring patches: each pair is compared once both are patched.
+        for (patches, want) in [
+            (vec![(2, 3), (3, 6)], Up),
+            (vec![(2, 9), (3, -9)], Unknown),
+            (vec![(1, 9), (2, 9), (3, 9), (4, 9)], Up),
+            (vec![(1, 9), (2, -9)], Unknown),
+            (vec![(0, -9), (4, 9)], Up),
+            (vec![(3, 9), (4, -15)], Unknown),
+            // A patched slot above the line slot after it, the next patch further on.
+            (vec![(1, 15), (4, 0)], Unknown),
+        ] {
+            assert_eq!(
+                order([100, 10], 0, &mut line(), &patches),
+                want,
+                "{patches:?}"
+            );
         }
         // The first slot patched is checked against the first value.
-        let first = [0u8];
-        let mut v = line(0);
-        v[0] = 100;
-        assert_eq!(
-            line_order([100, 10], 0, &v, Some((ByteReader::new(&first), 1))),
-            Unknown
-        );
+        assert_eq!(order([100, 10], 0, &mut line(), &[(0, -10)]), Unknown);
         // Flat, falling, starting at or below the first value, or past i64.
-        assert_eq!(line_order([100, 0], 0, &[100i64, 100], None), Unknown);
-        assert_eq!(line_order([100, -1], 0, &[99i64, 98], None), Unknown);
-        assert_eq!(line_order([100, 10], -10, &[100i64, 110], None), Unknown);
-        let top = [i64::MAX - 5, (i64::MAX - 5).wrapping_add(10)];
-        assert_eq!(line_order([i64::MAX - 15, 10], 0, &top, None), Unknown);
-        assert_eq!(line_order([100, 10], 0, &[] as &[i64], None), Up);
-        assert_eq!(line_order([100, 10], 0, &[110i64, 120], None), Up);
-        // Unreadable gaps are not trusted.
-        assert_eq!(
-            line_order([100, 10], 0, &line(0), Some((ByteReader::new(&[]), 1))),
-            Unknown
-        );
+        assert_eq!(order([100, 0], 0, &mut [100, 100], &[]), Unknown);
+        assert_eq!(order([100, -1], 0, &mut [99, 98], &[]), Unknown);
+        assert_eq!(order([100, 10], -10, &mut [100, 110], &[]), Unknown);
+        let mut top = [i64::MAX - 5, (i64::MAX - 5).wrapping_add(10)];
+        assert_eq!(order([i64::MAX - 15, 10], 0, &mut top, &[]), Unknown);
+        assert_eq!(order([100, 10], 0, &mut [], &[]), Up);
+        assert_eq!(order([100, 10], 0, &mut [110, 120], &[]), Up);
+        // Not asked: not checked.
+        assert_eq!(patch_line(&mut line(), [100, 10], 0, None, false), Unknown);
     }
 
     /// `first`, then each value the one before plus `base`, except at `steps`
