@@ -439,43 +439,44 @@ fn rice_plan(residuals: &[i64], factor: bool) -> Option<RicePlan> {
 /// skew a mean; the exact cost then decides among its neighbours.
 fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
     let hist = bit_len_hist(values, |v| v);
-    let max = values.iter().copied().max().unwrap_or(0);
-    let mut used = [(0u32, 0usize); 65];
-    let mut n_used = 0;
-    for (b, &c) in (0u32..).zip(hist.iter()) {
-        if c > 0
-            && let Some(u) = used.get_mut(n_used)
-        {
-            *u = (b, c);
-            n_used += 1;
+    // The estimate for every k from running sums over the bit lengths b, in O(1)
+    // per k: a value of length b ≤ k costs 1 + k bits; one of length b > k has a
+    // quotient of about 1.5 × 2^(b−1−k) — 1, 3, 6 or 12 for b = k + 1 … k + 4 —
+    // and from b = k + 5 on it is escaped, at RICE_ESCAPE + 6 + b bits.
+    const Q: [usize; 4] = [1, 3, 6, 12];
+    let top = hist.iter().rposition(|&c| c > 0)? as u32;
+    let count = |b: usize| hist.get(b).copied().unwrap_or(0);
+    // at[b]: values of length b or more, and the sum of their lengths.
+    let mut at = [(0usize, 0usize); 66];
+    for b in (0..65).rev() {
+        let (c, l) = at.get(b + 1).copied().unwrap_or_default();
+        if let Some(slot) = at.get_mut(b) {
+            *slot = (c + count(b), l + count(b) * b);
         }
     }
-    let used = used.get(..n_used)?;
-    let estimate = |k: u32| -> usize {
-        used.iter()
-            .map(|&(b, c)| {
-                // A value of bit length b > k has a quotient of about 1.5 × 2^(b−1−k).
-                let q = if b <= k {
-                    0
-                } else {
-                    (3u64 << (b - 1 - k)) >> 1
-                };
-                c * if q < u64::from(RICE_ESCAPE) {
-                    q as usize + 1 + k as usize
-                } else {
-                    (RICE_ESCAPE + 6 + b) as usize
-                }
-            })
-            .sum()
-    };
-    let top = bit_len(max);
-    let k0 = (0..=top.min(MAX_RICE_K)).min_by_key(|&k| estimate(k))?;
+    let mut best: Option<(u32, usize)> = None;
+    let mut up_to_k = 0usize; // values of length ≤ k
+    for k in 0..=top.min(MAX_RICE_K) {
+        let ku = k as usize;
+        up_to_k += count(ku);
+        let near: usize = (Q.iter().enumerate())
+            .map(|(d, q)| count(ku + 1 + d) * (q + 1 + ku))
+            .sum();
+        let (far, far_len) = at.get(ku + 5).copied().unwrap_or_default();
+        let bits = up_to_k * (1 + ku) + near + far * (RICE_ESCAPE + 6) as usize + far_len;
+        // The first of equal estimates wins.
+        if best.is_none_or(|(_, b)| bits < b) {
+            best = Some((k, bits));
+        }
+    }
+    let (k0, _) = best?;
     // The exact cost of the estimate and its two neighbours. Without escapes (the
     // largest value's quotient below the escape) it is m × (1 + k) + Σ v >> k,
     // summed for all three in one pass; otherwise code by code.
     let ks = [k0.saturating_sub(1), k0, (k0 + 1).min(MAX_RICE_K)];
     let m = values.len();
-    if max >> ks[0] < u64::from(RICE_ESCAPE) {
+    // No escape at the smallest k: the largest value's quotient is below 16.
+    if top <= ks[0] + 4 {
         let mut sums = [0u64; 3];
         for &v in values {
             sums[0] += v >> ks[0];
