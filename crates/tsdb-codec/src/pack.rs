@@ -505,8 +505,8 @@ fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
 /// After the parameter byte (and the base and multiplier when present) come every
 /// slot's low bits, packed at width `k`; then every slot's quotient in unary,
 /// least-significant bit first: `q` zero bits and a one, unless `q` is
-/// [`RICE_ESCAPE`] or more (a counter reset): then that many zero bits, six bits of
-/// `len − 1`, and `q` in `len` bits. The quotients follow the low bits without
+/// [`RICE_ESCAPE`] or more (a counter reset): then [`RICE_ESCAPE`] zero bits, six
+/// bits of `len − 1`, and `q` in `len` bits. The quotients follow the low bits without
 /// padding and end at the next byte boundary. The bits are those of format v2's
 /// codes, in another order: the sizes are the same.
 ///
@@ -1419,20 +1419,20 @@ fn read_split_rice<W: Word>(
     let start = out.len();
     unpack_with(lows, m, k, mask_of(k), out, |v| W::from_i64(v as i64));
     let slots = out.get_mut(start..).unwrap_or_default();
-    let start = m * k as usize;
+    let unary = m * k as usize;
     let (mul, x) = (multiplier as i64, running.unwrap_or(0));
     let end = match (running.is_some(), multiplier != 1) {
-        (true, true) => unary_run::<W, true, true>(data, start, k, slots, base, mul, x, finish),
-        (true, false) => unary_run::<W, true, false>(data, start, k, slots, base, mul, x, finish),
-        (false, true) => unary_run::<W, false, true>(data, start, k, slots, base, mul, x, finish),
-        (false, false) => unary_run::<W, false, false>(data, start, k, slots, base, mul, x, finish),
+        (true, true) => unary_run::<W, true, true>(data, unary, k, slots, base, mul, x, finish),
+        (true, false) => unary_run::<W, true, false>(data, unary, k, slots, base, mul, x, finish),
+        (false, true) => unary_run::<W, false, true>(data, unary, k, slots, base, mul, x, finish),
+        (false, false) => unary_run::<W, false, false>(data, unary, k, slots, base, mul, x, finish),
     }?;
     // `end` counts from `data`, where `r` still is.
     r.take(end.div_ceil(8))?;
     Ok(())
 }
 
-/// The quotients of the unary stream from bit `start` of `data` (escapes
+/// The quotients of the unary stream from bit `from_bit` of `data` (escapes
 /// included), each joined to the low bits already in its slot to make the code
 /// `v`, and the slot then set to `finish(base + unzigzag(v) × mul)`, or with `SUM`
 /// to the running sum of those from `x`. Returns the bit after the last code.
@@ -1443,7 +1443,7 @@ fn read_split_rice<W: Word>(
 #[allow(clippy::too_many_arguments)]
 fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
     data: &[u8],
-    start: usize,
+    from_bit: usize,
     k: u32,
     slots: &mut [W],
     base: i64,
@@ -1457,14 +1457,19 @@ fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
     // `w` holds the unread bits of the 64 from byte `byte`; the current code
     // starts at bit `byte × 8 + rel` (`rel` may be negative: zeros at the end of
     // the words before).
-    let mut byte = start / 8;
-    let mut rel = (start % 8) as isize;
+    let mut byte = from_bit / 8;
+    let mut rel = (from_bit % 8) as isize;
     let mut w = word_at(data, byte) & (u64::MAX << rel);
     for slot in slots.iter_mut() {
         if w == 0 {
-            let from = byte;
-            (byte, w) = next_word(data, byte).ok_or_else(truncated)?;
-            rel = rel.wrapping_sub(((byte - from) * 8) as isize);
+            // The code's zeros run to the end of this word: look one word on. If
+            // that one is all zeros too (or past the end), the count of trailing
+            // zeros below makes it an escape. So every code reads a bounded number
+            // of words, whatever the bytes: a run of zeros is never scanned again
+            // for each code that starts in it.
+            byte += 8;
+            rel -= 64;
+            w = word_at(data, byte);
         }
         let one = w.trailing_zeros() as isize;
         let mut q = one.wrapping_sub(rel) as u64;
@@ -1487,23 +1492,6 @@ fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
         *slot = finish(x);
     }
     Ok((byte * 8).wrapping_add_signed(rel))
-}
-
-/// The next word after the one at `byte` that has a bit set, and where it is;
-/// `None` past the end of `data`.
-#[cold]
-#[inline(never)]
-fn next_word(data: &[u8], mut byte: usize) -> Option<(usize, u64)> {
-    loop {
-        byte += 8;
-        if byte >= data.len() {
-            return None;
-        }
-        let w = word_at(data, byte);
-        if w != 0 {
-            return Some((byte, w));
-        }
-    }
 }
 
 /// The escaped quotient whose [`RICE_ESCAPE`] zero bits start at bit `at`: six
@@ -2385,6 +2373,42 @@ mod tests {
                         (Err(_), Err(_)) => {}
                         (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w.map(|x| x.1), g),
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_rice_zero_runs_read_as_the_bitwise_reader_reads_them() {
+        // All zeros: escapes whose length and quotient read as zeros (the stream
+        // ends within the data here, past it there); a long run of zeros before
+        // one set byte, which every code starting in the run must not scan again.
+        let mut long = vec![0u8; 64 * 1024];
+        long.push(0xff);
+        for (data, m) in [
+            (vec![0u8; 3], 1),
+            (vec![0u8; 3], 2),
+            (vec![0u8; 2], 1),
+            (long.clone(), 4096),
+            (long, 1),
+        ] {
+            for k in [0, 3] {
+                let want = read_split_rice_bitwise(&data, m, k, 0, 1, None);
+                let mut got: Vec<i64> = Vec::new();
+                let mut r = ByteReader::new(&data);
+                let codes = RiceCodes {
+                    k,
+                    base: 0,
+                    multiplier: 1,
+                };
+                let res = read_split_rice(&mut r, m, codes, None, &mut got, |x| x);
+                match (want, res) {
+                    (Ok((vals, used)), Ok(())) => {
+                        assert_eq!(got, vals, "{} bytes, m {m}, k {k}", data.len());
+                        assert_eq!(r.position(), used);
+                    }
+                    (Err(_), Err(_)) => {}
+                    (w, g) => panic!("{} bytes, m {m}, k {k}: {w:?} vs {g:?}", data.len()),
                 }
             }
         }
