@@ -1875,26 +1875,42 @@ fn unpack_groups<W: Word, const WIDTH: usize>(
     slots: &mut [W],
     value: impl Fn(u64) -> W,
 ) -> usize {
-    let mask = (1u64 << WIDTH) - 1;
+    // Value `j` of the group whose bytes start `group`.
+    #[inline(always)]
+    fn at<const WIDTH: usize>(group: &[u8], j: usize) -> u64 {
+        let bit = j * WIDTH;
+        let b = bit / 8;
+        let mut a = [0u8; 8];
+        if let Some(s) = group.get(b..b + 8) {
+            a.copy_from_slice(s);
+        }
+        (u64::from_le_bytes(a) >> (bit % 8)) & ((1u64 << WIDTH) - 1)
+    }
     let mut done = 0;
-    for (g, group) in slots.chunks_mut(8).enumerate() {
-        let at = g * WIDTH;
-        // `WIDTH + 8` bytes: the group's `WIDTH` bytes plus the overhang of the last
-        // 8-byte load.
-        let Some(bytes) = bytes.get(at..at + WIDTH + 8) else {
-            break;
+    // Whole groups as arrays of eight: no test per value for a short group.
+    let mut groups = slots.chunks_exact_mut(8);
+    for (g, group) in (&mut groups).enumerate() {
+        let at_byte = g * WIDTH;
+        // `WIDTH + 8` bytes: the group's `WIDTH` bytes plus the overhang of the
+        // last 8-byte load.
+        let (Some(bytes), Ok(group)) = (
+            bytes.get(at_byte..at_byte + WIDTH + 8),
+            <&mut [W; 8]>::try_from(group),
+        ) else {
+            return done;
         };
         for (j, slot) in group.iter_mut().enumerate() {
-            let bit = j * WIDTH;
-            let b = bit / 8;
-            let mut a = [0u8; 8];
-            if let Some(s) = bytes.get(b..b + 8) {
-                a.copy_from_slice(s);
-            }
-            let v = (u64::from_le_bytes(a) >> (bit % 8)) & mask;
-            *slot = value(v);
+            *slot = value(at::<WIDTH>(bytes, j));
         }
-        done += group.len();
+        done += 8;
+    }
+    let rest = groups.into_remainder();
+    let at_byte = done / 8 * WIDTH;
+    if let Some(bytes) = bytes.get(at_byte..at_byte + WIDTH + 8) {
+        for (j, slot) in rest.iter_mut().enumerate() {
+            *slot = value(at::<WIDTH>(bytes, j));
+        }
+        done += rest.len();
     }
     done
 }
