@@ -192,11 +192,14 @@ impl ChunkEncoder {
     /// Seals the chunk, choosing the smallest encoding for its timestamps and values.
     pub fn finish(self) -> Chunk {
         let n = self.count as usize;
-        let open = self.snapshot();
+        if n < 3 {
+            return self.snapshot();
+        }
         let mut ts = Vec::with_capacity(n);
         let mut vs = Vec::with_capacity(n);
         // The streams were written by this encoder; decoding them cannot fail. If it
-        // ever did, the appendable form is still a correct chunk.
+        // ever did, the appendable form is still a correct chunk. It is built only
+        // when needed: to decode irregular timestamps, or as that fallback.
         let decoded = match self.ts.constant_delta(n) {
             // Regular timestamps (the common case) need no bit decoding.
             Some(delta) => {
@@ -205,12 +208,12 @@ impl ChunkEncoder {
                 self.vals.w.copy_to(&mut bytes);
                 decode_xor(&bytes, n, &mut vs)
             }
-            None => open.decode_into(&mut ts, &mut vs),
+            None => self.snapshot().decode_into(&mut ts, &mut vs),
         };
-        if n < 3 || decoded.is_err() {
-            return open;
+        if decoded.is_err() {
+            return self.snapshot();
         }
-        seal(&ts, &vs, Some(&self)).unwrap_or(open)
+        seal(&ts, &vs, Some(&self)).unwrap_or_else(|| self.snapshot())
     }
 }
 
