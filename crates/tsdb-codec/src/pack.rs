@@ -2229,39 +2229,42 @@ mod tests {
         }
     }
 
-    /// The Rice format read one bit at a time (bits past the end are zeros): what
-    /// [`read_rice`] must agree with on any bytes.
-    fn read_rice_bitwise(
-        data: &[u8],
-        m: usize,
-        k: u32,
-        base: i64,
-        multiplier: u64,
-        running: Option<i64>,
-    ) -> Result<(Vec<i64>, usize)> {
+    /// Bits `at .. at + n` of `data`, least-significant first (zeros past the end).
+    fn bits_at(data: &[u8], at: usize, n: u32) -> u64 {
         let bit = |i: usize| data.get(i / 8).map_or(0, |b| u64::from(b >> (i % 8)) & 1);
-        let bits = |at: usize, n: u32| (0..n as usize).fold(0u64, |v, j| v | bit(at + j) << j);
-        let mut pos = 0usize;
+        (0..n as usize).fold(0u64, |v, j| v | bit(at + j) << j)
+    }
+
+    /// One unary part read bit by bit at `pos`: `q` zero bits and a one, or, after
+    /// [`RICE_ESCAPE`] zero bits, an escape carrying a number in the stream (six
+    /// bits of its length − 1, then the number). Returns the quotient or the
+    /// escaped number, whether it was escaped, and the position after it.
+    fn unary_bitwise(data: &[u8], pos: usize) -> (u64, bool, usize) {
+        let zeros = (0..RICE_ESCAPE as usize)
+            .take_while(|&j| bits_at(data, pos + j, 1) == 0)
+            .count();
+        if zeros < RICE_ESCAPE as usize {
+            return (zeros as u64, false, pos + zeros + 1);
+        }
+        let at = pos + RICE_ESCAPE as usize;
+        let len = bits_at(data, at, 6) as u32 + 1;
+        (bits_at(data, at + 6, len), true, at + 6 + len as usize)
+    }
+
+    /// The slots of decoded codes `vs` (residuals `base + unzigzag(v) ×
+    /// multiplier`, summed from `running` when given) and the bytes read up to
+    /// bit `pos`.
+    fn bitwise_slots(
+        data: &[u8],
+        vs: Vec<u64>,
+        codes: RiceCodes,
+        running: Option<i64>,
+        pos: usize,
+    ) -> Result<(Vec<i64>, usize)> {
         let mut x = running.unwrap_or(0);
         let mut out = Vec::new();
-        for _ in 0..m {
-            let q = (0..RICE_ESCAPE as usize)
-                .take_while(|&j| bit(pos + j) == 0)
-                .count() as u32;
-            let v = if q < RICE_ESCAPE {
-                pos += q as usize + 1;
-                let low = bits(pos, k);
-                pos += k as usize;
-                (u64::from(q) << k) | low
-            } else {
-                pos += RICE_ESCAPE as usize;
-                let len = bits(pos, 6) as u32 + 1;
-                pos += 6;
-                let v = bits(pos, len);
-                pos += len as usize;
-                v
-            };
-            let r = base.wrapping_add(unzigzag(v).wrapping_mul(multiplier as i64));
+        for v in vs {
+            let r = (codes.base).wrapping_add(unzigzag(v).wrapping_mul(codes.multiplier as i64));
             x = if running.is_some() {
                 x.wrapping_add(r)
             } else {
@@ -2269,17 +2272,99 @@ mod tests {
             };
             out.push(x);
         }
-        if pos > data.len() * 8 {
-            return Err(CodecError::Truncated {
-                bit: data.len() * 8,
+        Ok((out, rice_end(data, pos)?))
+    }
+
+    /// Format v2's Rice codes read one bit at a time: what [`read_rice`] must agree
+    /// with on any bytes.
+    fn read_rice_bitwise(
+        data: &[u8],
+        m: usize,
+        codes: RiceCodes,
+        running: Option<i64>,
+    ) -> Result<(Vec<i64>, usize)> {
+        let k = codes.k;
+        let mut pos = 0usize;
+        let mut vs = Vec::new();
+        for _ in 0..m {
+            let (q, escaped, next) = unary_bitwise(data, pos);
+            pos = next;
+            vs.push(if escaped {
+                q
+            } else {
+                let low = bits_at(data, pos, k);
+                pos += k as usize;
+                (q << k) | low
             });
         }
-        Ok((out, pos.div_ceil(8)))
+        bitwise_slots(data, vs, codes, running, pos)
+    }
+
+    /// Format v3's Rice codes read one bit at a time: what [`read_split_rice`]
+    /// must agree with on any bytes.
+    fn read_split_rice_bitwise(
+        data: &[u8],
+        m: usize,
+        codes: RiceCodes,
+        running: Option<i64>,
+    ) -> Result<(Vec<i64>, usize)> {
+        let k = codes.k;
+        let mut pos = m * k as usize;
+        let mut vs = Vec::new();
+        for j in 0..m {
+            let (q, _, next) = unary_bitwise(data, pos);
+            pos = next;
+            vs.push(bits_at(data, j * k as usize, k) | q << k);
+        }
+        bitwise_slots(data, vs, codes, running, pos)
+    }
+
+    /// Both Rice decoders on `data` against their bit-by-bit readings: the same
+    /// values and bytes read, or an error from both.
+    fn check_rice_decoders(
+        data: &[u8],
+        m: usize,
+        codes: RiceCodes,
+        running: Option<i64>,
+    ) -> std::result::Result<(), String> {
+        let RiceCodes {
+            k,
+            base,
+            multiplier,
+        } = codes;
+        let mut got = Vec::new();
+        let v2 =
+            read_rice(data, m, k, base, multiplier, running, &mut got, |x| x).map(|n| (got, n));
+        let mut got = Vec::new();
+        let mut r = ByteReader::new(data);
+        let v3 = read_split_rice(&mut r, m, codes, running, &mut got, |x| x)
+            .map(|()| (got, r.position()));
+        let cases = [
+            ("v2", read_rice_bitwise(data, m, codes, running), v2),
+            ("v3", read_split_rice_bitwise(data, m, codes, running), v3),
+        ];
+        for (format, want, got) in cases {
+            match (want, got) {
+                (Ok(want), Ok(got)) if want == got => {}
+                (Err(_), Err(_)) => {}
+                (want, got) => {
+                    return Err(format!(
+                        "{format}, {} bytes, m {m}, k {k}: {:?} vs {:?}",
+                        data.len(),
+                        want.map(|w| w.1),
+                        got.map(|g| g.1)
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     proptest::proptest! {
-        /// Any bytes, any parameter: the fast decoder (windows, reloads, the padded
-        /// tail, escapes) gives what the bit-by-bit reading gives, errors included.
+        /// Any bytes, any parameter: the fast decoders give what the bit-by-bit
+        /// readings give, errors included — v2's windows, reloads, padded tail and
+        /// escapes; v3's unpacked low bits, set bits of the unary words, look-ahead,
+        /// escapes and end of the data.
         #[test]
         fn rice_decoding_matches_a_bitwise_reader(
             data in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
@@ -2294,108 +2379,16 @@ mod tests {
             let dense: Vec<u8> = dense.iter().map(|b| b | 0x55).collect();
             for bytes in [&data, &dense] {
                 for k in [k, k % 8] {
-                    let want = read_rice_bitwise(bytes, m, k, base, multiplier, running);
-                    let mut got: Vec<i64> = Vec::new();
-                    let res = read_rice(bytes, m, k, base, multiplier, running, &mut got, |x| x);
-                    match (want, res) {
-                        (Ok((vals, used)), Ok(n)) => {
-                            proptest::prop_assert_eq!(&got, &vals);
-                            proptest::prop_assert_eq!(n, used);
-                        }
-                        (Err(_), Err(_)) => {}
-                        (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w.map(|x| x.1), g),
-                    }
-                }
-            }
-        }
-    }
-
-    /// Format v3's Rice codes read one bit at a time (bits past the end are
-    /// zeros): what [`read_split_rice`] must agree with on any bytes.
-    fn read_split_rice_bitwise(
-        data: &[u8],
-        m: usize,
-        k: u32,
-        base: i64,
-        multiplier: u64,
-        running: Option<i64>,
-    ) -> Result<(Vec<i64>, usize)> {
-        let bit = |i: usize| data.get(i / 8).map_or(0, |b| u64::from(b >> (i % 8)) & 1);
-        let bits = |at: usize, n: u32| (0..n as usize).fold(0u64, |v, j| v | bit(at + j) << j);
-        let lows: Vec<u64> = (0..m).map(|j| bits(j * k as usize, k)).collect();
-        let mut pos = m * k as usize;
-        let mut x = running.unwrap_or(0);
-        let mut out = Vec::new();
-        for low in lows {
-            let zeros = (0..RICE_ESCAPE as usize)
-                .take_while(|&j| bit(pos + j) == 0)
-                .count();
-            let q = if zeros < RICE_ESCAPE as usize {
-                pos += zeros + 1;
-                zeros as u64
-            } else {
-                pos += RICE_ESCAPE as usize;
-                let len = bits(pos, 6) as u32 + 1;
-                pos += 6;
-                let q = bits(pos, len);
-                pos += len as usize;
-                q
-            };
-            let v = low | q << k;
-            let r = base.wrapping_add(unzigzag(v).wrapping_mul(multiplier as i64));
-            x = if running.is_some() {
-                x.wrapping_add(r)
-            } else {
-                r
-            };
-            out.push(x);
-        }
-        if pos > data.len() * 8 {
-            return Err(CodecError::Truncated {
-                bit: data.len() * 8,
-            });
-        }
-        Ok((out, pos.div_ceil(8)))
-    }
-
-    proptest::proptest! {
-        /// Any bytes, any parameter: the split decoder (unpacked low bits, set
-        /// bits of the unary words, word reloads, escapes, the end of the data)
-        /// gives what the bit-by-bit reading gives, errors included.
-        #[test]
-        fn split_rice_decoding_matches_a_bitwise_reader(
-            data in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
-            dense in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
-            m in 0usize..600,
-            k in 0u32..64,
-            base in -3i64..3,
-            multiplier in 1u64..4,
-            running in proptest::option::of(-5i64..5),
-        ) {
-            // Mostly-set bytes give short quotients; raw bytes give escapes.
-            let dense: Vec<u8> = dense.iter().map(|b| b | 0x55).collect();
-            for bytes in [&data, &dense] {
-                for k in [k, k % 8] {
-                    let want = read_split_rice_bitwise(bytes, m, k, base, multiplier, running);
-                    let mut got: Vec<i64> = Vec::new();
-                    let mut r = ByteReader::new(bytes);
                     let codes = RiceCodes { k, base, multiplier };
-                    let res = read_split_rice(&mut r, m, codes, running, &mut got, |x| x);
-                    match (want, res) {
-                        (Ok((vals, used)), Ok(())) => {
-                            proptest::prop_assert_eq!(&got, &vals);
-                            proptest::prop_assert_eq!(r.position(), used);
-                        }
-                        (Err(_), Err(_)) => {}
-                        (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w.map(|x| x.1), g),
-                    }
+                    let checked = check_rice_decoders(bytes, m, codes, running);
+                    proptest::prop_assert!(checked.is_ok(), "{:?}", checked);
                 }
             }
         }
     }
 
     #[test]
-    fn split_rice_zero_runs_read_as_the_bitwise_reader_reads_them() {
+    fn rice_zero_runs_read_as_the_bitwise_reader_reads_them() {
         // All zeros: escapes whose length and quotient read as zeros (the stream
         // ends within the data here, past it there); a long run of zeros before
         // one set byte, which every code starting in the run must not scan again.
@@ -2409,23 +2402,12 @@ mod tests {
             (long, 1),
         ] {
             for k in [0, 3] {
-                let want = read_split_rice_bitwise(&data, m, k, 0, 1, None);
-                let mut got: Vec<i64> = Vec::new();
-                let mut r = ByteReader::new(&data);
                 let codes = RiceCodes {
                     k,
                     base: 0,
                     multiplier: 1,
                 };
-                let res = read_split_rice(&mut r, m, codes, None, &mut got, |x| x);
-                match (want, res) {
-                    (Ok((vals, used)), Ok(())) => {
-                        assert_eq!(got, vals, "{} bytes, m {m}, k {k}", data.len());
-                        assert_eq!(r.position(), used);
-                    }
-                    (Err(_), Err(_)) => {}
-                    (w, g) => panic!("{} bytes, m {m}, k {k}: {w:?} vs {g:?}", data.len()),
-                }
+                check_rice_decoders(&data, m, codes, None).unwrap();
             }
         }
     }
