@@ -2275,46 +2275,33 @@ mod tests {
         Ok((out, rice_end(data, pos)?))
     }
 
-    /// Format v2's Rice codes read one bit at a time: what [`read_rice`] must agree
+    /// Rice codes read one bit at a time, as format v2 lays them out (each code's
+    /// unary part, then its low bits) or as v3 does (every code's low bits, then
+    /// the unary parts): what [`read_rice`] and [`read_split_rice`] must agree
     /// with on any bytes.
     fn read_rice_bitwise(
         data: &[u8],
         m: usize,
         codes: RiceCodes,
         running: Option<i64>,
+        format: Format,
     ) -> Result<(Vec<i64>, usize)> {
         let k = codes.k;
-        let mut pos = 0usize;
+        let split = format >= Format::V3;
+        let mut pos = if split { m * k as usize } else { 0 };
         let mut vs = Vec::new();
-        for _ in 0..m {
+        for j in 0..m {
             let (q, escaped, next) = unary_bitwise(data, pos);
             pos = next;
-            vs.push(if escaped {
+            vs.push(if split {
+                bits_at(data, j * k as usize, k) | q << k
+            } else if escaped {
                 q
             } else {
                 let low = bits_at(data, pos, k);
                 pos += k as usize;
                 (q << k) | low
             });
-        }
-        bitwise_slots(data, vs, codes, running, pos)
-    }
-
-    /// Format v3's Rice codes read one bit at a time: what [`read_split_rice`]
-    /// must agree with on any bytes.
-    fn read_split_rice_bitwise(
-        data: &[u8],
-        m: usize,
-        codes: RiceCodes,
-        running: Option<i64>,
-    ) -> Result<(Vec<i64>, usize)> {
-        let k = codes.k;
-        let mut pos = m * k as usize;
-        let mut vs = Vec::new();
-        for j in 0..m {
-            let (q, _, next) = unary_bitwise(data, pos);
-            pos = next;
-            vs.push(bits_at(data, j * k as usize, k) | q << k);
         }
         bitwise_slots(data, vs, codes, running, pos)
     }
@@ -2339,17 +2326,14 @@ mod tests {
         let mut r = ByteReader::new(data);
         let v3 = read_split_rice(&mut r, m, codes, running, &mut got, |x| x)
             .map(|()| (got, r.position()));
-        let cases = [
-            ("v2", read_rice_bitwise(data, m, codes, running), v2),
-            ("v3", read_split_rice_bitwise(data, m, codes, running), v3),
-        ];
-        for (format, want, got) in cases {
-            match (want, got) {
+        let cases = [(Format::V2, v2), (Format::V3, v3)];
+        for (format, got) in cases {
+            match (read_rice_bitwise(data, m, codes, running, format), got) {
                 (Ok(want), Ok(got)) if want == got => {}
                 (Err(_), Err(_)) => {}
                 (want, got) => {
                     return Err(format!(
-                        "{format}, {} bytes, m {m}, k {k}: {:?} vs {:?}",
+                        "{format:?}, {} bytes, m {m}, k {k}: {:?} vs {:?}",
                         data.len(),
                         want.map(|w| w.1),
                         got.map(|g| g.1)
@@ -2635,20 +2619,26 @@ mod tests {
             assert_eq!(got, xs);
             assert_eq!(read_len, written);
             // The finishing step runs once per value of a run, as elsewhere.
-            let mut bytes = Vec::new();
-            write(&plan, xs.len(), &mut bytes);
-            let mut halves: Vec<f64> = Vec::new();
-            read(
-                &mut ByteReader::new(&bytes),
-                xs.len(),
-                &mut halves,
-                Format::V3,
-                |x| x as f64 / 2.0,
-            )
-            .unwrap();
-            let want: Vec<f64> = xs.iter().map(|&x| x as f64 / 2.0).collect();
-            assert_eq!(halves, want);
+            assert_finish_runs(&plan, &xs);
         }
+    }
+
+    /// A finishing step that is not the identity (halving) applied to every value
+    /// `plan`'s bytes decode to.
+    fn assert_finish_runs(plan: &Plan, xs: &[i64]) {
+        let mut bytes = Vec::new();
+        write(plan, xs.len(), &mut bytes);
+        let mut halves: Vec<f64> = Vec::new();
+        read(
+            &mut ByteReader::new(&bytes),
+            xs.len(),
+            &mut halves,
+            Format::V3,
+            |x| x as f64 / 2.0,
+        )
+        .unwrap();
+        let want: Vec<f64> = xs.iter().map(|&x| x as f64 / 2.0).collect();
+        assert_eq!(halves, want);
     }
 
     proptest::proptest! {
@@ -2712,19 +2702,7 @@ mod tests {
         assert_eq!(order, Ok(Order::Unknown));
         assert!(moved[exc + 1] > moved[exc + 2], "the damage is there");
         // A finishing step that is not the identity runs after the patches.
-        let mut out = Vec::new();
-        write(&plan, xs.len(), &mut out);
-        let mut halves: Vec<f64> = Vec::new();
-        read(
-            &mut ByteReader::new(&out),
-            xs.len(),
-            &mut halves,
-            Format::V3,
-            |x| x as f64 / 2.0,
-        )
-        .unwrap();
-        let want: Vec<f64> = xs.iter().map(|&x| x as f64 / 2.0).collect();
-        assert_eq!(halves, want);
+        assert_finish_runs(&plan, &xs);
     }
 
     #[test]
