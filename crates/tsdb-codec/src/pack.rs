@@ -586,20 +586,13 @@ fn rice_at(data: &[u8], k: u32, low: u64, pos: usize) -> (u64, usize) {
 #[inline(always)]
 fn rice_code_at(data: &[u8], k: u32, low: u64, mut pos: usize) -> (u64, usize) {
     let q = load_at(data, pos, PEEK, mask_of(PEEK)).trailing_zeros();
-    let v = if q < RICE_ESCAPE {
-        pos += q as usize + 1;
-        let rest = load_at(data, pos, k, low);
-        pos += k as usize;
-        (u64::from(q) << k) | rest
-    } else {
-        pos += RICE_ESCAPE as usize;
-        let len = (load_at(data, pos, 6, 63) as u32) + 1;
-        pos += 6;
-        let v = load_at(data, pos, len, mask_of(len));
-        pos += len as usize;
-        v
-    };
-    (v, pos)
+    if q >= RICE_ESCAPE {
+        return rice_escape(data, pos);
+    }
+    pos += q as usize + 1;
+    let rest = load_at(data, pos, k, low);
+    pos += k as usize;
+    ((u64::from(q) << k) | rest, pos)
 }
 
 /// Decodes `m` Rice codes from the start of `data` into slots
@@ -1154,15 +1147,7 @@ fn load_at(data: &[u8], bit: usize, width: u32, mask: u64) -> u64 {
     let byte = bit >> 3;
     let shift = (bit & 7) as u32;
     if width <= 56 {
-        let w = match data.get(byte..byte + 8) {
-            Some(s) => {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(s);
-                u64::from_le_bytes(a)
-            }
-            None => load_tail(data, byte) as u64,
-        };
-        (w >> shift) & mask
+        (word_at(data, byte) >> shift) & mask
     } else {
         let w = match data.get(byte..byte + 16) {
             Some(s) => {
@@ -1494,8 +1479,9 @@ fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
     Ok((byte * 8).wrapping_add_signed(rel))
 }
 
-/// The escaped quotient whose [`RICE_ESCAPE`] zero bits start at bit `at`: six
-/// bits of its length − 1, then the quotient. Returns it and the bit after it.
+/// The escaped number whose [`RICE_ESCAPE`] zero bits start at bit `at` (the
+/// quotient in format v3, the whole value in v2): six bits of its length − 1, then
+/// the number. Returns it and the bit after it.
 #[cold]
 #[inline(never)]
 fn rice_escape(data: &[u8], at: usize) -> (u64, usize) {
