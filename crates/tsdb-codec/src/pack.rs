@@ -444,8 +444,11 @@ fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
     // quotient of about 1.5 × 2^(b−1−k) — 1, 3, 6 or 12 for b = k + 1 … k + 4 —
     // and from b = k + 5 on it is escaped, at RICE_ESCAPE + 6 + b bits.
     const Q: [usize; 4] = [1, 3, 6, 12];
-    let top = hist.iter().rposition(|&c| c > 0)? as u32;
-    let count = |b: usize| hist.get(b).copied().unwrap_or(0);
+    if values.is_empty() {
+        return None;
+    }
+    let top = hist.top;
+    let count = |b: usize| hist.count(b);
     // at[b]: values of length b or more, and the sum of their lengths.
     let mut at = [(0usize, 0usize); 66];
     for b in (0..65).rev() {
@@ -873,10 +876,25 @@ fn for_plan(residuals: &[i64], base: i64) -> ForPlan {
     }
 }
 
+/// A histogram of bit lengths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct LenHist {
+    /// `counts[b]`: how many values are `b` bits long.
+    counts: [usize; 65],
+    /// The largest length counted (0 when none): no scan for it.
+    top: u32,
+}
+
+impl LenHist {
+    fn count(&self, b: usize) -> usize {
+        self.counts.get(b).copied().unwrap_or(0)
+    }
+}
+
 /// The histogram of the bit lengths of `f(x)` over `xs`. Counted in four tables,
 /// one per lane of four: consecutive values usually have the same length, and
 /// with one table each count would wait for the store of the one before.
-fn bit_len_hist<T: Copy>(xs: &[T], f: impl Fn(T) -> u64) -> [usize; 65] {
+fn bit_len_hist<T: Copy>(xs: &[T], f: impl Fn(T) -> u64) -> LenHist {
     #[inline(always)]
     fn bump(table: &mut [u32; 65], v: u64) {
         if let Some(c) = table.get_mut(bit_len(v) as usize) {
@@ -884,36 +902,45 @@ fn bit_len_hist<T: Copy>(xs: &[T], f: impl Fn(T) -> u64) -> [usize; 65] {
         }
     }
     let mut lanes = [[0u32; 65]; 4];
+    // The union of the bits: its length is the largest length.
+    let mut any = 0u64;
     let mut quads = xs.chunks_exact(4);
     for q in &mut quads {
         if let ([a, b, c, d], [la, lb, lc, ld]) = (q, &mut lanes) {
-            bump(la, f(*a));
-            bump(lb, f(*b));
-            bump(lc, f(*c));
-            bump(ld, f(*d));
+            let (a, b, c, d) = (f(*a), f(*b), f(*c), f(*d));
+            any |= a | b | c | d;
+            bump(la, a);
+            bump(lb, b);
+            bump(lc, c);
+            bump(ld, d);
         }
     }
     let [la, ..] = &mut lanes;
     for &x in quads.remainder() {
-        bump(la, f(x));
+        let v = f(x);
+        any |= v;
+        bump(la, v);
     }
+    let top = bit_len(any);
     let [l0, l1, l2, l3] = &lanes;
-    let mut hist = [0usize; 65];
-    for ((((h, a), b), c), d) in hist.iter_mut().zip(l0).zip(l1).zip(l2).zip(l3) {
+    let mut counts = [0usize; 65];
+    // Only the lengths up to the largest were counted.
+    let lanes = (counts.iter_mut().zip(l0).zip(l1).zip(l2).zip(l3)).take(top as usize + 1);
+    for ((((h, a), b), c), d) in lanes {
         *h = (a + b + c + d) as usize;
     }
-    hist
+    LenHist { counts, top }
 }
 
 /// From a histogram of offset bit lengths over `m` slots: the packed width that
 /// minimises packed bits plus exception cost, the widest offset, and that cost.
-fn cost_from_hist(hist: &[usize; 65], m: usize) -> (u32, u32, usize) {
-    let max_w = hist.iter().rposition(|&c| c > 0).unwrap_or(0) as u32;
+fn cost_from_hist(hist: &LenHist, m: usize) -> (u32, u32, usize) {
+    let max_w = hist.top;
     // The width that minimises packed bits + exception cost.
     let (mut best_w, mut best_bits) = (max_w, m * max_w as usize);
     let mut above = 0usize; // values wider than w
     for w in (0..max_w).rev() {
-        above += hist.get(w as usize + 1).copied().unwrap_or(0);
+        above += hist.count(w as usize + 1);
         let bits = m * w as usize + usize::from(above > 0) * 8 + above * (8 + (max_w - w) as usize);
         if bits < best_bits {
             best_bits = bits;
@@ -2048,6 +2075,13 @@ mod tests {
                     for_each_residual(xs, p, |r| want.push(r));
                     proptest::prop_assert_eq!(&res, &want);
                     proptest::prop_assert_eq!(extremes(&res), extremes_reference(&res));
+                    // The histogram of bit lengths against counting one by one.
+                    let hist = bit_len_hist(&res, |r| r as u64);
+                    let mut counts = [0usize; 65];
+                    res.iter().for_each(|&r| counts[bit_len(r as u64) as usize] += 1);
+                    proptest::prop_assert_eq!(hist.counts, counts);
+                    let top = res.iter().map(|&r| bit_len(r as u64)).max().unwrap_or(0);
+                    proptest::prop_assert_eq!(hist.top, top);
                 }
             }
         }
