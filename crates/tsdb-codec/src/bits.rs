@@ -357,6 +357,31 @@ impl LsbWriter {
         }
     }
 
+    /// Appends `zeros` (below 64) zero bits, then a one bit: a unary code. Most
+    /// end in the current word: an or and an addition.
+    #[inline(always)]
+    pub(crate) fn put_unary(&mut self, zeros: u32, out: &mut Vec<u8>) {
+        let at = self.n + zeros;
+        if at < 63 {
+            self.acc |= 1 << at;
+            self.n = at + 1;
+        } else {
+            self.put_unary_across(at, out);
+        }
+    }
+
+    /// [`LsbWriter::put_unary`] whose one bit lands at bit `at` (63 to 126) of the
+    /// current word: the word is written out, and the bits past it start the next.
+    #[cold]
+    fn put_unary_across(&mut self, at: u32, out: &mut Vec<u8>) {
+        let word = if at == 63 { self.acc | 1 << 63 } else { self.acc };
+        out.extend_from_slice(&word.to_le_bytes());
+        (self.acc, self.n) = match at.checked_sub(64) {
+            Some(rest) => (1 << rest, rest + 1),
+            None => (0, 0),
+        };
+    }
+
     pub(crate) fn finish(self, out: &mut Vec<u8>) {
         out.extend(
             self.acc
@@ -400,6 +425,30 @@ pub(crate) fn packed_len(count: usize, width: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unary_codes_are_the_bits_put_writes() {
+        // Every offset in the word and every count of zeros up to 63, after
+        // values of every width: the same bytes as putting `1 << zeros` wide.
+        let (mut a, mut b) = (LsbWriter::default(), LsbWriter::default());
+        let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+        for i in 0..4000u32 {
+            let (zeros, width) = (i * 7 % 64, i * 13 % 65);
+            let v = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            a.put(v, width, &mut out_a);
+            b.put(v, width, &mut out_b);
+            a.put_unary(zeros, &mut out_a);
+            if zeros < 63 {
+                b.put(1 << zeros, zeros + 1, &mut out_b);
+            } else {
+                b.put(0, zeros, &mut out_b);
+                b.put(1, 1, &mut out_b);
+            }
+        }
+        a.finish(&mut out_a);
+        b.finish(&mut out_b);
+        assert_eq!(out_a, out_b);
+    }
 
     #[test]
     fn bits_round_trip_all_widths() {

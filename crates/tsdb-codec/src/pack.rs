@@ -533,7 +533,7 @@ fn write_rice(values: &[u64], k: u32, base: i64, multiplier: u64, out: &mut Vec<
     for &v in values {
         let q = v >> k;
         if q < u64::from(RICE_ESCAPE) {
-            w.put(1 << q, q as u32 + 1, out);
+            w.put_unary(q as u32, out);
         } else {
             let len = bit_len(q);
             w.put(0, RICE_ESCAPE, out);
