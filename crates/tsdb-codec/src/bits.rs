@@ -374,7 +374,11 @@ impl LsbWriter {
     /// current word: the word is written out, and the bits past it start the next.
     #[cold]
     fn put_unary_across(&mut self, at: u32, out: &mut Vec<u8>) {
-        let word = if at == 63 { self.acc | 1 << 63 } else { self.acc };
+        let word = if at == 63 {
+            self.acc | 1 << 63
+        } else {
+            self.acc
+        };
         out.extend_from_slice(&word.to_le_bytes());
         (self.acc, self.n) = match at.checked_sub(64) {
             Some(rest) => (1 << rest, rest + 1),
