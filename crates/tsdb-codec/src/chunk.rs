@@ -11,7 +11,7 @@
 use crate::bits::{ByteReader, put_uvarint, uvarint_len, zigzag};
 use crate::error::{CodecError, Result};
 use crate::gorilla::{TimestampWriter, XorWriter, decode_timestamps, decode_xor};
-use crate::pack::{self, Format, Predictor};
+use crate::pack::{self, Format, Predictor, Predictors};
 use crate::values::{Decimal, bits_from_ordered, ordered_from_bits, read_decimal_header};
 
 /// Chunk format version 1, which this build still reads.
@@ -269,15 +269,21 @@ fn appendable(ts: &[i64], vs: &[f64]) -> ChunkEncoder {
     enc
 }
 
-/// Predictors tried for timestamps: fixed intervals give constant deltas and zero
-/// delta-of-deltas; jitter around a fixed interval is smallest as residuals from a
-/// line.
-const TIMESTAMP_PREDICTORS: [Predictor; 3] =
-    [Predictor::Delta, Predictor::DeltaOfDelta, Predictor::Linear];
+/// Predictors tried for timestamps: fixed intervals give constant deltas; jitter
+/// around a fixed interval is smallest as residuals from a line. Delta-of-delta
+/// wins only where the interval itself changes within the chunk (a scrape
+/// interval reconfigured), where the others cost many bits a value: it is
+/// estimated only then.
+const TIMESTAMP_PREDICTORS: Predictors = Predictors {
+    common: &[Predictor::Delta, Predictor::Linear],
+    rare: &[Predictor::DeltaOfDelta],
+};
 /// Predictors tried for values: levels with noise (none), random walks and
 /// counters (delta), steady trends (delta-of-delta).
-const VALUE_PREDICTORS: [Predictor; 3] =
-    [Predictor::None, Predictor::Delta, Predictor::DeltaOfDelta];
+const VALUE_PREDICTORS: Predictors = Predictors {
+    common: &[Predictor::None, Predictor::Delta, Predictor::DeltaOfDelta],
+    rare: &[],
+};
 
 /// Packed forms that cost more than this many bits per sample are compared with
 /// the Gorilla form when encoding in bulk (below it, Gorilla never wins: its

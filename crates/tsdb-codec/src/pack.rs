@@ -1067,14 +1067,28 @@ fn estimate_bits(residuals: &[i64], header_values: usize) -> usize {
         + header
 }
 
+/// A predictor that rarely wins is estimated only when the others estimate more
+/// than this many bits a value: where they code the values in a few bits it
+/// would have to code them in fewer still.
+const RARE_PREDICTOR_BITS: usize = 8;
+
+/// The predictors [`best_plan`] tries for a sequence.
+pub(crate) struct Predictors {
+    /// Always estimated, in this order (the first of equal estimates wins).
+    pub(crate) common: &'static [Predictor],
+    /// Estimated after them, only when their best estimate is above
+    /// [`RARE_PREDICTOR_BITS`] a value.
+    pub(crate) rare: &'static [Predictor],
+}
+
 /// The smallest plan among `predictors`: each is estimated cheaply, and only the
 /// most promising is planned exactly (from the residuals its estimate computed).
-pub(crate) fn best_plan(xs: &[i64], predictors: &[Predictor]) -> Option<Plan> {
+pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
     // A constant sequence (a flat gauge, an idle counter: most real chunks) is
     // the `None` predictor's constant coding, which every other predictor's
     // header makes larger: no estimate needed.
     if let Some(&first) = xs.first()
-        && predictors.contains(&Predictor::None)
+        && predictors.common.contains(&Predictor::None)
         && xs.iter().fold(true, |same, &x| same & (x == first))
     {
         return Some(constant_plan(Predictor::None, [0; 2], first, xs.len()));
@@ -1082,14 +1096,21 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &[Predictor]) -> Option<Plan> {
     let n = xs.len();
     let (mut scratch, mut kept) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut best: Option<(usize, Predictor, [i64; 2])> = None;
-    for &p in predictors {
+    let mut estimate = |p: Predictor, best: &mut Option<(usize, Predictor, [i64; 2])>| {
         let header = residuals_into(xs, p, &mut scratch);
         let bits = estimate_bits(&scratch, p.header_len(n));
         // The first of equal estimates wins.
         if best.is_none_or(|(b, _, _)| bits < b) {
-            best = Some((bits, p, header));
+            *best = Some((bits, p, header));
             std::mem::swap(&mut scratch, &mut kept);
         }
+    };
+    predictors
+        .common
+        .iter()
+        .for_each(|&p| estimate(p, &mut best));
+    if best.is_some_and(|(b, _, _)| b > RARE_PREDICTOR_BITS * n) {
+        predictors.rare.iter().for_each(|&p| estimate(p, &mut best));
     }
     let (_, p, header) = best?;
     Some(plan_residuals(kept, header, p, n))
@@ -2678,6 +2699,44 @@ mod tests {
             proptest::prop_assert_eq!(got, xs);
             proptest::prop_assert_eq!(read_len, written);
         }
+    }
+
+    #[test]
+    fn a_rare_predictor_is_estimated_only_when_the_common_ones_are_poor() {
+        use Predictor::{Delta, DeltaOfDelta, Linear};
+        let all = Predictors {
+            common: &[Delta, DeltaOfDelta, Linear],
+            rare: &[],
+        };
+        let timestamps = Predictors {
+            common: &[Delta, Linear],
+            rare: &[DeltaOfDelta],
+        };
+        // The scrape interval doubles halfway, exactly or with a few ms of jitter:
+        // deltas in two levels cost about 14 bits a value, delta-of-deltas one
+        // exception (and the jitter's few bits).
+        for jitter in [0i64, 3] {
+            let mut t = 1_700_000_000_000i64;
+            let ts: Vec<i64> = (0..120i64)
+                .map(|i| {
+                    t += if i < 60 { 15_000 } else { 30_000 };
+                    t + (i * 7919 % (2 * jitter + 1)) - jitter
+                })
+                .collect();
+            let plan = best_plan(&ts, &timestamps).unwrap();
+            assert_eq!(plan.predictor, DeltaOfDelta, "jitter {jitter}");
+            assert_eq!(plan.bytes, best_plan(&ts, &all).unwrap().bytes);
+            assert_eq!(write_read(&plan, ts.len()).0, ts);
+        }
+        // Jitter around one interval: the common ones code it in a few bits, and
+        // the rare one is not estimated (the plan is theirs even where it would
+        // have estimated as well).
+        let ts: Vec<i64> = (0..120i64)
+            .map(|i| 1_700_000_000_000 + i * 15_000 + (i * 7919 % 11) - 5)
+            .collect();
+        let plan = best_plan(&ts, &timestamps).unwrap();
+        assert_ne!(plan.predictor, DeltaOfDelta);
+        assert!(plan.bytes * 8 <= RARE_PREDICTOR_BITS * ts.len());
     }
 
     #[test]
