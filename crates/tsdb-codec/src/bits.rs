@@ -421,6 +421,16 @@ pub(crate) fn zero_padded_prefix<const N: usize>(bytes: &[u8]) -> [u8; N] {
     a
 }
 
+/// Whether every item of `xs` equals `first` by `key`: compared sixteen at a time
+/// without a branch per item, stopping at the first sixteen that differ (a
+/// sequence that is not flat usually differs at once).
+#[inline]
+pub(crate) fn all_equal<T: Copy, K: PartialEq>(xs: &[T], first: K, key: impl Fn(T) -> K) -> bool {
+    let mut blocks = xs.chunks_exact(16);
+    blocks.all(|b| b.iter().fold(true, |same, &x| same & (key(x) == first)))
+        && (blocks.remainder().iter()).fold(true, |same, &x| same & (key(x) == first))
+}
+
 /// Bytes that `count` values of `width` bits occupy once packed.
 pub(crate) fn packed_len(count: usize, width: u32) -> usize {
     (count * width as usize).div_ceil(8)
@@ -429,6 +439,19 @@ pub(crate) fn packed_len(count: usize, width: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_equal_finds_a_difference_anywhere() {
+        for n in 0..40usize {
+            let flat = vec![7i64; n];
+            assert!(all_equal(&flat, 7, |x| x));
+            for at in 0..n {
+                let mut xs = flat.clone();
+                xs[at] = 8;
+                assert!(!all_equal(&xs, 7, |x| x), "{n} {at}");
+            }
+        }
+    }
 
     #[test]
     fn unary_codes_are_the_bits_put_writes() {

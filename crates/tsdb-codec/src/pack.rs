@@ -32,7 +32,7 @@
 //! to where the next one starts).
 
 use crate::bits::{
-    ByteReader, LsbWriter, pack, packed_len, put_uvarint, unzigzag, uvarint_len,
+    ByteReader, LsbWriter, all_equal, pack, packed_len, put_uvarint, unzigzag, uvarint_len,
     zero_padded_prefix, zigzag,
 };
 use crate::error::{CodecError, Result};
@@ -1089,7 +1089,7 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
     // header makes larger: no estimate needed.
     if let Some(&first) = xs.first()
         && predictors.common.contains(&Predictor::None)
-        && xs.iter().fold(true, |same, &x| same & (x == first))
+        && all_equal(xs, first, |x| x)
     {
         return Some(constant_plan(Predictor::None, [0; 2], first, xs.len()));
     }

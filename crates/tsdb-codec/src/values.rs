@@ -10,7 +10,7 @@
 //!   so nearby floats are nearby integers; a full-precision random walk packs into
 //!   fewer bits than XOR gives.
 
-use crate::bits::{ByteReader, put_uvarint};
+use crate::bits::{ByteReader, all_equal, put_uvarint};
 use crate::error::{CodecError, Result};
 
 /// Largest decimal exponent tried: 10^e must be exact in an f64.
@@ -119,9 +119,7 @@ impl Decimal {
         let max_specials = n / 8;
         // A flat line (most real chunks): one value to analyze.
         if let Some((&first, rest)) = values.split_first()
-            && rest
-                .iter()
-                .fold(true, |same, &v| same & (v.to_bits() == first.to_bits()))
+            && all_equal(rest, first.to_bits(), f64::to_bits)
         {
             let (e, k) = smallest_exponent(first, 0)?;
             return Some(Decimal {
