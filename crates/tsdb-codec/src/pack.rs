@@ -1153,13 +1153,15 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format {
     } else {
         (1u64 << width) - 1
     };
-    let exceptions: Vec<(usize, u64)> = plan
-        .offsets
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| **o > limit)
-        .map(|(i, o)| (i, *o))
-        .collect();
+    // Offsets above the packed width exist only when the widest is wider.
+    let exceptions: Vec<(usize, u64)> = if exc_width == 0 {
+        Vec::new()
+    } else {
+        (plan.offsets.iter().enumerate())
+            .filter(|(_, o)| **o > limit)
+            .map(|(i, o)| (i, *o))
+            .collect()
+    };
     out.reserve(plan.bytes);
     put_uvarint(out, exceptions.len() as u64);
     if !exceptions.is_empty() {
