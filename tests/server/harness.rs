@@ -109,6 +109,34 @@ pub fn remote_write(c: &mut Client, ts: Vec<TimeSeries>) -> Reply {
     .unwrap()
 }
 
+/// A remote read of the samples of metric `name` in `[start, end]` (samples
+/// response type, snappy-compressed protobuf).
+pub fn remote_read(c: &mut Client, name: &str, start: i64, end: i64) -> Reply {
+    let req = proto::ReadRequest {
+        queries: vec![proto::Query {
+            start_timestamp_ms: start,
+            end_timestamp_ms: end,
+            matchers: vec![proto::LabelMatcher {
+                r#type: 0,
+                name: "__name__".into(),
+                value: name.into(),
+            }],
+        }],
+        accepted_response_types: vec![0],
+    };
+    let body = proto::snappy_compress(&req.encode_to_vec()).unwrap();
+    c.request(
+        "POST",
+        "/api/v1/read",
+        &[
+            ("Content-Encoding", "snappy"),
+            ("Content-Type", "application/x-protobuf"),
+        ],
+        &body,
+    )
+    .unwrap()
+}
+
 pub fn json(r: &Reply) -> Json {
     serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.text()))
 }

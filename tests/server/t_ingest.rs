@@ -4,8 +4,8 @@ use std::io::Write as _;
 
 use prost::Message;
 
-use crate::harness::{TestServer, enc, get_json, json, now_ms, remote_write, series};
-use crate::proto::{self, LabelMatcher, ReadRequest, ReadResponse};
+use crate::harness::{TestServer, enc, get_json, json, now_ms, remote_read, remote_write, series};
+use crate::proto::{self, ReadResponse};
 
 fn instant(c: &mut crate::client::Client, q: &str, t_ms: i64) -> serde_json::Value {
     let (status, body) = get_json(
@@ -139,30 +139,7 @@ fn remote_read_returns_samples() {
             series(&[("__name__", "rr"), ("k", "b")], &[(t, 3.0)]),
         ],
     );
-    let req = ReadRequest {
-        queries: vec![proto::Query {
-            start_timestamp_ms: t,
-            end_timestamp_ms: t + 500,
-            matchers: vec![LabelMatcher {
-                r#type: 0,
-                name: "__name__".into(),
-                value: "rr".into(),
-            }],
-        }],
-        accepted_response_types: vec![0],
-    };
-    let body = proto::snappy_compress(&req.encode_to_vec()).unwrap();
-    let r = c
-        .request(
-            "POST",
-            "/api/v1/read",
-            &[
-                ("Content-Encoding", "snappy"),
-                ("Content-Type", "application/x-protobuf"),
-            ],
-            &body,
-        )
-        .unwrap();
+    let r = remote_read(&mut c, "rr", t, t + 500);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
     let raw = proto::snappy_decompress(&r.body, 1 << 20).unwrap();

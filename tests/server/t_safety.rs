@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{TestServer, get_json, json, now_ms, remote_write, series};
+use crate::harness::{TestServer, get_json, json, now_ms, remote_read, remote_write, series};
 
 #[test]
 fn bearer_token_guards_every_endpoint_but_healthy() {
@@ -232,9 +232,6 @@ fn bearer_scheme_is_case_insensitive() {
 
 #[test]
 fn queries_and_remote_reads_beyond_the_slots_are_told_to_come_back() {
-    use prost::Message;
-
-    use crate::proto::{self, LabelMatcher, ReadRequest};
     let s = TestServer::with(|c| {
         c.max_concurrent_queries = 1;
         c.query_timeout = Duration::from_millis(200);
@@ -242,37 +239,12 @@ fn queries_and_remote_reads_beyond_the_slots_are_told_to_come_back() {
     let mut c = s.client();
     let t = now_ms() - 60_000;
     remote_write(&mut c, vec![series(&[("__name__", "busy")], &[(t, 1.0)])]);
-    let req = ReadRequest {
-        queries: vec![proto::Query {
-            start_timestamp_ms: t - 1,
-            end_timestamp_ms: t + 1,
-            matchers: vec![LabelMatcher {
-                r#type: 0,
-                name: "__name__".into(),
-                value: "busy".into(),
-            }],
-        }],
-        accepted_response_types: vec![0],
-    };
-    let body = proto::snappy_compress(&req.encode_to_vec()).unwrap();
-    let read = |c: &mut crate::client::Client| {
-        c.request(
-            "POST",
-            "/api/v1/read",
-            &[
-                ("Content-Encoding", "snappy"),
-                ("Content-Type", "application/x-protobuf"),
-            ],
-            &body,
-        )
-        .unwrap()
-    };
     // The only slot is taken (as by a long query): a read and a query wait for
     // the query timeout, then are refused with 503, not parked.
     let slots = &s.server.as_ref().unwrap().state.query_slots;
     let held = std::sync::Arc::clone(slots).try_acquire_owned().unwrap();
     let started = std::time::Instant::now();
-    let r = read(&mut c);
+    let r = remote_read(&mut c, "busy", t - 1, t + 1);
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(
         r.text().contains("too many concurrent queries"),
@@ -285,7 +257,7 @@ fn queries_and_remote_reads_beyond_the_slots_are_told_to_come_back() {
     assert_eq!(j["errorType"], "unavailable", "{j}");
     // Freed, the same requests are answered.
     drop(held);
-    assert_eq!(read(&mut c).status, 200);
+    assert_eq!(remote_read(&mut c, "busy", t - 1, t + 1).status, 200);
     let (status, j) = get_json(&mut c, "/api/v1/query?query=busy");
     assert_eq!(status, 200, "{j}");
     assert_eq!(j["data"]["result"][0]["value"][1], "1", "{j}");
