@@ -473,32 +473,66 @@ fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
         }
     }
     let (k0, _) = best?;
-    // The exact cost of the estimate and its two neighbours. Without escapes (the
-    // largest value's quotient below the escape) it is m × (1 + k) + Σ v >> k,
-    // summed for all three in one pass; otherwise code by code.
+    // The exact cost of the estimate and its two neighbours; the first of equal
+    // costs wins.
     let ks = [k0.saturating_sub(1), k0, (k0 + 1).min(MAX_RICE_K)];
-    let m = values.len();
-    // No escape at the smallest k: the largest value's quotient is below 16.
-    if top <= ks[0] + 4 {
+    let costs = if top <= ks[0] + 4 {
+        // No escape at the smallest k (the largest value's quotient is below 16):
+        // m × (1 + k) + Σ v >> k, in a loop without a test.
         let mut sums = [0u64; 3];
         for &v in values {
             sums[0] += v >> ks[0];
             sums[1] += v >> ks[1];
             sums[2] += v >> ks[2];
         }
-        return ks
-            .into_iter()
-            .zip(sums)
-            .map(|(k, s)| (k, m * (1 + k as usize) + s as usize))
-            .min_by_key(|&(_, bits)| bits);
-    }
-    let mut costs = [0usize; 3];
+        let m = values.len();
+        let cost = |k: u32, sum: u64| m * (1 + k as usize) + sum as usize;
+        [
+            cost(ks[0], sums[0]),
+            cost(ks[1], sums[1]),
+            cost(ks[2], sums[2]),
+        ]
+    } else {
+        rice_costs(values, ks)
+    };
+    ks.into_iter().zip(costs).min_by_key(|&(_, bits)| bits)
+}
+
+/// The exact bits of `values` as Rice codes with each parameter of `ks` (in
+/// ascending order), in one pass for the three: each code is 1 + k bits and its
+/// quotient, so the cost is m × (1 + k) + Σ v >> k; an escaped value (a quotient
+/// of [`RICE_ESCAPE`] or more, only from `2^(ks[0] + 4)` up, rare) is corrected to
+/// its escape's bits instead. Sums wrap: the escaped quotients taken out again
+/// leave the exact total.
+fn rice_costs(values: &[u64], ks: [u32; 3]) -> [usize; 3] {
+    let escapes_from = 1u64.checked_shl(ks[0] + 4).unwrap_or(u64::MAX);
+    let (mut sums, mut escaped_q, mut escaped_bits) = ([0u64; 3], [0u64; 3], [0usize; 3]);
     for &v in values {
-        for (c, &k) in costs.iter_mut().zip(&ks) {
-            *c += rice_bits(v, k);
+        for (s, &k) in sums.iter_mut().zip(&ks) {
+            *s = s.wrapping_add(v >> k);
+        }
+        if v >= escapes_from {
+            for ((q_out, bits), &k) in escaped_q.iter_mut().zip(&mut escaped_bits).zip(&ks) {
+                let q = v >> k;
+                if q >= u64::from(RICE_ESCAPE) {
+                    *q_out = q_out.wrapping_add(q);
+                    *bits += rice_bits(v, k) - (1 + k as usize);
+                }
+            }
         }
     }
-    ks.into_iter().zip(costs).min_by_key(|&(_, bits)| bits)
+    let m = values.len();
+    let mut costs = [0usize; 3];
+    for ((((c, k), s), q), b) in costs
+        .iter_mut()
+        .zip(ks)
+        .zip(sums)
+        .zip(escaped_q)
+        .zip(escaped_bits)
+    {
+        *c = m * (1 + k as usize) + s.wrapping_sub(q) as usize + b;
+    }
+    costs
 }
 
 /// Appends a format v3 Rice stream from its parameter byte on: `values` coded
@@ -2472,6 +2506,22 @@ mod tests {
                 assert_eq!(got, xs, "shift {shift} {p:?}");
                 assert_eq!(read, written);
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rice_costs_are_the_sums_of_the_code_lengths(
+            small in proptest::collection::vec(0u64..5_000, 0..200),
+            wide in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..20),
+            k in 0u32..=MAX_RICE_K,
+        ) {
+            // Mostly short codes with some escapes, at every parameter.
+            let mut values = small;
+            values.extend(wide);
+            let ks = [k.saturating_sub(1), k, (k + 1).min(MAX_RICE_K)];
+            let want = ks.map(|k| values.iter().map(|&v| rice_bits(v, k)).sum::<usize>());
+            proptest::prop_assert_eq!(rice_costs(&values, ks), want);
         }
     }
 
