@@ -361,6 +361,7 @@ impl LsbWriter {
     /// end in the current word: an or and an addition.
     #[inline(always)]
     pub(crate) fn put_unary(&mut self, zeros: u32, out: &mut Vec<u8>) {
+        debug_assert!(zeros < 64);
         let at = self.n + zeros;
         if at < 63 {
             self.acc |= 1 << at;

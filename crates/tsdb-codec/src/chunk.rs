@@ -272,8 +272,10 @@ fn appendable(ts: &[i64], vs: &[f64]) -> ChunkEncoder {
 /// Predictors tried for timestamps: fixed intervals give constant deltas; jitter
 /// around a fixed interval is smallest as residuals from a line. Delta-of-delta is
 /// for an interval that itself changes within the chunk (a scrape interval
-/// reconfigured), where the others cost many bits a value: it is estimated only
-/// then (elsewhere it never won on our synthetic and real data).
+/// reconfigured): it is estimated only when the others cost more than
+/// [`pack::RARE_PREDICTOR_BITS`] a value. On our synthetic and real data it never
+/// won otherwise; a change of interval by less than about 256 ms is where it
+/// would, and that chunk's timestamps then cost up to a byte each.
 const TIMESTAMP_PREDICTORS: Predictors = Predictors {
     common: &[Predictor::Delta, Predictor::Linear],
     rare: &[Predictor::DeltaOfDelta],
