@@ -476,46 +476,34 @@ fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
     // The exact cost of the estimate and its two neighbours; the first of equal
     // costs wins.
     let ks = [k0.saturating_sub(1), k0, (k0 + 1).min(MAX_RICE_K)];
-    let costs = if top <= ks[0] + 4 {
-        // No escape at the smallest k (the largest value's quotient is below 16):
-        // m × (1 + k) + Σ v >> k, in a loop without a test.
-        let mut sums = [0u64; 3];
-        for &v in values {
-            sums[0] += v >> ks[0];
-            sums[1] += v >> ks[1];
-            sums[2] += v >> ks[2];
-        }
-        let m = values.len();
-        let cost = |k: u32, sum: u64| m * (1 + k as usize) + sum as usize;
-        [
-            cost(ks[0], sums[0]),
-            cost(ks[1], sums[1]),
-            cost(ks[2], sums[2]),
-        ]
-    } else {
-        rice_costs(values, ks)
-    };
-    ks.into_iter().zip(costs).min_by_key(|&(_, bits)| bits)
+    ks.into_iter()
+        .zip(rice_costs(values, ks, top))
+        .min_by_key(|&(_, bits)| bits)
 }
 
-/// The exact bits of `values` as Rice codes with each parameter of `ks` (in
-/// ascending order), in one pass for the three: each code is 1 + k bits and its
-/// quotient, so the cost is m × (1 + k) + Σ v >> k; an escaped value (a quotient
-/// of [`RICE_ESCAPE`] or more, only from `2^(ks[0] + 4)` up, rare) is corrected to
-/// its escape's bits instead. Sums wrap: the escaped quotients taken out again
+/// The exact bits of `values` (the longest `top` bits long) as Rice codes with
+/// each parameter of `ks` (in ascending order). Each code is 1 + k bits and its
+/// quotient, so the cost is m × (1 + k) + Σ v >> k: one pass without a test sums
+/// the quotients for the three. Escaped values (a quotient of [`RICE_ESCAPE`] or
+/// more) exist only when `top > ks[0] + 4`; a second pass then corrects those,
+/// few, to their escapes' bits. Sums wrap: the escaped quotients taken out again
 /// leave the exact total.
-fn rice_costs(values: &[u64], ks: [u32; 3]) -> [usize; 3] {
-    let escapes_from = 1u64.checked_shl(ks[0] + 4).unwrap_or(u64::MAX);
-    let (mut sums, mut escaped_q, mut escaped_bits) = ([0u64; 3], [0u64; 3], [0usize; 3]);
+fn rice_costs(values: &[u64], ks: [u32; 3], top: u32) -> [usize; 3] {
+    let mut sums = [0u64; 3];
     for &v in values {
         for (s, &k) in sums.iter_mut().zip(&ks) {
             *s = s.wrapping_add(v >> k);
         }
-        if v >= escapes_from {
-            for ((q_out, bits), &k) in escaped_q.iter_mut().zip(&mut escaped_bits).zip(&ks) {
+    }
+    let mut escaped_bits = [0usize; 3];
+    if top > ks[0] + 4 {
+        // Below 2^(ks[0] + 4) no value escapes at any of the three.
+        let escapes_from = 1u64 << (ks[0] + 4);
+        for &v in values.iter().filter(|&&v| v >= escapes_from) {
+            for ((s, bits), &k) in sums.iter_mut().zip(&mut escaped_bits).zip(&ks) {
                 let q = v >> k;
                 if q >= u64::from(RICE_ESCAPE) {
-                    *q_out = q_out.wrapping_add(q);
+                    *s = s.wrapping_sub(q);
                     *bits += rice_bits(v, k) - (1 + k as usize);
                 }
             }
@@ -523,14 +511,8 @@ fn rice_costs(values: &[u64], ks: [u32; 3]) -> [usize; 3] {
     }
     let m = values.len();
     let mut costs = [0usize; 3];
-    for ((((c, k), s), q), b) in costs
-        .iter_mut()
-        .zip(ks)
-        .zip(sums)
-        .zip(escaped_q)
-        .zip(escaped_bits)
-    {
-        *c = m * (1 + k as usize) + s.wrapping_sub(q) as usize + b;
+    for (((c, k), s), b) in costs.iter_mut().zip(ks).zip(sums).zip(escaped_bits) {
+        *c = m * (1 + k as usize) + s as usize + b;
     }
     costs
 }
@@ -1951,12 +1933,7 @@ fn unpack_groups<W: Word, const WIDTH: usize>(
     #[inline(always)]
     fn at<const WIDTH: usize>(group: &[u8], j: usize) -> u64 {
         let bit = j * WIDTH;
-        let b = bit / 8;
-        let mut a = [0u8; 8];
-        if let Some(s) = group.get(b..b + 8) {
-            a.copy_from_slice(s);
-        }
-        (u64::from_le_bytes(a) >> (bit % 8)) & ((1u64 << WIDTH) - 1)
+        (word_at(group, bit / 8) >> (bit % 8)) & ((1u64 << WIDTH) - 1)
     }
     let mut done = 0;
     // Whole groups as arrays of eight: no test per value for a short group.
@@ -2523,7 +2500,8 @@ mod tests {
             values.extend(wide);
             let ks = [k.saturating_sub(1), k, (k + 1).min(MAX_RICE_K)];
             let want = ks.map(|k| values.iter().map(|&v| rice_bits(v, k)).sum::<usize>());
-            proptest::prop_assert_eq!(rice_costs(&values, ks), want);
+            let top = values.iter().map(|&v| bit_len(v)).max().unwrap_or(0);
+            proptest::prop_assert_eq!(rice_costs(&values, ks, top), want);
         }
     }
 
