@@ -11,6 +11,7 @@
 use crate::bits::{ByteReader, put_uvarint, uvarint_len, zigzag};
 use crate::error::{CodecError, Result};
 use crate::gorilla::{TimestampWriter, XorWriter, decode_timestamps, decode_xor};
+use crate::memo;
 use crate::pack::{self, Format, Predictor, Predictors};
 use crate::values::{Decimal, bits_from_ordered, ordered_from_bits, read_decimal_header};
 
@@ -318,7 +319,17 @@ fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
             };
             (enc, Format::V2)
         }
-        _ => seal_timestamps(ts, open.is_some(), &gorilla, &mut ts_section)?,
+        // Series of one scrape target share their timestamps: a column this
+        // thread sealed lately is not planned again.
+        _ => {
+            let key = memo::Key {
+                ts,
+                streaming: open.is_some(),
+            };
+            memo::seal_timestamps(key, &mut ts_section, |out| {
+                seal_timestamps(ts, key.streaming, &gorilla, out)
+            })?
+        }
     };
     seal_values(ts, vs, open, &gorilla, (ts_enc, ts_format), ts_section)
 }
@@ -908,5 +919,112 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Seals `ts` with values from `seed`, in bulk or streamed.
+    fn seal_with(ts: &[i64], seed: u64, streamed: bool) -> Vec<u8> {
+        let vs: Vec<f64> = (0..ts.len() as u64)
+            .map(|i| (seed.wrapping_mul(i + 7) % 1_000) as f64 / 100.0)
+            .collect();
+        let chunk = if streamed {
+            let mut enc = ChunkEncoder::new();
+            ts.iter()
+                .zip(&vs)
+                .for_each(|(&t, &v)| enc.push(t, v).unwrap());
+            enc.finish()
+        } else {
+            Chunk::encode(ts, &vs).unwrap()
+        };
+        chunk.as_bytes().to_vec()
+    }
+
+    proptest::proptest! {
+        /// Series sharing a few timestamp columns, sealed in any order, in bulk or
+        /// streamed: every chunk is the one a seal without the memo writes.
+        #[test]
+        fn memoized_timestamps_are_the_sections_a_fresh_seal_writes(
+            columns in proptest::collection::vec(
+                (0i64..1 << 40, 1i64..60_000, 0i64..20, proptest::collection::vec(-2_000i64..2_000, 3..150)),
+                1..4,
+            ),
+            seals in proptest::collection::vec((0usize..4, proptest::prelude::any::<u64>(), proptest::prelude::any::<bool>()), 1..24),
+        ) {
+            // Jitter around an interval that may change halfway (by `step` ms: a
+            // column that bulk and streamed seals encode differently); a wide
+            // jitter breaks strict order, which is skipped.
+            let columns: Vec<Vec<i64>> = columns
+                .iter()
+                .map(|(t0, interval, step, jitter)| {
+                    let mut t = *t0;
+                    let half = jitter.len() / 2;
+                    jitter
+                        .iter()
+                        .enumerate()
+                        .map(|(i, j)| {
+                            t += interval
+                                + if i > half { *step } else { 0 }
+                                + if j.abs() < 1_500 { 0 } else { j % interval };
+                            t
+                        })
+                        .collect()
+                })
+                .filter(|c: &Vec<i64>| strictly_increasing(c))
+                .collect();
+            proptest::prop_assume!(!columns.is_empty());
+            memo::clear();
+            let sealed: Vec<(usize, u64, bool, Vec<u8>)> = seals
+                .iter()
+                .map(|&(c, seed, streamed)| {
+                    let c = c % columns.len();
+                    (c, seed, streamed, seal_with(&columns[c], seed, streamed))
+                })
+                .collect();
+            for (c, seed, streamed, bytes) in sealed {
+                memo::clear();
+                proptest::prop_assert_eq!(seal_with(&columns[c], seed, streamed), bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn series_sharing_timestamps_seal_them_once() {
+        memo::clear();
+        let ts: Vec<i64> = (0..120i64).map(|i| i * 15_000 + (i * 7919) % 11).collect();
+        let first = seal_with(&ts, 1, false);
+        assert_eq!(memo::kept(), 1);
+        let second = seal_with(&ts, 2, false);
+        assert_eq!(memo::kept(), 1);
+        // The two chunks carry the same timestamp section.
+        let section = |b: &[u8]| {
+            let h = Header::parse(b).unwrap();
+            b[h.ts_start as usize..h.val_start as usize].to_vec()
+        };
+        assert_eq!(section(&first), section(&second));
+        // An interval that changes halfway (10 s → 10.007 s): in bulk, packed deltas are
+        // kept without a look at the Gorilla form (under a byte a timestamp);
+        // streamed, the Gorilla form is compared and is smaller. The memo keeps
+        // the two apart.
+        let ts: Vec<i64> = (0..120i64)
+            .map(|i| i * 10_000 + (i - 60).max(0) * 7)
+            .collect();
+        let enc = |b: &[u8]| ChunkRef::new(b).unwrap().timestamp_encoding();
+        let bulk = seal_with(&ts, 1, false);
+        let streamed = seal_with(&ts, 1, true);
+        assert_eq!(enc(&bulk), TimestampEncoding::Packed);
+        assert_eq!(enc(&streamed), TimestampEncoding::DeltaOfDelta);
+        assert_eq!(
+            seal_with(&ts, 2, false)[..section(&bulk).len() + 4],
+            bulk[..section(&bulk).len() + 4]
+        );
+        assert_eq!(
+            enc(&seal_with(&ts, 2, true)),
+            TimestampEncoding::DeltaOfDelta
+        );
+        // Regular timestamps are not planned, so not kept.
+        memo::clear();
+        let regular: Vec<i64> = (0..120i64).map(|i| i * 15_000).collect();
+        seal_with(&regular, 1, false);
+        seal_with(&regular, 1, true);
+        assert_eq!(memo::kept(), 0);
     }
 }

@@ -35,6 +35,11 @@
 //!   so decoding needs no outside state. This build writes format
 //!   [`CHUNK_FORMAT_V3`] for chunks with Rice codes and [`CHUNK_FORMAT_V2`] for
 //!   the rest, and reads [`CHUNK_FORMAT_V1`] too.
+//! - Series scraped from one target share their timestamps. Each thread that
+//!   seals chunks remembers the sections of the last 16 irregular timestamp
+//!   columns it sealed (of up to 1024 samples; at most about 300 KiB, about
+//!   18 KiB for 120-sample chunks), and a column equal to one of them is not
+//!   planned again. The bytes are the same as without it.
 //! - [`Chunk`] owns its bytes; [`ChunkRef`] reads borrowed (memory-mapped) bytes.
 //! - Decoding any byte string returns samples or a [`CodecError`]: never a panic, an
 //!   endless loop, or an allocation beyond [`MAX_CHUNK_SAMPLES`] and
@@ -56,6 +61,7 @@ mod bits;
 mod chunk;
 mod error;
 mod gorilla;
+mod memo;
 mod pack;
 mod values;
 
