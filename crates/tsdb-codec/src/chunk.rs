@@ -377,7 +377,12 @@ fn seal_values<'a>(
 
     let mut best: Option<(usize, ValueEncoding)> = None;
     let decimal = Decimal::analyze(vs).and_then(|d| {
-        pack::best_plan(&d.ints, &VALUE_PREDICTORS).map(|p| (d.header_len() + p.bytes, d, p))
+        let plan = match d.flat {
+            // A flat line (most real chunks) is one constant: nothing to plan.
+            Some(k) => Some(pack::constant(k, n)),
+            None => pack::best_plan(&d.ints, &VALUE_PREDICTORS),
+        };
+        plan.map(|p| (d.header_len() + p.bytes, d, p))
     });
     if let Some((size, _, _)) = &decimal {
         best = Some((*size, ValueEncoding::Decimal));

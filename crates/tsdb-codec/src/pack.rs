@@ -278,6 +278,12 @@ fn plan_residuals(residuals: Vec<i64>, header: [i64; 2], predictor: Predictor, n
     }
 }
 
+/// The plan of `n` values equal to `value`: what [`best_plan`] gives them when
+/// it tries [`Predictor::None`].
+pub(crate) fn constant(value: i64, n: usize) -> Plan {
+    constant_plan(Predictor::None, [0; 2], value, n)
+}
+
 /// The plan whose residuals all equal `base`.
 fn constant_plan(predictor: Predictor, header: [i64; 2], base: i64, n: usize) -> Plan {
     let header_bytes: usize = header
@@ -1109,7 +1115,7 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
         && predictors.common.contains(&Predictor::None)
         && all_equal(xs, first, |x| x)
     {
-        return Some(constant_plan(Predictor::None, [0; 2], first, xs.len()));
+        return Some(constant(first, xs.len()));
     }
     let n = xs.len();
     let (mut scratch, mut kept) = (Vec::with_capacity(n), Vec::with_capacity(n));

@@ -107,7 +107,10 @@ fn smallest_exponent(v: f64, from: usize) -> Option<(usize, i64)> {
 #[derive(Debug)]
 pub(crate) struct Decimal {
     pub(crate) exp: u8,
+    /// Every value's integer, or none when [`Decimal::flat`] holds the one.
     pub(crate) ints: Vec<i64>,
+    /// The integer of a flat line (every value the same), kept once.
+    pub(crate) flat: Option<i64>,
     pub(crate) specials: Vec<(usize, u64)>,
 }
 
@@ -124,13 +127,15 @@ impl Decimal {
             let (e, k) = smallest_exponent(first, 0)?;
             return Some(Decimal {
                 exp: e as u8,
-                ints: vec![k; n],
+                ints: Vec::new(),
+                flat: Some(k),
                 specials: Vec::new(),
             });
         }
         let mut d = Decimal {
             exp: 0,
             ints: vec![0; n],
+            flat: None,
             specials: Vec::new(),
         };
         // One pass: the exponent only grows, so a value that needs a larger one
