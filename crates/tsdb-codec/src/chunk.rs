@@ -201,6 +201,8 @@ impl ChunkEncoder {
         // The streams were written by this encoder; decoding them cannot fail. If it
         // ever did, the appendable form is still a correct chunk. It is built only
         // when needed: to decode irregular timestamps, or as that fallback.
+        let mut ts_section = Vec::with_capacity(32);
+        let mut kept = None;
         let decoded = match self.ts.constant_delta(n) {
             // Regular timestamps (the common case) need no bit decoding.
             Some(delta) => {
@@ -209,12 +211,20 @@ impl ChunkEncoder {
                 self.vals.w.copy_to(&mut bytes);
                 decode_xor(&bytes, n, &mut vs)
             }
-            None => self.snapshot().decode_into(&mut ts, &mut vs),
+            None => self.snapshot().decode_into(&mut ts, &mut vs).map(|()| {
+                // Series of one scrape target share their timestamps: a column
+                // this thread sealed lately is not planned again.
+                let key = memo::Key {
+                    ts: &ts,
+                    streaming: true,
+                };
+                kept = memo::lookup(key, &mut ts_section);
+            }),
         };
         if decoded.is_err() {
             return self.snapshot();
         }
-        seal(&ts, &vs, Some(&self)).unwrap_or_else(|| self.snapshot())
+        seal(&ts, &vs, Some(&self), (ts_section, kept)).unwrap_or_else(|| self.snapshot())
     }
 }
 
@@ -237,19 +247,30 @@ impl Chunk {
                 max: MAX_CHUNK_SAMPLES,
             });
         }
-        // One branch-free pass; the offending pair is looked for only on failure.
-        if !strictly_increasing(ts)
-            && let Some((last, t)) = ts.windows(2).find_map(|w| match w {
-                [a, b] if b <= a => Some((*a, *b)),
-                _ => None,
-            })
-        {
-            return Err(CodecError::OutOfOrder { last, t });
+        // Series of one scrape target share their timestamps: a column this
+        // thread sealed lately is neither validated nor planned again.
+        let mut ts_section = Vec::with_capacity(32);
+        let key = memo::Key {
+            ts,
+            streaming: false,
+        };
+        let kept = memo::lookup(key, &mut ts_section);
+        if kept.is_none() {
+            // One branch-free pass; the offending pair is looked for only on
+            // failure.
+            if !strictly_increasing(ts)
+                && let Some((last, t)) = ts.windows(2).find_map(|w| match w {
+                    [a, b] if b <= a => Some((*a, *b)),
+                    _ => None,
+                })
+            {
+                return Err(CodecError::OutOfOrder { last, t });
+            }
+            if ts.len() < 3 {
+                return Ok(appendable(ts, vs).finish());
+            }
         }
-        if ts.len() < 3 {
-            return Ok(appendable(ts, vs).finish());
-        }
-        match seal(ts, vs, None) {
+        match seal(ts, vs, None, (ts_section, kept)) {
             Some(chunk) => Ok(chunk),
             None => Ok(appendable(ts, vs).snapshot()),
         }
@@ -297,39 +318,21 @@ const BULK_VALUES_COMPARE_BITS: usize = 24;
 
 /// Chooses and writes the smallest encoding of each column. `open` holds the
 /// appendable streams when they exist already; otherwise they are built only if the
-/// packed forms are poor. `None` if the result fails to parse (never expected).
-fn seal(ts: &[i64], vs: &[f64], open: Option<&ChunkEncoder>) -> Option<Chunk> {
+/// packed forms are poor. `kept`: the timestamp section when this thread's memo
+/// had it (the section written so far, and its encoding). `None` if the result
+/// fails to parse (never expected).
+fn seal(
+    ts: &[i64],
+    vs: &[f64],
+    open: Option<&ChunkEncoder>,
+    (mut ts_section, kept): (Vec<u8>, Option<memo::Sealed>),
+) -> Option<Chunk> {
     let built = std::cell::OnceCell::new();
     let gorilla = || open.unwrap_or_else(|| built.get_or_init(|| appendable(ts, vs)));
 
-    let mut ts_section = Vec::with_capacity(32);
-    let (ts_enc, ts_format) = match constant_delta(ts) {
-        // A fixed interval packs to a few header bytes: nothing to plan. Only a
-        // very short open chunk can be smaller in its Gorilla form.
-        Some(delta) if delta > 0 => {
-            put_uvarint(&mut ts_section, zigzag(ts.first().copied().unwrap_or(0)));
-            put_uvarint(&mut ts_section, delta as u64);
-            let enc = match open {
-                Some(enc) if enc.ts.w.byte_len() < ts_section.len() => {
-                    ts_section.clear();
-                    enc.ts.w.copy_to(&mut ts_section);
-                    TimestampEncoding::DeltaOfDelta
-                }
-                _ => TimestampEncoding::Regular,
-            };
-            (enc, Format::V2)
-        }
-        // Series of one scrape target share their timestamps: a column this
-        // thread sealed lately is not planned again.
-        _ => {
-            let key = memo::Key {
-                ts,
-                streaming: open.is_some(),
-            };
-            memo::seal_timestamps(key, &mut ts_section, |out| {
-                seal_timestamps(ts, key.streaming, &gorilla, out)
-            })?
-        }
+    let (ts_enc, ts_format) = match kept {
+        Some(sealed) => sealed,
+        None => seal_timestamps(ts, open, &gorilla, &mut ts_section)?,
     };
     seal_values(ts, vs, open, &gorilla, (ts_enc, ts_format), ts_section)
 }
@@ -343,24 +346,43 @@ fn constant_delta(ts: &[i64]) -> Option<i64> {
         .then_some(d)
 }
 
-/// Chooses and writes the timestamp section for irregular timestamps; returns its
-/// encoding and the oldest format version that reads it.
+/// Chooses and writes the timestamp section; returns its encoding and the oldest
+/// format version that reads it. Irregular columns are kept in this thread's memo.
 fn seal_timestamps<'a>(
     ts: &[i64],
-    streaming: bool,
+    open: Option<&ChunkEncoder>,
     gorilla: &impl Fn() -> &'a ChunkEncoder,
     ts_section: &mut Vec<u8>,
 ) -> Option<(TimestampEncoding, Format)> {
+    if let Some(delta) = constant_delta(ts)
+        && delta > 0
+    {
+        // A fixed interval packs to a few header bytes: nothing to plan. Only a
+        // very short open chunk can be smaller in its Gorilla form.
+        put_uvarint(ts_section, zigzag(ts.first().copied().unwrap_or(0)));
+        put_uvarint(ts_section, delta as u64);
+        return Some(match open {
+            Some(enc) if enc.ts.w.byte_len() < ts_section.len() => {
+                ts_section.clear();
+                enc.ts.w.copy_to(ts_section);
+                (TimestampEncoding::DeltaOfDelta, Format::V2)
+            }
+            _ => (TimestampEncoding::Regular, Format::V2),
+        });
+    }
     let n = ts.len();
     let plan = pack::best_plan(ts, &TIMESTAMP_PREDICTORS)?;
+    let streaming = open.is_some();
     let compare_ts = streaming || plan.bytes * 8 > n * BULK_TS_COMPARE_BITS;
-    Some(if compare_ts && gorilla().ts.w.byte_len() <= plan.bytes {
+    let sealed = if compare_ts && gorilla().ts.w.byte_len() <= plan.bytes {
         gorilla().ts.w.copy_to(ts_section);
         (TimestampEncoding::DeltaOfDelta, Format::V2)
     } else {
         let format = pack::write(&plan, n, ts_section);
         (TimestampEncoding::Packed, format)
-    })
+    };
+    memo::keep(memo::Key { ts, streaming }, ts_section, sealed);
+    Some(sealed)
 }
 
 /// Chooses and writes the value section, then assembles the chunk in the oldest
@@ -1005,6 +1027,14 @@ mod tests {
             b[h.ts_start as usize..h.val_start as usize].to_vec()
         };
         assert_eq!(section(&first), section(&second));
+        // A column found in the memo skips validation; one that differs from a
+        // kept column, out of order, is still refused.
+        let mut swapped = ts.clone();
+        swapped.swap(50, 51);
+        assert!(matches!(
+            Chunk::encode(&swapped, &vec![0.0; 120]),
+            Err(CodecError::OutOfOrder { .. })
+        ));
         // An interval that changes halfway (10 s → 10.007 s): in bulk, packed deltas are
         // kept without a look at the Gorilla form (under a byte a timestamp);
         // streamed, the Gorilla form is compared and is smaller. The memo keeps

@@ -12,6 +12,8 @@
 //! in full, not by a hash) reuses its section. The section written is the one a
 //! fresh seal would write: it depends on nothing but the column and whether the
 //! chunk was streamed (see [`Key`]), so the memo changes no byte, only the time.
+//! Every kept column was validated (strictly increasing) before it was sealed, so
+//! `Chunk::encode` skips validating a column it finds here.
 //!
 //! Bounds: columns longer than [`MAX_SAMPLES`] are not kept, so a thread holds at
 //! most [`ENTRIES`] × ([`MAX_SAMPLES`] × 8 bytes + a section) — under 300 KiB,
@@ -107,33 +109,30 @@ thread_local! {
     static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
 }
 
-/// Appends the timestamp section for `key` to `out` (empty on entry): the kept
-/// one when this thread sealed the same column lately, else `seal`'s, which is
-/// then kept. `None` when `seal` gives none (nothing is kept).
-pub(crate) fn seal_timestamps(
-    key: Key<'_>,
-    out: &mut Vec<u8>,
-    seal: impl FnOnce(&mut Vec<u8>) -> Option<Sealed>,
-) -> Option<Sealed> {
+/// Appends the section this thread kept for `key` to `out`, if it sealed an equal
+/// column lately. Every kept column was validated (strictly increasing) before it
+/// was sealed, so a hit is a valid column.
+pub(crate) fn lookup(key: Key<'_>, out: &mut Vec<u8>) -> Option<Sealed> {
     if key.ts.len() > MAX_SAMPLES {
-        return seal(out);
+        return None;
     }
     // The memo is unavailable only while the thread is being torn down (or, never
     // expected, re-entered): the column is then sealed without it.
-    let kept = MEMO
-        .try_with(|m| m.try_borrow_mut().ok()?.lookup(key, out))
+    MEMO.try_with(|m| m.try_borrow_mut().ok()?.lookup(key, out))
         .ok()
-        .flatten();
-    if kept.is_some() {
-        return kept;
+        .flatten()
+}
+
+/// Keeps the `section` sealed for `key`, a validated column, on this thread.
+pub(crate) fn keep(key: Key<'_>, section: &[u8], sealed: Sealed) {
+    if key.ts.len() > MAX_SAMPLES {
+        return;
     }
-    let sealed = seal(out)?;
     let _ = MEMO.try_with(|m| {
         if let Ok(mut m) = m.try_borrow_mut() {
-            m.insert(key, out, sealed);
+            m.insert(key, section, sealed);
         }
     });
-    Some(sealed)
 }
 
 /// Empties this thread's memo (tests compare against fresh seals).
@@ -157,87 +156,44 @@ pub(crate) fn kept() -> usize {
 mod tests {
     use super::*;
 
+    fn key(ts: &[i64], streaming: bool) -> Key<'_> {
+        Key { ts, streaming }
+    }
+
+    /// Seals `key` through the memo as a caller does: the kept section, or a
+    /// fresh one (`tag`) that is then kept. Also says whether it was sealed.
     fn seal_with(key: Key<'_>, tag: u8) -> (Vec<u8>, Option<Sealed>, bool) {
         let mut out = Vec::new();
-        let mut called = false;
-        let sealed = seal_timestamps(key, &mut out, |o| {
-            called = true;
-            o.push(tag);
-            Some((TimestampEncoding::Packed, Format::V1))
-        });
-        (out, sealed, called)
+        if let Some(sealed) = lookup(key, &mut out) {
+            return (out, Some(sealed), false);
+        }
+        out.push(tag);
+        let sealed = (TimestampEncoding::Packed, Format::V1);
+        keep(key, &out, sealed);
+        (out, Some(sealed), true)
     }
 
     #[test]
     fn an_equal_column_reuses_its_section_and_a_different_one_does_not() {
         clear();
         let a: Vec<i64> = vec![0, 1_001, 1_999, 3_002];
-        let (out, _, called) = seal_with(
-            Key {
-                ts: &a,
-                streaming: false,
-            },
-            1,
-        );
+        let (out, _, called) = seal_with(key(&a, false), 1);
         assert!(called);
         assert_eq!(out, [1]);
         // The same column: the kept section, without sealing.
-        let (out, sealed, called) = seal_with(
-            Key {
-                ts: &a,
-                streaming: false,
-            },
-            2,
-        );
+        let (out, sealed, called) = seal_with(key(&a, false), 2);
         assert!(!called);
         assert_eq!(out, [1]);
         assert_eq!(sealed, Some((TimestampEncoding::Packed, Format::V1)));
         // Same length, first and last, one timestamp different: sealed afresh.
         let mut b = a.clone();
         b[2] += 1;
-        assert!(
-            seal_with(
-                Key {
-                    ts: &b,
-                    streaming: false
-                },
-                3
-            )
-            .2
-        );
+        assert!(seal_with(key(&b, false), 3).2);
         // The same column streamed is another key.
-        assert!(
-            seal_with(
-                Key {
-                    ts: &a,
-                    streaming: true
-                },
-                4
-            )
-            .2
-        );
-        assert_eq!(
-            seal_with(
-                Key {
-                    ts: &a,
-                    streaming: true
-                },
-                5
-            )
-            .0,
-            [4]
-        );
+        assert!(seal_with(key(&a, true), 4).2);
+        assert_eq!(seal_with(key(&a, true), 5).0, [4]);
         // A prefix is another column.
-        assert!(
-            seal_with(
-                Key {
-                    ts: &a[..3],
-                    streaming: false
-                },
-                6
-            )
-            .2
-        );
+        assert!(seal_with(key(&a[..3], false), 6).2);
     }
 
     #[test]
@@ -245,97 +201,19 @@ mod tests {
         clear();
         let col = |i: i64| -> Vec<i64> { vec![i, i + 1_000, i + 2_003] };
         for i in 0..ENTRIES as i64 {
-            assert!(
-                seal_with(
-                    Key {
-                        ts: &col(i),
-                        streaming: false
-                    },
-                    0
-                )
-                .2
-            );
+            assert!(seal_with(key(&col(i), false), 0).2);
         }
         // Column 0 used again: column 1 is now the oldest.
-        assert!(
-            !seal_with(
-                Key {
-                    ts: &col(0),
-                    streaming: false
-                },
-                0
-            )
-            .2
-        );
-        assert!(
-            seal_with(
-                Key {
-                    ts: &col(100),
-                    streaming: false
-                },
-                0
-            )
-            .2
-        );
+        assert!(!seal_with(key(&col(0), false), 0).2);
+        assert!(seal_with(key(&col(100), false), 0).2);
         assert_eq!(kept(), ENTRIES);
-        assert!(
-            !seal_with(
-                Key {
-                    ts: &col(0),
-                    streaming: false
-                },
-                0
-            )
-            .2
-        );
-        assert!(
-            seal_with(
-                Key {
-                    ts: &col(1),
-                    streaming: false
-                },
-                0
-            )
-            .2
-        );
+        assert!(!seal_with(key(&col(0), false), 0).2);
+        assert!(seal_with(key(&col(1), false), 0).2);
         // Too long to keep.
         let long: Vec<i64> = (0..MAX_SAMPLES as i64 + 1)
             .map(|i| i * 1_000 + i % 3)
             .collect();
-        assert!(
-            seal_with(
-                Key {
-                    ts: &long,
-                    streaming: false
-                },
-                0
-            )
-            .2
-        );
-        assert!(
-            seal_with(
-                Key {
-                    ts: &long,
-                    streaming: false
-                },
-                0
-            )
-            .2
-        );
-        // Nothing is kept for a column that sealed to nothing.
-        clear();
-        let mut out = Vec::new();
-        assert!(
-            seal_timestamps(
-                Key {
-                    ts: &col(0),
-                    streaming: false
-                },
-                &mut out,
-                |_| None
-            )
-            .is_none()
-        );
-        assert_eq!(kept(), 0);
+        assert!(seal_with(key(&long, false), 0).2);
+        assert!(seal_with(key(&long, false), 0).2);
     }
 }
