@@ -8,7 +8,9 @@ use crate::error::CodecError;
 
 /// Appends bits most-significant first. Whole 64-bit words go to `buf`; the
 /// unflushed tail lives in `acc`, so an open stream costs 9 bytes beyond its buffer.
-#[derive(Clone, Debug, Default)]
+/// Two writers are equal when they hold the same bits (`acc` keeps only its `nacc`
+/// low bits).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct BitWriter {
     buf: Vec<u8>,
     acc: u64,

@@ -203,23 +203,27 @@ impl ChunkEncoder {
         // when needed: to decode irregular timestamps, or as that fallback.
         let mut ts_section = Vec::with_capacity(32);
         let mut kept = None;
+        let decode_values = |vs: &mut Vec<f64>| {
+            let mut bytes = Vec::with_capacity(self.vals.w.byte_len());
+            self.vals.w.copy_to(&mut bytes);
+            decode_xor(&bytes, n, vs)
+        };
         let decoded = match self.ts.constant_delta(n) {
             // Regular timestamps (the common case) need no bit decoding.
             Some(delta) => {
                 pack::push_line(&mut ts, self.first_t, delta, n);
-                let mut bytes = Vec::with_capacity(self.vals.w.byte_len());
-                self.vals.w.copy_to(&mut bytes);
-                decode_xor(&bytes, n, &mut vs)
+                decode_values(&mut vs)
             }
-            None => self.snapshot().decode_into(&mut ts, &mut vs).map(|()| {
-                // Series of one scrape target share their timestamps: a column
-                // this thread sealed lately is not planned again.
-                let key = memo::Key {
-                    ts: &ts,
-                    streaming: true,
-                };
-                kept = memo::lookup(key, &mut ts_section);
-            }),
+            None => {
+                // Series of one scrape target share their timestamps: a stream
+                // this thread sealed lately is neither decoded nor planned again.
+                kept = memo::lookup(memo::Key::Stream { n, w: &self.ts.w }, &mut ts_section);
+                if kept.is_some() {
+                    decode_values(&mut vs)
+                } else {
+                    self.snapshot().decode_into(&mut ts, &mut vs)
+                }
+            }
         };
         if decoded.is_err() {
             return self.snapshot();
@@ -250,11 +254,7 @@ impl Chunk {
         // Series of one scrape target share their timestamps: a column this
         // thread sealed lately is neither validated nor planned again.
         let mut ts_section = Vec::with_capacity(32);
-        let key = memo::Key {
-            ts,
-            streaming: false,
-        };
-        let kept = memo::lookup(key, &mut ts_section);
+        let kept = memo::lookup(memo::Key::Column(ts), &mut ts_section);
         if kept.is_none() {
             // One branch-free pass; the offending pair is looked for only on
             // failure.
@@ -319,8 +319,9 @@ const BULK_VALUES_COMPARE_BITS: usize = 24;
 /// Chooses and writes the smallest encoding of each column. `open` holds the
 /// appendable streams when they exist already; otherwise they are built only if the
 /// packed forms are poor. `kept`: the timestamp section when this thread's memo
-/// had it (the section written so far, and its encoding). `None` if the result
-/// fails to parse (never expected).
+/// had it (the section written so far, and its encoding); `ts` is then not read,
+/// and a streamed chunk passes it empty. `None` if the result fails to parse
+/// (never expected).
 fn seal(
     ts: &[i64],
     vs: &[f64],
@@ -334,7 +335,7 @@ fn seal(
         Some(sealed) => sealed,
         None => seal_timestamps(ts, open, &gorilla, &mut ts_section)?,
     };
-    seal_values(ts, vs, open, &gorilla, (ts_enc, ts_format), ts_section)
+    seal_values(vs, open, &gorilla, (ts_enc, ts_format), ts_section)
 }
 
 /// The common difference of `ts` when there is one (two or more values).
@@ -381,21 +382,24 @@ fn seal_timestamps<'a>(
         let format = pack::write(&plan, n, ts_section);
         (TimestampEncoding::Packed, format)
     };
-    memo::keep(memo::Key { ts, streaming }, ts_section, sealed);
+    let key = match open {
+        Some(enc) => memo::Key::Stream { n, w: &enc.ts.w },
+        None => memo::Key::Column(ts),
+    };
+    memo::keep(key, ts_section, sealed);
     Some(sealed)
 }
 
 /// Chooses and writes the value section, then assembles the chunk in the oldest
 /// format version that reads both sections (at least 2).
 fn seal_values<'a>(
-    ts: &[i64],
     vs: &[f64],
     open: Option<&ChunkEncoder>,
     gorilla: &impl Fn() -> &'a ChunkEncoder,
     (ts_enc, ts_format): (TimestampEncoding, Format),
     ts_section: Vec<u8>,
 ) -> Option<Chunk> {
-    let n = ts.len();
+    let n = vs.len();
 
     let mut best: Option<(usize, ValueEncoding)> = None;
     let decimal = Decimal::analyze(vs).and_then(|d| {

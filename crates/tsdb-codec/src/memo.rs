@@ -24,6 +24,7 @@
 
 use std::cell::RefCell;
 
+use crate::bits::BitWriter;
 use crate::chunk::TimestampEncoding;
 use crate::pack::Format;
 
@@ -37,33 +38,82 @@ pub(crate) const MAX_SAMPLES: usize = 1024;
 /// was streamed (a streamed chunk always compares its Gorilla form; a bulk one
 /// only when packing is poor, so the two can choose differently).
 #[derive(Clone, Copy)]
-pub(crate) struct Key<'a> {
-    pub(crate) ts: &'a [i64],
-    pub(crate) streaming: bool,
+pub(crate) enum Key<'a> {
+    /// A column sealed in bulk (`Chunk::encode`).
+    Column(&'a [i64]),
+    /// A streamed column (`ChunkEncoder::finish`), as its Gorilla stream of `n`
+    /// timestamps: equal streams hold equal columns, and comparing the stream
+    /// spares decoding it.
+    Stream { n: usize, w: &'a BitWriter },
+}
+
+impl Key<'_> {
+    fn samples(self) -> usize {
+        match self {
+            Key::Column(ts) => ts.len(),
+            Key::Stream { n, .. } => n,
+        }
+    }
 }
 
 /// The outcome of sealing a timestamp column.
 pub(crate) type Sealed = (TimestampEncoding, Format);
 
+/// A kept key.
+enum Kept {
+    Column(Vec<i64>),
+    Stream { n: usize, w: BitWriter },
+}
+
+impl Kept {
+    fn matches(&self, key: Key<'_>) -> bool {
+        match (self, key) {
+            // First and last timestamps tell columns of different targets and
+            // chunks apart: the full comparison runs almost only on a hit.
+            (Kept::Column(kept), Key::Column(ts)) => {
+                kept.len() == ts.len()
+                    && kept.first() == ts.first()
+                    && kept.last() == ts.last()
+                    && kept.as_slice() == ts
+            }
+            (Kept::Stream { n: kn, w: kw }, Key::Stream { n, w }) => {
+                *kn == n && kw.bit_len() == w.bit_len() && kw == w
+            }
+            _ => false,
+        }
+    }
+
+    /// Replaces the kept key with `key`, reusing its buffer when of the same kind.
+    fn set(&mut self, key: Key<'_>) {
+        match (self, key) {
+            (Kept::Column(kept), Key::Column(ts)) => {
+                kept.clear();
+                kept.extend_from_slice(ts);
+            }
+            (Kept::Stream { n: kn, w: kw }, Key::Stream { n, w }) => {
+                *kn = n;
+                kw.clone_from(w);
+            }
+            (kept, key) => *kept = Kept::from(key),
+        }
+    }
+}
+
+impl From<Key<'_>> for Kept {
+    fn from(key: Key<'_>) -> Kept {
+        match key {
+            Key::Column(ts) => Kept::Column(ts.to_vec()),
+            Key::Stream { n, w } => Kept::Stream { n, w: w.clone() },
+        }
+    }
+}
+
 struct Entry {
-    ts: Vec<i64>,
-    streaming: bool,
+    key: Kept,
     section: Vec<u8>,
     sealed: Sealed,
     /// The memo's clock at the last use (least recently used goes first).
     used: u64,
-}
-
-impl Entry {
-    fn matches(&self, key: Key<'_>) -> bool {
-        // First and last timestamps tell columns of different targets and chunks
-        // apart: the full comparison runs almost only on a hit.
-        self.streaming == key.streaming
-            && self.ts.len() == key.ts.len()
-            && self.ts.first() == key.ts.first()
-            && self.ts.last() == key.ts.last()
-            && self.ts == key.ts
-    }
 }
 
 #[derive(Default)]
@@ -77,7 +127,7 @@ impl Memo {
     fn lookup(&mut self, key: Key<'_>, out: &mut Vec<u8>) -> Option<Sealed> {
         self.clock += 1;
         let clock = self.clock;
-        let e = self.entries.iter_mut().find(|e| e.matches(key))?;
+        let e = self.entries.iter_mut().find(|e| e.key.matches(key))?;
         e.used = clock;
         out.extend_from_slice(&e.section);
         Some(e.sealed)
@@ -89,18 +139,16 @@ impl Memo {
         let used = self.clock;
         if self.entries.len() < ENTRIES {
             self.entries.push(Entry {
-                ts: key.ts.to_vec(),
-                streaming: key.streaming,
+                key: Kept::from(key),
                 section: section.to_vec(),
                 sealed,
                 used,
             });
         } else if let Some(e) = self.entries.iter_mut().min_by_key(|e| e.used) {
-            e.ts.clear();
-            e.ts.extend_from_slice(key.ts);
+            e.key.set(key);
             e.section.clear();
             e.section.extend_from_slice(section);
-            (e.streaming, e.sealed, e.used) = (key.streaming, sealed, used);
+            (e.sealed, e.used) = (sealed, used);
         }
     }
 }
@@ -113,7 +161,7 @@ thread_local! {
 /// column lately. Every kept column was validated (strictly increasing) before it
 /// was sealed, so a hit is a valid column.
 pub(crate) fn lookup(key: Key<'_>, out: &mut Vec<u8>) -> Option<Sealed> {
-    if key.ts.len() > MAX_SAMPLES {
+    if key.samples() > MAX_SAMPLES {
         return None;
     }
     // The memo is unavailable only while the thread is being torn down (or, never
@@ -125,7 +173,7 @@ pub(crate) fn lookup(key: Key<'_>, out: &mut Vec<u8>) -> Option<Sealed> {
 
 /// Keeps the `section` sealed for `key`, a validated column, on this thread.
 pub(crate) fn keep(key: Key<'_>, section: &[u8], sealed: Sealed) {
-    if key.ts.len() > MAX_SAMPLES {
+    if key.samples() > MAX_SAMPLES {
         return;
     }
     let _ = MEMO.try_with(|m| {
@@ -156,8 +204,15 @@ pub(crate) fn kept() -> usize {
 mod tests {
     use super::*;
 
-    fn key(ts: &[i64], streaming: bool) -> Key<'_> {
-        Key { ts, streaming }
+    fn key(ts: &[i64]) -> Key<'_> {
+        Key::Column(ts)
+    }
+
+    /// A stand-in stream for `ts` (the memo only compares streams).
+    fn stream(ts: &[i64]) -> BitWriter {
+        let mut w = BitWriter::default();
+        ts.iter().for_each(|&t| w.write(t as u64, 64));
+        w
     }
 
     /// Seals `key` through the memo as a caller does: the kept section, or a
@@ -177,23 +232,31 @@ mod tests {
     fn an_equal_column_reuses_its_section_and_a_different_one_does_not() {
         clear();
         let a: Vec<i64> = vec![0, 1_001, 1_999, 3_002];
-        let (out, _, called) = seal_with(key(&a, false), 1);
+        let (out, _, called) = seal_with(key(&a), 1);
         assert!(called);
         assert_eq!(out, [1]);
         // The same column: the kept section, without sealing.
-        let (out, sealed, called) = seal_with(key(&a, false), 2);
+        let (out, sealed, called) = seal_with(key(&a), 2);
         assert!(!called);
         assert_eq!(out, [1]);
         assert_eq!(sealed, Some((TimestampEncoding::Packed, Format::V1)));
         // Same length, first and last, one timestamp different: sealed afresh.
         let mut b = a.clone();
         b[2] += 1;
-        assert!(seal_with(key(&b, false), 3).2);
-        // The same column streamed is another key.
-        assert!(seal_with(key(&a, true), 4).2);
-        assert_eq!(seal_with(key(&a, true), 5).0, [4]);
+        assert!(seal_with(key(&b), 3).2);
+        // The same column streamed is another key, its stream.
+        let w = stream(&a);
+        let streamed = Key::Stream { n: a.len(), w: &w };
+        assert!(seal_with(streamed, 4).2);
+        assert_eq!(seal_with(streamed, 5).0, [4]);
+        assert_eq!(seal_with(key(&a), 5).0, [1]);
+        // Another stream, or the same bits for another count, is another key.
+        let mut w2 = stream(&a);
+        w2.write(1, 1);
+        assert!(seal_with(Key::Stream { n: a.len(), w: &w2 }, 6).2);
+        assert!(seal_with(Key::Stream { n: 3, w: &w }, 7).2);
         // A prefix is another column.
-        assert!(seal_with(key(&a[..3], false), 6).2);
+        assert!(seal_with(key(&a[..3]), 6).2);
     }
 
     #[test]
@@ -201,19 +264,19 @@ mod tests {
         clear();
         let col = |i: i64| -> Vec<i64> { vec![i, i + 1_000, i + 2_003] };
         for i in 0..ENTRIES as i64 {
-            assert!(seal_with(key(&col(i), false), 0).2);
+            assert!(seal_with(key(&col(i)), 0).2);
         }
         // Column 0 used again: column 1 is now the oldest.
-        assert!(!seal_with(key(&col(0), false), 0).2);
-        assert!(seal_with(key(&col(100), false), 0).2);
+        assert!(!seal_with(key(&col(0)), 0).2);
+        assert!(seal_with(key(&col(100)), 0).2);
         assert_eq!(kept(), ENTRIES);
-        assert!(!seal_with(key(&col(0), false), 0).2);
-        assert!(seal_with(key(&col(1), false), 0).2);
+        assert!(!seal_with(key(&col(0)), 0).2);
+        assert!(seal_with(key(&col(1)), 0).2);
         // Too long to keep.
         let long: Vec<i64> = (0..MAX_SAMPLES as i64 + 1)
             .map(|i| i * 1_000 + i % 3)
             .collect();
-        assert!(seal_with(key(&long, false), 0).2);
-        assert!(seal_with(key(&long, false), 0).2);
+        assert!(seal_with(key(&long), 0).2);
+        assert!(seal_with(key(&long), 0).2);
     }
 }
