@@ -1031,6 +1031,19 @@ mod tests {
             b[h.ts_start as usize..h.val_start as usize].to_vec()
         };
         assert_eq!(section(&first), section(&second));
+        // Streamed columns whose Gorilla streams are as long but differ (one
+        // timestamp 3 or 4 ms late) each get their own section.
+        for late in [3, 4] {
+            let ts: Vec<i64> = (0..120i64)
+                .map(|i| i * 15_000 + if i == 50 { late } else { 0 })
+                .collect();
+            let (mut t, mut v) = (Vec::new(), Vec::new());
+            Chunk::from_bytes(seal_with(&ts, 1, true))
+                .unwrap()
+                .decode_into(&mut t, &mut v)
+                .unwrap();
+            assert_eq!(t, ts);
+        }
         // A column found in the memo skips validation; one that differs from a
         // kept column, out of order, is still refused.
         let mut swapped = ts.clone();

@@ -255,6 +255,9 @@ mod tests {
         w2.write(1, 1);
         assert!(seal_with(Key::Stream { n: a.len(), w: &w2 }, 6).2);
         assert!(seal_with(Key::Stream { n: 3, w: &w }, 7).2);
+        let wb = stream(&b);
+        assert_eq!(wb.bit_len(), w.bit_len());
+        assert!(seal_with(Key::Stream { n: b.len(), w: &wb }, 8).2);
         // A prefix is another column.
         assert!(seal_with(key(&a[..3]), 6).2);
     }
