@@ -14,6 +14,8 @@ pub const CHUNKS: usize = 200;
 /// 2023-11-14T22:13:20Z, a realistic epoch-milliseconds start.
 const START_MS: i64 = 1_700_000_000_000;
 const INTERVAL_MS: i64 = 10_000;
+/// Series of the scrape target in the shared-timestamps dataset.
+const TARGET_SERIES: usize = 20;
 
 /// One named dataset: chunks of (timestamps, values).
 pub struct Dataset {
@@ -154,7 +156,27 @@ pub fn all() -> Vec<Dataset> {
         (regular_ts(c), vs)
     });
 
+    // One scrape stamps every series of a target with the same time: 20 gauges
+    // sharing each window's jittered timestamps, sealed window by window as the
+    // head cuts them (all series of the target at the same scrape).
+    let mut levels = [50.0; TARGET_SERIES];
+    let mut shared_ts = Vec::new();
+    let target = build(
+        "a target's 20 series, shared jittered timestamps",
+        10,
+        |rng, c| {
+            if c % TARGET_SERIES == 0 {
+                shared_ts = jittered_ts(rng, c / TARGET_SERIES);
+            }
+            let mut vs = Vec::new();
+            if let Some(level) = levels.get_mut(c % TARGET_SERIES) {
+                vs = gauge_2dp(rng, level);
+            }
+            (shared_ts.clone(), vs)
+        },
+    );
+
     vec![
-        gauge, float, counter, jitter, constant, random, bytes, sparse, steps,
+        gauge, float, counter, jitter, constant, random, bytes, sparse, steps, target,
     ]
 }
