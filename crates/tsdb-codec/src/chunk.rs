@@ -221,7 +221,9 @@ impl ChunkEncoder {
                 if kept.is_some() {
                     decode_values(&mut vs)
                 } else {
-                    self.snapshot().decode_into(&mut ts, &mut vs)
+                    self.snapshot()
+                        .as_ref()
+                        .decode_with(&mut ts, &mut vs, false)
                 }
             }
         };
@@ -555,6 +557,24 @@ fn strictly_increasing(xs: &[i64]) -> bool {
     all_less < 0
 }
 
+/// Decodes a Gorilla or packed timestamp section, checking packed timestamps
+/// increase.
+fn decode_irregular(data: &[u8], n: usize, h: Header, out: &mut Vec<i64>) -> Result<()> {
+    if h.ts_enc == TimestampEncoding::DeltaOfDelta {
+        return decode_timestamps(data, n, out);
+    }
+    let start = out.len();
+    let order = pack::read_timestamps(&mut ByteReader::new(data), n, out, h.format)?;
+    let decoded = out.get(start..).unwrap_or_default();
+    if order != pack::Order::StrictlyIncreasing && !strictly_increasing(decoded) {
+        return Err(CodecError::Corrupt {
+            offset: h.ts_start as usize,
+            what: "timestamps not strictly increasing",
+        });
+    }
+    Ok(())
+}
+
 /// Decodes the regular timestamp section: `z-varint t0 | uvarint interval`.
 fn decode_regular(data: &[u8], n: usize, h: Header, out: &mut Vec<i64>) -> Result<()> {
     let corrupt = |what| CodecError::Corrupt {
@@ -626,8 +646,14 @@ impl<'a> ChunkRef<'a> {
     /// Decodes every sample, appending timestamps to `ts` and values to `vs`.
     /// On error nothing is appended.
     pub fn decode_into(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
+        self.decode_with(ts, vs, true)
+    }
+
+    /// [`ChunkRef::decode_into`]; `use_memo`: whether this thread's memo of decoded
+    /// timestamp sections is read and filled (not for sealing's own decodes).
+    fn decode_with(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>, use_memo: bool) -> Result<()> {
         let (t0, v0) = (ts.len(), vs.len());
-        let res = self.decode_inner(ts, vs);
+        let res = self.decode_inner(ts, vs, use_memo);
         if res.is_err() {
             ts.truncate(t0);
             vs.truncate(v0);
@@ -635,7 +661,7 @@ impl<'a> ChunkRef<'a> {
         res
     }
 
-    fn decode_inner(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
+    fn decode_inner(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>, use_memo: bool) -> Result<()> {
         let n = self.len();
         let h = self.header;
         let ts_bytes = self
@@ -645,21 +671,35 @@ impl<'a> ChunkRef<'a> {
         let val_bytes = self.bytes.get(h.val_start as usize..).unwrap_or_default();
         ts.reserve(n);
         vs.reserve(n);
-        match h.ts_enc {
-            TimestampEncoding::DeltaOfDelta => decode_timestamps(ts_bytes, n, ts)?,
-            TimestampEncoding::Regular => decode_regular(ts_bytes, n, h, ts)?,
-            TimestampEncoding::Packed => {
-                let start = ts.len();
-                let order = pack::read_timestamps(&mut ByteReader::new(ts_bytes), n, ts, h.format)?;
-                let decoded = ts.get(start..).unwrap_or_default();
-                if order != pack::Order::StrictlyIncreasing && !strictly_increasing(decoded) {
-                    return Err(CodecError::Corrupt {
-                        offset: h.ts_start as usize,
-                        what: "timestamps not strictly increasing",
-                    });
-                }
+        if h.ts_enc == TimestampEncoding::Regular {
+            decode_regular(ts_bytes, n, h, ts)?;
+            return Self::decode_values(val_bytes, n, h, vs);
+        }
+        // Series of one scrape target share their timestamps, so a query decodes
+        // the same section once per series: a section this thread decoded lately
+        // is copied.
+        let section = memo::SectionRef {
+            format: h.format,
+            enc: h.ts_enc,
+            n,
+            bytes: ts_bytes,
+        };
+        let seen = match use_memo {
+            true => memo::decoded(section, ts),
+            false => memo::Decoded::Skip,
+        };
+        if seen != memo::Decoded::Copied {
+            let start = ts.len();
+            decode_irregular(ts_bytes, n, h, ts)?;
+            if seen == memo::Decoded::Keep {
+                memo::keep_decoded(section, ts.get(start..).unwrap_or_default());
             }
         }
+        Self::decode_values(val_bytes, n, h, vs)
+    }
+
+    /// Decodes the value section.
+    fn decode_values(val_bytes: &[u8], n: usize, h: Header, vs: &mut Vec<f64>) -> Result<()> {
         match h.val_enc {
             ValueEncoding::Xor => decode_xor(val_bytes, n, vs)?,
             ValueEncoding::Decimal => {
@@ -1015,6 +1055,66 @@ mod tests {
                 proptest::prop_assert_eq!(seal_with(&columns[c], seed, streamed), bytes);
             }
         }
+    }
+
+    /// Decodes `bytes` with or without this thread's memo.
+    fn decode_bytes(bytes: &[u8], use_memo: bool) -> Option<Result<(Vec<i64>, Vec<f64>)>> {
+        let chunk = ChunkRef::new(bytes).ok()?;
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        Some(chunk.decode_with(&mut t, &mut v, use_memo).map(|()| (t, v)))
+    }
+
+    proptest::proptest! {
+        /// Chunks sharing a few timestamp columns, some with a byte changed,
+        /// decoded in any order: every result (samples or error) is the one a
+        /// decode without the memo gives.
+        #[test]
+        fn memoized_decodes_are_fresh_decodes(
+            columns in proptest::collection::vec((0i64..1 << 40, 1i64..60_000, proptest::collection::vec(-9i64..10, 3..150)), 1..4),
+            decodes in proptest::collection::vec((0usize..4, proptest::prelude::any::<u64>(), proptest::prelude::any::<bool>(), proptest::option::of((proptest::prelude::any::<usize>(), 1u8..=255))), 1..40),
+        ) {
+            let columns: Vec<Vec<i64>> = columns
+                .iter()
+                .map(|(t0, interval, jitter)| {
+                    (0i64..).zip(jitter).map(|(i, j)| t0 + i * interval + j).collect::<Vec<i64>>()
+                })
+                .filter(|c| strictly_increasing(c))
+                .collect();
+            proptest::prop_assume!(!columns.is_empty());
+            memo::clear();
+            let mut chunks = Vec::new();
+            for &(c, seed, streamed, flip) in &decodes {
+                let mut bytes = seal_with(&columns[c % columns.len()], seed, streamed);
+                if let Some((at, x)) = flip {
+                    let at = at % bytes.len();
+                    bytes[at] ^= x;
+                }
+                let got = decode_bytes(&bytes, true);
+                chunks.push((bytes, got));
+            }
+            for (bytes, got) in chunks {
+                proptest::prop_assert_eq!(got, decode_bytes(&bytes, false));
+            }
+        }
+    }
+
+    #[test]
+    fn queries_decode_a_shared_timestamp_section_once_seen_twice() {
+        memo::clear();
+        let ts: Vec<i64> = (0..120i64).map(|i| i * 15_000 + (i * 7919) % 11).collect();
+        let chunks: Vec<Vec<u8>> = (1..5).map(|seed| seal_with(&ts, seed, false)).collect();
+        // Kept from the second sighting on; copied from the third.
+        for (i, c) in chunks.iter().enumerate() {
+            let (t, _) = decode_bytes(c, true).unwrap().unwrap();
+            assert_eq!(t, ts);
+            assert_eq!(memo::kept_decoded(), usize::from(i >= 1));
+        }
+        // A sealing decode neither reads nor fills the memo.
+        memo::clear();
+        for c in &chunks {
+            decode_bytes(c, false).unwrap().unwrap();
+        }
+        assert_eq!(memo::kept_decoded(), 0);
     }
 
     #[test]

@@ -37,9 +37,11 @@
 //!   the rest, and reads [`CHUNK_FORMAT_V1`] too.
 //! - Series scraped from one target share their timestamps. Each thread that
 //!   seals chunks remembers the sections of the last 16 irregular timestamp
-//!   columns it sealed (of up to 1024 samples; at most about 300 KiB, about
-//!   18 KiB for 120-sample chunks), and a column equal to one of them is not
-//!   planned again. The bytes are the same as without it.
+//!   columns it sealed, and each thread that decodes remembers the timestamps of
+//!   the last 16 irregular sections it decoded more than once (columns of up to
+//!   1024 samples; at most about 600 KiB a thread, about 36 KiB for 120-sample
+//!   chunks). A column or section equal to one of them is not planned or decoded
+//!   again. The bytes and the samples are the same as without them.
 //! - [`Chunk`] owns its bytes; [`ChunkRef`] reads borrowed (memory-mapped) bytes.
 //! - Decoding any byte string returns samples or a [`CodecError`]: never a panic, an
 //!   endless loop, or an allocation beyond [`MAX_CHUNK_SAMPLES`] and

@@ -1,26 +1,36 @@
-//! A per-thread memo of recently sealed timestamp sections.
+//! Per-thread memos of recently sealed and decoded timestamp sections.
 //!
 //! Every series scraped from one target carries the same timestamps: a scrape
 //! stamps all its samples with one time. A host that seals those series' chunks
 //! one after another (the head cutting every series of a target at the same
 //! scrape, a block writer going series by series over a few targets) would plan
 //! and pack the same irregular timestamp column once per series, and planning a
-//! jittered column is most of the cost of sealing a chunk of real series.
+//! jittered column is most of the cost of sealing a chunk of real series. A query
+//! over those series decodes the same section once per series, and decoding
+//! jittered timestamps is most of the cost of decoding real chunks.
 //!
-//! So each thread keeps the sections of the last [`ENTRIES`] irregular columns
-//! it sealed, with the columns themselves. A column equal to one of them (compared
-//! in full, not by a hash) reuses its section. The section written is the one a
-//! fresh seal would write: it depends on nothing but the column and whether the
-//! chunk was streamed (see [`Key`]), so the memo changes no byte, only the time.
-//! Every kept column was validated (strictly increasing) before it was sealed, so
-//! `Chunk::encode` skips validating a column it finds here.
+//! **Sealing.** Each thread keeps the sections of the last [`ENTRIES`] irregular
+//! columns it sealed, with the columns (or, for streamed chunks, their Gorilla
+//! streams). A column equal to one of them (compared in full, not by a hash)
+//! reuses its section. The section written is the one a fresh seal would write:
+//! it depends on nothing but the column and whether the chunk was streamed (see
+//! [`Key`]), so the memo changes no byte, only the time. Every kept column was
+//! validated (strictly increasing) before it was sealed, so `Chunk::encode` skips
+//! validating a column it finds here.
+//!
+//! **Decoding.** Each thread keeps the timestamps of the last [`ENTRIES`]
+//! irregular sections it decoded twice (see [`Decoded`]), keyed by the section's
+//! bytes, count, encoding and format version: everything its decoding depends
+//! on, so a copy is what decoding would give. Only sections that decoded without
+//! error are kept.
 //!
 //! Bounds: columns longer than [`MAX_SAMPLES`] are not kept, so a thread holds at
-//! most [`ENTRIES`] × ([`MAX_SAMPLES`] × 8 bytes + a section) — under 300 KiB,
-//! and about 18 KiB for 120-sample chunks. Eviction is least recently used: a
-//! scan over more distinct columns than [`ENTRIES`] (every chunk of a synthetic
-//! jittered set) gets no hits and pays one comparison of first and last
-//! timestamps per entry and one copy of the column.
+//! most 2 × [`ENTRIES`] × ([`MAX_SAMPLES`] × 8 bytes + a section of at most 9
+//! bytes a timestamp) — under 600 KiB, and about 36 KiB for 120-sample chunks.
+//! Eviction is least recently used: a scan over more distinct columns than
+//! [`ENTRIES`] (every chunk of a synthetic jittered set) gets no hits. Sealing
+//! then pays a comparison of first and last timestamps per entry and a copy of
+//! the column; decoding, a fingerprint of the section.
 
 use std::cell::RefCell;
 
@@ -108,53 +118,73 @@ impl From<Key<'_>> for Kept {
     }
 }
 
-struct Entry {
-    key: Kept,
-    section: Vec<u8>,
-    sealed: Sealed,
-    /// The memo's clock at the last use (least recently used goes first).
-    used: u64,
-}
-
-#[derive(Default)]
-struct Memo {
-    entries: Vec<Entry>,
+/// Least-recently-used slots, searched in full (there are at most [`ENTRIES`]).
+struct Lru<K, V> {
+    slots: Vec<Slot<K, V>>,
     clock: u64,
 }
 
-impl Memo {
-    /// Appends the section kept for `key` to `out`, if there is one.
-    fn lookup(&mut self, key: Key<'_>, out: &mut Vec<u8>) -> Option<Sealed> {
-        self.clock += 1;
-        let clock = self.clock;
-        let e = self.entries.iter_mut().find(|e| e.key.matches(key))?;
-        e.used = clock;
-        out.extend_from_slice(&e.section);
-        Some(e.sealed)
-    }
+struct Slot<K, V> {
+    key: K,
+    value: V,
+    /// The clock at the last use (least recently used goes first).
+    used: u64,
+}
 
-    /// Keeps `section` for `key`, in place of the least recently used entry when
-    /// full (reusing its buffers).
-    fn insert(&mut self, key: Key<'_>, section: &[u8], sealed: Sealed) {
-        let used = self.clock;
-        if self.entries.len() < ENTRIES {
-            self.entries.push(Entry {
-                key: Kept::from(key),
-                section: section.to_vec(),
-                sealed,
-                used,
-            });
-        } else if let Some(e) = self.entries.iter_mut().min_by_key(|e| e.used) {
-            e.key.set(key);
-            e.section.clear();
-            e.section.extend_from_slice(section);
-            (e.sealed, e.used) = (sealed, used);
+impl<K, V> Default for Lru<K, V> {
+    fn default() -> Self {
+        Lru {
+            slots: Vec::new(),
+            clock: 0,
         }
     }
 }
 
+impl<K, V> Lru<K, V> {
+    /// The value of the first key that `matches`, marked as just used.
+    fn get(&mut self, matches: impl Fn(&K) -> bool) -> Option<&V> {
+        self.clock += 1;
+        let clock = self.clock;
+        let slot = self.slots.iter_mut().find(|s| matches(&s.key))?;
+        slot.used = clock;
+        Some(&slot.value)
+    }
+
+    /// Stores an entry: `new` while there is room, else `set` overwrites the least
+    /// recently used one (reusing its buffers).
+    fn put(&mut self, new: impl FnOnce() -> (K, V), set: impl FnOnce(&mut K, &mut V)) {
+        let used = self.clock;
+        if self.slots.len() < ENTRIES {
+            let (key, value) = new();
+            self.slots.push(Slot { key, value, used });
+        } else if let Some(slot) = self.slots.iter_mut().min_by_key(|s| s.used) {
+            set(&mut slot.key, &mut slot.value);
+            slot.used = used;
+        }
+    }
+}
+
+/// Replaces `buf`'s contents with `from`, keeping its allocation.
+fn refill<T: Copy>(buf: &mut Vec<T>, from: &[T]) {
+    buf.clear();
+    buf.extend_from_slice(from);
+}
+
 thread_local! {
-    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+    static SEALED: RefCell<Lru<Kept, (Vec<u8>, Sealed)>> = RefCell::new(Lru::default());
+    static DECODED: RefCell<DecodeMemo> = RefCell::new(DecodeMemo::default());
+}
+
+/// Runs `f` on this thread's memo. It is unavailable only while the thread is
+/// being torn down (or, never expected, re-entered): the caller then works
+/// without it.
+fn with<K: 'static, V: 'static, R>(
+    memo: &'static std::thread::LocalKey<RefCell<Lru<K, V>>>,
+    f: impl FnOnce(&mut Lru<K, V>) -> Option<R>,
+) -> Option<R> {
+    memo.try_with(|m| f(&mut *m.try_borrow_mut().ok()?))
+        .ok()
+        .flatten()
 }
 
 /// Appends the section this thread kept for `key` to `out`, if it sealed an equal
@@ -164,11 +194,11 @@ pub(crate) fn lookup(key: Key<'_>, out: &mut Vec<u8>) -> Option<Sealed> {
     if key.samples() > MAX_SAMPLES {
         return None;
     }
-    // The memo is unavailable only while the thread is being torn down (or, never
-    // expected, re-entered): the column is then sealed without it.
-    MEMO.try_with(|m| m.try_borrow_mut().ok()?.lookup(key, out))
-        .ok()
-        .flatten()
+    with(&SEALED, |m| {
+        let (section, sealed) = m.get(|k| k.matches(key))?;
+        out.extend_from_slice(section);
+        Some(*sealed)
+    })
 }
 
 /// Keeps the `section` sealed for `key`, a validated column, on this thread.
@@ -176,27 +206,170 @@ pub(crate) fn keep(key: Key<'_>, section: &[u8], sealed: Sealed) {
     if key.samples() > MAX_SAMPLES {
         return;
     }
-    let _ = MEMO.try_with(|m| {
-        if let Ok(mut m) = m.try_borrow_mut() {
-            m.insert(key, section, sealed);
-        }
+    with(&SEALED, |m| {
+        m.put(
+            || (Kept::from(key), (section.to_vec(), sealed)),
+            |k, (s, e)| {
+                k.set(key);
+                refill(s, section);
+                *e = sealed;
+            },
+        );
+        Some(())
     });
 }
 
-/// Empties this thread's memo (tests compare against fresh seals).
+/// A timestamp section as a chunk stores it: what decoding it depends on.
+#[derive(Clone, Copy)]
+pub(crate) struct SectionRef<'a> {
+    pub(crate) format: Format,
+    pub(crate) enc: TimestampEncoding,
+    pub(crate) n: usize,
+    pub(crate) bytes: &'a [u8],
+}
+
+/// A kept [`SectionRef`].
+struct Section {
+    format: Format,
+    enc: TimestampEncoding,
+    n: usize,
+    bytes: Vec<u8>,
+}
+
+impl Section {
+    fn matches(&self, s: SectionRef<'_>) -> bool {
+        self.n == s.n
+            && self.bytes.len() == s.bytes.len()
+            && self.enc == s.enc
+            && self.format == s.format
+            && self.bytes == s.bytes
+    }
+}
+
+/// Whether a section is small enough to keep: at most [`MAX_SAMPLES`] timestamps
+/// in at most 9 bytes each (a Gorilla stream's widest code), so an entry stays
+/// within the bound the module states.
+fn keepable(s: SectionRef<'_>) -> bool {
+    s.n <= MAX_SAMPLES && s.bytes.len() <= 9 * MAX_SAMPLES
+}
+
+/// What [`decoded`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decoded {
+    /// The timestamps were appended from the memo.
+    Copied,
+    /// Not kept, but seen lately: decode, then [`keep_decoded`].
+    Keep,
+    /// Not seen lately: decode only. A section is kept from its second sighting
+    /// on, so sections that never repeat (every chunk of a synthetic jittered
+    /// set) cost a fingerprint, not a copy of their timestamps.
+    Skip,
+}
+
+/// The decode memo: kept sections and their timestamps, and the fingerprints
+/// of the last sections seen.
+struct DecodeMemo {
+    lru: Lru<Section, Vec<i64>>,
+    seen: [u64; ENTRIES],
+    next: usize,
+}
+
+impl Default for DecodeMemo {
+    fn default() -> Self {
+        DecodeMemo {
+            lru: Lru::default(),
+            seen: [0; ENTRIES],
+            next: 0,
+        }
+    }
+}
+
+/// A cheap digest of a section (its length, count, and first and last eight
+/// bytes): equal sections have equal fingerprints. Collisions only make a
+/// section kept early.
+fn fingerprint(s: SectionRef<'_>) -> u64 {
+    let word = |b: Option<&[u8; 8]>| b.map_or(0, |b| u64::from_le_bytes(*b));
+    let (first, last) = (word(s.bytes.first_chunk()), word(s.bytes.last_chunk()));
+    let shape = (s.n as u64) << 40 ^ (s.bytes.len() as u64) << 8 ^ s.enc as u64;
+    (first ^ last.rotate_left(29) ^ shape).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
+}
+
+/// Appends the timestamps this thread decoded lately from an equal section to
+/// `out` ([`Decoded::Copied`]), or says whether the caller should keep them
+/// once decoded.
+pub(crate) fn decoded(s: SectionRef<'_>, out: &mut Vec<i64>) -> Decoded {
+    if !keepable(s) {
+        return Decoded::Skip;
+    }
+    DECODED
+        .try_with(|m| {
+            let Ok(mut m) = m.try_borrow_mut() else {
+                return Decoded::Skip;
+            };
+            if let Some(ts) = m.lru.get(|k| k.matches(s)) {
+                out.extend_from_slice(ts);
+                return Decoded::Copied;
+            }
+            let f = fingerprint(s);
+            if m.seen.contains(&f) {
+                return Decoded::Keep;
+            }
+            let next = m.next;
+            if let Some(slot) = m.seen.get_mut(next) {
+                *slot = f;
+            }
+            m.next = (next + 1) % ENTRIES;
+            Decoded::Skip
+        })
+        .unwrap_or(Decoded::Skip)
+}
+
+/// Keeps the timestamps `ts` decoded from `s` on this thread.
+pub(crate) fn keep_decoded(s: SectionRef<'_>, ts: &[i64]) {
+    if !keepable(s) {
+        return;
+    }
+    let _ = DECODED.try_with(|m| {
+        let Ok(mut m) = m.try_borrow_mut() else {
+            return;
+        };
+        m.lru.put(
+            || {
+                let key = Section {
+                    format: s.format,
+                    enc: s.enc,
+                    n: s.n,
+                    bytes: s.bytes.to_vec(),
+                };
+                (key, ts.to_vec())
+            },
+            |k, v| {
+                (k.format, k.enc, k.n) = (s.format, s.enc, s.n);
+                refill(&mut k.bytes, s.bytes);
+                refill(v, ts);
+            },
+        );
+    });
+}
+
+/// Empties this thread's memos (tests compare against fresh seals and decodes).
 #[cfg(test)]
 pub(crate) fn clear() {
-    let _ = MEMO.try_with(|m| {
-        if let Ok(mut m) = m.try_borrow_mut() {
-            *m = Memo::default();
-        }
-    });
+    let _ = SEALED.try_with(|m| m.replace(Lru::default()));
+    let _ = DECODED.try_with(|m| m.replace(DecodeMemo::default()));
 }
 
-/// Columns this thread keeps.
+/// Columns this thread keeps sealed.
 #[cfg(test)]
 pub(crate) fn kept() -> usize {
-    MEMO.try_with(|m| m.try_borrow().map_or(0, |m| m.entries.len()))
+    with(&SEALED, |m| Some(m.slots.len())).unwrap_or(0)
+}
+
+/// Columns this thread keeps decoded.
+#[cfg(test)]
+pub(crate) fn kept_decoded() -> usize {
+    DECODED
+        .try_with(|m| m.try_borrow().map_or(0, |m| m.lru.slots.len()))
         .unwrap_or(0)
 }
 
