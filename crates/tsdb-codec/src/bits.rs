@@ -6,6 +6,9 @@
 
 use crate::error::CodecError;
 
+/// Bytes a bit writer's buffer first holds.
+const FIRST_CAPACITY: usize = 32;
+
 /// Appends bits most-significant first. Whole 64-bit words go to `buf`; the
 /// unflushed tail lives in `acc`, so an open stream costs 9 bytes beyond its buffer.
 /// Two writers are equal when they hold the same bits (`acc` keeps only its `nacc`
@@ -53,6 +56,11 @@ impl BitWriter {
         } else {
             (self.acc << free) | (v >> rem)
         };
+        if self.buf.capacity() == 0 {
+            // A chunk's stream of a flat or regular series ends near 24 bytes:
+            // start at 32 rather than doubling up from 8.
+            self.buf.reserve(FIRST_CAPACITY);
+        }
         self.buf.extend_from_slice(&word.to_be_bytes());
         self.acc = if rem == 0 { 0 } else { v & ((1u64 << rem) - 1) };
         self.nacc = rem;
