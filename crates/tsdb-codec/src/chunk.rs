@@ -673,26 +673,26 @@ impl<'a> ChunkRef<'a> {
         vs.reserve(n);
         if h.ts_enc == TimestampEncoding::Regular {
             decode_regular(ts_bytes, n, h, ts)?;
-            return Self::decode_values(val_bytes, n, h, vs);
-        }
-        // Series of one scrape target share their timestamps, so a query decodes
-        // the same section once per series: a section this thread decoded lately
-        // is copied.
-        let section = memo::SectionRef {
-            format: h.format,
-            enc: h.ts_enc,
-            n,
-            bytes: ts_bytes,
-        };
-        let seen = match use_memo {
-            true => memo::decoded(section, ts),
-            false => memo::Decoded::Skip,
-        };
-        if seen != memo::Decoded::Copied {
-            let start = ts.len();
-            decode_irregular(ts_bytes, n, h, ts)?;
-            if seen == memo::Decoded::Keep {
-                memo::keep_decoded(section, ts.get(start..).unwrap_or_default());
+        } else {
+            // Series of one scrape target share their timestamps, so a query
+            // decodes the same section once per series: a section this thread
+            // decoded lately is copied.
+            let section = memo::SectionRef {
+                format: h.format,
+                enc: h.ts_enc,
+                n,
+                bytes: ts_bytes,
+            };
+            let seen = match use_memo {
+                true => memo::decoded(section, ts),
+                false => memo::Decoded::Skip,
+            };
+            if seen != memo::Decoded::Copied {
+                let start = ts.len();
+                decode_irregular(ts_bytes, n, h, ts)?;
+                if seen == memo::Decoded::Keep {
+                    memo::keep_decoded(section, ts.get(start..).unwrap_or_default());
+                }
             }
         }
         Self::decode_values(val_bytes, n, h, vs)
