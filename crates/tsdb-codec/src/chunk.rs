@@ -204,6 +204,11 @@ impl ChunkEncoder {
         let mut ts_section = Vec::with_capacity(32);
         let mut kept = None;
         let decode_values = |vs: &mut Vec<f64>| {
+            // A flat line (most real chunks) needs no bit decoding.
+            if let Some(bits) = self.vals.flat(n) {
+                vs.resize(n, f64::from_bits(bits));
+                return Ok(());
+            }
             let mut bytes = Vec::with_capacity(self.vals.w.byte_len());
             self.vals.w.copy_to(&mut bytes);
             decode_xor(&bytes, n, vs)

@@ -240,6 +240,13 @@ pub(crate) struct XorWriter {
 const NEW_WINDOW_OVERHEAD: u32 = 11;
 
 impl XorWriter {
+    /// The bits of every value when all `n` written are equal (`n` ≥ 1): the
+    /// stream is then the first value's 64 bits and a 0 bit for each repeat, as
+    /// any other value costs 3 bits or more.
+    pub(crate) fn flat(&self, n: usize) -> Option<u64> {
+        (n >= 1 && self.w.bit_len() == 63 + n).then_some(self.last)
+    }
+
     #[inline]
     pub(crate) fn push(&mut self, n: usize, bits: u64) {
         if n == 0 {
@@ -548,6 +555,28 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// `flat` is the value exactly when every value written has the same bits
+        /// (runs from a few patterns, NaN payloads and ±0 among them).
+        #[test]
+        fn a_flat_stream_is_told_by_its_length(
+            picks in proptest::collection::vec(0usize..4, 1..200),
+            pool in proptest::array::uniform4(proptest::prelude::any::<u64>()),
+        ) {
+            let pool = [pool[0], 0x7ff8_0000_0000_0001, 0, 1 << 63, pool[1], pool[2], pool[3]];
+            for offset in 0..4 {
+                let mixed: Vec<u64> = picks.iter().map(|&p| pool[p + offset]).collect();
+                let flat = vec![pool[offset]; picks.len()];
+                for bits in [mixed, flat] {
+                    let mut w = XorWriter::default();
+                    for (i, &b) in bits.iter().enumerate() {
+                        w.push(i, b);
+                    }
+                    let all_equal = bits.iter().all(|&b| b == bits[0]);
+                    proptest::prop_assert_eq!(w.flat(bits.len()), all_equal.then_some(bits[0]));
+                }
+            }
+        }
+
         /// Any bytes: the decoder (runs of repeats, in-window and two-window values)
         /// gives what the bit-by-bit reading gives, and fails exactly when it does.
         #[test]
