@@ -80,6 +80,13 @@ impl BitWriter {
         self.buf.reserve(bytes);
     }
 
+    /// Makes this writer hold `other`'s bits, reusing its buffer (grown to exactly
+    /// the length needed, not doubled).
+    pub(crate) fn copy_from(&mut self, other: &BitWriter) {
+        crate::memo::refill(&mut self.buf, &other.buf);
+        (self.acc, self.nacc) = (other.acc, other.nacc);
+    }
+
     /// Number of bits written so far.
     pub(crate) fn bit_len(&self) -> usize {
         self.buf.len() * 8 + self.nacc as usize

@@ -326,15 +326,17 @@ const BULK_VALUES_COMPARE_BITS: usize = 24;
 /// Chooses and writes the smallest encoding of each column. `open` holds the
 /// appendable streams when they exist already; otherwise they are built only if the
 /// packed forms are poor. `kept`: the timestamp section when this thread's memo
-/// had it (the section written so far, and its encoding); `ts` is then not read,
-/// and a streamed chunk passes it empty. `None` if the result fails to parse
-/// (never expected).
+/// had it (the section written so far, and its encoding); timestamps are then
+/// not planned, and a streamed chunk (whose Gorilla form is `open`) may pass `ts`
+/// empty. A bulk chunk passes its column, which its Gorilla form is built from.
+/// `None` if the result fails to parse (never expected).
 fn seal(
     ts: &[i64],
     vs: &[f64],
     open: Option<&ChunkEncoder>,
     (mut ts_section, kept): (Vec<u8>, Option<memo::Sealed>),
 ) -> Option<Chunk> {
+    debug_assert!(open.is_some() || ts.len() == vs.len());
     let built = std::cell::OnceCell::new();
     let gorilla = || open.unwrap_or_else(|| built.get_or_init(|| appendable(ts, vs)));
 
@@ -411,8 +413,8 @@ fn seal_values<'a>(
     let mut best: Option<(usize, ValueEncoding)> = None;
     let decimal = Decimal::analyze(vs).and_then(|d| {
         let plan = match d.flat {
-            // A flat line (most real chunks) is one constant: nothing to plan.
-            Some(k) => Some(pack::constant(k, n)),
+            // A flat line (most real chunks): no column of equal integers.
+            Some(k) => pack::flat_plan(k, n, &VALUE_PREDICTORS),
             None => pack::best_plan(&d.ints, &VALUE_PREDICTORS),
         };
         plan.map(|p| (d.header_len() + p.bytes, d, p))
@@ -1021,13 +1023,15 @@ mod tests {
         fn memoized_timestamps_are_the_sections_a_fresh_seal_writes(
             columns in proptest::collection::vec(
                 (0i64..1 << 40, 1i64..60_000, 0i64..20, proptest::collection::vec(-2_000i64..2_000, 3..150)),
-                1..4,
+                1..24,
             ),
-            seals in proptest::collection::vec((0usize..4, proptest::prelude::any::<u64>(), proptest::prelude::any::<bool>()), 1..24),
+            seals in proptest::collection::vec((0usize..24, proptest::prelude::any::<u64>(), proptest::prelude::any::<bool>()), 1..48),
         ) {
-            // Jitter around an interval that may change halfway (by `step` ms: a
-            // column that bulk and streamed seals encode differently); a wide
-            // jitter breaks strict order, which is skipped.
+            // Up to 24 columns, more than the memo keeps, so entries are evicted
+            // and reused. Jitter around an interval that may change halfway (by
+            // `step` ms: a column that bulk and streamed seals encode
+            // differently); every step is positive, so all columns are valid
+            // (out-of-order columns: `series_sharing_timestamps_seal_them_once`).
             let columns: Vec<Vec<i64>> = columns
                 .iter()
                 .map(|(t0, interval, step, jitter)| {
@@ -1075,9 +1079,12 @@ mod tests {
         /// decode without the memo gives.
         #[test]
         fn memoized_decodes_are_fresh_decodes(
-            columns in proptest::collection::vec((0i64..1 << 40, 1i64..60_000, proptest::collection::vec(-9i64..10, 3..150)), 1..4),
-            decodes in proptest::collection::vec((0usize..4, proptest::prelude::any::<u64>(), proptest::prelude::any::<bool>(), proptest::option::of((proptest::prelude::any::<usize>(), 1u8..=255))), 1..40),
+            columns in proptest::collection::vec((0i64..1 << 40, 1i64..60_000, proptest::collection::vec(-9i64..10, 3..150)), 1..24),
+            decodes in proptest::collection::vec((0usize..24, proptest::prelude::any::<u64>(), proptest::prelude::any::<bool>(), proptest::option::of((proptest::prelude::any::<usize>(), 1u8..=255)), 1usize..4), 1..48),
         ) {
+            // Up to 24 columns, more than the memo keeps; each chunk is decoded one
+            // to three times in a row, so a changed section can be seen twice and
+            // fail both times (and must not be kept).
             let columns: Vec<Vec<i64>> = columns
                 .iter()
                 .map(|(t0, interval, jitter)| {
@@ -1088,14 +1095,16 @@ mod tests {
             proptest::prop_assume!(!columns.is_empty());
             memo::clear();
             let mut chunks = Vec::new();
-            for &(c, seed, streamed, flip) in &decodes {
+            for &(c, seed, streamed, flip, times) in &decodes {
                 let mut bytes = seal_with(&columns[c % columns.len()], seed, streamed);
                 if let Some((at, x)) = flip {
                     let at = at % bytes.len();
                     bytes[at] ^= x;
                 }
-                let got = decode_bytes(&bytes, true);
-                chunks.push((bytes, got));
+                for _ in 0..times {
+                    let got = decode_bytes(&bytes, true);
+                    chunks.push((bytes.clone(), got));
+                }
             }
             for (bytes, got) in chunks {
                 proptest::prop_assert_eq!(got, decode_bytes(&bytes, false));
@@ -1114,10 +1123,27 @@ mod tests {
             assert_eq!(t, ts);
             assert_eq!(memo::kept_decoded(), usize::from(i >= 1));
         }
-        // A sealing decode neither reads nor fills the memo.
+        // The version is part of the key: a Rice-coded section (format v3) kept,
+        // then the same bytes labelled v2 (whose Rice codes are interleaved) are
+        // decoded afresh, to other samples or an error.
+        let bell: Vec<i64> = (0..120i64)
+            .map(|i| i * 15_000 + [7, 11, 13, 17].iter().map(|p| (i * 7919) % p).sum::<i64>())
+            .collect();
+        let rice = seal_with(&bell, 1, false);
+        assert_eq!(rice[0], CHUNK_FORMAT_V3);
+        for _ in 0..3 {
+            decode_bytes(&rice, true).unwrap().unwrap();
+        }
+        let mut other = rice.clone();
+        other[0] = CHUNK_FORMAT_V2;
+        let fresh = decode_bytes(&other, false);
+        assert_ne!(fresh, decode_bytes(&rice, false));
+        assert_eq!(decode_bytes(&other, true), fresh);
+        // Sealing decodes neither read nor fill the memo: streamed seals of an
+        // irregular column (the appendable form is decoded to plan it).
         memo::clear();
-        for c in &chunks {
-            decode_bytes(c, false).unwrap().unwrap();
+        for seed in 1..4 {
+            seal_with(&ts, seed, true);
         }
         assert_eq!(memo::kept_decoded(), 0);
     }
@@ -1169,14 +1195,11 @@ mod tests {
         let streamed = seal_with(&ts, 1, true);
         assert_eq!(enc(&bulk), TimestampEncoding::Packed);
         assert_eq!(enc(&streamed), TimestampEncoding::DeltaOfDelta);
-        assert_eq!(
-            seal_with(&ts, 2, false)[..section(&bulk).len() + 4],
-            bulk[..section(&bulk).len() + 4]
-        );
-        assert_eq!(
-            enc(&seal_with(&ts, 2, true)),
-            TimestampEncoding::DeltaOfDelta
-        );
+        let (bulk2, streamed2) = (seal_with(&ts, 2, false), seal_with(&ts, 2, true));
+        assert_eq!(enc(&bulk2), TimestampEncoding::Packed);
+        assert_eq!(section(&bulk2), section(&bulk));
+        assert_eq!(enc(&streamed2), TimestampEncoding::DeltaOfDelta);
+        assert_eq!(section(&streamed2), section(&streamed));
         // Regular timestamps are not planned, so not kept.
         memo::clear();
         let regular: Vec<i64> = (0..120i64).map(|i| i * 15_000).collect();

@@ -39,7 +39,7 @@
 //!   seals chunks remembers the sections of the last 16 irregular timestamp
 //!   columns it sealed, and each thread that decodes remembers the timestamps of
 //!   the last 16 irregular sections it decoded more than once (columns of up to
-//!   1024 samples; at most about 600 KiB a thread, about 36 KiB for 120-sample
+//!   1024 samples; at most 600 KiB a thread, typically about 36 KiB for 120-sample
 //!   chunks). A column or section equal to one of them is not planned or decoded
 //!   again. The bytes and the samples are the same as without them.
 //! - [`Chunk`] owns its bytes; [`ChunkRef`] reads borrowed (memory-mapped) bytes.

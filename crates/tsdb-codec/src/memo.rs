@@ -24,9 +24,12 @@
 //! on, so a copy is what decoding would give. Only sections that decoded without
 //! error are kept.
 //!
-//! Bounds: columns longer than [`MAX_SAMPLES`] are not kept, so a thread holds at
-//! most 2 × [`ENTRIES`] × ([`MAX_SAMPLES`] × 8 bytes + a section of at most 9
-//! bytes a timestamp) — under 600 KiB, and about 36 KiB for 120-sample chunks.
+//! Bounds: columns longer than [`MAX_SAMPLES`] are not kept, and an entry holds
+//! a key and a value of at most 9 bytes a timestamp each (a column: 8; a Gorilla
+//! stream or a section: at most about 8.5, and a few bytes of header). Buffers
+//! reused for another entry grow to exactly what it needs, never doubling. So a
+//! thread holds at most 2 × [`ENTRIES`] × 2 × 9 × [`MAX_SAMPLES`] bytes — under
+//! 600 KiB — and typically about 36 KiB for 120-sample chunks.
 //! Eviction is least recently used: a scan over more distinct columns than
 //! [`ENTRIES`] (every chunk of a synthetic jittered set) gets no hits. Sealing
 //! then pays a comparison of first and last timestamps per entry and a copy of
@@ -96,13 +99,10 @@ impl Kept {
     /// Replaces the kept key with `key`, reusing its buffer when of the same kind.
     fn set(&mut self, key: Key<'_>) {
         match (self, key) {
-            (Kept::Column(kept), Key::Column(ts)) => {
-                kept.clear();
-                kept.extend_from_slice(ts);
-            }
+            (Kept::Column(kept), Key::Column(ts)) => refill(kept, ts),
             (Kept::Stream { n: kn, w: kw }, Key::Stream { n, w }) => {
                 *kn = n;
-                kw.clone_from(w);
+                kw.copy_from(w);
             }
             (kept, key) => *kept = Kept::from(key),
         }
@@ -164,9 +164,13 @@ impl<K, V> Lru<K, V> {
     }
 }
 
-/// Replaces `buf`'s contents with `from`, keeping its allocation.
-fn refill<T: Copy>(buf: &mut Vec<T>, from: &[T]) {
+/// Replaces `buf`'s contents with `from`, keeping its allocation when large
+/// enough and growing it to exactly `from`'s length otherwise (not doubling:
+/// no buffer holds more than the largest key or value it has held, which is
+/// what the module's bound counts).
+pub(crate) fn refill<T: Copy>(buf: &mut Vec<T>, from: &[T]) {
     buf.clear();
+    buf.reserve_exact(from.len());
     buf.extend_from_slice(from);
 }
 
@@ -178,9 +182,9 @@ thread_local! {
 /// Runs `f` on this thread's memo. It is unavailable only while the thread is
 /// being torn down (or, never expected, re-entered): the caller then works
 /// without it.
-fn with<K: 'static, V: 'static, R>(
-    memo: &'static std::thread::LocalKey<RefCell<Lru<K, V>>>,
-    f: impl FnOnce(&mut Lru<K, V>) -> Option<R>,
+fn with<T: 'static, R>(
+    memo: &'static std::thread::LocalKey<RefCell<T>>,
+    f: impl FnOnce(&mut T) -> Option<R>,
 ) -> Option<R> {
     memo.try_with(|m| f(&mut *m.try_borrow_mut().ok()?))
         .ok()
@@ -301,27 +305,23 @@ pub(crate) fn decoded(s: SectionRef<'_>, out: &mut Vec<i64>) -> Decoded {
     if !keepable(s) {
         return Decoded::Skip;
     }
-    DECODED
-        .try_with(|m| {
-            let Ok(mut m) = m.try_borrow_mut() else {
-                return Decoded::Skip;
-            };
-            if let Some(ts) = m.lru.get(|k| k.matches(s)) {
-                out.extend_from_slice(ts);
-                return Decoded::Copied;
-            }
-            let f = fingerprint(s);
-            if m.seen.contains(&f) {
-                return Decoded::Keep;
-            }
-            let next = m.next;
-            if let Some(slot) = m.seen.get_mut(next) {
-                *slot = f;
-            }
-            m.next = (next + 1) % ENTRIES;
-            Decoded::Skip
-        })
-        .unwrap_or(Decoded::Skip)
+    with(&DECODED, |m| {
+        if let Some(ts) = m.lru.get(|k| k.matches(s)) {
+            out.extend_from_slice(ts);
+            return Some(Decoded::Copied);
+        }
+        let f = fingerprint(s);
+        if m.seen.contains(&f) {
+            return Some(Decoded::Keep);
+        }
+        let next = m.next;
+        if let Some(slot) = m.seen.get_mut(next) {
+            *slot = f;
+        }
+        m.next = (next + 1) % ENTRIES;
+        Some(Decoded::Skip)
+    })
+    .unwrap_or(Decoded::Skip)
 }
 
 /// Keeps the timestamps `ts` decoded from `s` on this thread.
@@ -329,10 +329,7 @@ pub(crate) fn keep_decoded(s: SectionRef<'_>, ts: &[i64]) {
     if !keepable(s) {
         return;
     }
-    let _ = DECODED.try_with(|m| {
-        let Ok(mut m) = m.try_borrow_mut() else {
-            return;
-        };
+    with(&DECODED, |m| {
         m.lru.put(
             || {
                 let key = Section {
@@ -349,14 +346,21 @@ pub(crate) fn keep_decoded(s: SectionRef<'_>, ts: &[i64]) {
                 refill(v, ts);
             },
         );
+        Some(())
     });
 }
 
 /// Empties this thread's memos (tests compare against fresh seals and decodes).
 #[cfg(test)]
 pub(crate) fn clear() {
-    let _ = SEALED.try_with(|m| m.replace(Lru::default()));
-    let _ = DECODED.try_with(|m| m.replace(DecodeMemo::default()));
+    with(&SEALED, |m| {
+        *m = Lru::default();
+        Some(())
+    });
+    with(&DECODED, |m| {
+        *m = DecodeMemo::default();
+        Some(())
+    });
 }
 
 /// Columns this thread keeps sealed.
@@ -368,9 +372,7 @@ pub(crate) fn kept() -> usize {
 /// Columns this thread keeps decoded.
 #[cfg(test)]
 pub(crate) fn kept_decoded() -> usize {
-    DECODED
-        .try_with(|m| m.try_borrow().map_or(0, |m| m.lru.slots.len()))
-        .unwrap_or(0)
+    with(&DECODED, |m| Some(m.lru.slots.len())).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -439,15 +441,34 @@ mod tests {
     fn the_least_recently_used_column_goes_first_and_the_memo_is_bounded() {
         clear();
         let col = |i: i64| -> Vec<i64> { vec![i, i + 1_000, i + 2_003] };
+        // Each column sealed with its own tag, so a reused slot that kept a stale
+        // section would show.
+        let tag = |i: i64| (i % 251) as u8;
         for i in 0..ENTRIES as i64 {
-            assert!(seal_with(key(&col(i)), 0).2);
+            assert!(seal_with(key(&col(i)), tag(i)).2);
         }
         // Column 0 used again: column 1 is now the oldest.
-        assert!(!seal_with(key(&col(0)), 0).2);
-        assert!(seal_with(key(&col(100)), 0).2);
+        assert_eq!(seal_with(key(&col(0)), 0).0, [tag(0)]);
+        assert!(seal_with(key(&col(100)), tag(100)).2);
         assert_eq!(kept(), ENTRIES);
+        assert_eq!(seal_with(key(&col(100)), 0).0, [tag(100)]);
         assert!(!seal_with(key(&col(0)), 0).2);
-        assert!(seal_with(key(&col(1)), 0).2);
+        assert!(seal_with(key(&col(1)), tag(1)).2);
+        // A stream replaces a column in a reused slot, and a column a stream.
+        let w = stream(&col(7));
+        assert!(seal_with(Key::Stream { n: 3, w: &w }, 200).2);
+        assert_eq!(seal_with(Key::Stream { n: 3, w: &w }, 0).0, [200]);
+        for i in 200..200 + ENTRIES as i64 {
+            assert!(seal_with(key(&col(i)), tag(i)).2);
+        }
+        assert_eq!(kept(), ENTRIES);
+        assert!(seal_with(Key::Stream { n: 3, w: &w }, 201).2);
+        assert_eq!(seal_with(Key::Stream { n: 3, w: &w }, 0).0, [201]);
+        // It took the oldest slot, column 200's; the others kept their sections.
+        assert!(seal_with(key(&col(200)), tag(200)).2);
+        for i in 202..200 + ENTRIES as i64 {
+            assert_eq!(seal_with(key(&col(i)), 0).0, [tag(i)], "column {i}");
+        }
         // Too long to keep.
         let long: Vec<i64> = (0..MAX_SAMPLES as i64 + 1)
             .map(|i| i * 1_000 + i % 3)

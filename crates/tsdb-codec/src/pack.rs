@@ -278,10 +278,13 @@ fn plan_residuals(residuals: Vec<i64>, header: [i64; 2], predictor: Predictor, n
     }
 }
 
-/// The plan of `n` values equal to `value`: what [`best_plan`] gives them when
-/// it tries [`Predictor::None`].
-pub(crate) fn constant(value: i64, n: usize) -> Plan {
-    constant_plan(Predictor::None, [0; 2], value, n)
+/// [`best_plan`] for `n` values equal to `value`, without the column: the
+/// constant coding when `predictors` try [`Predictor::None`] (nothing to plan).
+pub(crate) fn flat_plan(value: i64, n: usize, predictors: &Predictors) -> Option<Plan> {
+    if predictors.common.contains(&Predictor::None) {
+        return Some(constant_plan(Predictor::None, [0; 2], value, n));
+    }
+    best_plan(&vec![value; n], predictors)
 }
 
 /// The plan whose residuals all equal `base`.
@@ -1115,7 +1118,7 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
         && predictors.common.contains(&Predictor::None)
         && all_equal(xs, first, |x| x)
     {
-        return Some(constant(first, xs.len()));
+        return Some(constant_plan(Predictor::None, [0; 2], first, xs.len()));
     }
     let n = xs.len();
     let (mut scratch, mut kept) = (Vec::with_capacity(n), Vec::with_capacity(n));
