@@ -58,7 +58,10 @@ impl BitWriter {
         };
         if self.buf.capacity() == 0 {
             // A chunk's stream of a flat or regular series ends near 24 bytes:
-            // start at 32 rather than doubling up from 8.
+            // start at 32 rather than doubling up from 8. The trade: until about
+            // its 70th sample, such a stream holds 16 to 24 bytes more than when
+            // doubling (an open chunk, 32 to 48); a busier one skips two
+            // reallocations.
             self.buf.reserve(FIRST_CAPACITY);
         }
         self.buf.extend_from_slice(&word.to_be_bytes());
