@@ -544,7 +544,8 @@ mod tests {
 
     #[test]
     fn varints() {
-        for v in [0u64, 1, 127, 128, 300, u64::MAX] {
+        let edges = (1..10).flat_map(|g| [(1u64 << (7 * g)) - 1, 1u64 << (7 * g)]);
+        for v in [0u64, 1, 127, 128, 300, u64::MAX].into_iter().chain(edges) {
             let mut out = Vec::new();
             put_uvarint(&mut out, v);
             assert_eq!(out.len(), uvarint_len(v));
