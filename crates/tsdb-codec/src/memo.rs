@@ -205,9 +205,11 @@ pub(crate) fn lookup(key: Key<'_>, out: &mut Vec<u8>) -> Option<Sealed> {
     })
 }
 
-/// Keeps the `section` sealed for `key`, a validated column, on this thread.
+/// Keeps the `section` sealed for `key`, a validated column, on this thread
+/// (when both are within the module's bound: sections are, at up to 9 bytes a
+/// timestamp).
 pub(crate) fn keep(key: Key<'_>, section: &[u8], sealed: Sealed) {
-    if key.samples() > MAX_SAMPLES {
+    if key.samples() > MAX_SAMPLES || section.len() > 9 * MAX_SAMPLES {
         return;
     }
     with(&SEALED, |m| {
