@@ -28,6 +28,25 @@ pub const CHUNK_FORMAT_V2: u8 = 2;
 /// its quotients, in unary, which decodes faster.
 pub const CHUNK_FORMAT_V3: u8 = 3;
 
+impl Format {
+    /// Every version this build reads, oldest first.
+    const ALL: [Format; 3] = [Format::V1, Format::V2, Format::V3];
+
+    /// The chunk's first byte in this version: the one mapping between the two.
+    fn byte(self) -> u8 {
+        match self {
+            Format::V1 => CHUNK_FORMAT_V1,
+            Format::V2 => CHUNK_FORMAT_V2,
+            Format::V3 => CHUNK_FORMAT_V3,
+        }
+    }
+
+    /// The version a chunk's first byte names, if this build reads it.
+    fn from_byte(b: u8) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.byte() == b)
+    }
+}
+
 /// Most samples one chunk may hold. Decoders refuse larger counts, which bounds the
 /// memory a hostile chunk can make a reader allocate.
 pub const MAX_CHUNK_SAMPLES: usize = 4096;
@@ -478,11 +497,7 @@ fn write_header(
     count: usize,
     ts_len: usize,
 ) {
-    out.push(match format {
-        Format::V1 => CHUNK_FORMAT_V1,
-        Format::V2 => CHUNK_FORMAT_V2,
-        Format::V3 => CHUNK_FORMAT_V3,
-    });
+    out.push(format.byte());
     out.push(((ts as u8) << 4) | vals as u8);
     put_uvarint(out, count as u64);
     put_uvarint(out, ts_len as u64);
@@ -504,17 +519,10 @@ impl Header {
     fn parse(bytes: &[u8]) -> Result<Header> {
         let mut r = ByteReader::new(bytes);
         let version = r.u8()?;
-        let format = match version {
-            CHUNK_FORMAT_V1 => Format::V1,
-            CHUNK_FORMAT_V2 => Format::V2,
-            CHUNK_FORMAT_V3 => Format::V3,
-            found => {
-                return Err(CodecError::UnknownVersion {
-                    found,
-                    supported: CHUNK_FORMAT_V3,
-                });
-            }
-        };
+        let format = Format::from_byte(version).ok_or(CodecError::UnknownVersion {
+            found: version,
+            supported: CHUNK_FORMAT_V3,
+        })?;
         let enc = r.u8()?;
         let ts_enc = TimestampEncoding::from_u8(enc >> 4)?;
         let val_enc = ValueEncoding::from_u8(enc & 0x0f)?;
@@ -877,6 +885,34 @@ mod tests {
         bytes.extend_from_slice(&ts);
         bytes.extend_from_slice(&[0, 0x20, 0]); // exponent 0, constant 0
         bytes
+    }
+
+    #[test]
+    fn every_version_byte_is_read_or_refused_by_name() {
+        for b in 0..=u8::MAX {
+            let mut bytes = regular_chunk(2, 3, -5, 7);
+            bytes[0] = b;
+            match Chunk::from_bytes(bytes) {
+                Ok(chunk) => {
+                    let f = chunk.as_ref().header.format;
+                    assert_eq!(f.byte(), b);
+                    assert!([CHUNK_FORMAT_V1, CHUNK_FORMAT_V2, CHUNK_FORMAT_V3].contains(&b));
+                }
+                Err(e) => {
+                    assert_eq!(
+                        e,
+                        CodecError::UnknownVersion {
+                            found: b,
+                            supported: CHUNK_FORMAT_V3
+                        }
+                    );
+                    assert!(Format::from_byte(b).is_none());
+                }
+            }
+        }
+        for f in Format::ALL {
+            assert_eq!(Format::from_byte(f.byte()), Some(f));
+        }
     }
 
     #[test]
