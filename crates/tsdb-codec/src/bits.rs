@@ -87,7 +87,7 @@ impl BitWriter {
     /// Makes this writer hold `other`'s bits, reusing its buffer (grown to exactly
     /// the length needed, not doubled).
     pub(crate) fn copy_from(&mut self, other: &BitWriter) {
-        crate::memo::refill(&mut self.buf, &other.buf);
+        refill(&mut self.buf, &other.buf);
         (self.acc, self.nacc) = (other.acc, other.nacc);
     }
 
@@ -451,6 +451,15 @@ pub(crate) fn all_equal<T: Copy, K: PartialEq>(xs: &[T], first: K, key: impl Fn(
     let mut blocks = xs.chunks_exact(16);
     blocks.all(|b| b.iter().fold(true, |same, &x| same & (key(x) == first)))
         && (blocks.remainder().iter()).fold(true, |same, &x| same & (key(x) == first))
+}
+
+/// Replaces `buf`'s contents with `from`, keeping its allocation when large
+/// enough and growing it to exactly `from`'s length otherwise (not doubling: a
+/// buffer reused for one thing after another holds no more than the largest).
+pub(crate) fn refill<T: Copy>(buf: &mut Vec<T>, from: &[T]) {
+    buf.clear();
+    buf.reserve_exact(from.len());
+    buf.extend_from_slice(from);
 }
 
 /// Bytes that `count` values of `width` bits occupy once packed.

@@ -32,12 +32,12 @@
 //! 600 KiB — and typically about 36 KiB for 120-sample chunks.
 //! Eviction is least recently used: a scan over more distinct columns than
 //! [`ENTRIES`] (every chunk of a synthetic jittered set) gets no hits. Sealing
-//! then pays a comparison of first and last timestamps per entry and a copy of
+//! then pays a comparison per entry (to the first timestamp that differs) and a copy of
 //! the column; decoding, a fingerprint of the section.
 
 use std::cell::RefCell;
 
-use crate::bits::BitWriter;
+use crate::bits::{BitWriter, refill};
 use crate::chunk::TimestampEncoding;
 use crate::pack::Format;
 
@@ -46,6 +46,10 @@ pub(crate) const ENTRIES: usize = 16;
 
 /// Longest column kept (a block writer's chunks).
 pub(crate) const MAX_SAMPLES: usize = 1024;
+
+/// Longest section kept: [`MAX_SAMPLES`] timestamps at up to 9 bytes each (a
+/// Gorilla stream's widest code).
+const MAX_SECTION_BYTES: usize = 9 * MAX_SAMPLES;
 
 /// What a sealed timestamp section depends on: the column, and whether the chunk
 /// was streamed (a streamed chunk always compares its Gorilla form; a bulk one
@@ -81,17 +85,13 @@ enum Kept {
 impl Kept {
     fn matches(&self, key: Key<'_>) -> bool {
         match (self, key) {
-            // First and last timestamps tell columns of different targets and
-            // chunks apart: the full comparison runs almost only on a hit.
+            // First and last timestamps, inline, tell columns of other targets
+            // and windows apart without a call to compare memory per entry
+            // (measured: +0.3 % bulk instructions without them).
             (Kept::Column(kept), Key::Column(ts)) => {
-                kept.len() == ts.len()
-                    && kept.first() == ts.first()
-                    && kept.last() == ts.last()
-                    && kept.as_slice() == ts
+                kept.first() == ts.first() && kept.last() == ts.last() && kept.as_slice() == ts
             }
-            (Kept::Stream { n: kn, w: kw }, Key::Stream { n, w }) => {
-                *kn == n && kw.bit_len() == w.bit_len() && kw == w
-            }
+            (Kept::Stream { n: kn, w: kw }, Key::Stream { n, w }) => *kn == n && kw == w,
             _ => false,
         }
     }
@@ -164,16 +164,6 @@ impl<K, V> Lru<K, V> {
     }
 }
 
-/// Replaces `buf`'s contents with `from`, keeping its allocation when large
-/// enough and growing it to exactly `from`'s length otherwise (not doubling:
-/// no buffer holds more than the largest key or value it has held, which is
-/// what the module's bound counts).
-pub(crate) fn refill<T: Copy>(buf: &mut Vec<T>, from: &[T]) {
-    buf.clear();
-    buf.reserve_exact(from.len());
-    buf.extend_from_slice(from);
-}
-
 thread_local! {
     static SEALED: RefCell<Lru<Kept, (Vec<u8>, Sealed)>> = RefCell::new(Lru::default());
     static DECODED: RefCell<DecodeMemo> = RefCell::new(DecodeMemo::default());
@@ -206,10 +196,9 @@ pub(crate) fn lookup(key: Key<'_>, out: &mut Vec<u8>) -> Option<Sealed> {
 }
 
 /// Keeps the `section` sealed for `key`, a validated column, on this thread
-/// (when both are within the module's bound: sections are, at up to 9 bytes a
-/// timestamp).
+/// (when both are within the module's bound).
 pub(crate) fn keep(key: Key<'_>, section: &[u8], sealed: Sealed) {
-    if key.samples() > MAX_SAMPLES || section.len() > 9 * MAX_SAMPLES {
+    if key.samples() > MAX_SAMPLES || section.len() > MAX_SECTION_BYTES {
         return;
     }
     with(&SEALED, |m| {
@@ -244,6 +233,7 @@ struct Section {
 
 impl Section {
     fn matches(&self, s: SectionRef<'_>) -> bool {
+        // Lengths inline first, as for columns (+1 % decode instructions without).
         self.n == s.n
             && self.bytes.len() == s.bytes.len()
             && self.enc == s.enc
@@ -252,11 +242,10 @@ impl Section {
     }
 }
 
-/// Whether a section is small enough to keep: at most [`MAX_SAMPLES`] timestamps
-/// in at most 9 bytes each (a Gorilla stream's widest code), so an entry stays
-/// within the bound the module states.
+/// Whether a section is small enough to keep, so that an entry stays within the
+/// bound the module states.
 fn keepable(s: SectionRef<'_>) -> bool {
-    s.n <= MAX_SAMPLES && s.bytes.len() <= 9 * MAX_SAMPLES
+    s.n <= MAX_SAMPLES && s.bytes.len() <= MAX_SECTION_BYTES
 }
 
 /// What [`decoded`] did.

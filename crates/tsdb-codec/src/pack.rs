@@ -1118,7 +1118,7 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
         && predictors.common.contains(&Predictor::None)
         && all_equal(xs, first, |x| x)
     {
-        return Some(constant_plan(Predictor::None, [0; 2], first, xs.len()));
+        return flat_plan(first, xs.len(), predictors);
     }
     let n = xs.len();
     let (mut scratch, mut kept) = (Vec::with_capacity(n), Vec::with_capacity(n));
