@@ -13,6 +13,7 @@ use crate::error::{CodecError, Result};
 use crate::gorilla::{TimestampWriter, XorWriter, decode_timestamps, decode_xor};
 use crate::memo;
 use crate::pack::{self, Format, Predictor, Predictors};
+use crate::scratch::Scratch;
 use crate::values::{Decimal, bits_from_ordered, ordered_from_bits, read_decimal_header};
 
 /// Chunk format version 1, which this build still reads.
@@ -215,12 +216,12 @@ impl ChunkEncoder {
         if n < 3 {
             return self.snapshot();
         }
-        let mut ts = Vec::with_capacity(n);
-        let mut vs = Vec::with_capacity(n);
+        let mut ts = Scratch::with_capacity(n);
+        let mut vs = Scratch::with_capacity(n);
         // The streams were written by this encoder; decoding them cannot fail. If it
         // ever did, the appendable form is still a correct chunk. It is built only
         // when needed: to decode irregular timestamps, or as that fallback.
-        let mut ts_section = Vec::with_capacity(32);
+        let mut ts_section = Scratch::with_capacity(32);
         let mut kept = None;
         let decode_values = |vs: &mut Vec<f64>| {
             // A flat line (most real chunks) needs no bit decoding.
@@ -228,7 +229,7 @@ impl ChunkEncoder {
                 vs.resize(n, f64::from_bits(bits));
                 return Ok(());
             }
-            let mut bytes = Vec::with_capacity(self.vals.w.byte_len());
+            let mut bytes = Scratch::with_capacity(self.vals.w.byte_len());
             self.vals.w.copy_to(&mut bytes);
             decode_xor(&bytes, n, vs)
         };
@@ -279,7 +280,7 @@ impl Chunk {
         }
         // Series of one scrape target share their timestamps: a column this
         // thread sealed lately is neither validated nor planned again.
-        let mut ts_section = Vec::with_capacity(32);
+        let mut ts_section = Scratch::with_capacity(32);
         let kept = memo::lookup(memo::Key::Column(ts), &mut ts_section);
         if kept.is_none() {
             // One branch-free pass; the offending pair is looked for only on
@@ -353,7 +354,7 @@ fn seal(
     ts: &[i64],
     vs: &[f64],
     open: Option<&ChunkEncoder>,
-    (mut ts_section, kept): (Vec<u8>, Option<memo::Sealed>),
+    (mut ts_section, kept): (Scratch<u8>, Option<memo::Sealed>),
 ) -> Option<Chunk> {
     debug_assert!(open.is_some() || ts.len() == vs.len());
     let built = std::cell::OnceCell::new();
@@ -425,7 +426,7 @@ fn seal_values<'a>(
     open: Option<&ChunkEncoder>,
     gorilla: &impl Fn() -> &'a ChunkEncoder,
     (ts_enc, ts_format): (TimestampEncoding, Format),
-    ts_section: Vec<u8>,
+    ts_section: Scratch<u8>,
 ) -> Option<Chunk> {
     let n = vs.len();
 
@@ -449,7 +450,7 @@ fn seal_values<'a>(
     let ordered_plan = if clean_decimal {
         None
     } else {
-        let ordered: Vec<i64> = vs.iter().map(|v| ordered_from_bits(v.to_bits())).collect();
+        let ordered: Scratch<i64> = vs.iter().map(|v| ordered_from_bits(v.to_bits())).collect();
         pack::best_plan(&ordered, &VALUE_PREDICTORS)
     };
     if let Some(p) = &ordered_plan
@@ -463,7 +464,7 @@ fn seal_values<'a>(
         best = None;
     }
 
-    let mut val_section = Vec::with_capacity(best.map_or(0, |(size, _)| size + 16));
+    let mut val_section = Scratch::with_capacity(best.map_or(0, |(size, _)| size + 16));
     let (val_enc, val_format) = match (best, decimal, ordered_plan) {
         (Some((_, ValueEncoding::Decimal)), Some((_, d, p)), _) => {
             d.write_header(&mut val_section);

@@ -65,6 +65,7 @@ mod error;
 mod gorilla;
 mod memo;
 mod pack;
+mod scratch;
 mod values;
 
 pub use chunk::{

@@ -36,6 +36,7 @@ use crate::bits::{
     zero_padded_prefix, zigzag,
 };
 use crate::error::{CodecError, Result};
+use crate::scratch::Scratch;
 
 /// Set in the predictor byte when a common factor follows the base.
 const MULTIPLIER_FLAG: u8 = 0x80;
@@ -129,7 +130,7 @@ pub(crate) struct Plan {
     multiplier: u64,
     /// Residuals minus base, divided by the multiplier, one per packed slot (for
     /// Rice coding: zigzag-mapped).
-    offsets: Vec<u64>,
+    offsets: Scratch<u64>,
     /// Estimated encoded size in bytes.
     pub(crate) bytes: usize,
 }
@@ -141,7 +142,7 @@ fn bit_len(v: u64) -> u32 {
 /// Builds the plan for one predictor.
 #[cfg(test)]
 pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
-    let mut residuals = Vec::with_capacity(xs.len());
+    let mut residuals = Scratch::with_capacity(xs.len());
     let header = residuals_into(xs, predictor, &mut residuals);
     let range = range_of(&residuals);
     plan_residuals(residuals, header, predictor, xs.len(), range)
@@ -208,7 +209,7 @@ fn residuals_into(xs: &[i64], predictor: Predictor, out: &mut Vec<i64>) -> [i64;
 /// The plan for `residuals` of `predictor` over `n` values; `range` holds the
 /// smallest and largest residual.
 fn plan_residuals(
-    residuals: Vec<i64>,
+    residuals: Scratch<i64>,
     header: [i64; 2],
     predictor: Predictor,
     n: usize,
@@ -228,7 +229,7 @@ fn plan_residuals(
             }
         }
     }
-    let mut offsets: Vec<u64> = residuals
+    let mut offsets: Scratch<u64> = residuals
         .iter()
         .map(|r| r.wrapping_sub(best.base) as u64)
         .collect();
@@ -315,7 +316,7 @@ fn constant_plan(predictor: Predictor, header: [i64; 2], base: i64, n: usize) ->
         header,
         base,
         multiplier: 1,
-        offsets: Vec::new(),
+        offsets: Scratch::new(),
         bytes: 1 + header_bytes + uvarint_len(zigzag(base)),
     }
 }
@@ -326,7 +327,7 @@ struct RicePlan {
     multiplier: u64,
     k: u32,
     /// `zigzag((r − base) / multiplier)` per slot.
-    values: Vec<u64>,
+    values: Scratch<u64>,
     /// Bytes after the header values: parameter byte, base, multiplier, codes.
     bytes: usize,
 }
@@ -385,7 +386,7 @@ fn lower_median(xs: &[i64], (lo, hi): (i64, i64)) -> Option<i64> {
     if zeros > xs.len() / 2 {
         return Some(0);
     }
-    let mut scratch = xs.to_vec();
+    let mut scratch = Scratch::from_slice(xs);
     let (_, &mut median, _) = scratch.get_mut(..)?.select_nth_unstable(rank);
     Some(median)
 }
@@ -447,7 +448,7 @@ fn rice_plan(residuals: &[i64], factor: bool, range: (i64, i64)) -> Option<RiceP
     } else {
         1
     };
-    let values: Vec<u64> = if multiplier == 1 {
+    let values: Scratch<u64> = if multiplier == 1 {
         residuals
             .iter()
             .map(|&r| zigzag(r.wrapping_sub(base)))
@@ -1181,7 +1182,7 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
         return flat_plan(first, xs.len(), predictors);
     }
     let n = xs.len();
-    let (mut scratch, mut kept) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut scratch, mut kept) = (Scratch::with_capacity(n), Scratch::with_capacity(n));
     // Estimated bits, predictor, header values, range of the residuals.
     type Best = Option<(usize, Predictor, [i64; 2], (i64, i64))>;
     let mut best: Best = None;

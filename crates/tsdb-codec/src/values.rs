@@ -12,6 +12,7 @@
 
 use crate::bits::{ByteReader, all_equal, put_uvarint};
 use crate::error::{CodecError, Result};
+use crate::scratch::Scratch;
 
 /// Largest decimal exponent tried: 10^e must be exact in an f64.
 pub(crate) const MAX_DECIMAL_EXP: usize = 18;
@@ -108,7 +109,7 @@ fn smallest_exponent(v: f64, from: usize) -> Option<(usize, i64)> {
 pub(crate) struct Decimal {
     pub(crate) exp: u8,
     /// Every value's integer, or none when [`Decimal::flat`] holds the one.
-    pub(crate) ints: Vec<i64>,
+    pub(crate) ints: Scratch<i64>,
     /// The integer of a flat line (every value the same), kept once.
     pub(crate) flat: Option<i64>,
     pub(crate) specials: Vec<(usize, u64)>,
@@ -127,14 +128,16 @@ impl Decimal {
             let (e, k) = smallest_exponent(first, 0)?;
             return Some(Decimal {
                 exp: e as u8,
-                ints: Vec::new(),
+                ints: Scratch::new(),
                 flat: Some(k),
                 specials: Vec::new(),
             });
         }
+        let mut ints = Scratch::with_capacity(n);
+        ints.resize(n, 0);
         let mut d = Decimal {
             exp: 0,
-            ints: vec![0; n],
+            ints,
             flat: None,
             specials: Vec::new(),
         };
@@ -300,7 +303,7 @@ mod tests {
     fn picks_the_smallest_exponent() {
         let d = Decimal::analyze(&[72.53, 0.1, 3.0, -12.5]).unwrap();
         assert_eq!(d.exp, 2);
-        assert_eq!(d.ints, vec![7253, 10, 300, -1250]);
+        assert_eq!(*d.ints, vec![7253, 10, 300, -1250]);
         assert!(d.specials.is_empty());
     }
 
