@@ -964,14 +964,14 @@ fn for_plan(residuals: &[i64], base: i64) -> ForPlan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct LenHist {
     /// `counts[b]`: how many values are `b` bits long.
-    counts: [usize; 65],
+    counts: [u32; 65],
     /// The largest length counted (0 when none): no scan for it.
     top: u32,
 }
 
 impl LenHist {
     fn count(&self, b: usize) -> usize {
-        self.counts.get(b).copied().unwrap_or(0)
+        self.counts.get(b).map_or(0, |&c| c as usize)
     }
 }
 
@@ -1007,11 +1007,11 @@ fn bit_len_hist<T: Copy>(xs: &[T], f: impl Fn(T) -> u64) -> LenHist {
     }
     let top = bit_len(any);
     let [l0, l1, l2, l3] = &lanes;
-    let mut counts = [0usize; 65];
+    let mut counts = [0u32; 65];
     // Only the lengths up to the largest were counted.
     let lanes = (counts.iter_mut().zip(l0).zip(l1).zip(l2).zip(l3)).take(top as usize + 1);
     for ((((h, a), b), c), d) in lanes {
-        *h = (a + b + c + d) as usize;
+        *h = a.wrapping_add(*b).wrapping_add(*c).wrapping_add(*d);
     }
     LenHist { counts, top }
 }
@@ -1025,7 +1025,14 @@ fn cost_from_hist(hist: &LenHist, m: usize) -> (u32, u32, usize) {
     let mut above = 0usize; // values wider than w
     for w in (0..max_w).rev() {
         above += hist.count(w as usize + 1);
-        let bits = m * w as usize + usize::from(above > 0) * 8 + above * (8 + (max_w - w) as usize);
+        let exceptions = usize::from(above > 0) * 8 + above * (8 + (max_w - w) as usize);
+        // Narrower widths only add exceptions, each costing more: once the
+        // exceptions alone cost as much as the best, none of them is smaller
+        // (wide values would otherwise try every width down to zero).
+        if exceptions >= best_bits {
+            break;
+        }
+        let bits = m * w as usize + exceptions;
         if bits < best_bits {
             best_bits = bits;
             best_w = w;
@@ -2185,11 +2192,24 @@ mod tests {
                     proptest::prop_assert_eq!(extremes(&res), extremes_reference(&res));
                     // The histogram of bit lengths against counting one by one.
                     let hist = bit_len_hist(&res, |r| r as u64);
-                    let mut counts = [0usize; 65];
+                    let mut counts = [0u32; 65];
                     res.iter().for_each(|&r| counts[bit_len(r as u64) as usize] += 1);
                     proptest::prop_assert_eq!(hist.counts, counts);
                     let top = res.iter().map(|&r| bit_len(r as u64)).max().unwrap_or(0);
                     proptest::prop_assert_eq!(hist.top, top);
+                    // The cheapest width against trying every one, widest first
+                    // (the widest of equal costs wins).
+                    let m = res.len();
+                    let mut want = (top, m * top as usize);
+                    for w in (0..top).rev() {
+                        let above = res.iter().filter(|&&r| bit_len(r as u64) > w).count();
+                        let bits = m * w as usize
+                            + if above > 0 { 8 + above * (8 + (top - w) as usize) } else { 0 };
+                        if bits < want.1 {
+                            want = (w, bits);
+                        }
+                    }
+                    proptest::prop_assert_eq!(cost_from_hist(&hist, m), (want.0, top, want.1));
                 }
             }
         }
