@@ -44,7 +44,7 @@
 //!   again. The bytes and the samples are the same as without them.
 //! - Sealing's short-lived vectors come from a per-thread pool of spares rather
 //!   than from the allocator (at most 8 of each element type, of at most 16 KiB
-//!   each: 512 KiB a thread at most, about 30 KiB for 120-sample chunks).
+//!   each: 512 KiB a thread at most; about 10 KiB for 120-sample chunks).
 //! - [`Chunk`] owns its bytes; [`ChunkRef`] reads borrowed (memory-mapped) bytes.
 //! - Decoding any byte string returns samples or a [`CodecError`]: never a panic, an
 //!   endless loop, or an allocation beyond [`MAX_CHUNK_SAMPLES`] and

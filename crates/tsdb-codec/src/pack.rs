@@ -363,7 +363,8 @@ fn four_lowest(xs: &[i64]) -> [i64; 4] {
 }
 
 /// The element of rank `(len − 1) / 2` of `xs`, as sorting would place it
-/// (`None` when empty), given the smallest and largest of `xs`.
+/// (`None` when empty), given the smallest and largest of `xs` (a wrong range
+/// costs only speed: the count then refuses and selection decides).
 ///
 /// Residuals worth Rice coding are a few bits wide: when they span fewer than
 /// 512 values, a count of each value and a walk up the counts to the middle find
@@ -393,7 +394,7 @@ fn lower_median(xs: &[i64], (lo, hi): (i64, i64)) -> Option<i64> {
 
 /// The element of rank `rank` of `xs`, whose values all lie in `lo..lo + SPAN`,
 /// from a count of each value; `None` when one does not (or `xs` is too long for
-/// the counts).
+/// 16-bit counts, which a chunk's column never is).
 fn counted_median<const SPAN: usize>(xs: &[i64], lo: i64, rank: usize) -> Option<i64> {
     if xs.len() > usize::from(u16::MAX) {
         return None;
@@ -401,7 +402,13 @@ fn counted_median<const SPAN: usize>(xs: &[i64], lo: i64, rank: usize) -> Option
     let mut counts = [0u16; SPAN];
     let mut outside = 0usize;
     for &x in xs {
-        match counts.get_mut(x.wrapping_sub(lo) as usize) {
+        // From `lo` up the difference is exact as a u64; below it, or past the
+        // counts, the value is outside.
+        let slot = (x >= lo)
+            .then(|| usize::try_from(x.wrapping_sub(lo) as u64).ok())
+            .flatten()
+            .and_then(|d| counts.get_mut(d));
+        match slot {
             Some(c) => *c += 1,
             None => outside += 1,
         }
@@ -2190,6 +2197,9 @@ mod tests {
                     for_each_residual(xs, p, |r| want.push(r));
                     proptest::prop_assert_eq!(&res, &want);
                     proptest::prop_assert_eq!(extremes(&res), extremes_reference(&res));
+                    if !res.is_empty() {
+                        proptest::prop_assert_eq!(estimate_bits(&res, 0).1, range_of(&res));
+                    }
                     // The histogram of bit lengths against counting one by one.
                     let hist = bit_len_hist(&res, |r| r as u64);
                     let mut counts = [0u32; 65];
@@ -2213,6 +2223,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_wrong_range_does_not_wrap_into_the_counts() {
+        // Past i64::MAX from `lo`, the smallest values would wrap into the counts.
+        let xs = [i64::MIN, i64::MIN + 1, i64::MAX];
+        assert_eq!(
+            lower_median(&xs, (i64::MAX - 10, i64::MAX)),
+            Some(i64::MIN + 1)
+        );
     }
 
     proptest::proptest! {
@@ -2239,6 +2259,11 @@ mod tests {
             sorted.sort_unstable();
             let want = sorted.get(sorted.len().saturating_sub(1) / 2).copied();
             proptest::prop_assert_eq!(lower_median(&xs, range_of(&xs)), want);
+            // A wrong range only slows it down.
+            let (lo, hi) = range_of(&xs);
+            for wrong in [(lo.wrapping_add(1), hi), (i64::MAX - 10, i64::MAX), (hi, lo)] {
+                proptest::prop_assert_eq!(lower_median(&xs, wrong), want);
+            }
         }
 
         #[test]

@@ -3,13 +3,15 @@
 //! Sealing a chunk fills about ten short-lived vectors (decoded columns, the
 //! residuals of each predictor, offsets, Rice codes, sections) and drops them a
 //! few microseconds later. From the allocator each costs a `malloc` and a `free`,
-//! about 135 instructions together: a tenth of sealing a gauge's chunk. A
-//! [`Scratch`] takes a spare vector from its thread's pool instead and gives it
-//! back, cleared, when dropped.
+//! about 135 instructions together. A [`Scratch`] takes a spare vector from its
+//! thread's pool instead and gives it back, cleared, when dropped (callgrind:
+//! 1.6–5.4 % fewer instructions encoding whole columns, 1.6–3.3 % through
+//! `ChunkEncoder`).
 //!
 //! Bound: a thread keeps at most [`KEPT`] spare vectors of each element type, of
 //! at most [`MAX_KEPT_BYTES`] each (larger ones are freed): at most 4 × 8 × 16 KiB
-//! = 512 KiB a thread, about 30 KiB for 120-sample chunks.
+//! = 512 KiB a thread. For 120-sample chunks a vector holds about 1 KiB and
+//! sealing has about ten in use at once: about 10 KiB a thread, 30 KiB at most.
 
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
@@ -58,7 +60,8 @@ fn take<T: Pooled>(capacity: usize) -> Vec<T> {
         .flatten();
     match spare {
         Some(mut v) => {
-            v.reserve(capacity);
+            // Exactly: doubling a spare could take it past what the pool keeps.
+            v.reserve_exact(capacity);
             v
         }
         None => Vec::with_capacity(capacity),
