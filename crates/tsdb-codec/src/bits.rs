@@ -101,6 +101,13 @@ impl BitWriter {
         self.bit_len().div_ceil(8)
     }
 
+    /// A cheap digest of the stream (its length, first word and unflushed bits):
+    /// equal streams have equal digests.
+    pub(crate) fn digest(&self) -> u64 {
+        let first = self.buf.first_chunk().map_or(0, |b| u64::from_be_bytes(*b));
+        (self.bit_len() as u64) ^ first.rotate_left(17) ^ self.acc.rotate_left(41)
+    }
+
     /// Heap bytes held (capacity of the word buffer) plus the struct itself.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.buf.capacity()

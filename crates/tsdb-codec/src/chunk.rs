@@ -8,7 +8,7 @@
 //! ```
 //! Decoding needs nothing but these bytes.
 
-use crate::bits::{ByteReader, put_uvarint, uvarint_len, zigzag};
+use crate::bits::{ByteReader, all_equal, put_uvarint, uvarint_len, zigzag};
 use crate::error::{CodecError, Result};
 use crate::gorilla::{TimestampWriter, XorWriter, decode_timestamps, decode_xor};
 use crate::memo;
@@ -223,10 +223,23 @@ impl ChunkEncoder {
         // when needed: to decode irregular timestamps, or as that fallback.
         let mut ts_section = Scratch::with_capacity(32);
         let mut kept = None;
+        let ts_key = memo::Key::Stream { n, w: &self.ts.w };
+        // A flat line (most real chunks) needs no bit decoding and no plan. Other
+        // value columns are often equal too (a histogram's buckets, a count and
+        // its `+Inf` bucket): a stream this thread sealed lately is neither
+        // decoded nor planned again.
+        let flat = self.vals.flat(n);
+        let val_key = flat
+            .is_none()
+            .then_some(memo::Key::Stream { n, w: &self.vals.w });
+        let mut val_section = Scratch::with_capacity(32);
+        let val_kept = val_key.and_then(|key| memo::lookup_values(key, &mut val_section));
         let decode_values = |vs: &mut Vec<f64>| {
-            // A flat line (most real chunks) needs no bit decoding.
-            if let Some(bits) = self.vals.flat(n) {
+            if let Some(bits) = flat {
                 vs.resize(n, f64::from_bits(bits));
+                return Ok(());
+            }
+            if val_kept.is_some() {
                 return Ok(());
             }
             let mut bytes = Scratch::with_capacity(self.vals.w.byte_len());
@@ -242,7 +255,7 @@ impl ChunkEncoder {
             None => {
                 // Series of one scrape target share their timestamps: a stream
                 // this thread sealed lately is neither decoded nor planned again.
-                kept = memo::lookup(memo::Key::Stream { n, w: &self.ts.w }, &mut ts_section);
+                kept = memo::lookup(ts_key, &mut ts_section);
                 if kept.is_some() {
                     decode_values(&mut vs)
                 } else {
@@ -255,7 +268,17 @@ impl ChunkEncoder {
         if decoded.is_err() {
             return self.snapshot();
         }
-        seal(&ts, &vs, Some(&self), (ts_section, kept)).unwrap_or_else(|| self.snapshot())
+        let times = Memoized {
+            section: ts_section,
+            kept,
+            key: Some(ts_key),
+        };
+        let values = Memoized {
+            section: val_section,
+            kept: val_kept,
+            key: val_key,
+        };
+        seal(n, (&ts, &vs), Some(&self), times, values).unwrap_or_else(|| self.snapshot())
     }
 }
 
@@ -297,7 +320,25 @@ impl Chunk {
                 return Ok(appendable(ts, vs).finish());
             }
         }
-        match seal(ts, vs, None, (ts_section, kept)) {
+        // A flat line needs no plan; another value column this thread sealed
+        // lately is not planned again.
+        let flat = vs
+            .split_first()
+            .is_none_or(|(first, rest)| all_equal(rest, first.to_bits(), f64::to_bits));
+        let val_key = (!flat).then_some(memo::Key::Values(vs));
+        let mut val_section = Scratch::with_capacity(32);
+        let val_kept = val_key.and_then(|key| memo::lookup_values(key, &mut val_section));
+        let times = Memoized {
+            section: ts_section,
+            kept,
+            key: Some(memo::Key::Column(ts)),
+        };
+        let values = Memoized {
+            section: val_section,
+            kept: val_kept,
+            key: val_key,
+        };
+        match seal(ts.len(), (ts, vs), None, times, values) {
             Some(chunk) => Ok(chunk),
             None => Ok(appendable(ts, vs).snapshot()),
         }
@@ -343,28 +384,56 @@ const VALUE_PREDICTORS: Predictors = Predictors {
 const BULK_TS_COMPARE_BITS: usize = 8;
 const BULK_VALUES_COMPARE_BITS: usize = 24;
 
-/// Chooses and writes the smallest encoding of each column. `open` holds the
-/// appendable streams when they exist already; otherwise they are built only if the
-/// packed forms are poor. `kept`: the timestamp section when this thread's memo
-/// had it (the section written so far, and its encoding); timestamps are then
-/// not planned, and a streamed chunk (whose Gorilla form is `open`) may pass `ts`
-/// empty. A bulk chunk passes its column, which its Gorilla form is built from.
-/// `None` if the result fails to parse (never expected).
+/// A column's section as this thread's memo had it (the section written so far,
+/// and its outcome), or an empty buffer and `None`; and the key to keep a freshly
+/// sealed one under (`None`: not kept).
+struct Memoized<'a, S> {
+    section: Scratch<u8>,
+    kept: Option<S>,
+    key: Option<memo::Key<'a>>,
+}
+
+/// Chooses and writes the smallest encoding of each of `n` samples' columns.
+/// `open` holds the appendable streams when they exist already; otherwise they
+/// are built only if the packed forms are poor. A column whose section the memo
+/// had is not planned, and a streamed chunk (whose Gorilla form is `open`) may
+/// pass it empty. A bulk chunk passes both columns, which its Gorilla form is
+/// built from. `None` if the result fails to parse (never expected).
 fn seal(
-    ts: &[i64],
-    vs: &[f64],
+    n: usize,
+    (ts, vs): (&[i64], &[f64]),
     open: Option<&ChunkEncoder>,
-    (mut ts_section, kept): (Scratch<u8>, Option<memo::Sealed>),
+    mut times: Memoized<'_, memo::Sealed>,
+    mut values: Memoized<'_, memo::SealedValues>,
 ) -> Option<Chunk> {
-    debug_assert!(open.is_some() || ts.len() == vs.len());
+    debug_assert!(open.is_some() || (ts.len() == n && vs.len() == n));
     let built = std::cell::OnceCell::new();
     let gorilla = || open.unwrap_or_else(|| built.get_or_init(|| appendable(ts, vs)));
 
-    let (ts_enc, ts_format) = match kept {
+    let (ts_enc, ts_format) = match times.kept {
         Some(sealed) => sealed,
-        None => seal_timestamps(ts, open, &gorilla, &mut ts_section)?,
+        None => seal_timestamps(ts, open, &gorilla, &mut times.section, times.key)?,
     };
-    seal_values(vs, open, &gorilla, (ts_enc, ts_format), ts_section)
+    let (val_enc, val_format) = match values.kept {
+        Some(sealed) => sealed,
+        None => {
+            let sealed = seal_values(vs, open, &gorilla, &mut values.section);
+            if let Some(key) = values.key {
+                memo::keep_values(key, &values.section, sealed);
+            }
+            sealed
+        }
+    };
+
+    let (ts_section, val_section) = (&times.section, &values.section);
+    let format = ts_format.max(val_format).max(Format::V2);
+    // The exact length, so that the boxed chunk keeps this allocation.
+    let header = 2 + uvarint_len(n as u64) + uvarint_len(ts_section.len() as u64);
+    let mut bytes = Vec::with_capacity(header + ts_section.len() + val_section.len());
+    write_header(&mut bytes, format, ts_enc, val_enc, n, ts_section.len());
+    bytes.extend_from_slice(ts_section);
+    bytes.extend_from_slice(val_section);
+    Chunk::from_bytes(bytes).ok()
 }
 
 /// The common difference of `ts` when there is one (two or more values).
@@ -377,12 +446,14 @@ fn constant_delta(ts: &[i64]) -> Option<i64> {
 }
 
 /// Chooses and writes the timestamp section; returns its encoding and the oldest
-/// format version that reads it. Irregular columns are kept in this thread's memo.
+/// format version that reads it. Irregular columns are kept in this thread's memo
+/// under `key`.
 fn seal_timestamps<'a>(
     ts: &[i64],
     open: Option<&ChunkEncoder>,
     gorilla: &impl Fn() -> &'a ChunkEncoder,
     ts_section: &mut Vec<u8>,
+    key: Option<memo::Key<'_>>,
 ) -> Option<(TimestampEncoding, Format)> {
     if let Some(delta) = constant_delta(ts)
         && delta > 0
@@ -411,23 +482,20 @@ fn seal_timestamps<'a>(
         let format = pack::write(&plan, n, ts_section);
         (TimestampEncoding::Packed, format)
     };
-    let key = match open {
-        Some(enc) => memo::Key::Stream { n, w: &enc.ts.w },
-        None => memo::Key::Column(ts),
-    };
-    memo::keep(key, ts_section, sealed);
+    if let Some(key) = key {
+        memo::keep(key, ts_section, sealed);
+    }
     Some(sealed)
 }
 
-/// Chooses and writes the value section, then assembles the chunk in the oldest
-/// format version that reads both sections (at least 2).
+/// Chooses and writes the value section into `val_section`; returns its encoding
+/// and the oldest format version that reads it.
 fn seal_values<'a>(
     vs: &[f64],
     open: Option<&ChunkEncoder>,
     gorilla: &impl Fn() -> &'a ChunkEncoder,
-    (ts_enc, ts_format): (TimestampEncoding, Format),
-    ts_section: Scratch<u8>,
-) -> Option<Chunk> {
+    val_section: &mut Vec<u8>,
+) -> memo::SealedValues {
     let n = vs.len();
 
     let mut best: Option<(usize, ValueEncoding)> = None;
@@ -464,30 +532,20 @@ fn seal_values<'a>(
         best = None;
     }
 
-    let mut val_section = Scratch::with_capacity(best.map_or(0, |(size, _)| size + 16));
-    let (val_enc, val_format) = match (best, decimal, ordered_plan) {
+    val_section.reserve(best.map_or(0, |(size, _)| size + 16));
+    match (best, decimal, ordered_plan) {
         (Some((_, ValueEncoding::Decimal)), Some((_, d, p)), _) => {
-            d.write_header(&mut val_section);
-            (ValueEncoding::Decimal, pack::write(&p, n, &mut val_section))
+            d.write_header(val_section);
+            (ValueEncoding::Decimal, pack::write(&p, n, val_section))
         }
-        (Some((_, ValueEncoding::OrderedBits)), _, Some(p)) => (
-            ValueEncoding::OrderedBits,
-            pack::write(&p, n, &mut val_section),
-        ),
+        (Some((_, ValueEncoding::OrderedBits)), _, Some(p)) => {
+            (ValueEncoding::OrderedBits, pack::write(&p, n, val_section))
+        }
         _ => {
-            gorilla().vals.w.copy_to(&mut val_section);
+            gorilla().vals.w.copy_to(val_section);
             (ValueEncoding::Xor, Format::V2)
         }
-    };
-
-    let format = ts_format.max(val_format).max(Format::V2);
-    // The exact length, so that the boxed chunk keeps this allocation.
-    let header = 2 + uvarint_len(n as u64) + uvarint_len(ts_section.len() as u64);
-    let mut bytes = Vec::with_capacity(header + ts_section.len() + val_section.len());
-    write_header(&mut bytes, format, ts_enc, val_enc, n, ts_section.len());
-    bytes.extend_from_slice(&ts_section);
-    bytes.extend_from_slice(&val_section);
-    Chunk::from_bytes(bytes).ok()
+    }
 }
 
 fn write_header(
@@ -1036,10 +1094,16 @@ mod tests {
         }
     }
 
-    /// Seals `ts` with values from `seed`, in bulk or streamed.
+    /// Seals `ts` with values from `seed`, in bulk or streamed: 2-decimal values,
+    /// or (a seed of 6 modulo 8) values that are no short decimals, or (a seed of
+    /// 0) a flat line.
     fn seal_with(ts: &[i64], seed: u64, streamed: bool) -> Vec<u8> {
         let vs: Vec<f64> = (0..ts.len() as u64)
-            .map(|i| (seed.wrapping_mul(i + 7) % 1_000) as f64 / 100.0)
+            .map(|i| match seed {
+                0 => 4.5,
+                _ if seed % 8 == 6 => (seed.wrapping_mul(i + 7) % 1_000) as f64 / 7.0,
+                _ => (seed.wrapping_mul(i + 7) % 1_000) as f64 / 100.0,
+            })
             .collect();
         let chunk = if streamed {
             let mut enc = ChunkEncoder::new();
@@ -1054,15 +1118,16 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Series sharing a few timestamp columns, sealed in any order, in bulk or
-        /// streamed: every chunk is the one a seal without the memo writes.
+        /// Series sharing a few timestamp columns (and, from a few seeds, value
+        /// columns), sealed in any order, in bulk or streamed: every chunk is the
+        /// one a seal without the memos writes.
         #[test]
-        fn memoized_timestamps_are_the_sections_a_fresh_seal_writes(
+        fn memoized_sections_are_the_sections_a_fresh_seal_writes(
             columns in proptest::collection::vec(
                 (0i64..1 << 40, 1i64..60_000, 0i64..20, proptest::collection::vec(-2_000i64..2_000, 3..150)),
                 1..24,
             ),
-            seals in proptest::collection::vec((0usize..24, proptest::prelude::any::<u64>(), proptest::prelude::any::<bool>()), 1..48),
+            seals in proptest::collection::vec((0usize..24, proptest::prop_oneof![0u64..8, proptest::prelude::any::<u64>()], proptest::prelude::any::<bool>()), 1..48),
         ) {
             // Up to 24 columns, more than the memo keeps, so entries are evicted
             // and reused. Jitter around an interval that may change halfway (by
@@ -1183,6 +1248,45 @@ mod tests {
             seal_with(&ts, seed, true);
         }
         assert_eq!(memo::kept_decoded(), 0);
+    }
+
+    #[test]
+    fn series_sharing_values_seal_them_once() {
+        memo::clear();
+        let regular: Vec<i64> = (0..120i64).map(|i| i * 15_000).collect();
+        let section = |b: &[u8]| {
+            let h = Header::parse(b).unwrap();
+            b[h.val_start as usize..].to_vec()
+        };
+        for streamed in [false, true] {
+            // Two series with the same values (a histogram's buckets): one
+            // value section kept per way of sealing; other timestamps reuse it.
+            let first = seal_with(&regular, 5, streamed);
+            let kept = memo::kept_values();
+            let shifted: Vec<i64> = regular.iter().map(|t| t + 1).collect();
+            let second = seal_with(&shifted, 5, streamed);
+            assert_eq!(memo::kept_values(), kept);
+            assert_eq!(section(&first), section(&second));
+            // Another column, and the same column in the other way of sealing,
+            // are sealed afresh.
+            seal_with(&regular, 7, streamed);
+            assert_eq!(memo::kept_values(), kept + 1);
+        }
+        assert_eq!(memo::kept_values(), 4);
+        // A flat line is not planned, so not kept; values that differ only in
+        // a bit are another column.
+        seal_with(&regular, 0, false);
+        assert_eq!(memo::kept_values(), 4);
+        let vs: Vec<f64> = (0..120).map(|i| f64::from(i - 60) / 4.0).collect();
+        // 0.0 == -0.0, but they are other bits.
+        let mut other = vs.clone();
+        other[60] = -0.0;
+        let a = Chunk::encode(&regular, &vs).unwrap();
+        let b = Chunk::encode(&regular, &other).unwrap();
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        b.decode_into(&mut t, &mut v).unwrap();
+        assert_eq!(v[60].to_bits(), (-0.0f64).to_bits());
+        assert_ne!(a.as_bytes(), b.as_bytes());
     }
 
     #[test]

@@ -35,13 +35,15 @@
 //!   so decoding needs no outside state. This build writes format
 //!   [`CHUNK_FORMAT_V3`] for chunks with Rice codes and [`CHUNK_FORMAT_V2`] for
 //!   the rest, and reads [`CHUNK_FORMAT_V1`] too.
-//! - Series scraped from one target share their timestamps. Each thread that
-//!   seals chunks remembers the sections of the last 16 irregular timestamp
-//!   columns it sealed, and each thread that decodes remembers the timestamps of
-//!   the last 16 irregular sections it decoded more than once (columns of up to
-//!   1024 samples; at most 600 KiB a thread, typically about 36 KiB for 120-sample
-//!   chunks). A column or section equal to one of them is not planned or decoded
-//!   again. The bytes and the samples are the same as without them.
+//! - Series scraped from one target share their timestamps, and a histogram's
+//!   buckets often share their values. Each thread that seals chunks remembers
+//!   the sections of the last 16 irregular timestamp columns and of the last 16
+//!   value columns that were not flat it sealed, and each thread that decodes
+//!   remembers the timestamps of the last 16 irregular sections it decoded more
+//!   than once (columns of up to 1024 samples; at most 1 MiB a thread, typically
+//!   about 50 KiB for 120-sample chunks). A column or section equal to one of
+//!   them is not planned or decoded again. The bytes and the samples are the same
+//!   as without them.
 //! - Sealing's short-lived vectors come from a per-thread pool of spares rather
 //!   than from the allocator (at most 8 of each element type, of at most 16 KiB
 //!   each: 512 KiB a thread at most; about 10 KiB for 120-sample chunks).

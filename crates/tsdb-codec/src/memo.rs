@@ -1,4 +1,5 @@
-//! Per-thread memos of recently sealed and decoded timestamp sections.
+//! Per-thread memos of recently sealed timestamp and value sections, and of
+//! recently decoded timestamp sections.
 //!
 //! Every series scraped from one target carries the same timestamps: a scrape
 //! stamps all its samples with one time. A host that seals those series' chunks
@@ -10,13 +11,18 @@
 //! jittered timestamps is most of the cost of decoding real chunks.
 //!
 //! **Sealing.** Each thread keeps the sections of the last [`ENTRIES`] irregular
-//! columns it sealed, with the columns (or, for streamed chunks, their Gorilla
-//! streams). A column equal to one of them (compared in full, not by a hash)
-//! reuses its section. The section written is the one a fresh seal would write:
-//! it depends on nothing but the column and whether the chunk was streamed (see
-//! [`Key`]), so the memo changes no byte, only the time. Every kept column was
-//! validated (strictly increasing) before it was sealed, so `Chunk::encode` skips
-//! validating a column it finds here.
+//! timestamp columns it sealed, with the columns (or, for streamed chunks, their
+//! Gorilla streams), and apart from them those of the last [`ENTRIES`] value
+//! columns that were not flat. Value columns repeat across series too: a
+//! histogram's buckets hold equal counts while no observation falls between
+//! them, and its `+Inf` bucket equals its count (10–15 % of the value columns
+//! that change, in three captures of a Prometheus and a node_exporter). A column
+//! equal to a kept one (compared in full, bit for bit, where a cheap tag of its
+//! length and ends matches) reuses its section. The section written is the one a
+//! fresh seal would write: it depends on nothing but the column and whether the
+//! chunk was streamed (see [`Key`]), so the memo changes no byte, only the time.
+//! Every kept timestamp column was validated (strictly increasing) before it was
+//! sealed, so `Chunk::encode` skips validating a column it finds here.
 //!
 //! **Decoding.** Each thread keeps the timestamps of the last [`ENTRIES`]
 //! irregular sections it decoded twice (see [`Decoded`]), keyed by the section's
@@ -25,11 +31,12 @@
 //! error are kept.
 //!
 //! Bounds: columns longer than [`MAX_SAMPLES`] are not kept, and an entry holds
-//! a key and a value of at most 9 bytes a timestamp each (a column: 8; a Gorilla
-//! stream or a section: at most about 8.5, and a few bytes of header). Buffers
-//! reused for another entry grow to exactly what it needs, never doubling. So a
-//! thread holds at most 2 × [`ENTRIES`] × 2 × 9 × [`MAX_SAMPLES`] bytes — under
-//! 600 KiB — and typically about 36 KiB for 120-sample chunks.
+//! a key and a value of at most 10 bytes a sample each (a column: 8; a Gorilla
+//! stream or a section: at most 9 a timestamp and 77 bits a value, and a few
+//! bytes of header). Buffers reused for another entry grow to exactly what it
+//! needs, never doubling. So a thread holds at most 3 × [`ENTRIES`] × 2 × 10 ×
+//! [`MAX_SAMPLES`] bytes — under 1 MiB — and typically about 50 KiB for
+//! 120-sample chunks.
 //! Eviction is least recently used: a scan over more distinct columns than
 //! [`ENTRIES`] (every chunk of a synthetic jittered set) gets no hits. Sealing
 //! then pays a comparison per entry (to the first timestamp that differs) and a copy of
@@ -38,7 +45,7 @@
 use std::cell::RefCell;
 
 use crate::bits::{BitWriter, refill};
-use crate::chunk::TimestampEncoding;
+use crate::chunk::{TimestampEncoding, ValueEncoding};
 use crate::pack::Format;
 
 /// Columns kept per thread.
@@ -47,20 +54,22 @@ pub(crate) const ENTRIES: usize = 16;
 /// Longest column kept (a block writer's chunks).
 pub(crate) const MAX_SAMPLES: usize = 1024;
 
-/// Longest section kept: [`MAX_SAMPLES`] timestamps at up to 9 bytes each (a
-/// Gorilla stream's widest code).
-const MAX_SECTION_BYTES: usize = 9 * MAX_SAMPLES;
+/// Longest section kept: [`MAX_SAMPLES`] samples at up to 10 bytes each (a
+/// Gorilla stream's widest code: 9 bytes a timestamp, 77 bits a value).
+const MAX_SECTION_BYTES: usize = 10 * MAX_SAMPLES;
 
 /// What a sealed timestamp section depends on: the column, and whether the chunk
 /// was streamed (a streamed chunk always compares its Gorilla form; a bulk one
 /// only when packing is poor, so the two can choose differently).
 #[derive(Clone, Copy)]
 pub(crate) enum Key<'a> {
-    /// A column sealed in bulk (`Chunk::encode`).
+    /// A timestamp column sealed in bulk (`Chunk::encode`).
     Column(&'a [i64]),
+    /// A value column sealed in bulk, compared bit for bit.
+    Values(&'a [f64]),
     /// A streamed column (`ChunkEncoder::finish`), as its Gorilla stream of `n`
-    /// timestamps: equal streams hold equal columns, and comparing the stream
-    /// spares decoding it.
+    /// timestamps or values: equal streams hold equal columns, and comparing the
+    /// stream spares decoding it.
     Stream { n: usize, w: &'a BitWriter },
 }
 
@@ -68,17 +77,47 @@ impl Key<'_> {
     fn samples(self) -> usize {
         match self {
             Key::Column(ts) => ts.len(),
+            Key::Values(vs) => vs.len(),
             Key::Stream { n, .. } => n,
         }
+    }
+
+    /// A cheap digest (the length and the ends): equal keys have equal tags, so
+    /// a search compares a key in full only where the tags are equal.
+    fn tag(self) -> u64 {
+        let ends = |first: Option<u64>, last: Option<u64>| {
+            first.unwrap_or(0) ^ last.unwrap_or(0).rotate_left(29)
+        };
+        let (kind, n, digest) = match self {
+            Key::Column(ts) => (
+                1,
+                ts.len(),
+                ends(ts.first().map(|&t| t as u64), ts.last().map(|&t| t as u64)),
+            ),
+            Key::Values(vs) => (
+                2,
+                vs.len(),
+                ends(
+                    vs.first().map(|v| v.to_bits()),
+                    vs.last().map(|v| v.to_bits()),
+                ),
+            ),
+            Key::Stream { n, w } => (3, n, w.digest()),
+        };
+        (digest ^ (n as u64) << 48 ^ kind).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 }
 
 /// The outcome of sealing a timestamp column.
 pub(crate) type Sealed = (TimestampEncoding, Format);
 
+/// The outcome of sealing a value column.
+pub(crate) type SealedValues = (ValueEncoding, Format);
+
 /// A kept key.
 enum Kept {
     Column(Vec<i64>),
+    Values(Vec<u64>),
     Stream { n: usize, w: BitWriter },
 }
 
@@ -91,6 +130,13 @@ impl Kept {
             (Kept::Column(kept), Key::Column(ts)) => {
                 kept.first() == ts.first() && kept.last() == ts.last() && kept.as_slice() == ts
             }
+            (Kept::Values(kept), Key::Values(vs)) => {
+                let bits = |v: Option<&f64>| v.map(|v| v.to_bits());
+                kept.first().copied() == bits(vs.first())
+                    && kept.last().copied() == bits(vs.last())
+                    && kept.len() == vs.len()
+                    && kept.iter().zip(vs).all(|(k, v)| *k == v.to_bits())
+            }
             (Kept::Stream { n: kn, w: kw }, Key::Stream { n, w }) => *kn == n && kw == w,
             _ => false,
         }
@@ -100,6 +146,11 @@ impl Kept {
     fn set(&mut self, key: Key<'_>) {
         match (self, key) {
             (Kept::Column(kept), Key::Column(ts)) => refill(kept, ts),
+            (Kept::Values(kept), Key::Values(vs)) => {
+                kept.clear();
+                kept.reserve_exact(vs.len());
+                kept.extend(vs.iter().map(|v| v.to_bits()));
+            }
             (Kept::Stream { n: kn, w: kw }, Key::Stream { n, w }) => {
                 *kn = n;
                 kw.copy_from(w);
@@ -113,6 +164,7 @@ impl From<Key<'_>> for Kept {
     fn from(key: Key<'_>) -> Kept {
         match key {
             Key::Column(ts) => Kept::Column(ts.to_vec()),
+            Key::Values(vs) => Kept::Values(vs.iter().map(|v| v.to_bits()).collect()),
             Key::Stream { n, w } => Kept::Stream { n, w: w.clone() },
         }
     }
@@ -125,6 +177,8 @@ struct Lru<K, V> {
 }
 
 struct Slot<K, V> {
+    /// The key's tag ([`Key::tag`]; for decoded sections, their fingerprint).
+    tag: u64,
     key: K,
     value: V,
     /// The clock at the last use (least recently used goes first).
@@ -141,31 +195,45 @@ impl<K, V> Default for Lru<K, V> {
 }
 
 impl<K, V> Lru<K, V> {
-    /// The value of the first key that `matches`, marked as just used.
-    fn get(&mut self, matches: impl Fn(&K) -> bool) -> Option<&V> {
+    /// The value of the first key tagged `tag` that `matches`, marked as just
+    /// used.
+    fn get(&mut self, tag: u64, matches: impl Fn(&K) -> bool) -> Option<&V> {
         self.clock += 1;
         let clock = self.clock;
-        let slot = self.slots.iter_mut().find(|s| matches(&s.key))?;
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|s| s.tag == tag && matches(&s.key))?;
         slot.used = clock;
         Some(&slot.value)
     }
 
-    /// Stores an entry: `new` while there is room, else `set` overwrites the least
-    /// recently used one (reusing its buffers).
-    fn put(&mut self, new: impl FnOnce() -> (K, V), set: impl FnOnce(&mut K, &mut V)) {
+    /// Stores an entry tagged `tag`: `new` while there is room, else `set`
+    /// overwrites the least recently used one (reusing its buffers).
+    fn put(&mut self, tag: u64, new: impl FnOnce() -> (K, V), set: impl FnOnce(&mut K, &mut V)) {
         let used = self.clock;
         if self.slots.len() < ENTRIES {
             let (key, value) = new();
-            self.slots.push(Slot { key, value, used });
+            self.slots.push(Slot {
+                tag,
+                key,
+                value,
+                used,
+            });
         } else if let Some(slot) = self.slots.iter_mut().min_by_key(|s| s.used) {
             set(&mut slot.key, &mut slot.value);
+            slot.tag = tag;
             slot.used = used;
         }
     }
 }
 
+/// Kept sections by the key they were sealed for, with the outcome `S`.
+type SealMemo<S> = RefCell<Lru<Kept, (Vec<u8>, S)>>;
+
 thread_local! {
-    static SEALED: RefCell<Lru<Kept, (Vec<u8>, Sealed)>> = RefCell::new(Lru::default());
+    static SEALED: SealMemo<Sealed> = RefCell::new(Lru::default());
+    static SEALED_VALUES: SealMemo<SealedValues> = RefCell::new(Lru::default());
     static DECODED: RefCell<DecodeMemo> = RefCell::new(DecodeMemo::default());
 }
 
@@ -181,28 +249,57 @@ fn with<T: 'static, R>(
         .flatten()
 }
 
-/// Appends the section this thread kept for `key` to `out`, if it sealed an equal
-/// column lately. Every kept column was validated (strictly increasing) before it
-/// was sealed, so a hit is a valid column.
+/// Appends the timestamp section this thread kept for `key` to `out`, if it
+/// sealed an equal column lately. Every kept column was validated (strictly
+/// increasing) before it was sealed, so a hit is a valid column.
 pub(crate) fn lookup(key: Key<'_>, out: &mut Vec<u8>) -> Option<Sealed> {
+    lookup_in(&SEALED, key, out)
+}
+
+/// Keeps the timestamp `section` sealed for `key`, a validated column, on this
+/// thread (when both are within the module's bound).
+pub(crate) fn keep(key: Key<'_>, section: &[u8], sealed: Sealed) {
+    keep_in(&SEALED, key, section, sealed);
+}
+
+/// [`lookup`] for a value column (the values of a histogram's buckets, or of a
+/// count and its `+Inf` bucket, are often equal).
+pub(crate) fn lookup_values(key: Key<'_>, out: &mut Vec<u8>) -> Option<SealedValues> {
+    lookup_in(&SEALED_VALUES, key, out)
+}
+
+/// [`keep`] for a value column.
+pub(crate) fn keep_values(key: Key<'_>, section: &[u8], sealed: SealedValues) {
+    keep_in(&SEALED_VALUES, key, section, sealed);
+}
+
+fn lookup_in<S: Copy + 'static>(
+    memo: &'static std::thread::LocalKey<SealMemo<S>>,
+    key: Key<'_>,
+    out: &mut Vec<u8>,
+) -> Option<S> {
     if key.samples() > MAX_SAMPLES {
         return None;
     }
-    with(&SEALED, |m| {
-        let (section, sealed) = m.get(|k| k.matches(key))?;
+    with(memo, |m| {
+        let (section, sealed) = m.get(key.tag(), |k| k.matches(key))?;
         out.extend_from_slice(section);
         Some(*sealed)
     })
 }
 
-/// Keeps the `section` sealed for `key`, a validated column, on this thread
-/// (when both are within the module's bound).
-pub(crate) fn keep(key: Key<'_>, section: &[u8], sealed: Sealed) {
+fn keep_in<S: Copy + 'static>(
+    memo: &'static std::thread::LocalKey<SealMemo<S>>,
+    key: Key<'_>,
+    section: &[u8],
+    sealed: S,
+) {
     if key.samples() > MAX_SAMPLES || section.len() > MAX_SECTION_BYTES {
         return;
     }
-    with(&SEALED, |m| {
+    with(memo, |m| {
         m.put(
+            key.tag(),
             || (Kept::from(key), (section.to_vec(), sealed)),
             |k, (s, e)| {
                 k.set(key);
@@ -297,11 +394,11 @@ pub(crate) fn decoded(s: SectionRef<'_>, out: &mut Vec<i64>) -> Decoded {
         return Decoded::Skip;
     }
     with(&DECODED, |m| {
-        if let Some(ts) = m.lru.get(|k| k.matches(s)) {
+        let f = fingerprint(s);
+        if let Some(ts) = m.lru.get(f, |k| k.matches(s)) {
             out.extend_from_slice(ts);
             return Some(Decoded::Copied);
         }
-        let f = fingerprint(s);
         if m.seen.contains(&f) {
             return Some(Decoded::Keep);
         }
@@ -322,6 +419,7 @@ pub(crate) fn keep_decoded(s: SectionRef<'_>, ts: &[i64]) {
     }
     with(&DECODED, |m| {
         m.lru.put(
+            fingerprint(s),
             || {
                 let key = Section {
                     format: s.format,
@@ -348,6 +446,10 @@ pub(crate) fn clear() {
         *m = Lru::default();
         Some(())
     });
+    with(&SEALED_VALUES, |m| {
+        *m = Lru::default();
+        Some(())
+    });
     with(&DECODED, |m| {
         *m = DecodeMemo::default();
         Some(())
@@ -358,6 +460,12 @@ pub(crate) fn clear() {
 #[cfg(test)]
 pub(crate) fn kept() -> usize {
     with(&SEALED, |m| Some(m.slots.len())).unwrap_or(0)
+}
+
+/// Value columns this thread keeps sealed.
+#[cfg(test)]
+pub(crate) fn kept_values() -> usize {
+    with(&SEALED_VALUES, |m| Some(m.slots.len())).unwrap_or(0)
 }
 
 /// Columns this thread keeps decoded.
