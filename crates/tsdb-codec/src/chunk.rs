@@ -256,13 +256,14 @@ impl ChunkEncoder {
                 // Series of one scrape target share their timestamps: a stream
                 // this thread sealed lately is neither decoded nor planned again.
                 kept = memo::lookup(ts_key, &mut ts_section);
-                if kept.is_some() {
-                    decode_values(&mut vs)
+                let timestamps = if kept.is_some() {
+                    Ok(())
                 } else {
-                    self.snapshot()
-                        .as_ref()
-                        .decode_with(&mut ts, &mut vs, false)
-                }
+                    let mut bytes = Scratch::with_capacity(self.ts.w.byte_len());
+                    self.ts.w.copy_to(&mut bytes);
+                    decode_timestamps(&bytes, n, &mut ts)
+                };
+                timestamps.and_then(|()| decode_values(&mut vs))
             }
         };
         if decoded.is_err() {
@@ -1124,7 +1125,17 @@ mod tests {
         #[test]
         fn memoized_sections_are_the_sections_a_fresh_seal_writes(
             columns in proptest::collection::vec(
-                (0i64..1 << 40, 1i64..60_000, 0i64..20, proptest::collection::vec(-2_000i64..2_000, 3..150)),
+                (
+                    0i64..1 << 40,
+                    1i64..60_000,
+                    0i64..20,
+                    // Columns of equal length share value columns (from equal
+                    // seeds) under other timestamps.
+                    proptest::prop_oneof![
+                        proptest::collection::vec(-2_000i64..2_000, 120),
+                        proptest::collection::vec(-2_000i64..2_000, 3..150),
+                    ],
+                ),
                 1..24,
             ),
             seals in proptest::collection::vec((0usize..24, proptest::prop_oneof![0u64..8, proptest::prelude::any::<u64>()], proptest::prelude::any::<bool>()), 1..48),
@@ -1254,19 +1265,27 @@ mod tests {
     fn series_sharing_values_seal_them_once() {
         memo::clear();
         let regular: Vec<i64> = (0..120i64).map(|i| i * 15_000).collect();
+        let shifted: Vec<i64> = regular.iter().map(|t| t + 1).collect();
+        // Rice-coded timestamps: format v3, where the regular ones are v2.
+        let jittered: Vec<i64> = (0..120i64)
+            .map(|i| i * 15_000 + [7, 11, 13, 17].iter().map(|p| (i * 7919) % p).sum::<i64>())
+            .collect();
         let section = |b: &[u8]| {
             let h = Header::parse(b).unwrap();
             b[h.val_start as usize..].to_vec()
         };
+        let mut reused = Vec::new();
         for streamed in [false, true] {
-            // Two series with the same values (a histogram's buckets): one
-            // value section kept per way of sealing; other timestamps reuse it.
+            // Series with the same values (a histogram's buckets): one value
+            // section kept per way of sealing; other timestamps reuse it.
             let first = seal_with(&regular, 5, streamed);
             let kept = memo::kept_values();
-            let shifted: Vec<i64> = regular.iter().map(|t| t + 1).collect();
             let second = seal_with(&shifted, 5, streamed);
+            let third = seal_with(&jittered, 5, streamed);
             assert_eq!(memo::kept_values(), kept);
             assert_eq!(section(&first), section(&second));
+            assert_eq!(third[0], CHUNK_FORMAT_V3);
+            reused.push((streamed, second, third));
             // Another column, and the same column in the other way of sealing,
             // are sealed afresh.
             seal_with(&regular, 7, streamed);
@@ -1287,6 +1306,13 @@ mod tests {
         b.decode_into(&mut t, &mut v).unwrap();
         assert_eq!(v[60].to_bits(), (-0.0f64).to_bits());
         assert_ne!(a.as_bytes(), b.as_bytes());
+        // The chunks that reused a section are the ones fresh seals write.
+        for (streamed, second, third) in reused {
+            memo::clear();
+            assert_eq!(seal_with(&shifted, 5, streamed), second);
+            memo::clear();
+            assert_eq!(seal_with(&jittered, 5, streamed), third);
+        }
     }
 
     #[test]

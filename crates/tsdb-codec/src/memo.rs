@@ -15,7 +15,7 @@
 //! Gorilla streams), and apart from them those of the last [`ENTRIES`] value
 //! columns that were not flat. Value columns repeat across series too: a
 //! histogram's buckets hold equal counts while no observation falls between
-//! them, and its `+Inf` bucket equals its count (10–15 % of the value columns
+//! them, and its `+Inf` bucket equals its count (12–15 % of the value columns
 //! that change, in three captures of a Prometheus and a node_exporter). A column
 //! equal to a kept one (compared in full, bit for bit, where a cheap tag of its
 //! length and ends matches) reuses its section. The section written is the one a
@@ -39,8 +39,8 @@
 //! 120-sample chunks.
 //! Eviction is least recently used: a scan over more distinct columns than
 //! [`ENTRIES`] (every chunk of a synthetic jittered set) gets no hits. Sealing
-//! then pays a comparison per entry (to the first timestamp that differs) and a copy of
-//! the column; decoding, a fingerprint of the section.
+//! then pays a tag and a comparison of tags per entry (in full only where they
+//! are equal) and a copy of the column; decoding, a fingerprint of the section.
 
 use std::cell::RefCell;
 
@@ -58,9 +58,9 @@ pub(crate) const MAX_SAMPLES: usize = 1024;
 /// Gorilla stream's widest code: 9 bytes a timestamp, 77 bits a value).
 const MAX_SECTION_BYTES: usize = 10 * MAX_SAMPLES;
 
-/// What a sealed timestamp section depends on: the column, and whether the chunk
-/// was streamed (a streamed chunk always compares its Gorilla form; a bulk one
-/// only when packing is poor, so the two can choose differently).
+/// What a sealed timestamp or value section depends on: the column, and whether
+/// the chunk was streamed (a streamed chunk always compares its Gorilla form; a
+/// bulk one only when packing is poor, so the two can choose differently).
 #[derive(Clone, Copy)]
 pub(crate) enum Key<'a> {
     /// A timestamp column sealed in bulk (`Chunk::encode`).
@@ -104,7 +104,7 @@ impl Key<'_> {
             ),
             Key::Stream { n, w } => (3, n, w.digest()),
         };
-        (digest ^ (n as u64) << 48 ^ kind).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        (digest ^ ((n as u64) << 48) ^ kind).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 }
 
