@@ -172,6 +172,10 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         }
         Ok((stats?, series_created, totals))
     })?;
+    // Series left with no sample leave the head and the index (see
+    // `Head::drop_unsampled`); their ids stay taken.
+    let unsampled: Vec<SeriesId> = head.drop_unsampled().into_iter().map(SeriesId).collect();
+    index.remove_many(&unsampled);
     // Replay and checkpoints may leave chunks in the appendable form.
     head.mark_retune_pending();
     let last = stats.last_segment.max(after);
@@ -201,7 +205,7 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         blocks,
         min_valid_ms: std::sync::atomic::AtomicI64::new(min_valid_ms),
         create_lock: Mutex::new(None),
-        removed_since_rebuild: AtomicUsize::new(0),
+        removed_since_rebuild: AtomicUsize::new(unsampled.len()),
         checkpoint_lock: Mutex::new(()),
         counters: Counters::default(),
         report,

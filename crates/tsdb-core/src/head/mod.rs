@@ -233,11 +233,26 @@ impl Head {
     /// meanwhile; an appender that resolved a dropped id finds it gone under
     /// the shard lock and resolves the labels again (a new id).
     pub(crate) fn gc(&self) -> Vec<u32> {
+        self.drop_where(Self::collectable)
+    }
+
+    /// At the end of recovery, before any appender: drops every series with no
+    /// sample in the head. Recovery recreates a series from its logged record
+    /// even when none of its samples follow (its first sample was never
+    /// logged, or was refused), and [`Head::gc`] keeps a series that never
+    /// had a sample, so such a series would stay listed, with no sample,
+    /// until the labels get one again; one whose samples a checkpoint saw
+    /// deleted is dropped here too, as the next GC would. Returns their ids.
+    pub(crate) fn drop_unsampled(&self) -> Vec<u32> {
+        self.drop_where(|s| s.min_time().is_none())
+    }
+
+    fn drop_where(&self, drop: impl Fn(&MemSeries) -> bool + Copy) -> Vec<u32> {
         let mut dropped = Vec::new();
         for shard in self.shards.iter() {
             // The labels lookup forgets them while the shard is still locked.
             let mut shard = shard.lock();
-            let removed = shard.remove_all(Self::collectable);
+            let removed = shard.remove_all(drop);
             for (id, labels) in &removed {
                 self.refs.remove(labels, *id);
             }

@@ -282,3 +282,41 @@ fn replay_keeps_acknowledged_samples_below_the_bound() {
     db.append(&x, 901, 9.5).unwrap();
     assert_eq!(read(&db, "x"), [(500, 5.0), (901, 9.5)]);
 }
+
+/// A series whose only sample was refused has a logged record and no sample.
+/// Recovery recreated it, and head GC keeps a series that never had a sample,
+/// so after a reopen it was listed, with no sample, for good (found by the
+/// delete crash test: a child killed between a new series' record and its
+/// first sample). Recovery now drops the series it leaves without a sample.
+#[test]
+fn a_series_left_without_samples_is_not_listed_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = |db: &Db| {
+        db.label_values("s", &[Matcher::equal("__name__", "m")])
+            .unwrap()
+    };
+    {
+        let db = Db::open(dir.path(), opts(0)).unwrap();
+        db.append(&l("m", "a"), 10, 1.0).unwrap();
+        db.append(&l("m", "clock"), 10 * SPAN, 0.0).unwrap();
+        db.cut_blocks().unwrap();
+        let bound = db.min_valid_time().unwrap();
+        let res = db.append(&l("m", "new"), bound - 1, 5.0);
+        assert!(below(&res, bound - 1, bound), "{res:?}");
+        // And one that keeps its sample, in the head.
+        db.append(&l("m", "live"), bound, 2.0).unwrap();
+        db.close().unwrap();
+    }
+    let db = Db::open(dir.path(), opts(0)).unwrap();
+    assert_eq!(values(&db), ["a", "clock", "live"]);
+    assert!(read(&db, "new").is_empty());
+    assert_eq!(read(&db, "live").len(), 1);
+    // The labels come back under a new series when they get a sample.
+    let bound = db.min_valid_time().unwrap();
+    db.append(&l("m", "new"), bound + 1, 6.0).unwrap();
+    assert_eq!(read(&db, "new"), [(bound + 1, 6.0)]);
+    assert_eq!(values(&db), ["a", "clock", "live", "new"]);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts(0)).unwrap();
+    assert_eq!(read(&db, "new"), [(bound + 1, 6.0)]);
+}
