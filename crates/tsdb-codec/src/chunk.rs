@@ -219,8 +219,7 @@ impl ChunkEncoder {
         let mut ts = Scratch::with_capacity(n);
         let mut vs = Scratch::with_capacity(n);
         // The streams were written by this encoder; decoding them cannot fail. If it
-        // ever did, the appendable form is still a correct chunk. It is built only
-        // when needed: to decode irregular timestamps, or as that fallback.
+        // ever did, the appendable form is still a correct chunk, built only then.
         let mut ts_section = Scratch::with_capacity(32);
         let mut kept = None;
         let ts_key = memo::Key::Stream { n, w: &self.ts.w };
