@@ -228,17 +228,17 @@ impl ChunkEncoder {
         // its `+Inf` bucket): a stream this thread sealed lately is neither
         // decoded nor planned again.
         let flat = self.vals.flat(n);
-        let val_key = flat
-            .is_none()
-            .then_some(memo::Key::Stream { n, w: &self.vals.w });
-        let mut val_section = Scratch::with_capacity(32);
-        let val_kept = val_key.and_then(|key| memo::lookup_values(key, &mut val_section));
+        let values = Memoized::values(
+            flat.is_none()
+                .then_some(memo::Key::Stream { n, w: &self.vals.w }),
+        );
+        let val_kept = values.kept.is_some();
         let decode_values = |vs: &mut Vec<f64>| {
             if let Some(bits) = flat {
                 vs.resize(n, f64::from_bits(bits));
                 return Ok(());
             }
-            if val_kept.is_some() {
+            if val_kept {
                 return Ok(());
             }
             let mut bytes = Scratch::with_capacity(self.vals.w.byte_len());
@@ -272,11 +272,6 @@ impl ChunkEncoder {
             section: ts_section,
             kept,
             key: Some(ts_key),
-        };
-        let values = Memoized {
-            section: val_section,
-            kept: val_kept,
-            key: val_key,
         };
         seal(n, (&ts, &vs), Some(&self), times, values).unwrap_or_else(|| self.snapshot())
     }
@@ -325,18 +320,11 @@ impl Chunk {
         let flat = vs
             .split_first()
             .is_none_or(|(first, rest)| all_equal(rest, first.to_bits(), f64::to_bits));
-        let val_key = (!flat).then_some(memo::Key::Values(vs));
-        let mut val_section = Scratch::with_capacity(32);
-        let val_kept = val_key.and_then(|key| memo::lookup_values(key, &mut val_section));
+        let values = Memoized::values((!flat).then_some(memo::Key::Values(vs)));
         let times = Memoized {
             section: ts_section,
             kept,
             key: Some(memo::Key::Column(ts)),
-        };
-        let values = Memoized {
-            section: val_section,
-            kept: val_kept,
-            key: val_key,
         };
         match seal(ts.len(), (ts, vs), None, times, values) {
             Some(chunk) => Ok(chunk),
@@ -391,6 +379,15 @@ struct Memoized<'a, S> {
     section: Scratch<u8>,
     kept: Option<S>,
     key: Option<memo::Key<'a>>,
+}
+
+impl<'a> Memoized<'a, memo::SealedValues> {
+    /// The value section this thread's memo kept for `key`, if any.
+    fn values(key: Option<memo::Key<'a>>) -> Self {
+        let mut section = Scratch::with_capacity(32);
+        let kept = key.and_then(|key| memo::lookup_values(key, &mut section));
+        Memoized { section, kept, key }
+    }
 }
 
 /// Chooses and writes the smallest encoding of each of `n` samples' columns.
@@ -724,7 +721,8 @@ impl<'a> ChunkRef<'a> {
     }
 
     /// [`ChunkRef::decode_into`]; `use_memo`: whether this thread's memo of decoded
-    /// timestamp sections is read and filled (not for sealing's own decodes).
+    /// timestamp sections is read and filled (false only in tests, for the
+    /// decode to compare against).
     fn decode_with(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>, use_memo: bool) -> Result<()> {
         let (t0, v0) = (ts.len(), vs.len());
         let res = self.decode_inner(ts, vs, use_memo);

@@ -40,13 +40,14 @@
 //!   the sections of the last 16 irregular timestamp columns and of the last 16
 //!   value columns that were not flat it sealed, and each thread that decodes
 //!   remembers the timestamps of the last 16 irregular sections it decoded more
-//!   than once (columns of up to 1024 samples; at most 1 MiB a thread, typically
-//!   about 50 KiB for 120-sample chunks). A column or section equal to one of
+//!   than once (columns of up to 1024 samples; at most 1 MiB a thread, and by
+//!   count about 50 KiB for 120-sample chunks). A column or section equal to one of
 //!   them is not planned or decoded again. The bytes and the samples are the same
 //!   as without them.
 //! - Sealing's short-lived vectors come from a per-thread pool of spares rather
 //!   than from the allocator (at most 8 of each element type, of at most 16 KiB
-//!   each: 512 KiB a thread at most; about 10 KiB for 120-sample chunks).
+//!   each: 512 KiB a thread at most; by count about 10 KiB for 120-sample
+//!   chunks).
 //! - [`Chunk`] owns its bytes; [`ChunkRef`] reads borrowed (memory-mapped) bytes.
 //! - Decoding any byte string returns samples or a [`CodecError`]: never a panic, an
 //!   endless loop, or an allocation beyond [`MAX_CHUNK_SAMPLES`] and

@@ -3,7 +3,7 @@
 //! Sealing a chunk fills about ten short-lived vectors (decoded columns, the
 //! residuals of each predictor, offsets, Rice codes, sections) and drops them a
 //! few microseconds later. From the allocator each costs a `malloc` and a `free`,
-//! about 135 instructions together. A [`Scratch`] takes a spare vector from its
+//! about 135 instructions together (glibc's, under callgrind). A [`Scratch`] takes a spare vector from its
 //! thread's pool instead and gives it back, cleared, when dropped (callgrind:
 //! 1.6–5.4 % fewer instructions encoding whole columns, 1.6–3.3 % through
 //! `ChunkEncoder`).
