@@ -605,8 +605,9 @@ fn rice_costs(values: &[u64], ks: [u32; 3], top: u32) -> [usize; 3] {
 /// codes, in another order: the sizes are the same.
 ///
 /// The split decodes faster than codes laid end to end (format v2): the low bits
-/// unpack like any packed stream, and finding the quotients is finding the set
-/// bits of the unary words, with no chain of shifts from one code to the next.
+/// unpack like any packed stream, and the quotients are read a byte of the unary
+/// stream at a time ([`scan_unary`]), with no chain of shifts from one code to the
+/// next.
 fn write_rice(values: &[u64], k: u32, base: i64, multiplier: u64, out: &mut Vec<u8>) {
     out.push(k as u8 | if base != 0 { RICE_BASE_FLAG } else { 0 });
     if base != 0 {
@@ -1535,11 +1536,9 @@ struct RiceCodes {
 /// into slots `finish(residual)`, or with `running = Some(x)` the running sums
 /// `finish(x + Σ residuals)` (the delta predictor undone in the same pass).
 ///
-/// Two passes over the slots: the low bits unpacked as any packed stream; then
-/// the quotients, from the positions of the set bits of the unary words (a count
-/// of trailing zeros and a clear of the lowest set bit per code: no chain of
-/// shifts and reloads from one code's length to the next code), each joined to
-/// its low bits and turned into its residual in the same step.
+/// Three passes over the slots: the low bits unpacked as any packed stream; the
+/// quotients, a byte of the unary stream at a time ([`scan_unary`]); then each
+/// quotient joined to its low bits and turned into its residual ([`join_rice`]).
 fn read_split_rice<W: Word>(
     r: &mut ByteReader<'_>,
     m: usize,
@@ -1554,83 +1553,214 @@ fn read_split_rice<W: Word>(
         multiplier,
     } = codes;
     let data = r.rest();
+    // Each code takes at least one bit: bounds what is allocated by the input.
+    if m > (data.len() * 8).saturating_sub(m.saturating_mul(k as usize)) {
+        return Err(CodecError::Truncated {
+            bit: data.len() * 8,
+        });
+    }
     let lows = r.clone().take(packed_len(m, k))?;
     let start = out.len();
     unpack_with(lows, m, k, mask_of(k), out, |v| W::from_i64(v as i64));
     let slots = out.get_mut(start..).unwrap_or_default();
-    let unary = m * k as usize;
+    // The quotients: on the stack for the usual chunks, else from the pool.
+    let (mut stack, mut heap) = ([0u8; 256], Scratch::new());
+    let quotients: &mut [u8] = if m + 8 <= stack.len() {
+        &mut stack
+    } else {
+        heap.resize(m + 8, 0);
+        &mut heap
+    };
+    let mut escapes = Scratch::new();
+    let end = scan_unary(data, m * k as usize, m, quotients, &mut escapes)?;
     let (mul, x) = (multiplier as i64, running.unwrap_or(0));
-    let end = match (running.is_some(), multiplier != 1) {
-        (true, true) => unary_run::<W, true, true>(data, unary, k, slots, base, mul, x, finish),
-        (true, false) => unary_run::<W, true, false>(data, unary, k, slots, base, mul, x, finish),
-        (false, true) => unary_run::<W, false, true>(data, unary, k, slots, base, mul, x, finish),
-        (false, false) => unary_run::<W, false, false>(data, unary, k, slots, base, mul, x, finish),
-    }?;
+    let joined = Joined {
+        quotients,
+        escapes: &escapes,
+        k,
+        base,
+        mul,
+    };
+    match (running.is_some(), multiplier != 1) {
+        (true, true) => join_rice::<W, true, true>(slots, joined, x, finish),
+        (true, false) => join_rice::<W, true, false>(slots, joined, x, finish),
+        (false, true) => join_rice::<W, false, true>(slots, joined, x, finish),
+        (false, false) => join_rice::<W, false, false>(slots, joined, x, finish),
+    }
     // `end` counts from `data`, where `r` still is.
     r.take(end.div_ceil(8))?;
     Ok(())
 }
 
-/// The quotients of the unary stream from bit `from_bit` of `data` (escapes
-/// included), each joined to the low bits already in its slot to make the code
-/// `v`, and the slot then set to `finish(base + unzigzag(v) × mul)`, or with `SUM`
-/// to the running sum of those from `x`. Returns the bit after the last code.
-/// Bits past the end of `data` read as zeros: a stream that needs them is
-/// truncated.
-// Not inlined: on its own, each specialisation keeps its loop in registers.
-#[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
+/// What one byte of a unary stream holds, its bits read least-significant first:
+/// the zeros before each of its ones (one byte each, the first one's lowest),
+/// and in `meta` the count of ones (bits 0–7), the zeros after the last one
+/// (8–15) and the zeros before the first one (16–23; 8 for a zero byte).
+struct UnaryBytes {
+    gaps: [u64; 256],
+    meta: [u32; 256],
+}
+
+// Evaluated at compile time (for a static): an index out of range fails the build.
+#[allow(clippy::indexing_slicing)]
+const fn unary_bytes() -> UnaryBytes {
+    let mut t = UnaryBytes {
+        gaps: [0; 256],
+        meta: [0; 256],
+    };
+    let mut b = 0;
+    while b < 256 {
+        let (mut gaps, mut ones, mut run, mut first, mut bit) = (0u64, 0u32, 0u64, 8u32, 0);
+        while bit < 8 {
+            if (b >> bit) & 1 == 1 {
+                gaps |= run << (8 * ones);
+                if ones == 0 {
+                    first = run as u32;
+                }
+                ones += 1;
+                run = 0;
+            } else {
+                run += 1;
+            }
+            bit += 1;
+        }
+        t.gaps[b] = gaps;
+        t.meta[b] = ones | (run as u32) << 8 | first << 16;
+        b += 1;
+    }
+    t
+}
+
+static UNARY_BYTES: UnaryBytes = unary_bytes();
+
+/// Reads the `m` unary parts of a v3 Rice stream that start at bit `from_bit` of
+/// `data`: the quotients below [`RICE_ESCAPE`] into `quotients` (one byte each;
+/// it holds at least `m + 8`: each byte of the stream stores 8), and each escaped quotient as the pair
+/// (index, quotient) in `escapes` (its byte in `quotients` is then meaningless).
+/// Returns the bit after the last code. Bits past the end of `data` read as
+/// zeros: a stream that needs them is truncated.
+///
+/// A byte at a time, without a branch per code: a table gives the zeros before
+/// each of the byte's ones, stored as one 8-byte word (the first of them
+/// lengthened by the zeros carried from the bytes before), and the count of ones
+/// advances the output. About 4 codes a byte at the usual parameters.
+fn scan_unary(
     data: &[u8],
     from_bit: usize,
-    k: u32,
-    slots: &mut [W],
-    base: i64,
-    mul: i64,
-    mut x: i64,
-    finish: impl Fn(i64) -> W,
+    m: usize,
+    quotients: &mut [u8],
+    escapes: &mut Scratch<u64>,
 ) -> Result<usize> {
-    let truncated = || CodecError::Truncated {
-        bit: data.len() * 8,
-    };
-    // `w` holds the unread bits of the 64 from byte `byte`; the current code
-    // starts at bit `byte × 8 + rel` (`rel` may be negative: zeros at the end of
-    // the words before).
-    let mut byte = from_bit / 8;
-    let mut rel = (from_bit % 8) as isize;
-    let mut w = word_at(data, byte) & (u64::MAX << rel);
-    for slot in slots.iter_mut() {
-        if w == 0 {
-            // The code's zeros run to the end of this word: look one word on. If
-            // that one is all zeros too (or past the end), the count of trailing
-            // zeros below makes it an escape. So every code reads a bounded number
-            // of words, whatever the bytes: a run of zeros is never scanned again
-            // for each code that starts in it.
-            byte += 8;
-            rel -= 64;
-            w = word_at(data, byte);
-        }
-        let one = w.trailing_zeros() as isize;
-        let mut q = one.wrapping_sub(rel) as u64;
-        if q < u64::from(RICE_ESCAPE) {
-            rel = one + 1;
-            w &= w - 1;
-        } else {
-            let next;
-            (q, next) = rice_escape(data, (byte * 8).wrapping_add_signed(rel));
-            if next > data.len() * 8 {
-                return Err(truncated());
+    let bits = data.len() * 8;
+    let truncated = CodecError::Truncated { bit: bits };
+    if m == 0 {
+        return Ok(from_bit);
+    }
+    let table = &UNARY_BYTES;
+    let (mut pos, mut byte) = (0usize, from_bit / 8);
+    // The zeros of the current code before `byte` (negative: bits of `byte`
+    // already read, masked off by `keep`).
+    let mut carry = -((from_bit % 8) as i64);
+    let mut keep = 0xffu8 << (from_bit % 8);
+    loop {
+        let b = data.get(byte).copied().unwrap_or(0) & keep;
+        keep = 0xff;
+        let meta = table.meta.get(usize::from(b)).copied().unwrap_or(0);
+        let first = i64::from(meta >> 16);
+        if carry + first >= i64::from(RICE_ESCAPE) {
+            // A run of RICE_ESCAPE zeros or more: an escape, read from the stream.
+            let (q, next) = rice_escape(data, (byte * 8).wrapping_add_signed(-carry as isize));
+            if next > bits {
+                return Err(truncated);
+            }
+            escapes.extend_from_slice(&[pos as u64, q]);
+            pos += 1;
+            if pos == m {
+                return Ok(next);
             }
             byte = next / 8;
-            rel = (next % 8) as isize;
-            w = word_at(data, byte) & (u64::MAX << rel);
+            carry = -((next % 8) as i64);
+            keep = 0xff << (next % 8);
+            continue;
         }
+        // Nonnegative, and below RICE_ESCAPE: no carry into the next gap.
+        let gaps = table.gaps.get(usize::from(b)).copied().unwrap_or(0);
+        if let Some(slot) = quotients.get_mut(pos..pos + 8) {
+            slot.copy_from_slice(&gaps.wrapping_add(carry as u64).to_le_bytes());
+        }
+        let ones = (meta & 0xff) as usize;
+        if pos + ones >= m {
+            // The last code ends at this byte's (m − pos)-th one.
+            let mut rest = b;
+            for _ in 1..m - pos {
+                rest &= rest.wrapping_sub(1);
+            }
+            return Ok(byte * 8 + rest.trailing_zeros() as usize + 1);
+        }
+        pos += ones;
+        carry = if b == 0 {
+            carry + 8
+        } else {
+            i64::from((meta >> 8) & 0xff)
+        };
+        byte += 1;
+    }
+}
+
+/// The quotients [`scan_unary`] read, and how codes become residuals.
+#[derive(Clone, Copy)]
+struct Joined<'a> {
+    quotients: &'a [u8],
+    escapes: &'a [u64],
+    k: u32,
+    base: i64,
+    mul: i64,
+}
+
+/// Joins each slot's low bits to its quotient to make the code `v`, and sets the
+/// slot to `finish(base + unzigzag(v) × mul)`, or with `SUM` to the running sum
+/// of those from `x`.
+// Not inlined: on its own, each specialisation keeps its loop in registers.
+#[inline(never)]
+fn join_rice<W: Word, const SUM: bool, const MUL: bool>(
+    slots: &mut [W],
+    joined: Joined<'_>,
+    mut x: i64,
+    finish: impl Fn(i64) -> W,
+) {
+    let Joined {
+        quotients,
+        escapes,
+        k,
+        base,
+        mul,
+    } = joined;
+    let mut emit = |slot: &mut W, q: u64| {
         let d = unzigzag(slot.to_i64() as u64 | q << k);
         let r = base.wrapping_add(if MUL { d.wrapping_mul(mul) } else { d });
         x = if SUM { x.wrapping_add(r) } else { r };
         *slot = finish(x);
+    };
+    let mut from = 0;
+    // The runs between escapes, then each escape.
+    for escape in escapes.chunks_exact(2) {
+        let &[at, q] = escape else { continue };
+        let at = at as usize;
+        let run = slots.get_mut(from..at).unwrap_or_default();
+        let qs = quotients.get(from..).unwrap_or_default();
+        run.iter_mut()
+            .zip(qs)
+            .for_each(|(slot, &q)| emit(slot, u64::from(q)));
+        if let Some(slot) = slots.get_mut(at) {
+            emit(slot, q);
+        }
+        from = at + 1;
     }
-    Ok((byte * 8).wrapping_add_signed(rel))
+    let run = slots.get_mut(from..).unwrap_or_default();
+    let qs = quotients.get(from..).unwrap_or_default();
+    run.iter_mut()
+        .zip(qs)
+        .for_each(|(slot, &q)| emit(slot, u64::from(q)));
 }
 
 /// The escaped number whose [`RICE_ESCAPE`] zero bits start at bit `at` (the
@@ -2531,8 +2661,9 @@ mod tests {
     proptest::proptest! {
         /// Any bytes, any parameter: the fast decoders give what the bit-by-bit
         /// readings give, errors included — v2's windows, reloads, padded tail and
-        /// escapes; v3's unpacked low bits, set bits of the unary words, look-ahead,
-        /// escapes and end of the data.
+        /// escapes; v3's unpacked low bits, unary bytes (a code's zeros across
+        /// bytes, the restart after an escape), escapes, the last code's bit and
+        /// the end of the data, with the quotients on the stack and (m > 248) not.
         #[test]
         fn rice_decoding_matches_a_bitwise_reader(
             data in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
