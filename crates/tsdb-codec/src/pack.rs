@@ -1561,7 +1561,8 @@ fn read_split_rice<W: Word>(
     }
     let lows = r.clone().take(packed_len(m, k))?;
     let start = out.len();
-    unpack_with(lows, m, k, mask_of(k), out, |v| W::from_i64(v as i64));
+    // Each slot's low bits unzigzagged: see `join_rice`.
+    unpack_with(lows, m, k, mask_of(k), out, |v| W::from_i64(unzigzag(v)));
     let slots = out.get_mut(start..).unwrap_or_default();
     // The quotients: on the stack for the usual chunks, else from the pool.
     let (mut stack, mut heap) = ([0u8; 256], Scratch::new());
@@ -1720,6 +1721,11 @@ struct Joined<'a> {
 /// Joins each slot's low bits to its quotient to make the code `v`, and sets the
 /// slot to `finish(base + unzigzag(v) × mul)`, or with `SUM` to the running sum
 /// of those from `x`.
+///
+/// The slots hold their low bits unzigzagged: with `k ≥ 1` the zigzag sign is
+/// the lowest low bit, so `unzigzag(low | q << k) = unzigzag(low) ^ (q << k >> 1)`
+/// — a shift and an exclusive or per code, the rest done in the vectorised
+/// unpacking.
 // Not inlined: on its own, each specialisation keeps its loop in registers.
 #[inline(never)]
 fn join_rice<W: Word, const SUM: bool, const MUL: bool>(
@@ -1735,32 +1741,50 @@ fn join_rice<W: Word, const SUM: bool, const MUL: bool>(
         base,
         mul,
     } = joined;
-    let mut emit = |slot: &mut W, q: u64| {
-        let d = unzigzag(slot.to_i64() as u64 | q << k);
+    let mut emit = |slot: &mut W, d: i64| {
         let r = base.wrapping_add(if MUL { d.wrapping_mul(mul) } else { d });
         x = if SUM { x.wrapping_add(r) } else { r };
         *slot = finish(x);
     };
+    // The codes of `slots` from `quotients`, none escaped.
+    #[inline(always)]
+    fn run<W: Word>(slots: &mut [W], quotients: &[u8], k: u32, emit: &mut impl FnMut(&mut W, i64)) {
+        let pairs = slots.iter_mut().zip(quotients);
+        if k == 0 {
+            pairs.for_each(|(slot, &q)| emit(slot, unzigzag(u64::from(q))));
+        } else {
+            pairs.for_each(|(slot, &q)| {
+                let d = slot.to_i64() ^ (u64::from(q) << k >> 1) as i64;
+                emit(slot, d);
+            });
+        }
+    }
     let mut from = 0;
     // The runs between escapes, then each escape.
     for escape in escapes.chunks_exact(2) {
         let &[at, q] = escape else { continue };
         let at = at as usize;
-        let run = slots.get_mut(from..at).unwrap_or_default();
-        let qs = quotients.get(from..).unwrap_or_default();
-        run.iter_mut()
-            .zip(qs)
-            .for_each(|(slot, &q)| emit(slot, u64::from(q)));
+        let run_slots = slots.get_mut(from..at).unwrap_or_default();
+        run(
+            run_slots,
+            quotients.get(from..).unwrap_or_default(),
+            k,
+            &mut emit,
+        );
         if let Some(slot) = slots.get_mut(at) {
-            emit(slot, q);
+            // The low bits zigzagged back (0 when k = 0), as any quotient can be.
+            let d = unzigzag(zigzag(slot.to_i64()) | q << k);
+            emit(slot, d);
         }
         from = at + 1;
     }
-    let run = slots.get_mut(from..).unwrap_or_default();
-    let qs = quotients.get(from..).unwrap_or_default();
-    run.iter_mut()
-        .zip(qs)
-        .for_each(|(slot, &q)| emit(slot, u64::from(q)));
+    let run_slots = slots.get_mut(from..).unwrap_or_default();
+    run(
+        run_slots,
+        quotients.get(from..).unwrap_or_default(),
+        k,
+        &mut emit,
+    );
 }
 
 /// The escaped number whose [`RICE_ESCAPE`] zero bits start at bit `at` (the
