@@ -2736,6 +2736,34 @@ mod tests {
     }
 
     #[test]
+    fn rice_quotients_shifted_past_the_top_read_as_the_bitwise_reader_reads_them() {
+        // With the widest parameters a quotient of a few bits already reaches past
+        // bit 63 (only corrupt streams hold one): its high bits drop out of the
+        // code exactly as the bitwise reader drops them. Low bits all ones, then
+        // quotients 15, 3, 2, 1 and 0 in unary.
+        for k in 56..64u32 {
+            let m = 5;
+            let mut bits: Vec<bool> = vec![true; m * k as usize];
+            for q in [15, 3, 2, 1, 0] {
+                bits.extend(std::iter::repeat_n(false, q));
+                bits.push(true);
+            }
+            let mut data = vec![0u8; bits.len().div_ceil(8)];
+            for (i, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
+                data[i / 8] |= 1 << (i % 8);
+            }
+            for running in [None, Some(1)] {
+                let codes = RiceCodes {
+                    k,
+                    base: 1,
+                    multiplier: 1,
+                };
+                check_rice_decoders(&data, m, codes, running).unwrap();
+            }
+        }
+    }
+
+    #[test]
     fn rice_codes_of_every_width_round_trip() {
         // Large parameters take the two-load path; escapes carry up to 64 bits.
         for shift in [0u32, 8, 30, 39, 40, 41, 50, 60, 62] {
