@@ -1408,31 +1408,45 @@ fn read_with<W: Word>(
                 1
             };
             let k = u32::from(param & 0x3f);
-            // The usual predictors (none, delta) are undone while decoding.
-            let (fused, running) = match predictor {
-                Predictor::None => (true, None),
-                Predictor::Delta => (true, Some(header[0])),
-                _ => (false, None),
-            };
             if format >= Format::V3 {
                 let codes = RiceCodes {
                     k,
                     base,
                     multiplier,
                 };
-                if fused {
-                    read_split_rice(r, m, codes, running, out, finish)?;
-                } else {
-                    read_split_rice(r, m, codes, None, out, W::from_i64)?;
-                }
-            } else {
-                let used = if fused {
-                    read_rice(r.rest(), m, k, base, multiplier, running, out, finish)?
-                } else {
-                    read_rice(r.rest(), m, k, base, multiplier, None, out, W::from_i64)?
+                // Every predictor but delta-of-delta is undone while decoding.
+                let undo = match predictor {
+                    Predictor::None => Undo::Nothing,
+                    Predictor::Delta => Undo::Sum(header[0]),
+                    Predictor::Linear => Undo::Line {
+                        first: header[0],
+                        slope: header[1],
+                    },
+                    Predictor::DeltaOfDelta => {
+                        read_split_rice(r, m, codes, Undo::Nothing, out, W::from_i64)?;
+                        integrate(predictor, header, n, start, out, finish);
+                        return Ok(Order::Unknown);
+                    }
                 };
-                r.take(used)?;
+                let increasing = read_split_rice(r, m, codes, undo, out, finish)?;
+                return Ok(if want_order && increasing {
+                    Order::StrictlyIncreasing
+                } else {
+                    Order::Unknown
+                });
             }
+            // The usual predictors (none, delta) are undone while decoding.
+            let (fused, running) = match predictor {
+                Predictor::None => (true, None),
+                Predictor::Delta => (true, Some(header[0])),
+                _ => (false, None),
+            };
+            let used = if fused {
+                read_rice(r.rest(), m, k, base, multiplier, running, out, finish)?
+            } else {
+                read_rice(r.rest(), m, k, base, multiplier, None, out, W::from_i64)?
+            };
+            r.take(used)?;
             if !fused {
                 integrate(predictor, header, n, start, out, finish);
             }
@@ -1531,10 +1545,22 @@ struct RiceCodes {
     multiplier: u64,
 }
 
+/// How [`read_split_rice`] turns residuals into values.
+#[derive(Clone, Copy, Debug)]
+enum Undo {
+    /// The residuals themselves.
+    Nothing,
+    /// Their running sums from this value (the delta predictor).
+    Sum(i64),
+    /// The j-th (from 1) is `first + j × slope + residual` (the linear predictor).
+    Line { first: i64, slope: i64 },
+}
+
 /// Decodes the `m` codes of a format v3 Rice stream (laid out as [`write_rice`]
 /// writes it) from `r`, positioned after the parameter byte, base and multiplier,
-/// into slots `finish(residual)`, or with `running = Some(x)` the running sums
-/// `finish(x + Σ residuals)` (the delta predictor undone in the same pass).
+/// into slots `finish(value)`, the predictor undone in the same pass as `undo`
+/// says. Returns whether the values (before `finish`) were a line's that
+/// strictly increase from `first` on.
 ///
 /// Three passes over the slots: the low bits unpacked as any packed stream; the
 /// quotients, a byte of the unary stream at a time ([`scan_unary`]); then each
@@ -1543,10 +1569,10 @@ fn read_split_rice<W: Word>(
     r: &mut ByteReader<'_>,
     m: usize,
     codes: RiceCodes,
-    running: Option<i64>,
+    undo: Undo,
     out: &mut Vec<W>,
     finish: impl Fn(i64) -> W + Copy,
-) -> Result<()> {
+) -> Result<bool> {
     let RiceCodes {
         k,
         base,
@@ -1574,23 +1600,39 @@ fn read_split_rice<W: Word>(
     };
     let mut escapes = Scratch::new();
     let end = scan_unary(data, m * k as usize, m, quotients, &mut escapes)?;
-    let (mul, x) = (multiplier as i64, running.unwrap_or(0));
     let joined = Joined {
         quotients,
         escapes: &escapes,
         k,
         base,
-        mul,
+        mul: multiplier as i64,
     };
-    match (running.is_some(), multiplier != 1) {
-        (true, true) => join_rice::<W, true, true>(slots, joined, x, finish),
-        (true, false) => join_rice::<W, true, false>(slots, joined, x, finish),
-        (false, true) => join_rice::<W, false, true>(slots, joined, x, finish),
-        (false, false) => join_rice::<W, false, false>(slots, joined, x, finish),
-    }
+    const NOTHING: u8 = Mode::Nothing as u8;
+    const SUM: u8 = Mode::Sum as u8;
+    const LINE: u8 = Mode::Line as u8;
+    let increasing = match (undo, multiplier != 1) {
+        (Undo::Nothing, false) => join_rice::<W, NOTHING, false>(slots, joined, 0, 0, finish),
+        (Undo::Nothing, true) => join_rice::<W, NOTHING, true>(slots, joined, 0, 0, finish),
+        (Undo::Sum(x), false) => join_rice::<W, SUM, false>(slots, joined, x, 0, finish),
+        (Undo::Sum(x), true) => join_rice::<W, SUM, true>(slots, joined, x, 0, finish),
+        (Undo::Line { first, slope }, false) => {
+            join_rice::<W, LINE, false>(slots, joined, first, slope, finish)
+        }
+        (Undo::Line { first, slope }, true) => {
+            join_rice::<W, LINE, true>(slots, joined, first, slope, finish)
+        }
+    };
     // `end` counts from `data`, where `r` still is.
     r.take(end.div_ceil(8))?;
-    Ok(())
+    Ok(increasing)
+}
+
+/// [`Undo`]'s kinds, as a const parameter of [`join_rice`].
+#[repr(u8)]
+enum Mode {
+    Nothing,
+    Sum,
+    Line,
 }
 
 /// What one byte of a unary stream holds, its bits read least-significant first:
@@ -1719,8 +1761,11 @@ struct Joined<'a> {
 }
 
 /// Joins each slot's low bits to its quotient to make the code `v`, and sets the
-/// slot to `finish(base + unzigzag(v) × mul)`, or with `SUM` to the running sum
-/// of those from `x`.
+/// slot to `finish(x)` for its residual `r = base + unzigzag(v) × mul`: with
+/// `MODE` [`Mode::Nothing`], `x = r`; [`Mode::Sum`], the running sum of the
+/// residuals from `x`; [`Mode::Line`], `x + j × slope + r` for the j-th slot
+/// (from 1). Returns, for a line, whether those strictly increase from `x` on
+/// (checked in the same pass), and false otherwise.
 ///
 /// The slots hold their low bits unzigzagged: with `k ≥ 1` the zigzag sign is
 /// the lowest low bit, so `unzigzag(low | q << k) = unzigzag(low) ^ (q << k >> 1)`
@@ -1728,12 +1773,13 @@ struct Joined<'a> {
 /// unpacking.
 // Not inlined: on its own, each specialisation keeps its loop in registers.
 #[inline(never)]
-fn join_rice<W: Word, const SUM: bool, const MUL: bool>(
+fn join_rice<W: Word, const MODE: u8, const MUL: bool>(
     slots: &mut [W],
     joined: Joined<'_>,
     mut x: i64,
+    slope: i64,
     finish: impl Fn(i64) -> W,
-) {
+) -> bool {
     let Joined {
         quotients,
         escapes,
@@ -1741,10 +1787,23 @@ fn join_rice<W: Word, const SUM: bool, const MUL: bool>(
         base,
         mul,
     } = joined;
+    // For a line: the last value, and whether each was above the one before.
+    let (mut last, mut increasing) = (x, MODE == Mode::Line as u8);
     let mut emit = |slot: &mut W, d: i64| {
         let r = base.wrapping_add(if MUL { d.wrapping_mul(mul) } else { d });
-        x = if SUM { x.wrapping_add(r) } else { r };
-        *slot = finish(x);
+        let value = if MODE == Mode::Sum as u8 {
+            x = x.wrapping_add(r);
+            x
+        } else if MODE == Mode::Line as u8 {
+            x = x.wrapping_add(slope);
+            let value = x.wrapping_add(r);
+            increasing &= value > last;
+            last = value;
+            value
+        } else {
+            r
+        };
+        *slot = finish(value);
     };
     // The codes of `slots` from `quotients`, none escaped.
     #[inline(always)]
@@ -1785,6 +1844,7 @@ fn join_rice<W: Word, const SUM: bool, const MUL: bool>(
         k,
         &mut emit,
     );
+    increasing
 }
 
 /// The escaped number whose [`RICE_ESCAPE`] zero bits start at bit `at` (the
@@ -2590,27 +2650,39 @@ mod tests {
     }
 
     /// The slots of decoded codes `vs` (residuals `base + unzigzag(v) ×
-    /// multiplier`, summed from `running` when given) and the bytes read up to
-    /// bit `pos`.
+    /// multiplier`, the predictor undone as `undo` says), whether they are a
+    /// line's that strictly increase, and the bytes read up to bit `pos`.
     fn bitwise_slots(
         data: &[u8],
         vs: Vec<u64>,
         codes: RiceCodes,
-        running: Option<i64>,
+        undo: Undo,
         pos: usize,
-    ) -> Result<(Vec<i64>, usize)> {
-        let mut x = running.unwrap_or(0);
-        let mut out = Vec::new();
-        for v in vs {
-            let r = (codes.base).wrapping_add(unzigzag(v).wrapping_mul(codes.multiplier as i64));
-            x = if running.is_some() {
-                x.wrapping_add(r)
-            } else {
-                r
-            };
-            out.push(x);
-        }
-        Ok((out, rice_end(data, pos)?))
+    ) -> Result<(Vec<i64>, bool, usize)> {
+        let residuals = vs
+            .iter()
+            .map(|&v| (codes.base).wrapping_add(unzigzag(v).wrapping_mul(codes.multiplier as i64)));
+        let out: Vec<i64> = match undo {
+            Undo::Nothing => residuals.collect(),
+            Undo::Sum(x) => residuals
+                .scan(x, |x, r| {
+                    *x = x.wrapping_add(r);
+                    Some(*x)
+                })
+                .collect(),
+            Undo::Line { first, slope } => residuals
+                .zip(1i64..)
+                .map(|(r, j)| first.wrapping_add(j.wrapping_mul(slope)).wrapping_add(r))
+                .collect(),
+        };
+        let increasing = match undo {
+            Undo::Line { first, .. } => std::iter::once(&first)
+                .chain(&out)
+                .zip(&out)
+                .all(|(a, b)| b > a),
+            _ => false,
+        };
+        Ok((out, increasing, rice_end(data, pos)?))
     }
 
     /// Rice codes read one bit at a time, as format v2 lays them out (each code's
@@ -2621,9 +2693,9 @@ mod tests {
         data: &[u8],
         m: usize,
         codes: RiceCodes,
-        running: Option<i64>,
+        undo: Undo,
         format: Format,
-    ) -> Result<(Vec<i64>, usize)> {
+    ) -> Result<(Vec<i64>, bool, usize)> {
         let k = codes.k;
         let split = format >= Format::V3;
         let mut pos = if split { m * k as usize } else { 0 };
@@ -2641,40 +2713,56 @@ mod tests {
                 (q << k) | low
             });
         }
-        bitwise_slots(data, vs, codes, running, pos)
+        bitwise_slots(data, vs, codes, undo, pos)
     }
 
     /// Both Rice decoders on `data` against their bit-by-bit readings: the same
-    /// values and bytes read, or an error from both.
+    /// values, order and bytes read, or an error from both. Format v2 undoes no
+    /// line (its linear predictor is a pass of its own).
     fn check_rice_decoders(
         data: &[u8],
         m: usize,
         codes: RiceCodes,
-        running: Option<i64>,
+        undo: Undo,
     ) -> std::result::Result<(), String> {
         let RiceCodes {
             k,
             base,
             multiplier,
         } = codes;
-        let mut got = Vec::new();
-        let v2 =
-            read_rice(data, m, k, base, multiplier, running, &mut got, |x| x).map(|n| (got, n));
+        let mut cases = Vec::new();
+        let running = match undo {
+            Undo::Nothing => Some(None),
+            Undo::Sum(x) => Some(Some(x)),
+            Undo::Line { .. } => None,
+        };
+        if let Some(running) = running {
+            let mut got = Vec::new();
+            let v2 = read_rice(data, m, k, base, multiplier, running, &mut got, |x| x)
+                .map(|n| (got, false, n));
+            cases.push((Format::V2, v2));
+        }
         let mut got = Vec::new();
         let mut r = ByteReader::new(data);
-        let v3 = read_split_rice(&mut r, m, codes, running, &mut got, |x| x)
-            .map(|()| (got, r.position()));
-        let cases = [(Format::V2, v2), (Format::V3, v3)];
+        let v3 = read_split_rice(&mut r, m, codes, undo, &mut got, |x| x)
+            .map(|increasing| (got, increasing, r.position()));
+        cases.push((Format::V3, v3));
         for (format, got) in cases {
-            match (read_rice_bitwise(data, m, codes, running, format), got) {
+            let want = read_rice_bitwise(data, m, codes, undo, format);
+            let want = match format {
+                Format::V3 => want,
+                // v2 tells nothing of the order.
+                _ => want.map(|(vs, _, n)| (vs, false, n)),
+            };
+            match (want, got) {
                 (Ok(want), Ok(got)) if want == got => {}
                 (Err(_), Err(_)) => {}
                 (want, got) => {
                     return Err(format!(
                         "{format:?}, {} bytes, m {m}, k {k}: {:?} vs {:?}",
                         data.len(),
-                        want.map(|w| w.1),
-                        got.map(|g| g.1)
+                        want.map(|w| (w.1, w.2)),
+                        got.map(|g| (g.1, g.2))
                     ));
                 }
             }
@@ -2696,14 +2784,18 @@ mod tests {
             k in 0u32..64,
             base in -3i64..3,
             multiplier in 1u64..4,
-            running in proptest::option::of(-5i64..5),
+            undo in proptest::prop_oneof![
+                proptest::strategy::Just(Undo::Nothing),
+                proptest::strategy::Strategy::prop_map(-5i64..5, Undo::Sum),
+                proptest::strategy::Strategy::prop_map((-5i64..5, -3i64..40), |(first, slope)| Undo::Line { first, slope }),
+            ],
         ) {
             // Mostly-set bytes give short quotients; raw bytes give escapes.
             let dense: Vec<u8> = dense.iter().map(|b| b | 0x55).collect();
             for bytes in [&data, &dense] {
                 for k in [k, k % 8] {
                     let codes = RiceCodes { k, base, multiplier };
-                    let checked = check_rice_decoders(bytes, m, codes, running);
+                    let checked = check_rice_decoders(bytes, m, codes, undo);
                     proptest::prop_assert!(checked.is_ok(), "{:?}", checked);
                 }
             }
@@ -2730,7 +2822,7 @@ mod tests {
                     base: 0,
                     multiplier: 1,
                 };
-                check_rice_decoders(&data, m, codes, None).unwrap();
+                check_rice_decoders(&data, m, codes, Undo::Nothing).unwrap();
             }
         }
     }
@@ -2752,13 +2844,17 @@ mod tests {
             for (i, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
                 data[i / 8] |= 1 << (i % 8);
             }
-            for running in [None, Some(1)] {
+            let line = Undo::Line {
+                first: 0,
+                slope: 1 << 62,
+            };
+            for undo in [Undo::Nothing, Undo::Sum(1), line] {
                 let codes = RiceCodes {
                     k,
                     base: 1,
                     multiplier: 1,
                 };
-                check_rice_decoders(&data, m, codes, running).unwrap();
+                check_rice_decoders(&data, m, codes, undo).unwrap();
             }
         }
     }
