@@ -2828,6 +2828,26 @@ mod tests {
     }
 
     #[test]
+    fn a_rice_coded_line_is_increasing_only_when_no_value_repeats() {
+        // Every code 0 (k = 0, all ones): residuals equal the base, so the line
+        // repeats a value when its slope is 0 and no value when it is 1.
+        let data = [0xffu8; 4];
+        let codes = RiceCodes {
+            k: 0,
+            base: 1,
+            multiplier: 1,
+        };
+        for (slope, want) in [(0, false), (1, true), (-1, false)] {
+            let mut got = Vec::new();
+            let mut r = ByteReader::new(&data);
+            let undo = Undo::Line { first: 5, slope };
+            let increasing = read_split_rice(&mut r, 20, codes, undo, &mut got, |x| x).unwrap();
+            assert_eq!(increasing, want, "slope {slope}: {got:?}");
+            check_rice_decoders(&data, 20, codes, undo).unwrap();
+        }
+    }
+
+    #[test]
     fn rice_quotients_shifted_past_the_top_read_as_the_bitwise_reader_reads_them() {
         // With the widest parameters a quotient of a few bits already reaches past
         // bit 63 (only corrupt streams hold one): its high bits drop out of the
