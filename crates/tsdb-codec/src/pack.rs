@@ -1716,6 +1716,10 @@ fn scan_unary(
             if next > bits {
                 return Err(truncated);
             }
+            if escapes.capacity() == 0 {
+                // From the pool, room for 16 (a reset or a step a chunk is usual).
+                *escapes = Scratch::with_capacity(32);
+            }
             escapes.extend_from_slice(&[pos as u64, q]);
             pos += 1;
             if pos == m {
