@@ -13,7 +13,9 @@
 //! `append` (`ChunkEncoder::push` only), `seal` (`push` then `finish`, as the head
 //! does), `decode`. The dataset is a prefix of a name in `codec_report`'s table
 //! (empty: all). With `--prometheus-json FILE`, the real series of that file
-//! instead (see `codec_report`).
+//! instead (see `codec_report`). With `--repeat N`, the operation runs N times
+//! and the fastest pass is printed in ns a sample: wall clock, for comparing two
+//! builds run in turns.
 //!
 //! `codec_profile digest` prints a hash of every chunk both encoders write for each
 //! dataset: equal digests from two builds mean the change kept the bytes.
@@ -85,23 +87,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
+    // `--repeat N`: run the operation N times and print its fastest pass in ns a
+    // sample (wall clock, for two builds run in turns; callgrind counts once).
+    let repeat = match args.iter().position(|a| a == "--repeat") {
+        Some(i) => {
+            let n = args.get(i + 1).and_then(|n| n.parse::<u32>().ok());
+            args.drain(i..(i + 2).min(args.len()));
+            n.ok_or("--repeat needs a count")?
+        }
+        None => 1,
+    };
     let op = args.first().cloned().unwrap_or_default();
     let prefix = args.get(1).cloned().unwrap_or_default();
     let sets = real.unwrap_or_else(datasets::all);
     for ds in sets.iter().filter(|d| d.name.starts_with(&prefix)) {
         println!("{} samples={}", ds.name, ds.samples());
-        match op.as_str() {
-            "bulk" => run_bulk(ds)?,
-            "append" => run_append(ds)?,
-            "seal" => run_seal(ds)?,
-            "decode" => {
-                let chunks = ds
-                    .chunks
-                    .iter()
-                    .map(|(t, v)| Chunk::encode(t, v))
-                    .collect::<Result<Vec<_>, _>>()?;
-                run_decode(&chunks)?;
+        // Sealed beforehand only to decode them: sealing fills the seal memos.
+        let chunks = match op.as_str() {
+            "decode" => ds
+                .chunks
+                .iter()
+                .map(|(t, v)| Chunk::encode(t, v))
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => Vec::new(),
+        };
+        let mut fastest = f64::INFINITY;
+        for _ in 0..repeat {
+            let start = std::time::Instant::now();
+            match op.as_str() {
+                "bulk" => run_bulk(ds)?,
+                "append" => run_append(ds)?,
+                "seal" => run_seal(ds)?,
+                "decode" => run_decode(&chunks)?,
+                _ => break,
             }
+            fastest = fastest.min(start.elapsed().as_nanos() as f64);
+        }
+        if repeat > 1 {
+            println!(
+                "  fastest of {repeat}: {:.2} ns/sample",
+                fastest / ds.samples() as f64
+            );
+        }
+        match op.as_str() {
+            "bulk" | "append" | "seal" | "decode" => {}
             "digest" => {
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 for (t, v) in &ds.chunks {
