@@ -605,9 +605,8 @@ fn rice_costs(values: &[u64], ks: [u32; 3], top: u32) -> [usize; 3] {
 /// codes, in another order: the sizes are the same.
 ///
 /// The split decodes faster than codes laid end to end (format v2): the low bits
-/// unpack like any packed stream, and the quotients are read a byte of the unary
-/// stream at a time ([`scan_unary`]), with no chain of shifts from one code to the
-/// next.
+/// unpack like any packed stream, and finding the quotients is finding the set
+/// bits of the unary words, with no chain of shifts from one code to the next.
 fn write_rice(values: &[u64], k: u32, base: i64, multiplier: u64, out: &mut Vec<u8>) {
     out.push(k as u8 | if base != 0 { RICE_BASE_FLAG } else { 0 });
     if base != 0 {
@@ -1408,45 +1407,31 @@ fn read_with<W: Word>(
                 1
             };
             let k = u32::from(param & 0x3f);
-            if format >= Format::V3 {
-                let codes = RiceCodes {
-                    k,
-                    base,
-                    multiplier,
-                };
-                // Every predictor but delta-of-delta is undone while decoding.
-                let undo = match predictor {
-                    Predictor::None => Undo::Nothing,
-                    Predictor::Delta => Undo::Sum(header[0]),
-                    Predictor::Linear => Undo::Line {
-                        first: header[0],
-                        slope: header[1],
-                    },
-                    Predictor::DeltaOfDelta => {
-                        read_split_rice(r, m, codes, Undo::Nothing, out, W::from_i64)?;
-                        integrate(predictor, header, n, start, out, finish);
-                        return Ok(Order::Unknown);
-                    }
-                };
-                let increasing = read_split_rice(r, m, codes, undo, out, finish)?;
-                return Ok(if want_order && increasing {
-                    Order::StrictlyIncreasing
-                } else {
-                    Order::Unknown
-                });
-            }
             // The usual predictors (none, delta) are undone while decoding.
             let (fused, running) = match predictor {
                 Predictor::None => (true, None),
                 Predictor::Delta => (true, Some(header[0])),
                 _ => (false, None),
             };
-            let used = if fused {
-                read_rice(r.rest(), m, k, base, multiplier, running, out, finish)?
+            if format >= Format::V3 {
+                let codes = RiceCodes {
+                    k,
+                    base,
+                    multiplier,
+                };
+                if fused {
+                    read_split_rice(r, m, codes, running, out, finish)?;
+                } else {
+                    read_split_rice(r, m, codes, None, out, W::from_i64)?;
+                }
             } else {
-                read_rice(r.rest(), m, k, base, multiplier, None, out, W::from_i64)?
-            };
-            r.take(used)?;
+                let used = if fused {
+                    read_rice(r.rest(), m, k, base, multiplier, running, out, finish)?
+                } else {
+                    read_rice(r.rest(), m, k, base, multiplier, None, out, W::from_i64)?
+                };
+                r.take(used)?;
+            }
             if !fused {
                 integrate(predictor, header, n, start, out, finish);
             }
@@ -1545,310 +1530,107 @@ struct RiceCodes {
     multiplier: u64,
 }
 
-/// How [`read_split_rice`] turns residuals into values.
-#[derive(Clone, Copy, Debug)]
-enum Undo {
-    /// The residuals themselves.
-    Nothing,
-    /// Their running sums from this value (the delta predictor).
-    Sum(i64),
-    /// The j-th (from 1) is `first + j × slope + residual` (the linear predictor).
-    Line { first: i64, slope: i64 },
-}
-
 /// Decodes the `m` codes of a format v3 Rice stream (laid out as [`write_rice`]
 /// writes it) from `r`, positioned after the parameter byte, base and multiplier,
-/// into slots `finish(value)`, the predictor undone in the same pass as `undo`
-/// says. Returns whether the values (before `finish`) were a line's that
-/// strictly increase from `first` on.
+/// into slots `finish(residual)`, or with `running = Some(x)` the running sums
+/// `finish(x + Σ residuals)` (the delta predictor undone in the same pass).
 ///
-/// Three passes over the slots: the low bits unpacked as any packed stream; the
-/// quotients, a byte of the unary stream at a time ([`scan_unary`]); then each
-/// quotient joined to its low bits and turned into its residual ([`join_rice`]).
+/// Two passes over the slots: the low bits unpacked as any packed stream; then
+/// the quotients, from the positions of the set bits of the unary words (a count
+/// of trailing zeros and a clear of the lowest set bit per code: no chain of
+/// shifts and reloads from one code's length to the next code), each joined to
+/// its low bits and turned into its residual in the same step.
 fn read_split_rice<W: Word>(
     r: &mut ByteReader<'_>,
     m: usize,
     codes: RiceCodes,
-    undo: Undo,
+    running: Option<i64>,
     out: &mut Vec<W>,
     finish: impl Fn(i64) -> W + Copy,
-) -> Result<bool> {
+) -> Result<()> {
     let RiceCodes {
         k,
         base,
         multiplier,
     } = codes;
     let data = r.rest();
-    // Each code takes at least one bit: bounds what is allocated by the input.
-    if m > (data.len() * 8).saturating_sub(m.saturating_mul(k as usize)) {
-        return Err(CodecError::Truncated {
-            bit: data.len() * 8,
-        });
-    }
     let lows = r.clone().take(packed_len(m, k))?;
     let start = out.len();
-    // Each slot's low bits unzigzagged: see `join_rice`.
-    unpack_with(lows, m, k, mask_of(k), out, |v| W::from_i64(unzigzag(v)));
+    unpack_with(lows, m, k, mask_of(k), out, |v| W::from_i64(v as i64));
     let slots = out.get_mut(start..).unwrap_or_default();
-    // The quotients: on the stack for the usual chunks, else from the pool.
-    let (mut stack, mut heap) = ([0u8; 256], Scratch::new());
-    let quotients: &mut [u8] = if m + 8 <= stack.len() {
-        &mut stack
-    } else {
-        heap.resize(m + 8, 0);
-        &mut heap
-    };
-    let mut escapes = Scratch::new();
-    let end = scan_unary(data, m * k as usize, m, quotients, &mut escapes)?;
-    let joined = Joined {
-        quotients,
-        escapes: &escapes,
-        k,
-        base,
-        mul: multiplier as i64,
-    };
-    const NOTHING: u8 = Mode::Nothing as u8;
-    const SUM: u8 = Mode::Sum as u8;
-    const LINE: u8 = Mode::Line as u8;
-    let increasing = match (undo, multiplier != 1) {
-        (Undo::Nothing, false) => join_rice::<W, NOTHING, false>(slots, joined, 0, 0, finish),
-        (Undo::Nothing, true) => join_rice::<W, NOTHING, true>(slots, joined, 0, 0, finish),
-        (Undo::Sum(x), false) => join_rice::<W, SUM, false>(slots, joined, x, 0, finish),
-        (Undo::Sum(x), true) => join_rice::<W, SUM, true>(slots, joined, x, 0, finish),
-        (Undo::Line { first, slope }, false) => {
-            join_rice::<W, LINE, false>(slots, joined, first, slope, finish)
-        }
-        (Undo::Line { first, slope }, true) => {
-            join_rice::<W, LINE, true>(slots, joined, first, slope, finish)
-        }
-    };
+    let unary = m * k as usize;
+    let (mul, x) = (multiplier as i64, running.unwrap_or(0));
+    let end = match (running.is_some(), multiplier != 1) {
+        (true, true) => unary_run::<W, true, true>(data, unary, k, slots, base, mul, x, finish),
+        (true, false) => unary_run::<W, true, false>(data, unary, k, slots, base, mul, x, finish),
+        (false, true) => unary_run::<W, false, true>(data, unary, k, slots, base, mul, x, finish),
+        (false, false) => unary_run::<W, false, false>(data, unary, k, slots, base, mul, x, finish),
+    }?;
     // `end` counts from `data`, where `r` still is.
     r.take(end.div_ceil(8))?;
-    Ok(increasing)
+    Ok(())
 }
 
-/// [`Undo`]'s kinds, as a const parameter of [`join_rice`].
-#[repr(u8)]
-enum Mode {
-    Nothing,
-    Sum,
-    Line,
-}
-
-/// What one byte of a unary stream holds, its bits read least-significant first:
-/// the zeros before each of its ones (one byte each, the first one's lowest),
-/// and in `meta` the count of ones (bits 0–7), the zeros after the last one
-/// (8–15) and the zeros before the first one (16–23; 8 for a zero byte).
-struct UnaryBytes {
-    gaps: [u64; 256],
-    meta: [u32; 256],
-}
-
-// Evaluated at compile time (for a static): an index out of range fails the build.
-#[allow(clippy::indexing_slicing)]
-const fn unary_bytes() -> UnaryBytes {
-    let mut t = UnaryBytes {
-        gaps: [0; 256],
-        meta: [0; 256],
-    };
-    let mut b = 0;
-    while b < 256 {
-        let (mut gaps, mut ones, mut run, mut first, mut bit) = (0u64, 0u32, 0u64, 8u32, 0);
-        while bit < 8 {
-            if (b >> bit) & 1 == 1 {
-                gaps |= run << (8 * ones);
-                if ones == 0 {
-                    first = run as u32;
-                }
-                ones += 1;
-                run = 0;
-            } else {
-                run += 1;
-            }
-            bit += 1;
-        }
-        t.gaps[b] = gaps;
-        t.meta[b] = ones | (run as u32) << 8 | first << 16;
-        b += 1;
-    }
-    t
-}
-
-static UNARY_BYTES: UnaryBytes = unary_bytes();
-
-/// Reads the `m` unary parts of a v3 Rice stream that start at bit `from_bit` of
-/// `data`: the quotients below [`RICE_ESCAPE`] into `quotients` (one byte each;
-/// it holds at least `m + 8`: each byte of the stream stores 8), and each escaped quotient as the pair
-/// (index, quotient) in `escapes` (its byte in `quotients` is then meaningless).
-/// Returns the bit after the last code. Bits past the end of `data` read as
-/// zeros: a stream that needs them is truncated.
-///
-/// A byte at a time, without a branch per code: a table gives the zeros before
-/// each of the byte's ones, stored as one 8-byte word (the first of them
-/// lengthened by the zeros carried from the bytes before), and the count of ones
-/// advances the output. About 4 codes a byte at the usual parameters.
-fn scan_unary(
-    data: &[u8],
-    from_bit: usize,
-    m: usize,
-    quotients: &mut [u8],
-    escapes: &mut Scratch<u64>,
-) -> Result<usize> {
-    let bits = data.len() * 8;
-    let truncated = CodecError::Truncated { bit: bits };
-    if m == 0 {
-        return Ok(from_bit);
-    }
-    let table = &UNARY_BYTES;
-    let (mut pos, mut byte) = (0usize, from_bit / 8);
-    // The zeros of the current code before `byte` (negative: bits of `byte`
-    // already read, masked off by `keep`).
-    let mut carry = -((from_bit % 8) as i64);
-    let mut keep = 0xffu8 << (from_bit % 8);
-    loop {
-        let b = data.get(byte).copied().unwrap_or(0) & keep;
-        keep = 0xff;
-        let meta = table.meta.get(usize::from(b)).copied().unwrap_or(0);
-        let first = i64::from(meta >> 16);
-        if carry + first >= i64::from(RICE_ESCAPE) {
-            // A run of RICE_ESCAPE zeros or more: an escape, read from the stream.
-            let (q, next) = rice_escape(data, (byte * 8).wrapping_add_signed(-carry as isize));
-            if next > bits {
-                return Err(truncated);
-            }
-            if escapes.capacity() == 0 {
-                // From the pool, room for 16 (a reset or a step a chunk is usual).
-                *escapes = Scratch::with_capacity(32);
-            }
-            escapes.extend_from_slice(&[pos as u64, q]);
-            pos += 1;
-            if pos == m {
-                return Ok(next);
-            }
-            byte = next / 8;
-            carry = -((next % 8) as i64);
-            keep = 0xff << (next % 8);
-            continue;
-        }
-        // Nonnegative, and below RICE_ESCAPE: no carry into the next gap.
-        let gaps = table.gaps.get(usize::from(b)).copied().unwrap_or(0);
-        if let Some(slot) = quotients.get_mut(pos..pos + 8) {
-            slot.copy_from_slice(&gaps.wrapping_add(carry as u64).to_le_bytes());
-        }
-        let ones = (meta & 0xff) as usize;
-        if pos + ones >= m {
-            // The last code ends at this byte's (m − pos)-th one.
-            let mut rest = b;
-            for _ in 1..m - pos {
-                rest &= rest.wrapping_sub(1);
-            }
-            return Ok(byte * 8 + rest.trailing_zeros() as usize + 1);
-        }
-        pos += ones;
-        carry = if b == 0 {
-            carry + 8
-        } else {
-            i64::from((meta >> 8) & 0xff)
-        };
-        byte += 1;
-    }
-}
-
-/// The quotients [`scan_unary`] read, and how codes become residuals.
-#[derive(Clone, Copy)]
-struct Joined<'a> {
-    quotients: &'a [u8],
-    escapes: &'a [u64],
-    k: u32,
-    base: i64,
-    mul: i64,
-}
-
-/// Joins each slot's low bits to its quotient to make the code `v`, and sets the
-/// slot to `finish(x)` for its residual `r = base + unzigzag(v) × mul`: with
-/// `MODE` [`Mode::Nothing`], `x = r`; [`Mode::Sum`], the running sum of the
-/// residuals from `x`; [`Mode::Line`], `x + j × slope + r` for the j-th slot
-/// (from 1). Returns, for a line, whether those strictly increase from `x` on
-/// (checked in the same pass), and false otherwise.
-///
-/// The slots hold their low bits unzigzagged: with `k ≥ 1` the zigzag sign is
-/// the lowest low bit, so `unzigzag(low | q << k) = unzigzag(low) ^ (q << k >> 1)`
-/// — a shift and an exclusive or per code, the rest done in the vectorised
-/// unpacking.
+/// The quotients of the unary stream from bit `from_bit` of `data` (escapes
+/// included), each joined to the low bits already in its slot to make the code
+/// `v`, and the slot then set to `finish(base + unzigzag(v) × mul)`, or with `SUM`
+/// to the running sum of those from `x`. Returns the bit after the last code.
+/// Bits past the end of `data` read as zeros: a stream that needs them is
+/// truncated.
 // Not inlined: on its own, each specialisation keeps its loop in registers.
 #[inline(never)]
-fn join_rice<W: Word, const MODE: u8, const MUL: bool>(
+#[allow(clippy::too_many_arguments)]
+fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
+    data: &[u8],
+    from_bit: usize,
+    k: u32,
     slots: &mut [W],
-    joined: Joined<'_>,
+    base: i64,
+    mul: i64,
     mut x: i64,
-    slope: i64,
     finish: impl Fn(i64) -> W,
-) -> bool {
-    let Joined {
-        quotients,
-        escapes,
-        k,
-        base,
-        mul,
-    } = joined;
-    // For a line: the last value, and whether each was above the one before.
-    let (mut last, mut increasing) = (x, MODE == Mode::Line as u8);
-    let mut emit = |slot: &mut W, d: i64| {
-        let r = base.wrapping_add(if MUL { d.wrapping_mul(mul) } else { d });
-        let value = if MODE == Mode::Sum as u8 {
-            x = x.wrapping_add(r);
-            x
-        } else if MODE == Mode::Line as u8 {
-            x = x.wrapping_add(slope);
-            let value = x.wrapping_add(r);
-            increasing &= value > last;
-            last = value;
-            value
-        } else {
-            r
-        };
-        *slot = finish(value);
+) -> Result<usize> {
+    let truncated = || CodecError::Truncated {
+        bit: data.len() * 8,
     };
-    // The codes of `slots` from `quotients`, none escaped.
-    #[inline(always)]
-    fn run<W: Word>(slots: &mut [W], quotients: &[u8], k: u32, emit: &mut impl FnMut(&mut W, i64)) {
-        let pairs = slots.iter_mut().zip(quotients);
-        if k == 0 {
-            pairs.for_each(|(slot, &q)| emit(slot, unzigzag(u64::from(q))));
+    // `w` holds the unread bits of the 64 from byte `byte`; the current code
+    // starts at bit `byte × 8 + rel` (`rel` may be negative: zeros at the end of
+    // the words before).
+    let mut byte = from_bit / 8;
+    let mut rel = (from_bit % 8) as isize;
+    let mut w = word_at(data, byte) & (u64::MAX << rel);
+    for slot in slots.iter_mut() {
+        if w == 0 {
+            // The code's zeros run to the end of this word: look one word on. If
+            // that one is all zeros too (or past the end), the count of trailing
+            // zeros below makes it an escape. So every code reads a bounded number
+            // of words, whatever the bytes: a run of zeros is never scanned again
+            // for each code that starts in it.
+            byte += 8;
+            rel -= 64;
+            w = word_at(data, byte);
+        }
+        let one = w.trailing_zeros() as isize;
+        let mut q = one.wrapping_sub(rel) as u64;
+        if q < u64::from(RICE_ESCAPE) {
+            rel = one + 1;
+            w &= w - 1;
         } else {
-            pairs.for_each(|(slot, &q)| {
-                let d = slot.to_i64() ^ (u64::from(q) << k >> 1) as i64;
-                emit(slot, d);
-            });
+            let next;
+            (q, next) = rice_escape(data, (byte * 8).wrapping_add_signed(rel));
+            if next > data.len() * 8 {
+                return Err(truncated());
+            }
+            byte = next / 8;
+            rel = (next % 8) as isize;
+            w = word_at(data, byte) & (u64::MAX << rel);
         }
+        let d = unzigzag(slot.to_i64() as u64 | q << k);
+        let r = base.wrapping_add(if MUL { d.wrapping_mul(mul) } else { d });
+        x = if SUM { x.wrapping_add(r) } else { r };
+        *slot = finish(x);
     }
-    let mut from = 0;
-    // The runs between escapes, then each escape.
-    for escape in escapes.chunks_exact(2) {
-        let &[at, q] = escape else { continue };
-        let at = at as usize;
-        let run_slots = slots.get_mut(from..at).unwrap_or_default();
-        run(
-            run_slots,
-            quotients.get(from..).unwrap_or_default(),
-            k,
-            &mut emit,
-        );
-        if let Some(slot) = slots.get_mut(at) {
-            // The low bits zigzagged back (0 when k = 0), as any quotient can be.
-            let d = unzigzag(zigzag(slot.to_i64()) | q << k);
-            emit(slot, d);
-        }
-        from = at + 1;
-    }
-    let run_slots = slots.get_mut(from..).unwrap_or_default();
-    run(
-        run_slots,
-        quotients.get(from..).unwrap_or_default(),
-        k,
-        &mut emit,
-    );
-    increasing
+    Ok((byte * 8).wrapping_add_signed(rel))
 }
 
 /// The escaped number whose [`RICE_ESCAPE`] zero bits start at bit `at` (the
@@ -2654,39 +2436,27 @@ mod tests {
     }
 
     /// The slots of decoded codes `vs` (residuals `base + unzigzag(v) ×
-    /// multiplier`, the predictor undone as `undo` says), whether they are a
-    /// line's that strictly increase, and the bytes read up to bit `pos`.
+    /// multiplier`, summed from `running` when given) and the bytes read up to
+    /// bit `pos`.
     fn bitwise_slots(
         data: &[u8],
         vs: Vec<u64>,
         codes: RiceCodes,
-        undo: Undo,
+        running: Option<i64>,
         pos: usize,
-    ) -> Result<(Vec<i64>, bool, usize)> {
-        let residuals = vs
-            .iter()
-            .map(|&v| (codes.base).wrapping_add(unzigzag(v).wrapping_mul(codes.multiplier as i64)));
-        let out: Vec<i64> = match undo {
-            Undo::Nothing => residuals.collect(),
-            Undo::Sum(x) => residuals
-                .scan(x, |x, r| {
-                    *x = x.wrapping_add(r);
-                    Some(*x)
-                })
-                .collect(),
-            Undo::Line { first, slope } => residuals
-                .zip(1i64..)
-                .map(|(r, j)| first.wrapping_add(j.wrapping_mul(slope)).wrapping_add(r))
-                .collect(),
-        };
-        let increasing = match undo {
-            Undo::Line { first, .. } => std::iter::once(&first)
-                .chain(&out)
-                .zip(&out)
-                .all(|(a, b)| b > a),
-            _ => false,
-        };
-        Ok((out, increasing, rice_end(data, pos)?))
+    ) -> Result<(Vec<i64>, usize)> {
+        let mut x = running.unwrap_or(0);
+        let mut out = Vec::new();
+        for v in vs {
+            let r = (codes.base).wrapping_add(unzigzag(v).wrapping_mul(codes.multiplier as i64));
+            x = if running.is_some() {
+                x.wrapping_add(r)
+            } else {
+                r
+            };
+            out.push(x);
+        }
+        Ok((out, rice_end(data, pos)?))
     }
 
     /// Rice codes read one bit at a time, as format v2 lays them out (each code's
@@ -2697,9 +2467,9 @@ mod tests {
         data: &[u8],
         m: usize,
         codes: RiceCodes,
-        undo: Undo,
+        running: Option<i64>,
         format: Format,
-    ) -> Result<(Vec<i64>, bool, usize)> {
+    ) -> Result<(Vec<i64>, usize)> {
         let k = codes.k;
         let split = format >= Format::V3;
         let mut pos = if split { m * k as usize } else { 0 };
@@ -2717,56 +2487,40 @@ mod tests {
                 (q << k) | low
             });
         }
-        bitwise_slots(data, vs, codes, undo, pos)
+        bitwise_slots(data, vs, codes, running, pos)
     }
 
     /// Both Rice decoders on `data` against their bit-by-bit readings: the same
-    /// values, order and bytes read, or an error from both. Format v2 undoes no
-    /// line (its linear predictor is a pass of its own).
+    /// values and bytes read, or an error from both.
     fn check_rice_decoders(
         data: &[u8],
         m: usize,
         codes: RiceCodes,
-        undo: Undo,
+        running: Option<i64>,
     ) -> std::result::Result<(), String> {
         let RiceCodes {
             k,
             base,
             multiplier,
         } = codes;
-        let mut cases = Vec::new();
-        let running = match undo {
-            Undo::Nothing => Some(None),
-            Undo::Sum(x) => Some(Some(x)),
-            Undo::Line { .. } => None,
-        };
-        if let Some(running) = running {
-            let mut got = Vec::new();
-            let v2 = read_rice(data, m, k, base, multiplier, running, &mut got, |x| x)
-                .map(|n| (got, false, n));
-            cases.push((Format::V2, v2));
-        }
+        let mut got = Vec::new();
+        let v2 =
+            read_rice(data, m, k, base, multiplier, running, &mut got, |x| x).map(|n| (got, n));
         let mut got = Vec::new();
         let mut r = ByteReader::new(data);
-        let v3 = read_split_rice(&mut r, m, codes, undo, &mut got, |x| x)
-            .map(|increasing| (got, increasing, r.position()));
-        cases.push((Format::V3, v3));
+        let v3 = read_split_rice(&mut r, m, codes, running, &mut got, |x| x)
+            .map(|()| (got, r.position()));
+        let cases = [(Format::V2, v2), (Format::V3, v3)];
         for (format, got) in cases {
-            let want = read_rice_bitwise(data, m, codes, undo, format);
-            let want = match format {
-                Format::V3 => want,
-                // v2 tells nothing of the order.
-                _ => want.map(|(vs, _, n)| (vs, false, n)),
-            };
-            match (want, got) {
+            match (read_rice_bitwise(data, m, codes, running, format), got) {
                 (Ok(want), Ok(got)) if want == got => {}
                 (Err(_), Err(_)) => {}
                 (want, got) => {
                     return Err(format!(
                         "{format:?}, {} bytes, m {m}, k {k}: {:?} vs {:?}",
                         data.len(),
-                        want.map(|w| (w.1, w.2)),
-                        got.map(|g| (g.1, g.2))
+                        want.map(|w| w.1),
+                        got.map(|g| g.1)
                     ));
                 }
             }
@@ -2777,9 +2531,8 @@ mod tests {
     proptest::proptest! {
         /// Any bytes, any parameter: the fast decoders give what the bit-by-bit
         /// readings give, errors included — v2's windows, reloads, padded tail and
-        /// escapes; v3's unpacked low bits, unary bytes (a code's zeros across
-        /// bytes, the restart after an escape), escapes, the last code's bit and
-        /// the end of the data, with the quotients on the stack and (m > 248) not.
+        /// escapes; v3's unpacked low bits, set bits of the unary words, look-ahead,
+        /// escapes and end of the data.
         #[test]
         fn rice_decoding_matches_a_bitwise_reader(
             data in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
@@ -2788,18 +2541,14 @@ mod tests {
             k in 0u32..64,
             base in -3i64..3,
             multiplier in 1u64..4,
-            undo in proptest::prop_oneof![
-                proptest::strategy::Just(Undo::Nothing),
-                proptest::strategy::Strategy::prop_map(-5i64..5, Undo::Sum),
-                proptest::strategy::Strategy::prop_map((-5i64..5, -3i64..40), |(first, slope)| Undo::Line { first, slope }),
-            ],
+            running in proptest::option::of(-5i64..5),
         ) {
             // Mostly-set bytes give short quotients; raw bytes give escapes.
             let dense: Vec<u8> = dense.iter().map(|b| b | 0x55).collect();
             for bytes in [&data, &dense] {
                 for k in [k, k % 8] {
                     let codes = RiceCodes { k, base, multiplier };
-                    let checked = check_rice_decoders(bytes, m, codes, undo);
+                    let checked = check_rice_decoders(bytes, m, codes, running);
                     proptest::prop_assert!(checked.is_ok(), "{:?}", checked);
                 }
             }
@@ -2826,28 +2575,8 @@ mod tests {
                     base: 0,
                     multiplier: 1,
                 };
-                check_rice_decoders(&data, m, codes, Undo::Nothing).unwrap();
+                check_rice_decoders(&data, m, codes, None).unwrap();
             }
-        }
-    }
-
-    #[test]
-    fn a_rice_coded_line_is_increasing_only_when_no_value_repeats() {
-        // Every code 0 (k = 0, all ones): residuals equal the base, so the line
-        // repeats a value when its slope is 0 and no value when it is 1.
-        let data = [0xffu8; 4];
-        let codes = RiceCodes {
-            k: 0,
-            base: 1,
-            multiplier: 1,
-        };
-        for (slope, want) in [(0, false), (1, true), (-1, false)] {
-            let mut got = Vec::new();
-            let mut r = ByteReader::new(&data);
-            let undo = Undo::Line { first: 5, slope };
-            let increasing = read_split_rice(&mut r, 20, codes, undo, &mut got, |x| x).unwrap();
-            assert_eq!(increasing, want, "slope {slope}: {got:?}");
-            check_rice_decoders(&data, 20, codes, undo).unwrap();
         }
     }
 
@@ -2868,17 +2597,13 @@ mod tests {
             for (i, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
                 data[i / 8] |= 1 << (i % 8);
             }
-            let line = Undo::Line {
-                first: 0,
-                slope: 1 << 62,
-            };
-            for undo in [Undo::Nothing, Undo::Sum(1), line] {
+            for running in [None, Some(1)] {
                 let codes = RiceCodes {
                     k,
                     base: 1,
                     multiplier: 1,
                 };
-                check_rice_decoders(&data, m, codes, undo).unwrap();
+                check_rice_decoders(&data, m, codes, running).unwrap();
             }
         }
     }
