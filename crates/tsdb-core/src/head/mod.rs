@@ -80,7 +80,7 @@ impl Shard {
 
     /// Removes every series `drop` says so of (the map shrinks once mostly
     /// empty); returns their ids and labels.
-    fn remove_all(&mut self, drop: impl Fn(&MemSeries) -> bool) -> Vec<(u32, Labels)> {
+    fn remove_all(&mut self, mut drop: impl FnMut(&mut MemSeries) -> bool) -> Vec<(u32, Labels)> {
         let removed: Vec<(u32, Labels)> = self
             .series
             .extract_if(|_, s| drop(s))
@@ -226,8 +226,12 @@ impl Head {
     /// Garbage-collects the series whose samples are all gone from the head
     /// (cut into blocks, or deleted) and which received nothing since: they
     /// leave their shard and the labels lookup, so memory tracks the active
-    /// series. A series that never had a sample (just created, its first
-    /// append on the way) is kept. Returns the ids of those dropped.
+    /// series. A series that never had a sample is dropped by the second GC
+    /// that finds it so: the first only marks it, since its first append may
+    /// be on the way (created, not applied yet); one still without a sample a
+    /// whole GC interval later had its samples refused (below the minimum
+    /// valid time, say), and would otherwise stay listed, with no sample, for
+    /// good. Returns the ids of those dropped.
     ///
     /// The caller holds the series-creation lock, so no series is created
     /// meanwhile; an appender that resolved a dropped id finds it gone under
@@ -240,19 +244,19 @@ impl Head {
     /// sample in the head. Recovery recreates a series from its logged record
     /// even when none of its samples follow (its first sample was never
     /// logged, or was refused), and [`Head::gc`] keeps a series that never
-    /// had a sample, so such a series would stay listed, with no sample,
-    /// until the labels get one again; one whose samples a checkpoint saw
+    /// had a sample until its second pass, so such a series would stay
+    /// listed, with no sample, until then; one whose samples a checkpoint saw
     /// deleted is dropped here too, as the next GC would. Returns their ids.
     pub(crate) fn drop_unsampled(&self) -> Vec<u32> {
         self.drop_where(|s| s.min_time().is_none())
     }
 
-    fn drop_where(&self, drop: impl Fn(&MemSeries) -> bool + Copy) -> Vec<u32> {
+    fn drop_where(&self, mut drop: impl FnMut(&mut MemSeries) -> bool) -> Vec<u32> {
         let mut dropped = Vec::new();
         for shard in self.shards.iter() {
             // The labels lookup forgets them while the shard is still locked.
             let mut shard = shard.lock();
-            let removed = shard.remove_all(drop);
+            let removed = shard.remove_all(&mut drop);
             for (id, labels) in &removed {
                 self.refs.remove(labels, *id);
             }
@@ -261,9 +265,14 @@ impl Head {
         dropped
     }
 
-    /// Whether GC drops a series: it had samples and has none left.
-    fn collectable(s: &MemSeries) -> bool {
-        !s.is_empty() && s.min_time().is_none()
+    /// Whether GC drops a series: it had samples and has none left, or it never
+    /// had one and the GC before found it so too (this GC marks it otherwise).
+    fn collectable(s: &mut MemSeries) -> bool {
+        if s.is_empty() {
+            std::mem::replace(&mut s.unsampled_at_gc, true)
+        } else {
+            s.min_time().is_none()
+        }
     }
 
     /// Every head series' id and labels (the labels share their storage).

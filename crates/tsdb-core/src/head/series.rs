@@ -126,6 +126,9 @@ pub(crate) struct MemSeries {
     /// Current value at `max_t`.
     pub last_v: f64,
     pub ooo: Option<Box<Ooo>>,
+    /// Set by a head GC that found the series without a sample ever: the next
+    /// GC drops it if it is still without one (see `Head::gc`).
+    pub unsampled_at_gc: bool,
 }
 
 fn codec(e: tsdb_codec::CodecError) -> Error {
@@ -141,6 +144,7 @@ impl MemSeries {
             max_t: i64::MIN,
             last_v: 0.0,
             ooo: None,
+            unsampled_at_gc: false,
         }
     }
 

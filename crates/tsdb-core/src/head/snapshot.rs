@@ -116,6 +116,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<(u32, MemSeries), String> {
             max_t,
             last_v,
             ooo,
+            unsampled_at_gc: false,
         },
     ))
 }

@@ -320,3 +320,36 @@ fn a_series_left_without_samples_is_not_listed_after_a_reopen() {
     let db = Db::open(dir.path(), opts(0)).unwrap();
     assert_eq!(read(&db, "new"), [(bound + 1, 6.0)]);
 }
+
+/// Without a reopen: a new series whose only sample is refused holds no
+/// sample, so head GC drops it — at the second GC that finds it so, since the
+/// first cannot tell it from a series whose first append is on the way.
+#[test]
+fn a_series_whose_only_sample_was_refused_leaves_at_the_second_gc() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(0)).unwrap();
+    let values = |db: &Db| {
+        db.label_values("s", &[Matcher::equal("__name__", "m")])
+            .unwrap()
+    };
+    db.append(&l("m", "a"), 10, 1.0).unwrap();
+    db.append(&l("m", "clock"), 10 * SPAN, 0.0).unwrap();
+    db.cut_blocks().unwrap();
+    let bound = db.min_valid_time().unwrap();
+    let res = db.append(&l("m", "new"), bound - 1, 5.0);
+    assert!(below(&res, bound - 1, bound), "{res:?}");
+    assert_eq!(values(&db), ["a", "clock", "new"]);
+    // Each cut ends with a head GC.
+    db.append(&l("m", "clock"), 20 * SPAN, 0.0).unwrap();
+    assert!(!db.cut_blocks().unwrap().is_empty());
+    assert_eq!(values(&db), ["a", "clock", "new"], "kept by the first GC");
+    db.append(&l("m", "clock"), 30 * SPAN, 0.0).unwrap();
+    assert!(!db.cut_blocks().unwrap().is_empty());
+    assert_eq!(values(&db), ["a", "clock"], "dropped by the second");
+    assert!(read(&db, "new").is_empty());
+    // The labels come back under a new series when they get a sample.
+    let bound = db.min_valid_time().unwrap();
+    db.append(&l("m", "new"), bound + 1, 6.0).unwrap();
+    assert_eq!(read(&db, "new"), [(bound + 1, 6.0)]);
+    assert_eq!(values(&db), ["a", "clock", "new"]);
+}
