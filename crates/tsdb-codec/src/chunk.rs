@@ -714,6 +714,22 @@ impl<'a> ChunkRef<'a> {
         self.header.val_enc
     }
 
+    /// The bytes of the header, the timestamp section and the value section, in
+    /// that order (they sum to the chunk's length): what each part of a column
+    /// costs, e.g. to tell how much of a store its timestamps take.
+    pub fn section_lens(&self) -> [usize; 3] {
+        let (ts, vs) = (
+            self.header.ts_start as usize,
+            self.header.val_start as usize,
+        );
+        // The header parse checked ts ≤ vs ≤ length.
+        [
+            ts,
+            vs.saturating_sub(ts),
+            self.bytes.len().saturating_sub(vs),
+        ]
+    }
+
     /// Decodes every sample, appending timestamps to `ts` and values to `vs`.
     /// On error nothing is appended.
     pub fn decode_into(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
@@ -930,6 +946,28 @@ mod tests {
         assert_eq!((t, v), (ts, vs));
     }
 
+    #[test]
+    fn section_lens_split_the_chunk_where_its_header_says() {
+        // A regular chunk: 4 header bytes, 2 timestamp bytes (the first time
+        // and the interval, a byte each), 3 value bytes.
+        let bytes = regular_chunk(2, 5, -3, 10);
+        let chunk = ChunkRef::new(&bytes).unwrap();
+        assert_eq!(chunk.section_lens(), [4, 2, 3]);
+        // Equal timestamp columns under other values: equal timestamp sections.
+        let ts: Vec<i64> = (0..50).map(|i| 1000 * i + (i * 7) % 5).collect();
+        let sections: Vec<Vec<u8>> = [1.5, 2.25]
+            .iter()
+            .map(|&step| {
+                let vs: Vec<f64> = (0..50).map(|i| f64::from(i) * step).collect();
+                let chunk = Chunk::encode(&ts, &vs).unwrap();
+                let [h, t, v] = chunk.as_ref().section_lens();
+                assert_eq!(h + t + v, chunk.as_bytes().len());
+                chunk.as_bytes()[h..h + t].to_vec()
+            })
+            .collect();
+        assert_eq!(sections[0], sections[1]);
+        assert!(!sections[0].is_empty());
+    }
     /// A v2 chunk of `n` samples with a regular timestamp section `t0, interval`
     /// and constant decimal values.
     fn regular_chunk(version: u8, n: u64, t0: i64, interval: u64) -> Vec<u8> {
