@@ -283,26 +283,36 @@ fn replay_keeps_acknowledged_samples_below_the_bound() {
     assert_eq!(read(&db, "x"), [(500, 5.0), (901, 9.5)]);
 }
 
+/// The values of label `s` among the series named `m`.
+fn values(db: &Db) -> Vec<String> {
+    db.label_values("s", &[Matcher::equal("__name__", "m")])
+        .unwrap()
+}
+
+/// Cuts a block (so the head has a minimum valid time), then creates series
+/// `new` with a sample below it, refused; returns the bound.
+fn refuse_the_only_sample_of_a_new_series(db: &Db) -> i64 {
+    db.append(&l("m", "a"), 10, 1.0).unwrap();
+    db.append(&l("m", "clock"), 10 * SPAN, 0.0).unwrap();
+    db.cut_blocks().unwrap();
+    let bound = db.min_valid_time().unwrap();
+    let res = db.append(&l("m", "new"), bound - 1, 5.0);
+    assert!(below(&res, bound - 1, bound), "{res:?}");
+    bound
+}
+
 /// A series whose only sample was refused has a logged record and no sample.
-/// Recovery recreated it, and head GC keeps a series that never had a sample,
-/// so after a reopen it was listed, with no sample, for good (found by the
-/// delete crash test: a child killed between a new series' record and its
-/// first sample). Recovery now drops the series it leaves without a sample.
+/// Recovery recreated it, and head GC then kept a series that never had a
+/// sample, so after a reopen it was listed, with no sample, for good (found by
+/// the delete crash test: a child killed between a new series' record and its
+/// first sample). Recovery now drops the series it leaves without a sample (and
+/// head GC such a series at its second pass: the next test).
 #[test]
 fn a_series_left_without_samples_is_not_listed_after_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let values = |db: &Db| {
-        db.label_values("s", &[Matcher::equal("__name__", "m")])
-            .unwrap()
-    };
     {
         let db = Db::open(dir.path(), opts(0)).unwrap();
-        db.append(&l("m", "a"), 10, 1.0).unwrap();
-        db.append(&l("m", "clock"), 10 * SPAN, 0.0).unwrap();
-        db.cut_blocks().unwrap();
-        let bound = db.min_valid_time().unwrap();
-        let res = db.append(&l("m", "new"), bound - 1, 5.0);
-        assert!(below(&res, bound - 1, bound), "{res:?}");
+        let bound = refuse_the_only_sample_of_a_new_series(&db);
         // And one that keeps its sample, in the head.
         db.append(&l("m", "live"), bound, 2.0).unwrap();
         db.close().unwrap();
@@ -328,16 +338,7 @@ fn a_series_left_without_samples_is_not_listed_after_a_reopen() {
 fn a_series_whose_only_sample_was_refused_leaves_at_the_second_gc() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), opts(0)).unwrap();
-    let values = |db: &Db| {
-        db.label_values("s", &[Matcher::equal("__name__", "m")])
-            .unwrap()
-    };
-    db.append(&l("m", "a"), 10, 1.0).unwrap();
-    db.append(&l("m", "clock"), 10 * SPAN, 0.0).unwrap();
-    db.cut_blocks().unwrap();
-    let bound = db.min_valid_time().unwrap();
-    let res = db.append(&l("m", "new"), bound - 1, 5.0);
-    assert!(below(&res, bound - 1, bound), "{res:?}");
+    refuse_the_only_sample_of_a_new_series(&db);
     assert_eq!(values(&db), ["a", "clock", "new"]);
     // Each cut ends with a head GC.
     db.append(&l("m", "clock"), 20 * SPAN, 0.0).unwrap();
