@@ -5,6 +5,11 @@
 //! 100 blocks.
 //!
 //! `cargo run --release --example block_report`
+//!
+//! With `--prometheus-json FILE` (a capture as `codec_report` takes it), instead:
+//! the bytes/sample of one block holding the capture's series, and what its
+//! chunks would take with every timestamp section in place (chunks file
+//! version 1), against sharing the sections a target's series repeat (v2).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 #[path = "../benches/common/devops.rs"]
@@ -135,7 +140,88 @@ fn open_blocks(dir: &Path) -> Vec<Arc<Block>> {
     out
 }
 
+/// One block of the series in a Prometheus query response (see
+/// `examples/common/prometheus_json.rs`): its chunks file against its chunks
+/// with their timestamp sections in place.
+fn real_block(path: &str) {
+    #[derive(serde::Deserialize)]
+    struct Response {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        result: Vec<Series>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Series {
+        metric: std::collections::BTreeMap<String, String>,
+        values: Vec<(f64, String)>,
+    }
+    let resp: Response =
+        serde_json::from_reader(std::io::BufReader::new(std::fs::File::open(path).unwrap()))
+            .unwrap();
+    let mut series: Vec<(tsdb::core::Labels, Vec<i64>, Vec<f64>)> = resp
+        .data
+        .result
+        .into_iter()
+        .map(|s| {
+            let (ts, vs) = s
+                .values
+                .iter()
+                .filter_map(|(t, v)| Some(((t * 1000.0).round() as i64, v.parse::<f64>().ok()?)))
+                .unzip();
+            (tsdb::core::Labels::new(s.metric).unwrap(), ts, vs)
+        })
+        .collect();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = BlockWriter::create(dir.path(), &new_block_id()).unwrap();
+    for (l, ts, vs) in &series {
+        w.add_samples(l.clone(), ts, vs).unwrap();
+    }
+    let meta = w.finish(1, Vec::new()).unwrap();
+    let block = Block::open(dir.path().join(&meta.id)).unwrap();
+    let (mut in_place, mut ts_bytes) = (0usize, 0usize);
+    let mut distinct = std::collections::HashSet::new();
+    for id in 0..block.num_series() as u32 {
+        for (_, _, c) in block.chunks(id).unwrap() {
+            let [h, t, _] = c.as_ref().section_lens();
+            in_place += c.as_bytes().len();
+            ts_bytes += t;
+            distinct.insert(c.as_bytes()[h..h + t].to_vec());
+        }
+    }
+    // Version 1 stores the same chunks whole: header, per series a count, 20
+    // bytes a chunk and a CRC, a 12-byte table entry, footer.
+    let v1 = 16
+        + 12 * meta.stats.num_series as usize
+        + 8 * meta.stats.num_series as usize
+        + 20 * meta.stats.num_chunks as usize
+        + in_place
+        + 24;
+    let version = std::fs::read(dir.path().join(&meta.id).join("chunks")).unwrap()[4];
+    let n = meta.stats.num_samples as f64;
+    println!(
+        "{path}: {} series, {} samples in {} chunks ({} distinct timestamp sections, \
+         {:.1} % of the chunk bytes): chunks file version {version} {:.3} B/sample, \
+         version 1 (every section in place) {:.3} B/sample ({:+.1} %)",
+        meta.stats.num_series,
+        meta.stats.num_samples,
+        meta.stats.num_chunks,
+        distinct.len(),
+        100.0 * ts_bytes as f64 / in_place as f64,
+        meta.stats.chunks_bytes as f64 / n,
+        v1 as f64 / n,
+        100.0 * (meta.stats.chunks_bytes as f64 / v1 as f64 - 1.0),
+    );
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--prometheus-json") {
+        real_block(args.get(i + 1).expect("--prometheus-json needs a file"));
+        return;
+    }
     println!("TSBS devops cpu: 100 hosts x 10 fields, 10 s interval, 1 day");
     for (name, decimals) in [
         ("full precision (as TSBS writes)", None),

@@ -48,6 +48,9 @@ pub const META_FILE: &str = "meta.json";
 pub const CHUNKS_MAGIC: [u8; 4] = *b"TSBC";
 /// Version of the chunks file format.
 pub const CHUNKS_FORMAT_V1: u32 = 1;
+/// Version 2 of the chunks file: version 1 plus a table of timestamp sections
+/// shared by chunks of several series (written only when a section repeats).
+pub const CHUNKS_FORMAT_V2: u32 = 2;
 /// Version of `meta.json`.
 pub const META_FORMAT_V1: u32 = 1;
 /// Default span of a block cut from the head: two hours.

@@ -138,7 +138,7 @@ impl Block {
     ) -> Result<()> {
         let section = self.layout.section(&self.chunks, id as usize)?;
         for chunk in section.chunks() {
-            let (desc, bytes) =
+            let (desc, stored) =
                 chunk.map_err(|at| corrupt(&self.layout.path, at, "chunk overruns its section"))?;
             if desc.max_t < min {
                 continue;
@@ -146,7 +146,8 @@ impl Block {
             if desc.min_t > max {
                 break;
             }
-            let c = ChunkRef::new(bytes).map_err(|e| self.chunk_error(id, &section, e))?;
+            let bytes = self.chunk_bytes(id, &section, stored)?;
+            let c = ChunkRef::new(&bytes).map_err(|e| self.chunk_error(id, &section, e))?;
             let start = ts.len();
             c.decode_into(ts, vs)
                 .map_err(|e| self.chunk_error(id, &section, e))?;
@@ -163,10 +164,10 @@ impl Block {
         let section = self.layout.section(&self.chunks, id as usize)?;
         let mut out = Vec::new();
         for chunk in section.chunks() {
-            let (desc, bytes) =
+            let (desc, stored) =
                 chunk.map_err(|at| corrupt(&self.layout.path, at, "chunk overruns its section"))?;
-            let c =
-                Chunk::from_bytes(bytes.to_vec()).map_err(|e| self.chunk_error(id, &section, e))?;
+            let bytes = self.chunk_bytes(id, &section, stored)?.into_owned();
+            let c = Chunk::from_bytes(bytes).map_err(|e| self.chunk_error(id, &section, e))?;
             out.push((desc.min_t, desc.max_t, c));
         }
         Ok(out)
@@ -183,6 +184,25 @@ impl Block {
             self.labels(id)?;
         }
         Ok(())
+    }
+
+    /// A stored chunk as the codec reads it (its shared timestamp section put
+    /// back in place).
+    fn chunk_bytes<'a>(
+        &'a self,
+        id: u32,
+        section: &super::chunks::Section<'_>,
+        stored: &'a [u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>> {
+        self.layout
+            .chunk_bytes(&self.chunks, stored)
+            .map_err(|what| {
+                corrupt(
+                    &self.layout.path,
+                    section.file_offset,
+                    format!("chunk of series {id}: {what}"),
+                )
+            })
     }
 
     fn chunk_error(

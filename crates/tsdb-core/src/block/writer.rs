@@ -1,17 +1,89 @@
 //! `BlockWriter`: streams series, in label order, into a new block directory.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use tsdb_codec::Chunk;
 use tsdb_index::{IndexWriter, Labels, SeriesId};
 
-use super::chunks::{self, TABLE_ENTRY_LEN};
+use super::chunks::{self, SHARED_TS, TABLE_ENTRY_LEN};
 use super::{
-    BLOCK_CHUNK_SAMPLES, BlockCompaction, BlockMeta, BlockStats, CHUNKS_FILE, INDEX_FILE,
-    META_FILE, META_FORMAT_V1, TMP_SUFFIX, corrupt, index_error, sync_dir,
+    BLOCK_CHUNK_SAMPLES, BlockCompaction, BlockMeta, BlockStats, CHUNKS_FILE, CHUNKS_FORMAT_V1,
+    CHUNKS_FORMAT_V2, INDEX_FILE, META_FILE, META_FORMAT_V1, TMP_SUFFIX, corrupt, index_error,
+    sync_dir,
 };
+
+/// Timestamp sections shorter than this are never shared: a reference costs
+/// six bytes, and regular timestamps take about as few.
+const MIN_SHARED_TS: usize = 16;
+/// Bytes of timestamp sections a writer remembers to find repeats (past it,
+/// new sections are written in place): bounds its memory on blocks whose
+/// series share nothing.
+const MAX_REMEMBERED_TS: usize = 8 << 20;
+
+/// The timestamp sections a writer has seen, to share those that repeat (one
+/// scrape stamps every series of a target with the same times).
+#[derive(Default)]
+struct SharedTimestamps {
+    /// Each section seen: `None` while it was seen once (written in place),
+    /// then its number in `table`.
+    seen: HashMap<Vec<u8>, Option<u32>>,
+    remembered: usize,
+    /// The shared sections, each as `len u32` and its bytes.
+    table: Vec<u8>,
+    count: u32,
+}
+
+impl SharedTimestamps {
+    /// `chunk` as stored: in place, or, when its timestamp section was seen
+    /// before, as a reference to that section in the shared table (see
+    /// `docs/format/block.md`).
+    fn store<'c>(&mut self, chunk: &'c Chunk) -> Cow<'c, [u8]> {
+        let bytes = chunk.as_bytes();
+        let [h, t, _] = chunk.as_ref().section_lens();
+        let (Some(header), Some(ts), Some(values), Ok(header_len)) = (
+            bytes.get(..h),
+            bytes.get(h..h + t),
+            bytes.get(h + t..),
+            u8::try_from(h),
+        ) else {
+            return Cow::Borrowed(bytes);
+        };
+        if t < MIN_SHARED_TS {
+            return Cow::Borrowed(bytes);
+        }
+        let number = match self.seen.get_mut(ts) {
+            Some(Some(n)) => *n,
+            Some(slot) => {
+                let (n, Ok(len)) = (self.count, u32::try_from(t)) else {
+                    return Cow::Borrowed(bytes);
+                };
+                self.table.extend_from_slice(&len.to_le_bytes());
+                self.table.extend_from_slice(ts);
+                self.count += 1;
+                *slot = Some(n);
+                n
+            }
+            None => {
+                if self.remembered + t <= MAX_REMEMBERED_TS {
+                    self.seen.insert(ts.to_vec(), None);
+                    self.remembered += t;
+                }
+                return Cow::Borrowed(bytes);
+            }
+        };
+        let mut out = Vec::with_capacity(chunks::SHARED_TS_PREFIX + h + values.len());
+        out.push(SHARED_TS);
+        out.extend_from_slice(&number.to_le_bytes());
+        out.push(header_len);
+        out.extend_from_slice(header);
+        out.extend_from_slice(values);
+        Cow::Owned(out)
+    }
+}
 use crate::error::Result;
 
 /// Writes one block: add series in strictly increasing label order (each gets
@@ -48,6 +120,7 @@ pub struct BlockWriter {
     stats: BlockStats,
     min_t: i64,
     max_t: i64,
+    shared: SharedTimestamps,
     done: bool,
 }
 
@@ -70,7 +143,9 @@ impl BlockWriter {
         }
         fs::create_dir_all(&tmp)?;
         let mut out = BufWriter::with_capacity(1 << 20, File::create(tmp.join(CHUNKS_FILE))?);
-        out.write_all(&chunks::header())?;
+        // Version 1 unless a timestamp section gets shared (`finish` then
+        // rewrites the version).
+        out.write_all(&chunks::header(CHUNKS_FORMAT_V1))?;
         Ok(BlockWriter {
             id: id.to_string(),
             tmp,
@@ -84,6 +159,7 @@ impl BlockWriter {
             stats: BlockStats::default(),
             min_t: i64::MAX,
             max_t: i64::MIN,
+            shared: SharedTimestamps::default(),
             done: false,
         })
     }
@@ -113,10 +189,11 @@ impl BlockWriter {
         let id = u32::try_from(self.index.len())
             .map_err(|_| corrupt(&self.tmp, self.offset, "more than 2^32 series"))?;
         self.section.clear();
-        let refs: Vec<(i64, i64, &[u8])> = chunks
+        let stored: Vec<(i64, i64, Cow<'_, [u8]>)> = chunks
             .iter()
-            .map(|(a, b, c)| (*a, *b, c.as_bytes()))
+            .map(|(a, b, c)| (*a, *b, self.shared.store(c)))
             .collect();
+        let refs: Vec<(i64, i64, &[u8])> = stored.iter().map(|(a, b, c)| (*a, *b, &**c)).collect();
         chunks::put_section(&mut self.section, &refs)?;
         self.out.write_all(&self.section)?;
         self.table.extend_from_slice(&self.offset.to_le_bytes());
@@ -169,10 +246,33 @@ impl BlockWriter {
         let table_crc = crc32c::crc32c(&self.table);
         let series = u32::try_from(self.table.len() / TABLE_ENTRY_LEN)
             .map_err(|_| corrupt(&self.tmp, self.offset, "more than 2^32 series"))?;
-        self.out.write_all(&self.table)?;
-        self.out
-            .write_all(&chunks::footer(self.offset, series, table_crc))?;
-        self.out.flush()?;
+        if self.shared.count == 0 {
+            self.out.write_all(&self.table)?;
+            self.out
+                .write_all(&chunks::footer(self.offset, series, table_crc))?;
+            self.out.flush()?;
+        } else {
+            // The shared timestamp sections, then the table and a version 2
+            // footer; the header's version last, before the fsync.
+            let shared_at = self.offset;
+            let mut region = Vec::with_capacity(4 + self.shared.table.len());
+            region.extend_from_slice(&self.shared.count.to_le_bytes());
+            region.extend_from_slice(&self.shared.table);
+            self.out.write_all(&region)?;
+            let table_at = shared_at + region.len() as u64;
+            self.out.write_all(&self.table)?;
+            self.out.write_all(&chunks::footer_v2(
+                table_at,
+                series,
+                table_crc,
+                shared_at,
+                crc32c::crc32c(&region),
+            ))?;
+            self.out.flush()?;
+            let file = self.out.get_mut();
+            file.seek(SeekFrom::Start(4))?;
+            file.write_all(&CHUNKS_FORMAT_V2.to_le_bytes())?;
+        }
         self.out.get_ref().sync_all()?;
         self.stats.chunks_bytes = self.out.get_ref().metadata()?.len();
 

@@ -1,7 +1,10 @@
-//! The committed block fixture (`tests/data/block_v1/`) still opens and reads
-//! the same, and writing its chunks into a new block today gives the same
-//! bytes: the block format v1 has not moved. Rewrite the fixture only with a format
-//! version bump: `TSDB_WRITE_GOLDEN=1 cargo test -p tsdb-core --test it golden`.
+//! The committed block fixtures (`tests/data/block_v1/`, and `block_v2/` whose
+//! series share timestamp sections) still open and read the same, and writing
+//! their chunks into a new block today gives the same bytes: the chunks file
+//! formats v1 and v2 have not moved. Rewrite a fixture only with a format
+//! version bump, and only that one (the codec's choices have moved since v1
+//! was written): `TSDB_WRITE_GOLDEN=1 cargo test -p tsdb-core --test it
+//! golden_block_v2`.
 
 use std::path::{Path, PathBuf};
 
@@ -10,11 +13,14 @@ use tsdb_core::{Labels, Matcher};
 
 const ID: &str = "01JDG0G0DEN000000000000001";
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/block_v1")
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
-/// The fixture's series, in label order.
+/// The v1 fixture's series, in label order (regular timestamps: no section
+/// long enough to share).
 fn data() -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
     let base = 1_700_000_000_000i64;
     let mut out = Vec::new();
@@ -41,42 +47,78 @@ fn data() -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
     out
 }
 
-fn write(dir: &Path) {
+/// The v2 fixture's series, in label order: four series of host `a` scraped
+/// together (the same jittered timestamps, 1 100 of them: two chunks each, so
+/// two shared sections), and host `b` on its own.
+fn data_v2() -> Vec<(Labels, Vec<i64>, Vec<f64>)> {
+    let base = 1_700_000_000_000i64;
+    // Jitter of ±11 ms from a multiplicative hash: about as random as a scrape's.
+    let jitter = |i: i64| ((i.wrapping_mul(2_654_435_761) >> 9) % 23).abs() - 11;
+    let shared: Vec<i64> = (0..1100).map(|i| base + i * 15_000 + jitter(i)).collect();
+    let own: Vec<i64> = (0..300).map(|i| base + i * 10_000 + (i * 31) % 5).collect();
+    let mut out = Vec::new();
+    for (k, name) in ["a_bytes", "a_errors", "a_up", "a_usage"]
+        .iter()
+        .enumerate()
+    {
+        // Counters that step now and then: values cheaper than timestamps,
+        // as in real series.
+        let vs: Vec<f64> = (0..1100u32)
+            .map(|i| f64::from(i / (20 + 5 * k as u32)))
+            .collect();
+        out.push((
+            Labels::new([("__name__", *name), ("host", "a")]).unwrap(),
+            shared.clone(),
+            vs,
+        ));
+    }
+    let vs: Vec<f64> = (0..300).map(|i| f64::from(i) * 1.25).collect();
+    out.push((
+        Labels::new([("__name__", "b_temp"), ("host", "b")]).unwrap(),
+        own,
+        vs,
+    ));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn write(dir: &Path, data: &[(Labels, Vec<i64>, Vec<f64>)]) {
     let mut w = BlockWriter::create(dir, ID).unwrap();
-    for (l, ts, vs) in data() {
-        w.add_samples(l, &ts, &vs).unwrap();
+    for (l, ts, vs) in data {
+        w.add_samples(l.clone(), ts, vs).unwrap();
     }
     w.finish(1, Vec::new()).unwrap();
 }
 
-#[test]
-fn golden_block_v1_reads_and_rewrites_identically() {
-    let golden = fixture_dir();
+/// The fixture `name` (written from `data` with `TSDB_WRITE_GOLDEN`) opens
+/// with chunks file `version`, reads `data` back, and copying its chunks into
+/// a new block gives the same files.
+fn check_golden_block(name: &str, data: &[(Labels, Vec<i64>, Vec<f64>)], version: u32) {
+    let golden = fixture_dir(name);
     if std::env::var_os("TSDB_WRITE_GOLDEN").is_some() {
         let _ = std::fs::remove_dir_all(golden.join(ID));
         std::fs::create_dir_all(&golden).unwrap();
-        write(&golden);
+        write(&golden, data);
     }
+    let chunks = std::fs::read(golden.join(ID).join("chunks")).unwrap();
+    assert_eq!(chunks.get(4..8), Some(&version.to_le_bytes()[..]));
     let block = Block::open(golden.join(ID)).unwrap();
     block.verify().unwrap();
     assert_eq!(block.meta().id, ID);
-    assert_eq!(block.meta().stats.num_series, 3);
-    assert_eq!(block.meta().stats.num_samples, 1700);
-    for (id, (l, ts, vs)) in data().into_iter().enumerate() {
+    assert_eq!(block.meta().stats.num_series, data.len() as u64);
+    let samples: usize = data.iter().map(|d| d.1.len()).sum();
+    assert_eq!(block.meta().stats.num_samples, samples as u64);
+    for (id, (l, ts, vs)) in data.iter().enumerate() {
         let id = u32::try_from(id).unwrap();
-        assert_eq!(block.labels(id).unwrap(), l);
+        assert_eq!(&block.labels(id).unwrap(), l);
         let (mut gt, mut gv) = (Vec::new(), Vec::new());
         block
             .read_series(id, i64::MIN, i64::MAX, &mut gt, &mut gv)
             .unwrap();
-        assert_eq!(gt, ts);
+        assert_eq!(&gt, ts);
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&gv), bits(&vs));
+        assert_eq!(bits(&gv), bits(vs));
     }
-    assert_eq!(
-        block.select(&[Matcher::equal("host", "a")]).unwrap(),
-        vec![0, 1]
-    );
     // The container format: copying the fixture's chunks (codec bytes as
     // stored, whatever the codec would choose today) into a new block gives
     // the same files.
@@ -90,7 +132,63 @@ fn golden_block_v1_reads_and_rewrites_identically() {
     for file in ["chunks", "index", "meta.json"] {
         let a = std::fs::read(golden.join(ID).join(file)).unwrap();
         let b = std::fs::read(fresh.path().join(ID).join(file)).unwrap();
-        assert!(a == b, "{file} differs from the v1 fixture");
+        assert!(a == b, "{file} differs from the {name} fixture");
+    }
+}
+
+#[test]
+fn golden_block_v1_reads_and_rewrites_identically() {
+    check_golden_block("block_v1", &data(), 1);
+    let block = Block::open(fixture_dir("block_v1").join(ID)).unwrap();
+    assert_eq!(block.meta().stats.num_samples, 1700);
+    assert_eq!(
+        block.select(&[Matcher::equal("host", "a")]).unwrap(),
+        vec![0, 1]
+    );
+}
+
+/// Chunks file version 2: the timestamp sections host `a`'s series share are
+/// stored once.
+#[test]
+fn golden_block_v2_reads_and_rewrites_identically() {
+    let data = data_v2();
+    check_golden_block("block_v2", &data, 2);
+    // Four series share two sections, so two of the four copies of each go
+    // (the first stays in place, the table holds one): the file is smaller
+    // than its chunks with every section in place, container aside.
+    let dir = fixture_dir("block_v2").join(ID);
+    let file = std::fs::metadata(dir.join("chunks")).unwrap().len();
+    let block = Block::open(&dir).unwrap();
+    let in_place: usize = (0..block.num_series() as u32)
+        .flat_map(|id| block.chunks(id).unwrap())
+        .map(|(_, _, c)| c.as_bytes().len())
+        .sum();
+    assert!(file < in_place as u64, "{file} B, {in_place} B in place");
+}
+
+/// Every byte of the v2 fixture's chunks file is checked: flipping any one but
+/// the header's reserved bytes makes opening or reading the block fail with a
+/// corruption error, never a panic or wrong samples.
+#[test]
+fn every_byte_of_a_v2_chunks_file_is_checked() {
+    let golden = fixture_dir("block_v2").join(ID);
+    let bytes = std::fs::read(golden.join("chunks")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(ID);
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["index", "meta.json"] {
+        std::fs::copy(golden.join(file), copy.join(file)).unwrap();
+    }
+    for at in 0..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0xff;
+        std::fs::write(copy.join("chunks"), &bad).unwrap();
+        let read = Block::open(&copy).and_then(|b| b.verify());
+        match read {
+            Ok(()) => assert!((8..16).contains(&at), "byte {at} flipped unnoticed"),
+            Err(tsdb_core::Error::Corrupt { .. }) => {}
+            Err(e) => panic!("byte {at}: {e:?}"),
+        }
     }
 }
 
