@@ -19,10 +19,14 @@ use super::{
 /// Timestamp sections shorter than this are never shared: a reference costs
 /// six bytes, and regular timestamps take about as few.
 const MIN_SHARED_TS: usize = 16;
-/// Bytes of timestamp sections a writer remembers to find repeats (past it,
-/// new sections are written in place): bounds its memory on blocks whose
-/// series share nothing.
+/// Bytes a writer spends remembering timestamp sections to find repeats
+/// (each section's bytes plus [`REMEMBERED_ENTRY_BYTES`]; past it, new
+/// sections are written in place): bounds its memory on blocks whose series
+/// share nothing.
 const MAX_REMEMBERED_TS: usize = 8 << 20;
+/// What a remembered section costs beyond its bytes (its map entry and
+/// vector), counted against [`MAX_REMEMBERED_TS`].
+const REMEMBERED_ENTRY_BYTES: usize = 64;
 
 /// The timestamp sections a writer has seen, to share those that repeat (one
 /// scrape stamps every series of a target with the same times).
@@ -68,9 +72,10 @@ impl SharedTimestamps {
                 n
             }
             None => {
-                if self.remembered + t <= MAX_REMEMBERED_TS {
+                let cost = t + REMEMBERED_ENTRY_BYTES;
+                if self.remembered + cost <= MAX_REMEMBERED_TS {
                     self.seen.insert(ts.to_vec(), None);
-                    self.remembered += t;
+                    self.remembered += cost;
                 }
                 return Cow::Borrowed(bytes);
             }
