@@ -12,9 +12,13 @@
 //! version 1), against sharing the sections a target's series repeat (v2).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "common/datasets.rs"]
+mod datasets;
 #[path = "../benches/common/devops.rs"]
 #[allow(dead_code)]
 mod devops;
+#[path = "common/prometheus_json.rs"]
+mod prometheus_json;
 #[path = "../benches/common/tsbs_cpu.rs"]
 mod tsbs_cpu;
 
@@ -144,35 +148,15 @@ fn open_blocks(dir: &Path) -> Vec<Arc<Block>> {
 /// `examples/common/prometheus_json.rs`): its chunks file against its chunks
 /// with their timestamp sections in place.
 fn real_block(path: &str) {
-    #[derive(serde::Deserialize)]
-    struct Response {
-        data: Data,
-    }
-    #[derive(serde::Deserialize)]
-    struct Data {
-        result: Vec<Series>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Series {
-        metric: std::collections::BTreeMap<String, String>,
-        values: Vec<(f64, String)>,
-    }
-    let resp: Response =
-        serde_json::from_reader(std::io::BufReader::new(std::fs::File::open(path).unwrap()))
-            .unwrap();
-    let mut series: Vec<(tsdb::core::Labels, Vec<i64>, Vec<f64>)> = resp
-        .data
-        .result
-        .into_iter()
-        .map(|s| {
-            let (ts, vs) = s
-                .values
-                .iter()
-                .filter_map(|(t, v)| Some(((t * 1000.0).round() as i64, v.parse::<f64>().ok()?)))
-                .unzip();
-            (tsdb::core::Labels::new(s.metric).unwrap(), ts, vs)
-        })
-        .collect();
+    let mut series: Vec<(tsdb::core::Labels, Vec<i64>, Vec<f64>)> =
+        prometheus_json::prometheus_series(path)
+            .unwrap()
+            .into_iter()
+            .map(|(metric, samples)| {
+                let (ts, vs) = samples.into_iter().unzip();
+                (tsdb::core::Labels::new(metric).unwrap(), ts, vs)
+            })
+            .collect();
     series.sort_by(|a, b| a.0.cmp(&b.0));
     let dir = tempfile::tempdir().unwrap();
     let mut w = BlockWriter::create(dir.path(), &new_block_id()).unwrap();
