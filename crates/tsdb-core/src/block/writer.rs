@@ -15,6 +15,7 @@ use super::{
     CHUNKS_FORMAT_V2, INDEX_FILE, META_FILE, META_FORMAT_V1, TMP_SUFFIX, corrupt, index_error,
     sync_dir,
 };
+use crate::error::Result;
 
 /// Timestamp sections shorter than this are never shared: a reference costs
 /// six bytes, and regular timestamps take about as few.
@@ -89,7 +90,6 @@ impl SharedTimestamps {
         Cow::Owned(out)
     }
 }
-use crate::error::Result;
 
 /// Writes one block: add series in strictly increasing label order (each gets
 /// the next dense id), then [`BlockWriter::finish`] fsyncs every file and the
