@@ -183,10 +183,9 @@ fn shared_timestamps(ds: &datasets::Dataset) {
     for (ts, vs) in &ds.chunks {
         let Ok(chunk) = ours(ts, vs) else { continue };
         let bytes = chunk.as_bytes();
-        let [_, t, _] = chunk.as_ref().section_lens();
+        let [start, t, _] = chunk.as_ref().section_lens();
         total += bytes.len();
         ts_bytes += t;
-        let start = chunk.as_ref().section_lens()[0];
         if distinct.insert(bytes.get(start..start + t).unwrap_or_default().to_vec()) {
             ts_distinct += t;
         }

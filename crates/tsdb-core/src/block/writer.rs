@@ -49,6 +49,9 @@ impl SharedTimestamps {
     fn store<'c>(&mut self, chunk: &'c Chunk) -> Cow<'c, [u8]> {
         let bytes = chunk.as_bytes();
         let [h, t, _] = chunk.as_ref().section_lens();
+        if t < MIN_SHARED_TS {
+            return Cow::Borrowed(bytes);
+        }
         let (Some(header), Some(ts), Some(values), Ok(header_len)) = (
             bytes.get(..h),
             bytes.get(h..h + t),
@@ -57,9 +60,6 @@ impl SharedTimestamps {
         ) else {
             return Cow::Borrowed(bytes);
         };
-        if t < MIN_SHARED_TS {
-            return Cow::Borrowed(bytes);
-        }
         let number = match self.seen.get_mut(ts) {
             Some(Some(n)) => *n,
             Some(slot) => {
@@ -257,21 +257,18 @@ impl BlockWriter {
                 .write_all(&chunks::footer(self.offset, series, table_crc))?;
             self.out.flush()?;
         } else {
-            // The shared timestamp sections, then the table and a version 2
-            // footer; the header's version last, before the fsync.
+            // The shared timestamp sections (their count, then each), the
+            // table and a version 2 footer; the header's version last, before
+            // the fsync.
             let shared_at = self.offset;
-            let mut region = Vec::with_capacity(4 + self.shared.table.len());
-            region.extend_from_slice(&self.shared.count.to_le_bytes());
-            region.extend_from_slice(&self.shared.table);
-            self.out.write_all(&region)?;
-            let table_at = shared_at + region.len() as u64;
+            let count = self.shared.count.to_le_bytes();
+            self.out.write_all(&count)?;
+            self.out.write_all(&self.shared.table)?;
+            let shared_crc = crc32c::crc32c_append(crc32c::crc32c(&count), &self.shared.table);
+            let table_at = shared_at + (count.len() + self.shared.table.len()) as u64;
             self.out.write_all(&self.table)?;
             self.out.write_all(&chunks::footer_v2(
-                table_at,
-                series,
-                table_crc,
-                shared_at,
-                crc32c::crc32c(&region),
+                table_at, series, table_crc, shared_at, shared_crc,
             ))?;
             self.out.flush()?;
             let file = self.out.get_mut();

@@ -3,8 +3,8 @@
 //! their chunks into a new block today gives the same bytes: the chunks file
 //! formats v1 and v2 have not moved. Rewrite a fixture only with a format
 //! version bump, and only that one (the codec's choices have moved since v1
-//! was written): `TSDB_WRITE_GOLDEN=1 cargo test -p tsdb-core --test it
-//! golden_block_v2`.
+//! was written, so rewriting v1 would change its bytes): the variable names
+//! it, e.g. `TSDB_WRITE_GOLDEN=block_v2 cargo test -p tsdb-core --test it golden`.
 
 use std::path::{Path, PathBuf};
 
@@ -90,12 +90,17 @@ fn write(dir: &Path, data: &[(Labels, Vec<i64>, Vec<f64>)]) {
     w.finish(1, Vec::new()).unwrap();
 }
 
-/// The fixture `name` (written from `data` with `TSDB_WRITE_GOLDEN`) opens
+/// Whether `TSDB_WRITE_GOLDEN` names fixture `name` to be rewritten.
+fn rewrite(name: &str) -> bool {
+    std::env::var_os("TSDB_WRITE_GOLDEN").is_some_and(|v| v == name)
+}
+
+/// The fixture `name` (written from `data` with `TSDB_WRITE_GOLDEN=name`) opens
 /// with chunks file `version`, reads `data` back, and copying its chunks into
 /// a new block gives the same files.
 fn check_golden_block(name: &str, data: &[(Labels, Vec<i64>, Vec<f64>)], version: u32) {
     let golden = fixture_dir(name);
-    if std::env::var_os("TSDB_WRITE_GOLDEN").is_some() {
+    if rewrite(name) {
         let _ = std::fs::remove_dir_all(golden.join(ID));
         std::fs::create_dir_all(&golden).unwrap();
         write(&golden, data);
@@ -196,11 +201,11 @@ fn every_byte_of_a_v2_chunks_file_is_checked() {
 /// checkpoint's end record carries the next series id), `legacy_end/` the
 /// same with the 8-byte end record of checkpoints written before head GC.
 /// Both still open and read the same. Rewrite them (only with a format
-/// version bump) with `TSDB_WRITE_GOLDEN=1 cargo test -p tsdb-core --test it golden`.
+/// version bump) with `TSDB_WRITE_GOLDEN=wal_v1 cargo test -p tsdb-core --test it golden`.
 #[test]
 fn golden_wal_v1_checkpoints_open_and_read_the_same() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/wal_v1");
-    if std::env::var_os("TSDB_WRITE_GOLDEN").is_some() {
+    if rewrite("wal_v1") {
         write_wal_fixtures(&root);
     }
     for (name, end_len) in [("current", 12usize), ("legacy_end", 8)] {
