@@ -74,6 +74,27 @@ fn run_decode(chunks: &[Chunk]) -> Result<(), tsdb_codec::CodecError> {
     Ok(())
 }
 
+/// Runs `run` `repeat` times; past one run, prints the fastest in ns a sample.
+fn timed(
+    repeat: u32,
+    ds: &datasets::Dataset,
+    run: &mut dyn FnMut() -> Result<(), tsdb_codec::CodecError>,
+) -> Result<(), tsdb_codec::CodecError> {
+    let mut fastest = f64::INFINITY;
+    for _ in 0..repeat {
+        let start = std::time::Instant::now();
+        run()?;
+        fastest = fastest.min(start.elapsed().as_nanos() as f64);
+    }
+    if repeat > 1 {
+        println!(
+            "  fastest of {repeat}: {:.2} ns/sample",
+            fastest / ds.samples() as f64
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let real = match args.iter().position(|a| a == "--prometheus-json") {
@@ -102,35 +123,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sets = real.unwrap_or_else(datasets::all);
     for ds in sets.iter().filter(|d| d.name.starts_with(&prefix)) {
         println!("{} samples={}", ds.name, ds.samples());
-        // Sealed beforehand only to decode them: sealing fills the seal memos.
-        let chunks = match op.as_str() {
-            "decode" => ds
-                .chunks
-                .iter()
-                .map(|(t, v)| Chunk::encode(t, v))
-                .collect::<Result<Vec<_>, _>>()?,
-            _ => Vec::new(),
-        };
-        let mut fastest = f64::INFINITY;
-        for _ in 0..repeat {
-            let start = std::time::Instant::now();
-            match op.as_str() {
-                "bulk" => run_bulk(ds)?,
-                "append" => run_append(ds)?,
-                "seal" => run_seal(ds)?,
-                "decode" => run_decode(&chunks)?,
-                _ => break,
-            }
-            fastest = fastest.min(start.elapsed().as_nanos() as f64);
-        }
-        if repeat > 1 {
-            println!(
-                "  fastest of {repeat}: {:.2} ns/sample",
-                fastest / ds.samples() as f64
-            );
-        }
         match op.as_str() {
-            "bulk" | "append" | "seal" | "decode" => {}
+            "bulk" => timed(repeat, ds, &mut || run_bulk(ds))?,
+            "append" => timed(repeat, ds, &mut || run_append(ds))?,
+            "seal" => timed(repeat, ds, &mut || run_seal(ds))?,
+            "decode" => {
+                // Sealed beforehand only to decode them: sealing fills the
+                // seal memos.
+                let chunks = ds
+                    .chunks
+                    .iter()
+                    .map(|(t, v)| Chunk::encode(t, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                timed(repeat, ds, &mut || run_decode(&chunks))?;
+            }
             "digest" => {
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 for (t, v) in &ds.chunks {
