@@ -61,6 +61,9 @@ pub trait LockGuard: Send + Sync {}
 
 impl LockGuard for File {}
 
+/// How long [`Storage::lock`] on the file system retries a held lock.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
 fn locked(path: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::WouldBlock,
@@ -159,10 +162,21 @@ impl Storage for FsStorage {
             .truncate(false)
             .write(true)
             .open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(locked(path)),
-            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        // A lock just released can look held for a moment: a child process
+        // that another thread is spawning holds a copy of every descriptor, the
+        // lock's included, from its fork until its exec closes them. So a
+        // held lock is retried for up to LOCK_RETRY before it is reported (a
+        // database really open elsewhere is reported that much later).
+        let start = std::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Box::new(file)),
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_RETRY => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(locked(path)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
         }
     }
 }
