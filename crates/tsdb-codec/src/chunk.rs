@@ -29,9 +29,15 @@ pub const CHUNK_FORMAT_V2: u8 = 2;
 /// its quotients, in unary, which decodes faster.
 pub const CHUNK_FORMAT_V3: u8 = 3;
 
+/// Chunk format version 4, which this build writes for chunks with sparse codes
+/// (and reads): version 3 plus a coding of packed residuals that all equal one
+/// value but a few, stored as their positions and signed differences (a gauge
+/// that steps now and then, up or down).
+pub const CHUNK_FORMAT_V4: u8 = 4;
+
 impl Format {
     /// Every version this build reads, oldest first.
-    const ALL: [Format; 3] = [Format::V1, Format::V2, Format::V3];
+    const ALL: [Format; 4] = [Format::V1, Format::V2, Format::V3, Format::V4];
 
     /// The chunk's first byte in this version: the one mapping between the two.
     fn byte(self) -> u8 {
@@ -39,6 +45,7 @@ impl Format {
             Format::V1 => CHUNK_FORMAT_V1,
             Format::V2 => CHUNK_FORMAT_V2,
             Format::V3 => CHUNK_FORMAT_V3,
+            Format::V4 => CHUNK_FORMAT_V4,
         }
     }
 
@@ -577,7 +584,7 @@ impl Header {
         let version = r.u8()?;
         let format = Format::from_byte(version).ok_or(CodecError::UnknownVersion {
             found: version,
-            supported: CHUNK_FORMAT_V3,
+            supported: CHUNK_FORMAT_V4,
         })?;
         let enc = r.u8()?;
         let ts_enc = TimestampEncoding::from_u8(enc >> 4)?;
@@ -991,14 +998,22 @@ mod tests {
                 Ok(chunk) => {
                     let f = chunk.as_ref().header.format;
                     assert_eq!(f.byte(), b);
-                    assert!([CHUNK_FORMAT_V1, CHUNK_FORMAT_V2, CHUNK_FORMAT_V3].contains(&b));
+                    assert!(
+                        [
+                            CHUNK_FORMAT_V1,
+                            CHUNK_FORMAT_V2,
+                            CHUNK_FORMAT_V3,
+                            CHUNK_FORMAT_V4
+                        ]
+                        .contains(&b)
+                    );
                 }
                 Err(e) => {
                     assert_eq!(
                         e,
                         CodecError::UnknownVersion {
                             found: b,
-                            supported: CHUNK_FORMAT_V3
+                            supported: CHUNK_FORMAT_V4
                         }
                     );
                     assert!(Format::from_byte(b).is_none());

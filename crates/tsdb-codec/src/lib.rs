@@ -31,8 +31,10 @@
 //!   become [`ValueEncoding::Decimal`] (short decimals scaled to integers) or
 //!   [`ValueEncoding::OrderedBits`] (full-precision floats as ordered integers).
 //!   Packed integers are predicted (delta, delta-of-delta, line) and their
-//!   residuals bit-packed or, when bell-shaped, Rice-coded. The header says which,
-//!   so decoding needs no outside state. This build writes format
+//!   residuals bit-packed, Rice-coded when bell-shaped, or, when all but a few
+//!   are equal (a gauge that steps now and then), stored as those few. The
+//!   header says which, so decoding needs no outside state. This build writes
+//!   format [`CHUNK_FORMAT_V4`] for chunks with such sparse codes,
 //!   [`CHUNK_FORMAT_V3`] for chunks with Rice codes and [`CHUNK_FORMAT_V2`] for
 //!   the rest, and reads [`CHUNK_FORMAT_V1`] too.
 //! - Series scraped from one target share their timestamps, and a histogram's
@@ -75,7 +77,7 @@ mod scratch;
 mod values;
 
 pub use chunk::{
-    CHUNK_FORMAT_V1, CHUNK_FORMAT_V2, CHUNK_FORMAT_V3, Chunk, ChunkEncoder, ChunkIter, ChunkRef,
-    MAX_CHUNK_SAMPLES, MAX_SAMPLES_PER_BYTE, TimestampEncoding, ValueEncoding,
+    CHUNK_FORMAT_V1, CHUNK_FORMAT_V2, CHUNK_FORMAT_V3, CHUNK_FORMAT_V4, Chunk, ChunkEncoder,
+    ChunkIter, ChunkRef, MAX_CHUNK_SAMPLES, MAX_SAMPLES_PER_BYTE, TimestampEncoding, ValueEncoding,
 };
 pub use error::{CodecError, Result};

@@ -44,6 +44,9 @@ const MULTIPLIER_FLAG: u8 = 0x80;
 const RICE_FLAG: u8 = 0x40;
 /// Format v2: set in the predictor byte when every residual equals the base.
 const CONSTANT_FLAG: u8 = 0x20;
+/// Format v4: set in the predictor byte when every residual equals the base but
+/// a few, listed with their signed differences from it.
+const SPARSE_FLAG: u8 = 0x10;
 /// Set in a Rice stream's parameter byte when a base follows.
 const RICE_BASE_FLAG: u8 = 0x40;
 /// Rice parameters above this are "wide": slower to decode (a load per code).
@@ -67,6 +70,8 @@ pub(crate) enum Format {
     V2 = 2,
     /// Rice codes split into their low bits, packed, and their quotients, unary.
     V3 = 3,
+    /// Adds the sparse coding.
+    V4 = 4,
 }
 
 /// How a plan codes its residuals.
@@ -79,6 +84,10 @@ enum Coding {
     Constant,
     /// Rice codes with this parameter (format v2).
     Rice(u32),
+    /// Every residual equals the base but the exceptions, whose signed
+    /// differences from it (zigzag-mapped, divided by the multiplier) are packed
+    /// at this width (format v4).
+    Sparse(u32),
 }
 
 /// How values are predicted before their residuals are packed.
@@ -129,7 +138,8 @@ pub(crate) struct Plan {
     /// Common factor divided out of every offset (1: none).
     multiplier: u64,
     /// Residuals minus base, divided by the multiplier, one per packed slot (for
-    /// Rice coding: zigzag-mapped).
+    /// Rice coding: zigzag-mapped; for sparse coding: each exception's slot and
+    /// its zigzag-mapped value, in slot order).
     offsets: Scratch<u64>,
     /// Estimated encoded size in bytes.
     pub(crate) bytes: usize,
@@ -260,27 +270,7 @@ fn plan_residuals(
     // per slot packing is as small. Wide codes (a full-precision float's residuals,
     // k > RICE_WIDE_K) decode at well under half the speed of packing and save ~2 %:
     // they must save at least 1/RICE_WIDE_MIN_GAIN of the packed bytes.
-    if bits >= 2 * residuals.len()
-        && let Some(rice) = rice_plan(&residuals, multiplier > 1, range)
-        && (prefix + rice.bytes)
-            + if rice.k > RICE_WIDE_K {
-                (bytes - prefix) / RICE_WIDE_MIN_GAIN
-            } else {
-                0
-            }
-            < bytes
-    {
-        return Plan {
-            predictor,
-            coding: Coding::Rice(rice.k),
-            header,
-            base: rice.base,
-            multiplier: rice.multiplier,
-            offsets: rice.values,
-            bytes: prefix + rice.bytes,
-        };
-    }
-    Plan {
+    let mut chosen = Plan {
         predictor,
         coding: Coding::Packed {
             width,
@@ -291,7 +281,162 @@ fn plan_residuals(
         multiplier,
         offsets,
         bytes,
+    };
+    // The centres a sparse coding is tried around: zero (the deltas of a series
+    // that mostly stands still), and the Rice coding's median when it has one,
+    // else packing's base (a level that moves up and down now and then packs at
+    // width zero around it, its moves down wrapped into wide exceptions).
+    let mut centres = [Some(0), Some(best.base).filter(|&b| b != 0)];
+    if bits >= 2 * residuals.len()
+        && let Some(rice) = rice_plan(&residuals, multiplier > 1, range)
+    {
+        centres[1] = Some(rice.base).filter(|&b| b != 0);
+        if (prefix + rice.bytes)
+            + if rice.k > RICE_WIDE_K {
+                (bytes - prefix) / RICE_WIDE_MIN_GAIN
+            } else {
+                0
+            }
+            < bytes
+        {
+            chosen = Plan {
+                predictor,
+                coding: Coding::Rice(rice.k),
+                header,
+                base: rice.base,
+                multiplier: rice.multiplier,
+                offsets: rice.values,
+                bytes: prefix + rice.bytes,
+            };
+        }
     }
+    // Every common factor of the differences from a centre divides the common
+    // factor of the offsets from the smallest residual: packing's, unless its
+    // base is above that one (a low outlier wrapped into an exception).
+    let factor = if best.base == range.0 { multiplier } else { 0 };
+    for centre in centres.into_iter().flatten() {
+        let budget = chosen.bytes - prefix;
+        if let Some(sparse) = sparse_plan(&residuals, centre, budget, range, factor) {
+            chosen = Plan {
+                predictor,
+                coding: Coding::Sparse(sparse.width),
+                header,
+                base: centre,
+                multiplier: sparse.multiplier,
+                offsets: sparse.exceptions,
+                bytes: prefix + sparse.bytes,
+            };
+        }
+    }
+    chosen
+}
+
+/// A sparse coding of one residual sequence (format v4).
+struct SparsePlan {
+    multiplier: u64,
+    /// Bits of each exception's packed difference.
+    width: u32,
+    /// Per exception, in slot order: its slot and `zigzag((r − base) /
+    /// multiplier)`.
+    exceptions: Scratch<u64>,
+    /// Bytes after the header values: base, multiplier, count, width, index gaps
+    /// and packed differences.
+    bytes: usize,
+}
+
+/// Codes `residuals` as `base` but at the exceptions, each listed by its index gap
+/// and its signed difference from `base` (with their common factor divided out
+/// when that is smaller), if that takes fewer than `budget` bytes. `range` holds
+/// the smallest and largest residual, and `factor` the common factor of the
+/// residuals' offsets from the smallest (1: none; 0: not known), which every
+/// common factor of the differences divides. A series that stands still but for a few steps, up or down, costs a
+/// few bits a step and nothing a sample: packing spends a slot on every sample,
+/// and frame of reference makes a step down as wide as the widest step up.
+fn sparse_plan(
+    residuals: &[i64],
+    base: i64,
+    budget: usize,
+    (lo, hi): (i64, i64),
+    factor: u64,
+) -> Option<SparsePlan> {
+    let size = |e: usize, gap_bytes: usize, width: u32, multiplier: u64| {
+        uvarint_len(zigzag(base))
+            + if multiplier > 1 {
+                uvarint_len(multiplier)
+            } else {
+                0
+            }
+            + uvarint_len(e as u64)
+            + 1
+            + gap_bytes
+            + (e * width as usize).div_ceil(8)
+    };
+    // The widest zigzag difference is the smallest's or the largest's (zigzag
+    // grows with the magnitude). Differences past i64 are not worth coding so.
+    let widest = bit_len(zigzag(lo.checked_sub(base)?)).max(bit_len(zigzag(hi.checked_sub(base)?)));
+    // Dividing by a common factor of the differences (which divides `factor`)
+    // narrows them by at most the factor's length, plus one for the sign.
+    let narrowest = match factor {
+        0 => 1,
+        1 => widest,
+        f => widest.saturating_sub(1 + bit_len(f)).max(1),
+    };
+    // Each exception costs an index byte at least. Most columns stop after this
+    // one counting pass: without a factor the size is exact but for index gaps
+    // over 127 slots (a byte more each).
+    let e = residuals.iter().filter(|&&r| r != base).count();
+    if e == 0 || size(e, e, narrowest, 1) >= budget {
+        return None;
+    }
+    // The exceptions' slots and differences, then their index gaps' bytes and
+    // their common factor.
+    let mut exceptions: Scratch<u64> = Scratch::with_capacity(2 * e);
+    for (i, &r) in residuals.iter().enumerate() {
+        if r != base {
+            exceptions.push(i as u64);
+            exceptions.push(r.wrapping_sub(base) as u64);
+        }
+    }
+    let pairs = || (exceptions.chunks_exact(2)).map(|p| (p.first().copied(), p.get(1).copied()));
+    let (mut gap_bytes, mut prev) = (0usize, 0u64);
+    for (at, _) in pairs() {
+        let at = at.unwrap_or(prev);
+        gap_bytes += uvarint_len(at - prev);
+        prev = at;
+    }
+    let diffs = || pairs().map(|(_, d)| d.unwrap_or(0) as i64);
+    let (mut multiplier, mut width) = (1, widest);
+    // Dividing by 2^63 (i64::MIN) maps a difference of it to 1, not −1: a factor
+    // that large is not worth the special case.
+    let common = if factor != 1 {
+        common_factor(diffs().map(i64::unsigned_abs))
+    } else {
+        1
+    };
+    if common > 1 && common < 1 << 63 {
+        let div = ExactDiv::new(common);
+        let divided = bit_len(diffs().fold(0, |a, d| a | zigzag(div.signed(d))));
+        if size(e, gap_bytes, divided, common) < size(e, gap_bytes, width, 1) {
+            (multiplier, width) = (common, divided);
+        }
+    }
+    let bytes = size(e, gap_bytes, width, multiplier);
+    if bytes >= budget {
+        return None;
+    }
+    // Differences become their packed values, in place.
+    let div = ExactDiv::new(multiplier);
+    for pair in exceptions.chunks_exact_mut(2) {
+        if let [_, d] = pair {
+            *d = zigzag(div.signed(*d as i64));
+        }
+    }
+    Some(SparsePlan {
+        multiplier,
+        width,
+        exceptions,
+        bytes,
+    })
 }
 
 /// [`best_plan`] for `n` values equal to `value`, without the column: the
@@ -1230,6 +1375,7 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format {
         Coding::Packed { .. } => 0,
         Coding::Constant => CONSTANT_FLAG,
         Coding::Rice(_) => RICE_FLAG,
+        Coding::Sparse(_) => SPARSE_FLAG,
     } | if has_multiplier { MULTIPLIER_FLAG } else { 0 };
     out.push(plan.predictor as u8 | flags);
     for &h in plan.header.iter().take(plan.predictor.header_len(n)) {
@@ -1237,6 +1383,10 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format {
     }
     let (width, exc_width) = match plan.coding {
         Coding::Packed { width, exc_width } => (width, exc_width),
+        Coding::Sparse(exc_width) => {
+            write_sparse(plan, exc_width, out);
+            return Format::V4;
+        }
         Coding::Constant => {
             put_uvarint(out, zigzag(plan.base));
             return Format::V2;
@@ -1257,28 +1407,53 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format {
     } else {
         (1u64 << width) - 1
     };
-    // Offsets above the packed width exist only when the widest is wider.
-    let exceptions: Vec<(usize, u64)> = if exc_width == 0 {
-        Vec::new()
+    // Offsets above the packed width exist only when the widest is wider. They
+    // are few: found again by each pass that writes them rather than collected.
+    let is_exception = |o: &u64| *o > limit;
+    let count = if exc_width == 0 {
+        0
     } else {
-        (plan.offsets.iter().enumerate())
-            .filter(|(_, o)| **o > limit)
-            .map(|(i, o)| (i, *o))
-            .collect()
+        plan.offsets.iter().filter(|o| is_exception(o)).count()
     };
     out.reserve(plan.bytes);
-    put_uvarint(out, exceptions.len() as u64);
-    if !exceptions.is_empty() {
+    put_uvarint(out, count as u64);
+    if count > 0 {
         out.push(exc_width as u8);
         let mut prev = 0usize;
-        for &(i, _) in &exceptions {
+        for (i, _) in (plan.offsets.iter().enumerate()).filter(|(_, o)| is_exception(o)) {
             put_uvarint(out, (i - prev) as u64);
             prev = i;
         }
-        pack(exceptions.iter().map(|&(_, o)| o >> width), exc_width, out);
+        let highs = plan.offsets.iter().filter(|o| is_exception(o));
+        pack(highs.map(|o| o >> width), exc_width, out);
     }
     pack(plan.offsets.iter().copied(), width, out);
     Format::V1
+}
+
+/// Appends a format v4 sparse stream from its base on: a packed stream of width
+/// zero (no width byte, no slots) whose exceptions are signed differences.
+fn write_sparse(plan: &Plan, width: u32, out: &mut Vec<u8>) {
+    let pairs = plan.offsets.chunks_exact(2);
+    out.reserve(plan.bytes);
+    put_uvarint(out, zigzag(plan.base));
+    if plan.multiplier > 1 {
+        put_uvarint(out, plan.multiplier);
+    }
+    put_uvarint(out, pairs.len() as u64);
+    out.push(width as u8);
+    let mut prev = 0u64;
+    for pair in pairs.clone() {
+        if let [at, _] = *pair {
+            put_uvarint(out, at - prev);
+            prev = at;
+        }
+    }
+    pack(
+        pairs.map(|pair| pair.get(1).copied().unwrap_or(0)),
+        width,
+        out,
+    );
 }
 
 fn corrupt(r: &ByteReader<'_>, what: &'static str) -> CodecError {
@@ -1365,7 +1540,8 @@ fn read_with<W: Word>(
             RICE_FLAG | CONSTANT_FLAG
         } else {
             0
-        };
+        }
+        | if format >= Format::V4 { SPARSE_FLAG } else { 0 };
     let predictor =
         Predictor::from_u8(p & !flags).ok_or_else(|| corrupt(r, "unknown predictor"))?;
     let mut header = [0i64; 2];
@@ -1379,8 +1555,10 @@ fn read_with<W: Word>(
     for &h in header.iter().take(hl.min(1)) {
         out.push(finish(h));
     }
+    let sparse = p & SPARSE_FLAG != 0;
     match (p & RICE_FLAG != 0, p & CONSTANT_FLAG != 0) {
         (false, false) => {}
+        _ if sparse => return Err(corrupt(r, "conflicting coding flags")),
         (false, true) if p & MULTIPLIER_FLAG == 0 => {
             let base = r.varint()?;
             if predictor == Predictor::None {
@@ -1445,7 +1623,9 @@ fn read_with<W: Word>(
     } else {
         1
     };
-    let width = u32::from(r.u8()?);
+    // A sparse stream has no packed slots: every residual is the base but at the
+    // exceptions.
+    let width = if sparse { 0 } else { u32::from(r.u8()?) };
     if width > 64 {
         return Err(corrupt(r, "packed width over 64"));
     }
@@ -1469,6 +1649,7 @@ fn read_with<W: Word>(
             highs,
             widths: (width, exc_width),
             multiplier,
+            signed: sparse,
         });
     }
     let lows = r.take(packed_len(m, width))?;
@@ -1765,12 +1946,16 @@ struct Exceptions<'a> {
     highs: &'a [u8],
     widths: (u32, u32),
     multiplier: u64,
+    /// Format v4's sparse coding: the high parts are zigzag-mapped signed
+    /// differences (the packed width is zero).
+    signed: bool,
 }
 
 impl Exceptions<'_> {
     /// Calls `f(slot, add)` for each exception in slot order, `add` being what
-    /// it adds to its slot's residual (`high << width` times the multiplier,
-    /// wrapping). False if a gap could not be read (they were validated before).
+    /// it adds to its slot's residual (`high << width`, or when signed
+    /// `unzigzag(high)`, times the multiplier, wrapping). False if a gap could not
+    /// be read (they were validated before).
     fn for_each(self, mut f: impl FnMut(usize, u64)) -> bool {
         let Exceptions {
             mut gaps,
@@ -1778,6 +1963,7 @@ impl Exceptions<'_> {
             highs,
             widths: (width, exc_width),
             multiplier,
+            signed,
         } = self;
         let emask = mask_of(exc_width);
         // A few exceptions' high parts are a few bytes: loaded from a padded copy
@@ -1797,11 +1983,13 @@ impl Exceptions<'_> {
                 return false;
             };
             at = at.wrapping_add(gap as usize);
-            let high = load(highs, k, exc_width, emask)
-                .checked_shl(width)
-                .unwrap_or(0)
-                .wrapping_mul(multiplier);
-            f(at, high);
+            let high = load(highs, k, exc_width, emask);
+            let high = if signed {
+                unzigzag(high) as u64
+            } else {
+                high.checked_shl(width).unwrap_or(0)
+            };
+            f(at, high.wrapping_mul(multiplier));
         }
         true
     }
@@ -2095,10 +2283,10 @@ mod tests {
     /// read and the bytes written.
     fn write_read(plan: &Plan, n: usize) -> (Vec<i64>, usize, usize) {
         let mut out = Vec::new();
-        write(plan, n, &mut out);
+        let format = write(plan, n, &mut out);
         let mut got: Vec<i64> = Vec::new();
         let mut r = ByteReader::new(&out);
-        read(&mut r, n, &mut got, Format::V3, |x| x).unwrap();
+        read(&mut r, n, &mut got, format, |x| x).unwrap();
         (got, r.position(), out.len())
     }
 
@@ -2761,6 +2949,7 @@ mod tests {
                 highs: &highs,
                 widths: (0, 64),
                 multiplier: 1,
+                signed: false,
             });
             patch_line(slots, header, base, exceptions, true)
         };
@@ -2839,8 +3028,10 @@ mod tests {
         for xs in cases {
             let plan = plan(&xs, Predictor::Delta);
             assert!(
-                matches!(plan.coding, Coding::Packed { width: 0, .. })
-                    || plan.coding == Coding::Constant,
+                matches!(
+                    plan.coding,
+                    Coding::Packed { width: 0, .. } | Coding::Sparse(_) | Coding::Constant
+                ),
                 "{:?}",
                 plan.coding
             );
@@ -2856,13 +3047,13 @@ mod tests {
     /// `plan`'s bytes decode to.
     fn assert_finish_runs(plan: &Plan, xs: &[i64]) {
         let mut bytes = Vec::new();
-        write(plan, xs.len(), &mut bytes);
+        let format = write(plan, xs.len(), &mut bytes);
         let mut halves: Vec<f64> = Vec::new();
         read(
             &mut ByteReader::new(&bytes),
             xs.len(),
             &mut halves,
-            Format::V3,
+            format,
             |x| x as f64 / 2.0,
         )
         .unwrap();
@@ -2951,34 +3142,28 @@ mod tests {
             xs[i] += late;
         }
         let plan = plan(&xs, Predictor::Linear);
-        assert!(
-            matches!(plan.coding, Coding::Packed { width: 0, .. }),
-            "{:?}",
-            plan.coding
-        );
-        assert_eq!(plan.multiplier, 4);
+        // Sparse: packing at width zero less its width byte (dividing by 4 would
+        // save no byte: two exceptions of 5 bits against 3 and the factor's).
+        assert_eq!(plan.coding, Coding::Sparse(5), "zigzag(12) = 24");
+        assert_eq!(plan.multiplier, 1);
         let (got, read_len, written) = write_read(&plan, xs.len());
         assert_eq!(got, xs);
         assert_eq!(read_len, written);
         // The order `read` reports for a plan's bytes, and the values.
         let order_of = |plan: &Plan| {
             let mut bytes = Vec::new();
-            write(plan, xs.len(), &mut bytes);
+            let format = write(plan, xs.len(), &mut bytes);
             let mut got: Vec<i64> = Vec::new();
-            let order =
-                read_timestamps(&mut ByteReader::new(&bytes), xs.len(), &mut got, Format::V3);
+            let order = read_timestamps(&mut ByteReader::new(&bytes), xs.len(), &mut got, format);
             (order, got)
         };
         // Its order is vouched for at the exceptions, so the caller skips a pass.
         assert_eq!(order_of(&plan).0, Ok(Order::StrictlyIncreasing));
         // A late sample moved past the next one (as damage could): not vouched for.
         let mut bad = plan.clone();
-        let exc = bad.offsets.iter().position(|&o| o > 0).unwrap();
-        bad.offsets[exc] = 15_000 / 4 * 2;
-        bad.coding = Coding::Packed {
-            width: 0,
-            exc_width: 16,
-        };
+        let exc = bad.offsets[0] as usize;
+        bad.offsets[1] = zigzag(15_000 * 2);
+        bad.coding = Coding::Sparse(16);
         let (order, moved) = order_of(&bad);
         assert_eq!(order, Ok(Order::Unknown));
         assert!(moved[exc + 1] > moved[exc + 2], "the damage is there");
@@ -2994,5 +3179,177 @@ mod tests {
         }
         // 119 deltas of ~4 bits, one exception: well under 2 bytes per value.
         assert!(round_trip(&xs) < 90);
+    }
+
+    /// `xs`'s plan for `p` coded sparsely around `centre` whether or not that is
+    /// smaller (`None` where it cannot be: no exception, or differences past i64).
+    fn forced_sparse(xs: &[i64], p: Predictor, centre: i64) -> Option<Plan> {
+        let packed = plan(xs, p);
+        let mut residuals = Vec::new();
+        for_each_residual(xs, p, |r| residuals.push(r));
+        let (lo, _) = range_of(&residuals);
+        let factor = common_factor(residuals.iter().map(|r| r.wrapping_sub(lo) as u64));
+        let sparse = sparse_plan(&residuals, centre, usize::MAX, range_of(&residuals), factor)?;
+        // The predictor byte and the header values.
+        let prefix = 1
+            + (packed.header.iter())
+                .take(p.header_len(xs.len()))
+                .map(|&h| uvarint_len(zigzag(h)))
+                .sum::<usize>();
+        Some(Plan {
+            coding: Coding::Sparse(sparse.width),
+            base: centre,
+            multiplier: sparse.multiplier,
+            offsets: sparse.exceptions,
+            bytes: prefix + sparse.bytes,
+            ..packed
+        })
+    }
+
+    /// A level `base` with a few slots `at` moved by any amount, up or down.
+    fn level_with_moves(base: i64, n: usize, at: &[(usize, i64)]) -> Vec<i64> {
+        let mut xs = vec![base; n];
+        for &(i, d) in at {
+            if let Some(x) = xs.get_mut(i % n) {
+                *x = x.wrapping_add(d);
+            }
+        }
+        xs
+    }
+
+    #[test]
+    fn a_gauge_stepping_up_and_down_is_sparse() {
+        // A step gauge: holds, then moves by tens, up or down, every ~10 scrapes.
+        let moves: Vec<(usize, i64)> = (0..12)
+            .map(|k| (k * 10 + 3, [37, -41, 12][k % 3]))
+            .collect();
+        let xs = steps(512, 0, 120, &moves);
+        let plan = plan(&xs, Predictor::Delta);
+        assert_eq!(plan.coding, Coding::Sparse(7), "widest: zigzag(-41) = 81");
+        let (got, read_len, written) = write_read(&plan, xs.len());
+        assert_eq!(got, xs);
+        assert_eq!(read_len, written);
+        assert_eq!(written, plan.bytes);
+        // 12 steps of one index byte and 7 bits: 27 bytes with the header, a
+        // third of packing them at 7 bits a slot.
+        assert_eq!(written, 1 + 2 + 1 + 1 + 1 + 12 + 11);
+        // A multiple of a page: the factor is divided out.
+        let pages: Vec<i64> = xs.iter().map(|x| x * 4096).collect();
+        let plan = super::plan(&pages, Predictor::Delta);
+        assert_eq!((plan.coding, plan.multiplier), (Coding::Sparse(7), 4096));
+        assert_eq!(write_read(&plan, pages.len()).0, pages);
+        // A counter reset (a step down by its whole value) no longer wraps into
+        // a 64-bit exception.
+        let reset = steps(90_000, 0, 120, &[(20, 3), (50, -90_003), (90, 5)]);
+        let plan = super::plan(&reset, Predictor::Delta);
+        assert!(
+            matches!(plan.coding, Coding::Sparse(_)),
+            "{:?}",
+            plan.coding
+        );
+        assert_eq!(write_read(&plan, reset.len()).0, reset);
+        assert_finish_runs(&plan, &reset);
+    }
+
+    #[test]
+    fn a_level_that_moves_both_ways_is_sparse_around_it() {
+        // A level with a few moves up and down (no predictor): packing's base is
+        // the lowest move, so every slot at the level costs the moves' width, or
+        // packing at width zero around the level wraps the moves down into 64-bit
+        // exceptions. Sparse around the level: a byte and a few bits a move.
+        let moves = [(7, 300), (40, -2), (41, -700), (90, 5)];
+        for level in [0, 1_000_000, -37] {
+            let xs = level_with_moves(level, 120, &moves);
+            let plan = plan(&xs, Predictor::None);
+            assert_eq!((plan.coding, plan.base), (Coding::Sparse(11), level));
+            let (got, _, written) = write_read(&plan, xs.len());
+            assert_eq!(got, xs);
+            assert_eq!(written, plan.bytes);
+            assert_finish_runs(&plan, &xs);
+        }
+        // Around the median when Rice coding is priced: half the slots wander a
+        // little, the rest hold a level (the deltas: mostly zero, a few moves).
+        let mut xs = level_with_moves(50, 120, &[]);
+        for (i, x) in xs.iter_mut().enumerate().take(8) {
+            *x += [3, -2, 1, -1, 2, -3, 1, 2][i];
+        }
+        let plan = plan(&xs, Predictor::Delta);
+        assert!(
+            matches!(plan.coding, Coding::Sparse(_)),
+            "{:?}",
+            plan.coding
+        );
+        assert_eq!(write_read(&plan, xs.len()).0, xs);
+    }
+
+    #[test]
+    fn sparse_streams_are_refused_before_format_v4() {
+        let xs = steps(512, 0, 120, &[(10, 40), (50, -40)]);
+        let plan = plan(&xs, Predictor::Delta);
+        let mut bytes = Vec::new();
+        assert_eq!(write(&plan, xs.len(), &mut bytes), Format::V4);
+        let mut got: Vec<i64> = Vec::new();
+        for old in [Format::V1, Format::V2, Format::V3] {
+            let refused = read(&mut ByteReader::new(&bytes), xs.len(), &mut got, old, |x| x);
+            assert!(refused.is_err(), "{old:?}");
+        }
+        // Sparse with Rice or constant is no coding at all.
+        for flag in [RICE_FLAG, CONSTANT_FLAG] {
+            let mut both = bytes.clone();
+            both[0] |= flag;
+            let refused = read(
+                &mut ByteReader::new(&both),
+                xs.len(),
+                &mut got,
+                Format::V4,
+                |x| x,
+            );
+            assert!(refused.is_err(), "{flag:#x}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Levels and steps with a few moves of any size, in every predictor:
+        /// sparse codes round-trip (forced, around zero and around the median),
+        /// their size is what the plan says, and the planner's choice is never
+        /// larger than the sparse code around zero.
+        #[test]
+        fn sparse_codes_round_trip_and_are_chosen_when_smaller(
+            base in proptest::prop_oneof![proptest::strategy::Just(0i64), -50i64..50, proptest::num::i64::ANY],
+            at in proptest::collection::vec((0usize..300, proptest::prop_oneof![-100i64..100, proptest::num::i64::ANY]), 0..12),
+            factor in proptest::prop_oneof![proptest::strategy::Just(1i64), 1i64..5000],
+            n in 2usize..300,
+            stepped: bool,
+        ) {
+            let at: Vec<(usize, i64)> = at.iter().map(|&(i, d)| (i % n, d.wrapping_mul(factor))).collect();
+            let xs = if stepped {
+                steps(base, 0, n, &at)
+            } else {
+                level_with_moves(base, n, &at)
+            };
+            for p in Predictor::ALL {
+                let chosen = plan(&xs, p);
+                let (got, read_len, written) = write_read(&chosen, xs.len());
+                proptest::prop_assert_eq!(&got, &xs);
+                proptest::prop_assert_eq!(read_len, written);
+                let mut residuals = Vec::new();
+                for_each_residual(&xs, p, |r| residuals.push(r));
+                let median = lower_median(&residuals, range_of(&residuals));
+                for centre in [Some(0), median].into_iter().flatten() {
+                    let Some(forced) = forced_sparse(&xs, p, centre) else { continue };
+                    let (got, read_len, written) = write_read(&forced, xs.len());
+                    proptest::prop_assert_eq!(&got, &xs, "{:?} around {}", p, centre);
+                    proptest::prop_assert_eq!(read_len, written);
+                    proptest::prop_assert_eq!(written, forced.bytes, "{:?} around {}", p, centre);
+                    // Zero is always tried; the second centre is a median only
+                    // when Rice coding was priced (else packing's base).
+                    proptest::prop_assert!(
+                        centre != 0 || chosen.bytes <= forced.bytes,
+                        "{:?}: chose {:?} ({} bytes) over sparse around {} ({} bytes)",
+                        p, chosen.coding, chosen.bytes, centre, forced.bytes
+                    );
+                }
+            }
+        }
     }
 }

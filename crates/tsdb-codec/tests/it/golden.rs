@@ -1,4 +1,4 @@
-//! Golden files for chunk formats v1 and v2: chunks written by earlier builds must
+//! Golden files for chunk formats v1 to v4: chunks written by earlier builds must
 //! decode to the same samples forever. A change to the format means a new format
 //! version and a new fixture directory, never a rewrite of these files. The encoder
 //! may choose differently over time, but never worse: re-encoding a fixture's
@@ -252,9 +252,89 @@ fn v3_rice_codes_are_v2_bits_in_another_order() {
         Chunk::from_bytes(v3).unwrap(),
     );
     assert_eq!(decode(&v2), decode(&v3));
-    // Chunks without Rice codes are still written as version 2.
+    // Chunks without Rice or sparse codes are still written as version 2 (a
+    // counter climbing steadily: constant deltas).
+    let steady: Vec<(i64, f64)> = (0..120).map(|i| (i * 10_000, (i * 5) as f64)).collect();
+    assert_eq!(encode(&steady).as_bytes()[0], tsdb_codec::CHUNK_FORMAT_V2);
+    // A step now and then is sparse, version 4.
     let steps: Vec<(i64, f64)> = (0..120).map(|i| (i * 10_000, (i / 30) as f64)).collect();
-    assert_eq!(encode(&steps).as_bytes()[0], tsdb_codec::CHUNK_FORMAT_V2);
+    assert_eq!(encode(&steps).as_bytes()[0], tsdb_codec::CHUNK_FORMAT_V4);
+}
+
+/// Cases added with format v4: sparse codes, for values that step both ways
+/// (deltas), for a level with moves both ways (no predictor), for timestamps
+/// with a few late scrapes (a line), and for a counter reset.
+fn cases_v4() -> Vec<Case> {
+    let t0 = 1_700_000_000_000i64;
+    let levels = [512.25, 470.5, 493.0, 77.75];
+    let steps = (0..120)
+        .map(|i| (t0 + i * 15_000, levels[(i / 31) as usize]))
+        .collect();
+    let moves = (0..120)
+        .map(|i| {
+            let v = match i {
+                7 => 300.0,
+                40 => -2.0,
+                41 => -700.0,
+                _ => 0.0,
+            };
+            (t0 + i * 15_000, 1_000.0 + v)
+        })
+        .collect();
+    let late = (0..120)
+        .map(|i| {
+            let late = [(17, 3), (60, 250), (61, -4)]
+                .iter()
+                .find(|l| l.0 == i)
+                .map_or(0, |l| l.1);
+            (t0 + i * 15_000 + late, 1.0)
+        })
+        .collect();
+    let reset = (0..120)
+        .map(|i| {
+            let count = match i {
+                0..40 => 90_000,
+                40..70 => 90_004,
+                _ => 3,
+            };
+            (t0 + i * 15_000, f64::from(count))
+        })
+        .collect();
+    vec![
+        (
+            "steps_both_ways",
+            steps,
+            TimestampEncoding::Regular,
+            ValueEncoding::Decimal,
+        ),
+        (
+            "level_moves",
+            moves,
+            TimestampEncoding::Regular,
+            ValueEncoding::Decimal,
+        ),
+        (
+            "late_scrapes",
+            late,
+            TimestampEncoding::Packed,
+            ValueEncoding::Decimal,
+        ),
+        (
+            "counter_reset",
+            reset,
+            TimestampEncoding::Regular,
+            ValueEncoding::Decimal,
+        ),
+    ]
+}
+
+#[test]
+fn chunk_v4_fixtures_decode_and_never_grow() {
+    check_fixtures("v4", cases_v4());
+    for (name, ..) in cases_v4() {
+        let golden = std::fs::read(dir("v4").join(format!("{name}.bin"))).unwrap();
+        assert_eq!(golden[0], tsdb_codec::CHUNK_FORMAT_V4, "{name}");
+    }
 }
 
 fn open_samples() -> ChunkEncoder {

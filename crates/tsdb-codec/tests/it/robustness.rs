@@ -89,13 +89,18 @@ fn seeds() -> Vec<Vec<u8>> {
     let sparse: Vec<(i64, f64)> = (0..120)
         .map(|i| (i * 15_000, [0.0, 1.0, 1.0, 4.0][(i / 35) as usize]))
         .collect();
+    // A gauge that holds and steps up or down: sparse codes (format v4).
+    let steps: Vec<(i64, f64)> = (0..120)
+        .map(|i| (i * 15_000, [512.0, 470.0, 493.0, 77.0][(i / 31) as usize]))
+        .collect();
     let mut out: Vec<Vec<u8>> = [
-        regular, jitter, counter, special, random, late, walk, sparse,
+        regular, jitter, counter, special, random, late, walk, sparse, steps,
     ]
     .iter()
     .map(|s| encode(s).as_bytes().to_vec())
     .collect();
     assert!(out.iter().any(|c| c[0] == tsdb_codec::CHUNK_FORMAT_V3));
+    assert!(out.iter().any(|c| c[0] == tsdb_codec::CHUNK_FORMAT_V4));
     // The open (Gorilla) form too.
     let mut enc = tsdb_codec::ChunkEncoder::new();
     for i in 0..120 {
