@@ -30,6 +30,16 @@
 //! then unpack like any packed stream and the quotients are the gaps between set
 //! bits, which decodes faster than codes laid end to end (no chain from a code's length
 //! to where the next one starts).
+//!
+//! Format version 4 adds the *sparse* coding (`0x10`): every residual equals the
+//! base but a few exceptions, stored as index gaps and zigzag-mapped differences
+//! from the base (divided by a common factor when that is smaller), with no
+//! packed slots: `z-varint base | [varint multiplier] | varint (E << 4 | gap
+//! width) | u8 width | E gaps × gap width bits, then E × width bits`. A gauge
+//! that holds and steps up or down, a level with moves both ways and a counter
+//! reset cost a few bits a step and nothing a sample; frame of reference would make a
+//! step down as wide as the widest step up, or wrap it into a 64-bit exception.
+//! It decodes as packing at width zero does: runs filled, exceptions added.
 
 use crate::bits::{
     ByteReader, LsbWriter, all_equal, pack, packed_len, put_uvarint, unzigzag, uvarint_len,
@@ -359,17 +369,16 @@ fn sparse_plan(
     (lo, hi): (i64, i64),
     factor: u64,
 ) -> Option<SparsePlan> {
-    let size = |e: usize, gap_bytes: usize, width: u32, multiplier: u64| {
+    let size = |e: usize, gap_width: u32, width: u32, multiplier: u64| {
         uvarint_len(zigzag(base))
             + if multiplier > 1 {
                 uvarint_len(multiplier)
             } else {
                 0
             }
-            + uvarint_len(e as u64)
+            + uvarint_len((e as u64) << 4)
             + 1
-            + gap_bytes
-            + (e * width as usize).div_ceil(8)
+            + (e * (gap_width + width) as usize).div_ceil(8)
     };
     // The widest zigzag difference is the smallest's or the largest's (zigzag
     // grows with the magnitude). Differences past i64 are not worth coding so.
@@ -381,14 +390,13 @@ fn sparse_plan(
         1 => widest,
         f => widest.saturating_sub(1 + bit_len(f)).max(1),
     };
-    // Each exception costs an index byte at least. Most columns stop after this
-    // one counting pass: without a factor the size is exact but for index gaps
-    // over 127 slots (a byte more each).
+    // The gaps of two or more exceptions take a bit each at least. Most columns
+    // stop after this one counting pass.
     let e = residuals.iter().filter(|&&r| r != base).count();
-    if e == 0 || size(e, e, narrowest, 1) >= budget {
+    if e == 0 || size(e, u32::from(e > 1), narrowest, 1) >= budget {
         return None;
     }
-    // The exceptions' slots and differences, then their index gaps' bytes and
+    // The exceptions' slots and differences, then their index gaps' width and
     // their common factor.
     let mut exceptions: Scratch<u64> = Scratch::with_capacity(2 * e);
     for (i, &r) in residuals.iter().enumerate() {
@@ -398,11 +406,16 @@ fn sparse_plan(
         }
     }
     let pairs = || (exceptions.chunks_exact(2)).map(|p| (p.first().copied(), p.get(1).copied()));
-    let (mut gap_bytes, mut prev) = (0usize, 0u64);
+    let (mut gaps, mut prev) = (0u64, 0u64);
     for (at, _) in pairs() {
         let at = at.unwrap_or(prev);
-        gap_bytes += uvarint_len(at - prev);
+        gaps |= at - prev;
         prev = at;
+    }
+    let gap_width = bit_len(gaps);
+    // The count carries the gaps' width in four bits (a chunk's gaps need 12).
+    if gap_width > 15 {
+        return None;
     }
     let diffs = || pairs().map(|(_, d)| d.unwrap_or(0) as i64);
     let (mut multiplier, mut width) = (1, widest);
@@ -416,11 +429,11 @@ fn sparse_plan(
     if common > 1 && common < 1 << 63 {
         let div = ExactDiv::new(common);
         let divided = bit_len(diffs().fold(0, |a, d| a | zigzag(div.signed(d))));
-        if size(e, gap_bytes, divided, common) < size(e, gap_bytes, width, 1) {
+        if size(e, gap_width, divided, common) < size(e, gap_width, width, 1) {
             (multiplier, width) = (common, divided);
         }
     }
-    let bytes = size(e, gap_bytes, width, multiplier);
+    let bytes = size(e, gap_width, width, multiplier);
     if bytes >= budget {
         return None;
     }
@@ -1432,28 +1445,34 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format {
 }
 
 /// Appends a format v4 sparse stream from its base on: a packed stream of width
-/// zero (no width byte, no slots) whose exceptions are signed differences.
+/// zero (no width byte, no slots) whose exceptions are signed differences, their
+/// index gaps packed ahead of them in one field (the gaps' width rides in the
+/// count's low four bits).
 fn write_sparse(plan: &Plan, width: u32, out: &mut Vec<u8>) {
     let pairs = plan.offsets.chunks_exact(2);
+    let slot = |pair: &[u64]| pair.first().copied().unwrap_or(0);
+    let mut prev = 0u64;
+    let gaps = pairs.clone().map(move |pair| {
+        let gap = slot(pair) - prev;
+        prev = slot(pair);
+        gap
+    });
+    let gap_width = bit_len(gaps.clone().fold(0, |a, g| a | g));
     out.reserve(plan.bytes);
     put_uvarint(out, zigzag(plan.base));
     if plan.multiplier > 1 {
         put_uvarint(out, plan.multiplier);
     }
-    put_uvarint(out, pairs.len() as u64);
+    put_uvarint(out, (pairs.len() as u64) << 4 | u64::from(gap_width));
     out.push(width as u8);
-    let mut prev = 0u64;
-    for pair in pairs.clone() {
-        if let [at, _] = *pair {
-            put_uvarint(out, at - prev);
-            prev = at;
-        }
+    let mut w = LsbWriter::default();
+    for gap in gaps {
+        w.put(gap, gap_width, out);
     }
-    pack(
-        pairs.map(|pair| pair.get(1).copied().unwrap_or(0)),
-        width,
-        out,
-    );
+    for pair in pairs {
+        w.put(pair.get(1).copied().unwrap_or(0), width, out);
+    }
+    w.finish(out);
 }
 
 fn corrupt(r: &ByteReader<'_>, what: &'static str) -> CodecError {
@@ -1629,7 +1648,14 @@ fn read_with<W: Word>(
     if width > 64 {
         return Err(corrupt(r, "packed width over 64"));
     }
-    let exc = usize::try_from(r.uvarint()?).map_err(|_| corrupt(r, "exception count"))?;
+    // A sparse stream's count carries the width of its packed index gaps.
+    let count = r.uvarint()?;
+    let (count, gap_width) = if sparse {
+        (count >> 4, (count & 15) as u32)
+    } else {
+        (count, 0)
+    };
+    let exc = usize::try_from(count).map_err(|_| corrupt(r, "exception count"))?;
     if exc > m {
         return Err(corrupt(r, "more exceptions than values"));
     }
@@ -1641,8 +1667,17 @@ fn read_with<W: Word>(
         if width + exc_width > 64 {
             return Err(corrupt(r, "exception width over 64"));
         }
-        let gaps = read_gaps(r, exc, m)?;
-        let highs = r.take(packed_len(exc, exc_width))?;
+        let (gaps, highs) = if sparse {
+            // One field: the gaps, then the differences (exc ≤ m slots of at most
+            // 79 bits: no overflow).
+            let field = r.take((exc * (gap_width + exc_width) as usize).div_ceil(8))?;
+            check_packed_gaps(field, gap_width, exc, m)
+                .ok_or_else(|| corrupt(r, "exception index out of order or range"))?;
+            (Gaps::Packed(gap_width), field)
+        } else {
+            let gaps = read_gaps(r, exc, m)?;
+            (Gaps::Varint(gaps), r.take(packed_len(exc, exc_width))?)
+        };
         exceptions = Some(Exceptions {
             gaps,
             count: exc,
@@ -1700,6 +1735,37 @@ fn read_gaps<'a>(r: &mut ByteReader<'a>, count: usize, m: usize) -> Result<ByteR
         }
     }
     Ok(gaps)
+}
+
+/// Whether the `count` index gaps packed at `width` bits at the start of `field`
+/// place every exception past the one before and below `m`.
+fn check_packed_gaps(field: &[u8], width: u32, count: usize, m: usize) -> Option<()> {
+    let mut copy = [0u8; 64];
+    let field = short_padded(field, &mut copy);
+    let mask = mask_of(width);
+    // The slots only grow, so the last one below `m` bounds them all: one test
+    // at the end.
+    let mut at = load(field, 0, width, mask) as usize;
+    let mut zero = false;
+    for k in 1..count {
+        let gap = load(field, k, width, mask) as usize;
+        zero |= gap == 0;
+        at = at.saturating_add(gap);
+    }
+    (count == 0 || (at < m && !zero)).then_some(())
+}
+
+/// `bytes`, or, when they are few, a zero-padded copy of them in `copy`: a few
+/// exceptions' fields are a few bytes, and loads near the end of a slice would
+/// otherwise assemble their words byte by byte.
+fn short_padded<'a>(bytes: &'a [u8], copy: &'a mut [u8; 64]) -> &'a [u8] {
+    match zero_padded::<64>(bytes, 16) {
+        Some(p) => {
+            *copy = p;
+            copy.as_slice()
+        }
+        None => bytes,
+    }
 }
 
 /// A Rice stream's parameter and how its codes map to residuals:
@@ -1941,7 +2007,7 @@ fn patch<W: Word>(out: &mut [W], slots: usize, exceptions: Exceptions<'_>) {
 /// at the second of `widths` above slots of the first.
 #[derive(Clone)]
 struct Exceptions<'a> {
-    gaps: ByteReader<'a>,
+    gaps: Gaps<'a>,
     count: usize,
     highs: &'a [u8],
     widths: (u32, u32),
@@ -1951,6 +2017,16 @@ struct Exceptions<'a> {
     signed: bool,
 }
 
+/// Where the index gaps of a stream's exceptions are.
+#[derive(Clone)]
+enum Gaps<'a> {
+    /// Varints, this reader at the first (packing's exceptions).
+    Varint(ByteReader<'a>),
+    /// Packed at this width at the start of the exceptions' field, their
+    /// differences after them (format v4's sparse coding).
+    Packed(u32),
+}
+
 impl Exceptions<'_> {
     /// Calls `f(slot, add)` for each exception in slot order, `add` being what
     /// it adds to its slot's residual (`high << width`, or when signed
@@ -1958,7 +2034,7 @@ impl Exceptions<'_> {
     /// be read (they were validated before).
     fn for_each(self, mut f: impl FnMut(usize, u64)) -> bool {
         let Exceptions {
-            mut gaps,
+            gaps,
             count,
             highs,
             widths: (width, exc_width),
@@ -1966,30 +2042,38 @@ impl Exceptions<'_> {
             signed,
         } = self;
         let emask = mask_of(exc_width);
-        // A few exceptions' high parts are a few bytes: loaded from a padded copy
-        // rather than byte by byte at the end of the slice.
-        let padded;
-        let highs = match zero_padded::<64>(highs, 16) {
-            Some(p) => {
-                padded = p;
-                padded.as_slice()
-            }
-            None => highs,
-        };
-        let mut at = 0usize;
-        for k in 0..count {
-            let Ok(gap) = gaps.small_uvarint() else {
-                debug_assert!(false, "exception gaps were validated before");
-                return false;
-            };
-            at = at.wrapping_add(gap as usize);
-            let high = load(highs, k, exc_width, emask);
+        let mut copy = [0u8; 64];
+        let highs = short_padded(highs, &mut copy);
+        let add = |k: usize, at_bit: usize| {
+            let high = load_at(highs, at_bit + k * exc_width as usize, exc_width, emask);
             let high = if signed {
                 unzigzag(high) as u64
             } else {
                 high.checked_shl(width).unwrap_or(0)
             };
-            f(at, high.wrapping_mul(multiplier));
+            high.wrapping_mul(multiplier)
+        };
+        let mut at = 0usize;
+        match gaps {
+            Gaps::Varint(mut r) => {
+                for k in 0..count {
+                    let Ok(gap) = r.small_uvarint() else {
+                        debug_assert!(false, "exception gaps were validated before");
+                        return false;
+                    };
+                    at = at.wrapping_add(gap as usize);
+                    f(at, add(k, 0));
+                }
+            }
+            Gaps::Packed(w) => {
+                // The gaps come first in the field, the differences after them.
+                let mask = mask_of(w);
+                let at_bit = count * w as usize;
+                for k in 0..count {
+                    at = at.wrapping_add(load(highs, k, w, mask) as usize);
+                    f(at, add(k, at_bit));
+                }
+            }
         }
         true
     }
@@ -2944,7 +3028,7 @@ mod tests {
                 prev = at;
             }
             let exceptions = (!patches.is_empty()).then(|| Exceptions {
-                gaps: ByteReader::new(&gaps),
+                gaps: Gaps::Varint(ByteReader::new(&gaps)),
                 count: patches.len(),
                 highs: &highs,
                 widths: (0, 64),
@@ -3230,9 +3314,13 @@ mod tests {
         assert_eq!(got, xs);
         assert_eq!(read_len, written);
         assert_eq!(written, plan.bytes);
-        // 12 steps of one index byte and 7 bits: 27 bytes with the header, a
-        // third of packing them at 7 bits a slot.
-        assert_eq!(written, 1 + 2 + 1 + 1 + 1 + 12 + 11);
+        // Predictor, first value, base, count and gap width, width, then 12
+        // steps of a 4-bit gap (3, then 10s) and 7 bits: 24 bytes, a third of
+        // packing them at 7 bits a slot.
+        assert_eq!(
+            written,
+            1 + 2 + 1 + 2 + 1 + (12 * (4 + 7) as usize).div_ceil(8)
+        );
         // A multiple of a page: the factor is divided out.
         let pages: Vec<i64> = xs.iter().map(|x| x * 4096).collect();
         let plan = super::plan(&pages, Predictor::Delta);
@@ -3256,7 +3344,7 @@ mod tests {
         // A level with a few moves up and down (no predictor): packing's base is
         // the lowest move, so every slot at the level costs the moves' width, or
         // packing at width zero around the level wraps the moves down into 64-bit
-        // exceptions. Sparse around the level: a byte and a few bits a move.
+        // exceptions. Sparse around the level: a few bits a move.
         let moves = [(7, 300), (40, -2), (41, -700), (90, 5)];
         for level in [0, 1_000_000, -37] {
             let xs = level_with_moves(level, 120, &moves);
@@ -3266,6 +3354,17 @@ mod tests {
             assert_eq!(got, xs);
             assert_eq!(written, plan.bytes);
             assert_finish_runs(&plan, &xs);
+        }
+        // Two moves: packing around the level at width zero, the move down wrapped
+        // into a 64-bit exception, is cheap enough that Rice coding is not priced:
+        // the sparse code is tried around packing's base.
+        for level in [1_000_000, -37] {
+            let xs = level_with_moves(level, 120, &[(7, 300), (41, -700)]);
+            let plan = plan(&xs, Predictor::None);
+            // In hundreds: zigzag(-7) = 13.
+            assert_eq!((plan.coding, plan.base), (Coding::Sparse(4), level));
+            assert_eq!(plan.multiplier, 100);
+            assert_eq!(write_read(&plan, xs.len()).0, xs);
         }
         // Around the median when Rice coding is priced: half the slots wander a
         // little, the rest hold a level (the deltas: mostly zero, a few moves).
@@ -3280,6 +3379,30 @@ mod tests {
             plan.coding
         );
         assert_eq!(write_read(&plan, xs.len()).0, xs);
+    }
+
+    #[test]
+    fn packed_gaps_are_checked_for_order_and_range() {
+        // Gaps packed LSB first at `width` bits.
+        let field = |gaps: &[u64], width: u32| {
+            let mut out = Vec::new();
+            pack(gaps.iter().copied(), width, &mut out);
+            out
+        };
+        let ok = |gaps: &[u64], width: u32, m: usize| {
+            check_packed_gaps(&field(gaps, width), width, gaps.len(), m).is_some()
+        };
+        // Slots 0, 1 and 2: in range for 3 slots, not for 2.
+        assert!(ok(&[0, 1, 1], 1, 3));
+        assert!(!ok(&[0, 1, 1], 1, 2));
+        // A first gap of zero is slot 0; a later one repeats a slot.
+        assert!(ok(&[0, 5], 3, 6));
+        assert!(!ok(&[3, 0], 2, 10));
+        assert!(!ok(&[3, 2, 0, 1], 2, 10));
+        // The last slot bounds them all: 7 + 7 + 7 = 21 is past 20 slots.
+        assert!(ok(&[7, 7, 6], 3, 21));
+        assert!(!ok(&[7, 7, 7], 3, 21));
+        assert!(check_packed_gaps(&[], 4, 0, 0).is_some());
     }
 
     #[test]
