@@ -233,10 +233,16 @@ fn v2_fixtures_use_the_v2_codings() {
 
 #[test]
 fn chunk_v3_fixtures_decode_and_never_grow() {
-    check_fixtures("v3", cases_v3());
-    for (name, ..) in cases_v3() {
-        let golden = std::fs::read(dir("v3").join(format!("{name}.bin"))).unwrap();
-        assert_eq!(golden[0], tsdb_codec::CHUNK_FORMAT_V3, "{name}");
+    check_fixtures_in("v3", cases_v3(), tsdb_codec::CHUNK_FORMAT_V3);
+}
+
+/// [`check_fixtures`], and every fixture is in the format version byte `byte`.
+fn check_fixtures_in(version: &str, cases: Vec<Case>, byte: u8) {
+    let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    check_fixtures(version, cases);
+    for name in names {
+        let golden = std::fs::read(dir(version).join(format!("{name}.bin"))).unwrap();
+        assert_eq!(golden[0], byte, "{version}/{name}");
     }
 }
 
@@ -330,11 +336,7 @@ fn cases_v4() -> Vec<Case> {
 
 #[test]
 fn chunk_v4_fixtures_decode_and_never_grow() {
-    check_fixtures("v4", cases_v4());
-    for (name, ..) in cases_v4() {
-        let golden = std::fs::read(dir("v4").join(format!("{name}.bin"))).unwrap();
-        assert_eq!(golden[0], tsdb_codec::CHUNK_FORMAT_V4, "{name}");
-    }
+    check_fixtures_in("v4", cases_v4(), tsdb_codec::CHUNK_FORMAT_V4);
 }
 
 fn open_samples() -> ChunkEncoder {
