@@ -326,7 +326,8 @@ fn plan_residuals(
     let factor = if best.base == range.0 { multiplier } else { 0 };
     for centre in centres.into_iter().flatten() {
         let budget = chosen.bytes - prefix;
-        if let Some(sparse) = sparse_plan(&residuals, centre, budget, range, factor) {
+        let max = residuals.len() / SPARSE_MAX_SHARE;
+        if let Some(sparse) = sparse_plan(&residuals, centre, budget, range, factor, max) {
             chosen = Plan {
                 predictor,
                 coding: Coding::Sparse(sparse.width),
@@ -340,6 +341,13 @@ fn plan_residuals(
     }
     chosen
 }
+
+/// A sparse coding is tried only where at most one residual in this many is an
+/// exception. Each exception decodes at several times the cost of a packed slot:
+/// on the real captures, allowing any number saved 0.2 % of the bytes at 2 s for
+/// twice the encoding cost of pricing and 2-4 times the decoding cost of the
+/// coding (instructions under callgrind).
+const SPARSE_MAX_SHARE: usize = 2;
 
 /// A sparse coding of one residual sequence (format v4).
 struct SparsePlan {
@@ -359,7 +367,8 @@ struct SparsePlan {
 /// when that is smaller), if that takes fewer than `budget` bytes. `range` holds
 /// the smallest and largest residual, and `factor` the common factor of the
 /// residuals' offsets from the smallest (1: none; 0: not known), which every
-/// common factor of the differences divides. A series that stands still but for a few steps, up or down, costs a
+/// common factor of the differences divides. Not with more than `max_exceptions`
+/// exceptions. A series that stands still but for a few steps, up or down, costs a
 /// few bits a step and nothing a sample: packing spends a slot on every sample,
 /// and frame of reference makes a step down as wide as the widest step up.
 fn sparse_plan(
@@ -368,6 +377,7 @@ fn sparse_plan(
     budget: usize,
     (lo, hi): (i64, i64),
     factor: u64,
+    max_exceptions: usize,
 ) -> Option<SparsePlan> {
     let size = |e: usize, gap_width: u32, width: u32, multiplier: u64| {
         uvarint_len(zigzag(base))
@@ -393,7 +403,7 @@ fn sparse_plan(
     // The gaps of two or more exceptions take a bit each at least. Most columns
     // stop after this one counting pass.
     let e = residuals.iter().filter(|&&r| r != base).count();
-    if e == 0 || size(e, u32::from(e > 1), narrowest, 1) >= budget {
+    if e == 0 || e > max_exceptions || size(e, u32::from(e > 1), narrowest, 1) >= budget {
         return None;
     }
     // The exceptions' slots and differences, then their index gaps' width and
@@ -3273,7 +3283,8 @@ mod tests {
         for_each_residual(xs, p, |r| residuals.push(r));
         let (lo, _) = range_of(&residuals);
         let factor = common_factor(residuals.iter().map(|r| r.wrapping_sub(lo) as u64));
-        let sparse = sparse_plan(&residuals, centre, usize::MAX, range_of(&residuals), factor)?;
+        let range = range_of(&residuals);
+        let sparse = sparse_plan(&residuals, centre, usize::MAX, range, factor, usize::MAX)?;
         // The predictor byte and the header values.
         let prefix = 1
             + (packed.header.iter())
@@ -3382,6 +3393,35 @@ mod tests {
     }
 
     #[test]
+    fn mostly_exceptions_are_not_sparse_even_when_smaller() {
+        // 70 of 120 wide values, zero elsewhere: smaller as a sparse stream, but
+        // decoding 70 exceptions costs more than unpacking 120 slots.
+        let mut state = 7u64;
+        let xs: Vec<i64> = (0..120)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                if i % 12 < 7 { (state >> 4) as i64 } else { 0 }
+            })
+            .collect();
+        let chosen = plan(&xs, Predictor::None);
+        assert!(
+            !matches!(chosen.coding, Coding::Sparse(_)),
+            "{:?}",
+            chosen.coding
+        );
+        let sparse = forced_sparse(&xs, Predictor::None, 0).unwrap();
+        assert!(
+            sparse.bytes < chosen.bytes,
+            "{} vs {}",
+            sparse.bytes,
+            chosen.bytes
+        );
+        assert_eq!(write_read(&sparse, xs.len()).0, xs);
+    }
+
+    #[test]
     fn packed_gaps_are_checked_for_order_and_range() {
         // Gaps packed LSB first at `width` bits.
         let field = |gaps: &[u64], width: u32| {
@@ -3465,9 +3505,12 @@ mod tests {
                     proptest::prop_assert_eq!(read_len, written);
                     proptest::prop_assert_eq!(written, forced.bytes, "{:?} around {}", p, centre);
                     // Zero is always tried; the second centre is a median only
-                    // when Rice coding was priced (else packing's base).
+                    // when Rice coding was priced (else packing's base). Only
+                    // where at most one residual in SPARSE_MAX_SHARE is off it.
+                    let off = residuals.iter().filter(|&&r| r != centre).count();
+                    let tried = centre == 0 && off * SPARSE_MAX_SHARE <= residuals.len();
                     proptest::prop_assert!(
-                        centre != 0 || chosen.bytes <= forced.bytes,
+                        !tried || chosen.bytes <= forced.bytes,
                         "{:?}: chose {:?} ({} bytes) over sparse around {} ({} bytes)",
                         p, chosen.coding, chosen.bytes, centre, forced.bytes
                     );
