@@ -35,10 +35,11 @@
 //! base but a few exceptions, stored as index gaps and zigzag-mapped differences
 //! from the base (divided by a common factor when that is smaller), with no
 //! packed slots: `z-varint base | [varint multiplier] | varint (E << 4 | gap
-//! width) | u8 width | E gaps × gap width bits, then E × width bits`. A gauge
-//! that holds and steps up or down, a level with moves both ways and a counter
-//! reset cost a few bits a step and nothing a sample; frame of reference would make a
-//! step down as wide as the widest step up, or wrap it into a 64-bit exception.
+//! width) | if E > 0: u8 width, E gaps × gap width bits, then E × width bits`. A
+//! gauge that holds and steps up or down, a level with moves both ways and a
+//! counter reset cost a few bits a step and nothing a sample; frame of reference
+//! would make a step down as wide as the widest step up, or wrap it into a 64-bit
+//! exception.
 //! It decodes as packing at width zero does: runs filled, exceptions added.
 
 use crate::bits::{
