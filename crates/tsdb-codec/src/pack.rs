@@ -169,8 +169,17 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
     plan_residuals(residuals, header, predictor, xs.len(), range)
 }
 
+/// Bytes of a stream's predictor byte and header values.
+fn prefix_len(predictor: Predictor, header: [i64; 2], n: usize) -> usize {
+    let header_bytes: usize = header
+        .iter()
+        .take(predictor.header_len(n))
+        .map(|&h| uvarint_len(zigzag(h)))
+        .sum();
+    1 + header_bytes
+}
+
 /// The smallest and largest of `xs` (`(i64::MAX, i64::MIN)` when empty).
-#[cfg(test)]
 fn range_of(xs: &[i64]) -> (i64, i64) {
     xs.iter()
         .fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
@@ -266,12 +275,7 @@ fn plan_residuals(
         (width, max_width, bits) = cost_from_hist(&hist, offsets.len());
         bits += 8 * uvarint_len(multiplier);
     }
-    let header_bytes: usize = header
-        .iter()
-        .take(predictor.header_len(n))
-        .map(|&h| uvarint_len(zigzag(h)))
-        .sum();
-    let prefix = 1 + header_bytes;
+    let prefix = prefix_len(predictor, header, n);
     if max_width == 0 {
         // Every residual equals the base.
         return constant_plan(predictor, header, best.base, n);
@@ -1387,6 +1391,48 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
     }
     let (_, p, header, range) = best?;
     Some(plan_residuals(kept, header, p, n, range))
+}
+
+/// A sparse coding of `xs`' deltas around zero, if `chosen` (a [`best_plan`])
+/// has another predictor and the coding takes fewer than `budget` bytes. Those
+/// estimates price packing only: for a level that holds and steps now and then,
+/// the no-predictor estimate wins (the level's range is narrow) while the deltas'
+/// sparse code is several times smaller. At most one value in
+/// [`SPARSE_MAX_SHARE`] may differ from the one before; most columns stop at
+/// counting those.
+pub(crate) fn stepping_plan(xs: &[i64], chosen: &Plan, budget: usize) -> Option<Plan> {
+    if chosen.predictor == Predictor::Delta {
+        return None;
+    }
+    let max = xs.len().saturating_sub(1) / SPARSE_MAX_SHARE;
+    // Counted 16 at a time, to stop as soon as there are too many.
+    let next = xs.get(1..).unwrap_or_default();
+    let mut changes = 0usize;
+    for (b, a) in next.chunks(16).zip(xs.chunks(16)) {
+        changes += b
+            .iter()
+            .zip(a)
+            .map(|(b, a)| usize::from(a != b))
+            .sum::<usize>();
+        if changes > max {
+            return None;
+        }
+    }
+    let predictor = Predictor::Delta;
+    let mut residuals = Scratch::with_capacity(xs.len());
+    let header = residuals_into(xs, predictor, &mut residuals);
+    let prefix = prefix_len(predictor, header, xs.len());
+    let range = range_of(&residuals);
+    let sparse = sparse_plan(&residuals, 0, budget.checked_sub(prefix)?, range, 0, max)?;
+    Some(Plan {
+        predictor,
+        coding: Coding::Sparse(sparse.width),
+        header,
+        base: 0,
+        multiplier: sparse.multiplier,
+        offsets: sparse.exceptions,
+        bytes: prefix + sparse.bytes,
+    })
 }
 
 /// Serializes a plan; returns the oldest format version that reads it.
