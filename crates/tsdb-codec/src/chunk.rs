@@ -364,12 +364,15 @@ fn appendable(ts: &[i64], vs: &[f64]) -> ChunkEncoder {
 const TIMESTAMP_PREDICTORS: Predictors = Predictors {
     common: &[Predictor::Delta, Predictor::Linear],
     rare: &[Predictor::DeltaOfDelta],
+    steps: false,
 };
 /// Predictors tried for values: levels with noise (none), random walks and
 /// counters (delta), steady trends (delta-of-delta).
 const VALUE_PREDICTORS: Predictors = Predictors {
     common: &[Predictor::None, Predictor::Delta, Predictor::DeltaOfDelta],
     rare: &[],
+    // A level that holds and steps now and then.
+    steps: true,
 };
 
 /// Packed forms that cost more than this many bits per sample are compared with
@@ -507,10 +510,7 @@ fn seal_values<'a>(
         let plan = match d.flat {
             // A flat line (most real chunks): no column of equal integers.
             Some(k) => pack::flat_plan(k, n, &VALUE_PREDICTORS),
-            // A level that holds and steps now and then: its deltas' sparse
-            // code, where smaller than the estimates' choice.
-            None => pack::best_plan(&d.ints, &VALUE_PREDICTORS)
-                .map(|p| pack::stepping_plan(&d.ints, &p, p.bytes).unwrap_or(p)),
+            None => pack::best_plan(&d.ints, &VALUE_PREDICTORS),
         };
         plan.map(|p| (d.header_len() + p.bytes, d, p))
     });

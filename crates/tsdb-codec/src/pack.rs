@@ -1354,6 +1354,10 @@ pub(crate) struct Predictors {
     /// Estimated after them (so a common one wins a tie), only when their best
     /// estimate is above [`RARE_PREDICTOR_BITS`] a value.
     pub(crate) rare: &'static [Predictor],
+    /// Whether the delta predictor's sparse code is also priced after the
+    /// estimates' choice is planned ([`stepping_plan`]): for values, whose levels
+    /// hold and step.
+    pub(crate) steps: bool,
 }
 
 /// The smallest plan among `predictors`: each is estimated cheaply, and only the
@@ -1390,7 +1394,13 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
         predictors.rare.iter().for_each(|&p| estimate(p, &mut best));
     }
     let (_, p, header, range) = best?;
-    Some(plan_residuals(kept, header, p, n, range))
+    let chosen = plan_residuals(kept, header, p, n, range);
+    if predictors.steps
+        && let Some(steps) = stepping_plan(xs, &chosen, chosen.bytes)
+    {
+        return Some(steps);
+    }
+    Some(chosen)
 }
 
 /// A sparse coding of `xs`' deltas around zero, if `chosen` (a [`best_plan`])
@@ -1400,7 +1410,7 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
 /// sparse code is several times smaller. At most one value in
 /// [`SPARSE_MAX_SHARE`] may differ from the one before; most columns stop at
 /// counting those.
-pub(crate) fn stepping_plan(xs: &[i64], chosen: &Plan, budget: usize) -> Option<Plan> {
+fn stepping_plan(xs: &[i64], chosen: &Plan, budget: usize) -> Option<Plan> {
     if chosen.predictor == Predictor::Delta {
         return None;
     }
@@ -3227,10 +3237,12 @@ mod tests {
         let all = Predictors {
             common: &[Delta, DeltaOfDelta, Linear],
             rare: &[],
+            steps: false,
         };
         let timestamps = Predictors {
             common: &[Delta, Linear],
             rare: &[DeltaOfDelta],
+            steps: false,
         };
         // The scrape interval doubles halfway, exactly or with a few ms of jitter:
         // deltas in two levels cost about 14 bits a value, delta-of-deltas one
@@ -3562,6 +3574,32 @@ mod tests {
                         p, chosen.coding, chosen.bytes, centre, forced.bytes
                     );
                 }
+            }
+            // The values' planner: never larger than without the stepping plan,
+            // nor than the deltas' sparse code around zero where at most one
+            // delta in SPARSE_MAX_SHARE is off it.
+            use Predictor::{Delta, DeltaOfDelta, None};
+            let values = |steps| Predictors { common: &[None, Delta, DeltaOfDelta], rare: &[], steps };
+            let (Some(chosen), Some(estimated)) = (best_plan(&xs, &values(true)), best_plan(&xs, &values(false))) else {
+                return Err(proptest::test_runner::TestCaseError::fail("no plan"));
+            };
+            let (got, read_len, written) = write_read(&chosen, xs.len());
+            proptest::prop_assert_eq!(&got, &xs);
+            proptest::prop_assert_eq!(read_len, written, "{:?}", chosen.coding);
+            if let Coding::Sparse(_) = chosen.coding {
+                proptest::prop_assert_eq!(written, chosen.bytes);
+            }
+            proptest::prop_assert!(chosen.bytes <= estimated.bytes);
+            let deltas: Vec<i64> = xs.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+            let off = deltas.iter().filter(|&&d| d != 0).count();
+            if let Some(forced) = forced_sparse(&xs, Delta, 0)
+                && off * SPARSE_MAX_SHARE <= deltas.len()
+            {
+                proptest::prop_assert!(
+                    chosen.bytes <= forced.bytes,
+                    "chose {:?} {:?} ({} bytes) over sparse deltas ({} bytes)",
+                    chosen.predictor, chosen.coding, chosen.bytes, forced.bytes
+                );
             }
         }
     }
