@@ -978,6 +978,7 @@ mod tests {
         assert_eq!(sections[0], sections[1]);
         assert!(!sections[0].is_empty());
     }
+
     #[test]
     fn a_streamed_stepping_level_is_sealed_as_sparse_deltas_not_xor() {
         // A level in a narrow band that holds for ten scrapes and steps up or
@@ -1016,6 +1017,16 @@ mod tests {
             Chunk::encode(&ts, &vs).unwrap().as_bytes(),
             chunk.as_bytes()
         );
+        // The same level in full-precision floats: ordered bits, stepping the
+        // same way, exact to the bit.
+        let vs: Vec<f64> = vs.iter().map(|v| v * std::f64::consts::PI).collect();
+        let chunk = Chunk::encode(&ts, &vs).unwrap();
+        assert_eq!(chunk.as_ref().value_encoding(), ValueEncoding::OrderedBits);
+        assert_eq!(chunk.as_bytes()[0], CHUNK_FORMAT_V4);
+        let (mut t, mut v) = (Vec::new(), Vec::new());
+        chunk.decode_into(&mut t, &mut v).unwrap();
+        assert_eq!(t, ts);
+        assert!(v.iter().zip(&vs).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     /// A v2 chunk of `n` samples with a regular timestamp section `t0, interval`
