@@ -74,6 +74,23 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
+        // Into columns, as `decode_into` fills them.
+        g.bench_function(BenchmarkId::from_parameter("tsz_columns"), |b| {
+            let (mut ts, mut vs) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
+            b.iter(|| {
+                for bytes in &theirs {
+                    ts.clear();
+                    vs.clear();
+                    let mut dec = StdDecoder::new(BufferedReader::new(bytes.clone()));
+                    while let Ok(dp) = dec.next() {
+                        ts.push(dp.get_time() as i64);
+                        vs.push(dp.get_value());
+                    }
+                    black_box((&ts, &vs));
+                }
+            })
+        });
+        // Values only, summed (less work than ours: no columns, no timestamps).
         g.bench_function(BenchmarkId::from_parameter("tsz"), |b| {
             b.iter(|| {
                 for bytes in &theirs {
