@@ -6,7 +6,7 @@
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tsdb_codec::{Chunk, ChunkEncoder};
 use tsz::stream::{BufferedReader, BufferedWriter};
 use tsz::{DataPoint, Decode, Encode, StdDecoder, StdEncoder};
@@ -28,6 +28,24 @@ fn encode_tsz(ts: &[i64], vs: &[f64]) -> Box<[u8]> {
         enc.encode(DataPoint::new(t as u64, v));
     }
     enc.close()
+}
+
+/// Times decoding every chunk into a timestamp and a value column, both reused
+/// from chunk to chunk.
+fn into_columns<C>(
+    b: &mut Bencher<'_>,
+    chunks: &[C],
+    mut decode: impl FnMut(&C, &mut Vec<i64>, &mut Vec<f64>),
+) {
+    let (mut ts, mut vs) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
+    b.iter(|| {
+        for chunk in chunks {
+            ts.clear();
+            vs.clear();
+            decode(chunk, &mut ts, &mut vs);
+            black_box((&ts, &vs));
+        }
+    })
 }
 
 fn bench(c: &mut Criterion) {
@@ -64,31 +82,17 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("chunk_decode/{}", ds.name));
         g.throughput(Throughput::Elements(samples));
         g.bench_function(BenchmarkId::from_parameter("tsdb"), |b| {
-            let (mut ts, mut vs) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
-            b.iter(|| {
-                for chunk in &ours {
-                    ts.clear();
-                    vs.clear();
-                    chunk.decode_into(&mut ts, &mut vs).unwrap();
-                    black_box((&ts, &vs));
-                }
-            })
+            into_columns(b, &ours, |chunk, ts, vs| chunk.decode_into(ts, vs).unwrap());
         });
-        // Into columns, as `decode_into` fills them.
+        // Into the same columns.
         g.bench_function(BenchmarkId::from_parameter("tsz_columns"), |b| {
-            let (mut ts, mut vs) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
-            b.iter(|| {
-                for bytes in &theirs {
-                    ts.clear();
-                    vs.clear();
-                    let mut dec = StdDecoder::new(BufferedReader::new(bytes.clone()));
-                    while let Ok(dp) = dec.next() {
-                        ts.push(dp.get_time() as i64);
-                        vs.push(dp.get_value());
-                    }
-                    black_box((&ts, &vs));
+            into_columns(b, &theirs, |bytes, ts, vs| {
+                let mut dec = StdDecoder::new(BufferedReader::new(bytes.clone()));
+                while let Ok(dp) = dec.next() {
+                    ts.push(dp.get_time() as i64);
+                    vs.push(dp.get_value());
                 }
-            })
+            });
         });
         // Values only, summed (less work than ours: no columns, no timestamps).
         g.bench_function(BenchmarkId::from_parameter("tsz"), |b| {

@@ -61,6 +61,31 @@ fn tsz_decode_into(bytes: &[u8], ts: &mut Vec<i64>, vs: &mut Vec<f64>) {
     }
 }
 
+/// A timestamp and a value column that decoders fill, reused from chunk to chunk.
+struct Columns {
+    ts: Vec<i64>,
+    vs: Vec<f64>,
+}
+
+impl Columns {
+    fn new() -> Self {
+        Columns {
+            ts: Vec::with_capacity(4096),
+            vs: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Decodes each chunk into the emptied columns.
+    fn fill<C>(&mut self, chunks: &[C], mut decode: impl FnMut(&C, &mut Vec<i64>, &mut Vec<f64>)) {
+        for chunk in chunks {
+            self.ts.clear();
+            self.vs.clear();
+            decode(chunk, &mut self.ts, &mut self.vs);
+            black_box((&self.ts, &self.vs));
+        }
+    }
+}
+
 /// Median samples/s of each closure, timed in alternating rounds.
 fn race(samples: usize, rounds: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); fs.len()];
@@ -294,25 +319,15 @@ fn speed(sets: &[&datasets::Dataset]) -> Result<(), Box<dyn std::error::Error>> 
             .map(|(t, v)| ours(t, v))
             .collect::<Result<_, _>>()?;
         let tsz_chunks: Vec<Box<[u8]>> = ds.chunks.iter().map(|(t, v)| tsz_encode(t, v)).collect();
-        let (mut ts, mut vs) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
-        let mut dec_ours = || {
-            for c in &ours_chunks {
-                ts.clear();
-                vs.clear();
-                let _ = c.decode_into(&mut ts, &mut vs);
-                black_box((&ts, &vs));
-            }
-        };
         // Both fill a timestamp and a value column, chunk by chunk.
-        let (mut tsz_ts, mut tsz_vs) = (Vec::with_capacity(4096), Vec::with_capacity(4096));
-        let mut dec_tsz = || {
-            for b in &tsz_chunks {
-                tsz_ts.clear();
-                tsz_vs.clear();
-                tsz_decode_into(b, &mut tsz_ts, &mut tsz_vs);
-                black_box((&tsz_ts, &tsz_vs));
-            }
+        let mut ours_cols = Columns::new();
+        let mut dec_ours = || {
+            ours_cols.fill(&ours_chunks, |c, ts, vs| {
+                let _ = c.decode_into(ts, vs);
+            })
         };
+        let mut tsz_cols = Columns::new();
+        let mut dec_tsz = || tsz_cols.fill(&tsz_chunks, |b, ts, vs| tsz_decode_into(b, ts, vs));
         // tsz's values only, summed: the figure earlier reports compared with.
         let mut dec_tsz_sum = || {
             for b in &tsz_chunks {

@@ -3340,16 +3340,10 @@ mod tests {
         let packed = plan(xs, p);
         let mut residuals = Vec::new();
         for_each_residual(xs, p, |r| residuals.push(r));
-        let (lo, _) = range_of(&residuals);
-        let factor = common_factor(residuals.iter().map(|r| r.wrapping_sub(lo) as u64));
         let range = range_of(&residuals);
+        let factor = common_factor(residuals.iter().map(|r| r.wrapping_sub(range.0) as u64));
         let sparse = sparse_plan(&residuals, centre, usize::MAX, range, factor, usize::MAX)?;
-        // The predictor byte and the header values.
-        let prefix = 1
-            + (packed.header.iter())
-                .take(p.header_len(xs.len()))
-                .map(|&h| uvarint_len(zigzag(h)))
-                .sum::<usize>();
+        let prefix = prefix_len(p, packed.header, xs.len());
         Some(Plan {
             coding: Coding::Sparse(sparse.width),
             base: centre,
