@@ -1736,10 +1736,9 @@ fn read_with<W: Word>(
         }
         let (gaps, highs) = if sparse {
             // One field: the gaps, then the differences (exc ≤ m slots of at most
-            // 79 bits: no overflow).
+            // 79 bits: no overflow). The gaps are validated in the pass that
+            // applies them.
             let field = r.take((exc * (gap_width + exc_width) as usize).div_ceil(8))?;
-            check_packed_gaps(field, gap_width, exc, m)
-                .ok_or_else(|| corrupt(r, "exception index out of order or range"))?;
             (Gaps::Packed(gap_width), field)
         } else {
             let gaps = read_gaps(r, exc, m)?;
@@ -1748,6 +1747,7 @@ fn read_with<W: Word>(
         exceptions = Some(Exceptions {
             gaps,
             count: exc,
+            slots: m,
             highs,
             widths: (width, exc_width),
             multiplier,
@@ -1757,8 +1757,11 @@ fn read_with<W: Word>(
     let lows = r.take(packed_len(m, width))?;
     let mask = mask_of(width);
 
+    let bad_gaps = |r: &ByteReader<'_>| corrupt(r, "exception index out of order or range");
     if predictor == Predictor::Delta && width == 0 {
-        push_steps(out, header[0], base, m, exceptions, finish);
+        if !push_steps(out, header[0], base, m, exceptions, finish) {
+            return Err(bad_gaps(r));
+        }
         return Ok(Order::Unknown);
     }
     if predictor == Predictor::Linear && width == 0 {
@@ -1770,7 +1773,8 @@ fn read_with<W: Word>(
         let (slope, first) = (header[1], header[0].wrapping_add(base));
         push_line(out, first.wrapping_add(slope), slope, m);
         let slots = out.get_mut(start + 1..).unwrap_or_default();
-        let order = patch_line(slots, header, base, exceptions, want_order);
+        let order =
+            patch_line(slots, header, base, exceptions, want_order).ok_or_else(|| bad_gaps(r))?;
         for v in slots {
             *v = finish(v.to_i64());
         }
@@ -1779,8 +1783,10 @@ fn read_with<W: Word>(
     // Three tight passes over the output: residuals, patches, then the predictor
     // integrated in place. Each is a simple loop the compiler keeps in registers.
     unpack_into(lows, m, width, mask, base, multiplier, out);
-    if let Some(exceptions) = exceptions {
-        patch(out, start + hl.min(1), exceptions);
+    if let Some(exceptions) = exceptions
+        && !patch(out, start + hl.min(1), exceptions)
+    {
+        return Err(bad_gaps(r));
     }
     integrate(predictor, header, n, start, out, finish);
     Ok(Order::Unknown)
@@ -1802,24 +1808,6 @@ fn read_gaps<'a>(r: &mut ByteReader<'a>, count: usize, m: usize) -> Result<ByteR
         }
     }
     Ok(gaps)
-}
-
-/// Whether the `count` index gaps packed at `width` bits at the start of `field`
-/// place every exception past the one before and below `m`.
-fn check_packed_gaps(field: &[u8], width: u32, count: usize, m: usize) -> Option<()> {
-    let mut copy = [0u8; 64];
-    let field = short_padded(field, &mut copy);
-    let mask = mask_of(width);
-    // The slots only grow, so the last one below `m` bounds them all: one test
-    // at the end.
-    let mut at = load(field, 0, width, mask) as usize;
-    let mut zero = false;
-    for k in 1..count {
-        let gap = load(field, k, width, mask) as usize;
-        zero |= gap == 0;
-        at = at.saturating_add(gap);
-    }
-    (count == 0 || (at < m && !zero)).then_some(())
 }
 
 /// `bytes`, or, when they are few, a zero-padded copy of them in `copy`: a few
@@ -1983,14 +1971,15 @@ pub(crate) enum Order {
 /// pass: the slope is positive, the unpatched line is exact in `i64` and starts
 /// above `first`, and every patched slot lies between its neighbours — the only
 /// pairs the line does not order. A few comparisons per exception instead of a
-/// pass over every value.
+/// pass over every value. None if the exceptions' index gaps are out of order or
+/// range.
 fn patch_line<W: Word>(
     slots: &mut [W],
     header: [i64; 2],
     base: i64,
     exceptions: Option<Exceptions<'_>>,
     want_order: bool,
-) -> Order {
+) -> Option<Order> {
     let [first, slope] = header;
     let mut ok = want_order
         && slots.len().checked_sub(1).is_none_or(|last| {
@@ -2025,16 +2014,18 @@ fn patch_line<W: Word>(
             ok = ok && left.is_some_and(|l| l < v);
             pending = Some(at);
         });
-        ok = ok && all;
+        if !all {
+            return None;
+        }
         if let Some(p) = pending {
             ok = ok && value(slots, p + 1).is_none_or(|r| value(slots, p).is_some_and(|v| v < r));
         }
     }
-    if ok {
+    Some(if ok {
         Order::StrictlyIncreasing
     } else {
         Order::Unknown
-    }
+    })
 }
 
 /// `first + k × step`, if it is in `i64` (exactly: the intermediate product may
@@ -2062,20 +2053,24 @@ pub(crate) fn push_line<W: Word>(out: &mut Vec<W>, first: i64, step: i64, m: usi
 }
 
 /// Adds the exceptions' high parts to their slots of `out` (slot 0 at `slots`).
-fn patch<W: Word>(out: &mut [W], slots: usize, exceptions: Exceptions<'_>) {
+/// False if their index gaps are out of order or range.
+fn patch<W: Word>(out: &mut [W], slots: usize, exceptions: Exceptions<'_>) -> bool {
     exceptions.for_each(|at, add| {
         if let Some(x) = out.get_mut(slots.wrapping_add(at)) {
             *x = W::from_i64(x.to_i64().wrapping_add(add as i64));
         }
-    });
+    })
 }
 /// The exceptions of a packed stream: `count` of them, whose index gaps `gaps`
-/// reads (validated by [`read_gaps`]) and whose high parts `highs` holds, packed
-/// at the second of `widths` above slots of the first.
+/// reads (varints validated before by [`read_gaps`], packed ones by
+/// [`Exceptions::for_each`] as it applies them) and whose high parts `highs`
+/// holds, packed at the second of `widths` above slots of the first.
 #[derive(Clone)]
 struct Exceptions<'a> {
     gaps: Gaps<'a>,
     count: usize,
+    /// The slots they fall among: every index is below this.
+    slots: usize,
     highs: &'a [u8],
     widths: (u32, u32),
     multiplier: u64,
@@ -2098,11 +2093,15 @@ impl Exceptions<'_> {
     /// Calls `f(slot, add)` for each exception in slot order, `add` being what
     /// it adds to its slot's residual (`high << width`, or when signed
     /// `unzigzag(high)`, times the multiplier, wrapping). False if a gap could not
-    /// be read (they were validated before).
+    /// be read, or for packed gaps (validated here, in the pass that applies
+    /// them) if a slot is not past the one before or not below `slots`: `f` is
+    /// never called with a slot out of range, but may have been called with a
+    /// repeated one, so the caller's output is then corrupt.
     fn for_each(self, mut f: impl FnMut(usize, u64)) -> bool {
         let Exceptions {
             gaps,
             count,
+            slots,
             highs,
             widths: (width, exc_width),
             multiplier,
@@ -2136,10 +2135,19 @@ impl Exceptions<'_> {
                 // The gaps come first in the field, the differences after them.
                 let mask = mask_of(w);
                 let at_bit = count * w as usize;
+                // A gap of zero after the first repeats a slot: told at the end.
+                let mut repeat = false;
                 for k in 0..count {
-                    at = at.wrapping_add(load(highs, k, w, mask) as usize);
+                    let gap = load(highs, k, w, mask) as usize;
+                    repeat |= (gap == 0) & (k > 0);
+                    // Gaps are below 2^15 and `at` below `slots`: no overflow.
+                    at = at.wrapping_add(gap);
+                    if at >= slots {
+                        return false;
+                    }
                     f(at, add(k, at_bit));
                 }
+                return !repeat;
             }
         }
         true
@@ -2151,7 +2159,8 @@ impl Exceptions<'_> {
 /// or climbs steadily, stepping now and then): each run between exceptions is
 /// filled as a run (a repeat when `base` is 0, else a line) and finished once per
 /// value or, for a repeat, once; each exception then steps the value. The same
-/// values as unpacking, patching and integrating.
+/// values as unpacking, patching and integrating. False if the exceptions' index
+/// gaps are out of order or range (`out` then holds what was pushed so far).
 fn push_steps<W: Word>(
     out: &mut Vec<W>,
     first: i64,
@@ -2159,7 +2168,7 @@ fn push_steps<W: Word>(
     m: usize,
     exceptions: Option<Exceptions<'_>>,
     finish: impl Fn(i64) -> W + Copy,
-) {
+) -> bool {
     let mut x = first;
     // Appends `count` values from `x` on, stepping by `base`.
     let run = |out: &mut Vec<W>, x: &mut i64, count: usize| {
@@ -2176,14 +2185,18 @@ fn push_steps<W: Word>(
     };
     let mut done = 0usize;
     if let Some(exceptions) = exceptions {
-        exceptions.for_each(|at, add| {
+        let valid = exceptions.for_each(|at, add| {
             run(out, &mut x, at.saturating_sub(done));
             x = x.wrapping_add(base).wrapping_add(add as i64);
             out.push(finish(x));
             done = at + 1;
         });
+        if !valid {
+            return false;
+        }
     }
     run(out, &mut x, m.saturating_sub(done));
+    true
 }
 
 /// Turns `out[start..]` — the first header value (already finished), then one
@@ -3097,12 +3110,13 @@ mod tests {
             let exceptions = (!patches.is_empty()).then(|| Exceptions {
                 gaps: Gaps::Varint(ByteReader::new(&gaps)),
                 count: patches.len(),
+                slots: slots.len(),
                 highs: &highs,
                 widths: (0, 64),
                 multiplier: 1,
                 signed: false,
             });
-            patch_line(slots, header, base, exceptions, true)
+            patch_line(slots, header, base, exceptions, true).unwrap()
         };
         for (patch, want) in [
             (0, Up),
@@ -3149,7 +3163,10 @@ mod tests {
         assert_eq!(order([100, 10], 0, &mut [], &[]), Up);
         assert_eq!(order([100, 10], 0, &mut [110, 120], &[]), Up);
         // Not asked: not checked.
-        assert_eq!(patch_line(&mut line(), [100, 10], 0, None, false), Unknown);
+        assert_eq!(
+            patch_line(&mut line(), [100, 10], 0, None, false),
+            Some(Unknown)
+        );
     }
 
     /// `first`, then each value the one before plus `base`, except at `steps`
@@ -3482,8 +3499,20 @@ mod tests {
             pack(gaps.iter().copied(), width, &mut out);
             out
         };
+        // Applied as exceptions of zero width among `m` slots: every slot
+        // seen must be in range, and the pass must refuse them if invalid.
         let ok = |gaps: &[u64], width: u32, m: usize| {
-            check_packed_gaps(&field(gaps, width), width, gaps.len(), m).is_some()
+            let field = field(gaps, width);
+            let exceptions = Exceptions {
+                gaps: Gaps::Packed(width),
+                count: gaps.len(),
+                slots: m,
+                highs: &field,
+                widths: (0, 0),
+                multiplier: 1,
+                signed: true,
+            };
+            exceptions.for_each(|at, _| assert!(at < m, "slot {at} of {m} applied"))
         };
         // Slots 0, 1 and 2: in range for 3 slots, not for 2.
         assert!(ok(&[0, 1, 1], 1, 3));
@@ -3495,7 +3524,58 @@ mod tests {
         // The last slot bounds them all: 7 + 7 + 7 = 21 is past 20 slots.
         assert!(ok(&[7, 7, 6], 3, 21));
         assert!(!ok(&[7, 7, 7], 3, 21));
-        assert!(check_packed_gaps(&[], 4, 0, 0).is_some());
+        assert!(ok(&[], 4, 0));
+    }
+
+    #[test]
+    fn sparse_streams_whose_slots_repeat_or_overrun_are_refused() {
+        // Each decoder of sparse streams: runs of a level (delta), a line with
+        // late samples (linear) and patches in place (none).
+        let cases = [
+            (
+                Predictor::Delta,
+                steps(512, 0, 120, &[(10, 40), (50, -40), (90, 7)]),
+            ),
+            (Predictor::Linear, {
+                let mut xs: Vec<i64> = (0..120).map(|i| 1_000 + 10 * i).collect();
+                xs[30] += 3;
+                xs[70] += 5;
+                xs[100] -= 2;
+                xs
+            }),
+            (Predictor::None, {
+                let mut xs = vec![42i64; 120];
+                xs[5] = 40;
+                xs[60] = 47;
+                xs[119] = 41;
+                xs
+            }),
+        ];
+        for (predictor, xs) in cases {
+            let good = plan(&xs, predictor);
+            assert!(matches!(good.coding, Coding::Sparse(_)), "{predictor:?}");
+            assert_eq!(write_read(&good, xs.len()).0, xs, "{predictor:?}");
+            // The offsets are (slot, difference) pairs: a slot past the last
+            // (here 1 000 gaps on), and a slot repeated (a gap of zero).
+            let last = good.offsets.len() - 2;
+            let mut overrun = good.clone();
+            overrun.offsets[last] += 1_000;
+            let mut repeat = good.clone();
+            repeat.offsets[2] = repeat.offsets[0];
+            for (what, bad) in [("overrun", overrun), ("repeat", repeat)] {
+                let mut bytes = Vec::new();
+                assert_eq!(write(&bad, xs.len(), &mut bytes), Format::V4);
+                let mut got = vec![7i64];
+                let refused = read(
+                    &mut ByteReader::new(&bytes),
+                    xs.len(),
+                    &mut got,
+                    Format::V4,
+                    |x| x,
+                );
+                assert!(refused.is_err(), "{predictor:?} {what}");
+            }
+        }
     }
 
     #[test]
