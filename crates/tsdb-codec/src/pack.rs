@@ -1726,8 +1726,10 @@ fn read_with<W: Word>(
     if exc > m {
         return Err(corrupt(r, "more exceptions than values"));
     }
-    // Exceptions, in slot order: validated here, applied after the low parts are
-    // unpacked by reading their index gaps a second time (no allocation).
+    // Exceptions, in slot order: varint gaps are validated here and applied after
+    // the low parts are unpacked by reading them a second time (no allocation);
+    // a sparse stream's packed gaps are validated in the one pass that applies
+    // them.
     let mut exceptions = None;
     if exc > 0 {
         let exc_width = u32::from(r.u8()?);
@@ -1736,8 +1738,7 @@ fn read_with<W: Word>(
         }
         let (gaps, highs) = if sparse {
             // One field: the gaps, then the differences (exc ≤ m slots of at most
-            // 79 bits: no overflow). The gaps are validated in the pass that
-            // applies them.
+            // 79 bits: no overflow).
             let field = r.take((exc * (gap_width + exc_width) as usize).div_ceil(8))?;
             (Gaps::Packed(gap_width), field)
         } else {
