@@ -3566,17 +3566,16 @@ mod tests {
             for (what, bad) in [("overrun", overrun), ("repeat", repeat)] {
                 let mut bytes = Vec::new();
                 assert_eq!(write(&bad, xs.len(), &mut bytes), Format::V4);
-                let mut got = vec![7i64];
-                let refused = read(
-                    &mut ByteReader::new(&bytes),
-                    xs.len(),
-                    &mut got,
-                    Format::V4,
-                    |x| x,
-                );
+                let refused = read_as(&bytes, xs.len(), Format::V4);
                 assert!(refused.is_err(), "{predictor:?} {what}");
             }
         }
+    }
+
+    /// Reads `n` integers from `bytes` as `format` reads them.
+    fn read_as(bytes: &[u8], n: usize, format: Format) -> Result<Vec<i64>> {
+        let mut got = Vec::new();
+        read(&mut ByteReader::new(bytes), n, &mut got, format, |x| x).map(|_| got)
     }
 
     #[test]
@@ -3585,23 +3584,14 @@ mod tests {
         let plan = plan(&xs, Predictor::Delta);
         let mut bytes = Vec::new();
         assert_eq!(write(&plan, xs.len(), &mut bytes), Format::V4);
-        let mut got: Vec<i64> = Vec::new();
         for old in [Format::V1, Format::V2, Format::V3] {
-            let refused = read(&mut ByteReader::new(&bytes), xs.len(), &mut got, old, |x| x);
-            assert!(refused.is_err(), "{old:?}");
+            assert!(read_as(&bytes, xs.len(), old).is_err(), "{old:?}");
         }
         // Sparse with Rice or constant is no coding at all.
         for flag in [RICE_FLAG, CONSTANT_FLAG] {
             let mut both = bytes.clone();
             both[0] |= flag;
-            let refused = read(
-                &mut ByteReader::new(&both),
-                xs.len(),
-                &mut got,
-                Format::V4,
-                |x| x,
-            );
-            assert!(refused.is_err(), "{flag:#x}");
+            assert!(read_as(&both, xs.len(), Format::V4).is_err(), "{flag:#x}");
         }
     }
 
