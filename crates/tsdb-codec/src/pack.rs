@@ -2170,13 +2170,12 @@ fn push_steps<W: Word>(
     exceptions: Option<Exceptions<'_>>,
     finish: impl Fn(i64) -> W + Copy,
 ) -> bool {
+    if base == 0 {
+        return push_levels(out, first, m, exceptions, finish);
+    }
     let mut x = first;
     // Appends `count` values from `x` on, stepping by `base`.
     let run = |out: &mut Vec<W>, x: &mut i64, count: usize| {
-        if base == 0 {
-            out.extend(std::iter::repeat_n(finish(*x), count));
-            return;
-        }
         let from = out.len();
         push_line(out, x.wrapping_add(base), base, count);
         for v in out.get_mut(from..).unwrap_or_default() {
@@ -2197,6 +2196,34 @@ fn push_steps<W: Word>(
         }
     }
     run(out, &mut x, m.saturating_sub(done));
+    true
+}
+
+/// [`push_steps`] for a level that holds between its steps (every residual zero
+/// but at the exceptions): each step's value is finished once, for its slot and
+/// the run that repeats it (a decimal's finishing is a division).
+fn push_levels<W: Word>(
+    out: &mut Vec<W>,
+    first: i64,
+    m: usize,
+    exceptions: Option<Exceptions<'_>>,
+    finish: impl Fn(i64) -> W + Copy,
+) -> bool {
+    let (mut x, mut v) = (first, finish(first));
+    let mut done = 0usize;
+    if let Some(exceptions) = exceptions {
+        let valid = exceptions.for_each(|at, add| {
+            out.extend(std::iter::repeat_n(v, at.saturating_sub(done)));
+            x = x.wrapping_add(add as i64);
+            v = finish(x);
+            out.push(v);
+            done = at + 1;
+        });
+        if !valid {
+            return false;
+        }
+    }
+    out.extend(std::iter::repeat_n(v, m.saturating_sub(done)));
     true
 }
 
