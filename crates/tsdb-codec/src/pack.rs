@@ -2201,7 +2201,10 @@ fn push_steps<W: Word>(
 
 /// [`push_steps`] for a level that holds between its steps (every residual zero
 /// but at the exceptions): each step's value is finished once, for its slot and
-/// the run that repeats it (a decimal's finishing is a division).
+/// the run that repeats it (a decimal's finishing is a division). Its loop has
+/// `push_steps`' shape, kept apart on purpose: folded into that one with the
+/// finished value carried through both kinds of run, decoding took 1.1 % more
+/// instructions on the 2 s capture and was slower in interleaved rounds.
 fn push_levels<W: Word>(
     out: &mut Vec<W>,
     first: i64,
