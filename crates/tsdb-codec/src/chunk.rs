@@ -10,7 +10,10 @@
 
 use crate::bits::{ByteReader, all_equal, put_uvarint, uvarint_len, zigzag};
 use crate::error::{CodecError, Result};
-use crate::gorilla::{TimestampWriter, XorWriter, decode_timestamps, decode_xor};
+use crate::gorilla::{
+    TimestampWriter, XorWriter, decode_timestamps, decode_xor, timestamp_stream_bits,
+    xor_stream_bits,
+};
 use crate::memo;
 use crate::pack::{self, Format, Predictor, Predictors};
 use crate::scratch::Scratch;
@@ -414,17 +417,20 @@ fn seal(
     mut values: Memoized<'_, memo::SealedValues>,
 ) -> Option<Chunk> {
     debug_assert!(open.is_some() || (ts.len() == n && vs.len() == n));
-    let built = std::cell::OnceCell::new();
-    let gorilla = || open.unwrap_or_else(|| built.get_or_init(|| appendable(ts, vs)));
+    let gorilla = Appendable {
+        open,
+        columns: (ts, vs),
+        built: std::cell::OnceCell::new(),
+    };
 
     let (ts_enc, ts_format) = match times.kept {
         Some(sealed) => sealed,
-        None => seal_timestamps(ts, open, &gorilla, &mut times.section, times.key)?,
+        None => seal_timestamps(ts, &gorilla, &mut times.section, times.key)?,
     };
     let (val_enc, val_format) = match values.kept {
         Some(sealed) => sealed,
         None => {
-            let sealed = seal_values(vs, open, &gorilla, &mut values.section);
+            let sealed = seal_values(vs, &gorilla, &mut values.section);
             if let Some(key) = values.key {
                 memo::keep_values(key, &values.section, sealed);
             }
@@ -443,6 +449,43 @@ fn seal(
     Chunk::from_bytes(bytes).ok()
 }
 
+/// A chunk's appendable (Gorilla) streams while it is sealed: the open encoder's,
+/// or, for whole columns, built only if one of them is chosen. Until then whole
+/// columns compare their packed forms with the streams' exact sizes, counted
+/// without writing them (building them costs more than planning the packed form
+/// of a full-precision float column).
+struct Appendable<'a> {
+    open: Option<&'a ChunkEncoder>,
+    /// The whole columns (unused when `open` is set).
+    columns: (&'a [i64], &'a [f64]),
+    built: std::cell::OnceCell<ChunkEncoder>,
+}
+
+impl Appendable<'_> {
+    /// The streams, built from the columns on first use.
+    fn streams(&self) -> &ChunkEncoder {
+        let (ts, vs) = self.columns;
+        self.open
+            .unwrap_or_else(|| self.built.get_or_init(|| appendable(ts, vs)))
+    }
+
+    /// The bytes of the timestamp stream.
+    fn ts_len(&self) -> usize {
+        match self.open.or(self.built.get()) {
+            Some(enc) => enc.ts.w.byte_len(),
+            None => timestamp_stream_bits(self.columns.0).div_ceil(8),
+        }
+    }
+
+    /// The bytes of the value stream.
+    fn vals_len(&self) -> usize {
+        match self.open.or(self.built.get()) {
+            Some(enc) => enc.vals.w.byte_len(),
+            None => xor_stream_bits(self.columns.1).div_ceil(8),
+        }
+    }
+}
+
 /// The common difference of `ts` when there is one (two or more values).
 fn constant_delta(ts: &[i64]) -> Option<i64> {
     let (&a, &b) = (ts.first()?, ts.get(1)?);
@@ -455,10 +498,9 @@ fn constant_delta(ts: &[i64]) -> Option<i64> {
 /// Chooses and writes the timestamp section; returns its encoding and the oldest
 /// format version that reads it. Irregular columns are kept in this thread's memo
 /// under `key`.
-fn seal_timestamps<'a>(
+fn seal_timestamps(
     ts: &[i64],
-    open: Option<&ChunkEncoder>,
-    gorilla: &impl Fn() -> &'a ChunkEncoder,
+    gorilla: &Appendable<'_>,
     ts_section: &mut Vec<u8>,
     key: Option<memo::Key<'_>>,
 ) -> Option<(TimestampEncoding, Format)> {
@@ -469,7 +511,7 @@ fn seal_timestamps<'a>(
         // very short open chunk can be smaller in its Gorilla form.
         put_uvarint(ts_section, zigzag(ts.first().copied().unwrap_or(0)));
         put_uvarint(ts_section, delta as u64);
-        return Some(match open {
+        return Some(match gorilla.open {
             Some(enc) if enc.ts.w.byte_len() < ts_section.len() => {
                 ts_section.clear();
                 enc.ts.w.copy_to(ts_section);
@@ -480,10 +522,10 @@ fn seal_timestamps<'a>(
     }
     let n = ts.len();
     let plan = pack::best_plan(ts, &TIMESTAMP_PREDICTORS)?;
-    let streaming = open.is_some();
+    let streaming = gorilla.open.is_some();
     let compare_ts = streaming || plan.bytes * 8 > n * BULK_TS_COMPARE_BITS;
-    let sealed = if compare_ts && gorilla().ts.w.byte_len() <= plan.bytes {
-        gorilla().ts.w.copy_to(ts_section);
+    let sealed = if compare_ts && gorilla.ts_len() <= plan.bytes {
+        gorilla.streams().ts.w.copy_to(ts_section);
         (TimestampEncoding::DeltaOfDelta, Format::V2)
     } else {
         let format = pack::write(&plan, n, ts_section);
@@ -497,10 +539,9 @@ fn seal_timestamps<'a>(
 
 /// Chooses and writes the value section into `val_section`; returns its encoding
 /// and the oldest format version that reads it.
-fn seal_values<'a>(
+fn seal_values(
     vs: &[f64],
-    open: Option<&ChunkEncoder>,
-    gorilla: &impl Fn() -> &'a ChunkEncoder,
+    gorilla: &Appendable<'_>,
     val_section: &mut Vec<u8>,
 ) -> memo::SealedValues {
     let n = vs.len();
@@ -533,9 +574,9 @@ fn seal_values<'a>(
     {
         best = Some((p.bytes, ValueEncoding::OrderedBits));
     }
-    let compare_vals =
-        open.is_some() || best.is_none_or(|(size, _)| size * 8 > n * BULK_VALUES_COMPARE_BITS);
-    if compare_vals && best.is_none_or(|(size, _)| gorilla().vals.w.byte_len() <= size) {
+    let compare_vals = gorilla.open.is_some()
+        || best.is_none_or(|(size, _)| size * 8 > n * BULK_VALUES_COMPARE_BITS);
+    if compare_vals && best.is_none_or(|(size, _)| gorilla.vals_len() <= size) {
         best = None;
     }
 
@@ -549,7 +590,7 @@ fn seal_values<'a>(
             (ValueEncoding::OrderedBits, pack::write(&p, n, val_section))
         }
         _ => {
-            gorilla().vals.w.copy_to(val_section);
+            gorilla.streams().vals.w.copy_to(val_section);
             (ValueEncoding::Xor, Format::V2)
         }
     }
