@@ -184,6 +184,12 @@ impl Decimal {
     #[inline(always)]
     fn set(&mut self, j: usize, k: Option<i64>, bits: u64) {
         let k = k.unwrap_or_else(|| {
+            // Room for as many as `analyze` allows, at once: a column of full
+            // precision fills it before it is refused, and growing by doubling
+            // took three reallocations a chunk.
+            if self.specials.capacity() == 0 {
+                self.specials.reserve_exact(self.ints.len() / 8 + 1);
+            }
             self.specials.push((j, bits));
             j.checked_sub(1)
                 .and_then(|prev| self.ints.get(prev))
