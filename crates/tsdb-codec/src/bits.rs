@@ -395,24 +395,8 @@ impl LsbWriter {
             self.acc |= 1 << at;
             self.n = at + 1;
         } else {
-            self.put_unary_across(at, out);
+            (self.acc, self.n) = unary_across(self.acc, at, out);
         }
-    }
-
-    /// [`LsbWriter::put_unary`] whose one bit lands at bit `at` (63 to 126) of the
-    /// current word: the word is written out, and the bits past it start the next.
-    #[cold]
-    fn put_unary_across(&mut self, at: u32, out: &mut Vec<u8>) {
-        let word = if at == 63 {
-            self.acc | 1 << 63
-        } else {
-            self.acc
-        };
-        out.extend_from_slice(&word.to_le_bytes());
-        (self.acc, self.n) = match at.checked_sub(64) {
-            Some(rest) => (1 << rest, rest + 1),
-            None => (0, 0),
-        };
     }
 
     pub(crate) fn finish(self, out: &mut Vec<u8>) {
@@ -422,6 +406,22 @@ impl LsbWriter {
                 .iter()
                 .take(self.n.div_ceil(8) as usize),
         );
+    }
+}
+
+/// [`LsbWriter::put_unary`] whose one bit lands at bit `at` (63 to 126) of the
+/// word `acc`: the word is written out; returns the bits past it, which start the
+/// next, and their count. A function of values rather than of the writer, so
+/// that the writer's address never leaves the caller and its two fields stay in
+/// registers (through `&mut self` they lived on the stack, and every code waited
+/// for the store of the one before).
+#[cold]
+fn unary_across(acc: u64, at: u32, out: &mut Vec<u8>) -> (u64, u32) {
+    let word = if at == 63 { acc | 1 << 63 } else { acc };
+    out.extend_from_slice(&word.to_le_bytes());
+    match at.checked_sub(64) {
+        Some(rest) => (1 << rest, rest + 1),
+        None => (0, 0),
     }
 }
 
