@@ -1317,25 +1317,19 @@ fn for_each_residual(xs: &[i64], predictor: Predictor, mut f: impl FnMut(i64)) {
 /// The two smallest and the three largest of `residuals` (`i64::MAX` and
 /// `i64::MIN` where there are fewer).
 fn extremes(residuals: &[i64]) -> (i64, i64, [i64; 3]) {
+    /// Inserts `r` into the sorted smallest pair and largest triple, keeping
+    /// two and three: minima and maxima, which compile to conditional moves. A
+    /// branch per comparison mispredicted often, as a wandering level (a random
+    /// walk's values) keeps setting new highs or lows.
     #[inline(always)]
-    fn add((s0, s1, hi): &mut (i64, i64, [i64; 3]), r: i64) {
-        if r < *s1 {
-            if r < *s0 {
-                *s1 = *s0;
-                *s0 = r;
-            } else {
-                *s1 = r;
-            }
-        }
-        if r > hi[2] {
-            hi[2] = r;
-            if hi[2] > hi[1] {
-                hi.swap(1, 2);
-                if hi[1] > hi[0] {
-                    hi.swap(0, 1);
-                }
-            }
-        }
+    fn add((s0, s1, [h0, h1, h2]): &mut (i64, i64, [i64; 3]), r: i64) {
+        *s1 = (*s1).min((*s0).max(r));
+        *s0 = (*s0).min(r);
+        let below0 = (*h0).min(r);
+        *h0 = (*h0).max(r);
+        let below1 = (*h1).min(below0);
+        *h1 = (*h1).max(below0);
+        *h2 = (*h2).max(below1);
     }
     let mut st = (i64::MAX, i64::MAX, [i64::MIN; 3]);
     // Four at a time: a new extreme is rare after the first few residuals, so one
