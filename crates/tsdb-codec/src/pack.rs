@@ -304,8 +304,15 @@ fn plan_residuals(
     // else packing's base (a level that moves up and down now and then packs at
     // width zero around it, its moves down wrapped into wide exceptions).
     let mut centres = [Some(0), Some(best.base).filter(|&b| b != 0)];
+    // Past a common factor, the Rice coding's median is counted among the
+    // divided offsets (see [`divided_median`]).
+    let median = || {
+        (multiplier > 1 && best.base == range.0)
+            .then(|| divided_median(&chosen.offsets, range, multiplier))
+            .flatten()
+    };
     if bits >= 2 * residuals.len()
-        && let Some(rice) = rice_plan(&residuals, multiplier > 1, range)
+        && let Some(rice) = rice_plan(&residuals, multiplier > 1, range, median())
     {
         centres[1] = Some(rice.base).filter(|&b| b != 0);
         if (prefix + rice.bytes)
@@ -612,12 +619,33 @@ fn rice_bits(v: u64, k: u32) -> usize {
     }
 }
 
+/// The lower median of the residuals whose `offsets` from the smallest, `lo`,
+/// are these, divided by `multiplier` (`hi`: the largest residual). The offsets
+/// keep the residuals' order in a span `multiplier` times narrower, so the
+/// median is counted among them rather than selected: byte counts in whole
+/// pages span a few hundred pages, and over a million bytes.
+fn divided_median(offsets: &[u64], (lo, hi): (i64, i64), multiplier: u64) -> Option<i64> {
+    let span = hi.wrapping_sub(lo) as u64 / multiplier.max(1);
+    let divided: Scratch<i64> = offsets.iter().map(|&o| o as i64).collect();
+    let median = lower_median(&divided, (0, span as i64))?;
+    Some(lo.wrapping_add((median as u64).wrapping_mul(multiplier) as i64))
+}
+
 /// Codes `residuals` around their median (robust to a reset), with their common
 /// factor divided out when `factor` (packing found one) and the cheapest parameter.
-/// `range`: the smallest and largest residual.
-fn rice_plan(residuals: &[i64], factor: bool, range: (i64, i64)) -> Option<RicePlan> {
+/// `range`: the smallest and largest residual; `median`: their lower median,
+/// when the caller found it.
+fn rice_plan(
+    residuals: &[i64],
+    factor: bool,
+    range: (i64, i64),
+    median: Option<i64>,
+) -> Option<RicePlan> {
     // The centre: the median, robust to a reset.
-    let base = lower_median(residuals, range)?;
+    let base = match median {
+        Some(median) => median,
+        None => lower_median(residuals, range)?,
+    };
     // The factor must divide every signed difference exactly: computed here, not
     // taken from packing (whose offsets wrap around below its base).
     let multiplier = if factor {
@@ -2722,6 +2750,33 @@ mod tests {
             }
         }
 
+        /// The median counted among offsets divided by their common factor is
+        /// the residuals' lower median, wherever they lie in i64.
+        #[test]
+        fn the_divided_median_is_the_median(
+            steps in proptest::collection::vec(0u64..700, 1..200),
+            multiplier in 1u64..1 << 20,
+            lo in proptest::prelude::any::<i64>(),
+        ) {
+            let xs: Vec<i64> = steps
+                .iter()
+                .map(|&s| lo.wrapping_add(s.wrapping_mul(multiplier) as i64))
+                .collect();
+            let Some(&top) = steps.iter().max() else { return Ok(()) };
+            let hi = lo.wrapping_add(top.wrapping_mul(multiplier) as i64);
+            let offsets: Vec<u64> = steps.clone();
+            let mut sorted = steps.clone();
+            sorted.sort_unstable();
+            let want = sorted
+                .get((sorted.len() - 1) / 2)
+                .map(|&s| lo.wrapping_add(s.wrapping_mul(multiplier) as i64));
+            proptest::prop_assert_eq!(divided_median(&offsets, (lo, hi), multiplier), want);
+            // The same as selecting among the residuals when they do not wrap.
+            if lo.checked_add_unsigned(top.wrapping_mul(multiplier)).is_some() {
+                proptest::prop_assert_eq!(want, lower_median(&xs, (lo, hi)));
+            }
+        }
+
         #[test]
         fn four_lowest_match_sorting(
             wide in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..60),
@@ -2839,7 +2894,7 @@ mod tests {
         let packed = plan(xs, p);
         let mut residuals = Vec::new();
         for_each_residual(xs, p, |r| residuals.push(r));
-        let Some(rice) = rice_plan(&residuals, true, range_of(&residuals)) else {
+        let Some(rice) = rice_plan(&residuals, true, range_of(&residuals), None) else {
             return packed; // no residual slots
         };
         Plan {
@@ -3079,7 +3134,7 @@ mod tests {
                 })
                 .collect();
             for p in Predictor::ALL {
-                let rice = rice_plan(&xs, true, range_of(&xs)).unwrap();
+                let rice = rice_plan(&xs, true, range_of(&xs), None).unwrap();
                 let mut plan = plan(&xs, p);
                 if p == Predictor::None {
                     // Force the Rice coding to cover it whatever is smaller.
