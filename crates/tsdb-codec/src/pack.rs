@@ -2116,18 +2116,16 @@ pub(crate) fn line_at(first: i64, step: i64, k: usize) -> Option<i64> {
 /// Appends `m` values `first`, `first + step`, … (wrapping), four lanes a step
 /// apart advanced together, written in place.
 pub(crate) fn push_line<W: Word>(out: &mut Vec<W>, first: i64, step: i64, m: usize) {
-    let start = out.len();
-    out.resize(start + m, W::from_i64(0));
+    // Appended four at a time, not zero-filled first and then overwritten: the
+    // fill's stores cost about as much as the line's.
+    out.reserve(m);
     let mut lanes = [0i64, 1, 2, 3].map(|i| first.wrapping_add(step.wrapping_mul(i)));
     let step4 = step.wrapping_mul(4);
-    let mut quads = out.get_mut(start..).unwrap_or_default().chunks_exact_mut(4);
-    for quad in &mut quads {
-        quad.copy_from_slice(&lanes.map(W::from_i64));
+    for _ in 0..m / 4 {
+        out.extend_from_slice(&lanes.map(W::from_i64));
         lanes = lanes.map(|t| t.wrapping_add(step4));
     }
-    for (slot, x) in quads.into_remainder().iter_mut().zip(lanes) {
-        *slot = W::from_i64(x);
-    }
+    out.extend(lanes.into_iter().take(m % 4).map(W::from_i64));
 }
 
 /// Adds the exceptions' high parts to their slots of `out` (slot 0 at `slots`).
