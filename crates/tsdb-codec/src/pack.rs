@@ -581,26 +581,38 @@ fn counted_median<const SPAN: usize>(xs: &[i64], lo: i64, rank: usize) -> Option
     if xs.len() > usize::from(u16::MAX) {
         return None;
     }
-    let mut counts = [0u16; SPAN];
+    // Two tables, one for the even positions and one for the odd: a level that
+    // holds (a stepping gauge's residuals) bumps one count over and over, and
+    // with one table each bump waits for the store of the one before.
+    let mut counts = [[0u16; SPAN]; 2];
     let mut outside = 0usize;
-    for &x in xs {
+    let mut bump = |table: &mut [u16; SPAN], x: i64| {
         // From `lo` up the difference is exact as a u64; below it, or past the
         // counts, the value is outside.
         let slot = (x >= lo)
             .then(|| usize::try_from(x.wrapping_sub(lo) as u64).ok())
             .flatten()
-            .and_then(|d| counts.get_mut(d));
+            .and_then(|d| table.get_mut(d));
         match slot {
             Some(c) => *c += 1,
             None => outside += 1,
         }
+    };
+    let [even, odd] = &mut counts;
+    let mut pairs = xs.chunks_exact(2);
+    for pair in &mut pairs {
+        if let &[a, b] = pair {
+            bump(even, a);
+            bump(odd, b);
+        }
     }
+    pairs.remainder().iter().for_each(|&x| bump(even, x));
     if outside > 0 {
         return None;
     }
     let mut seen = 0usize;
-    for (i, &c) in counts.iter().enumerate() {
-        seen += usize::from(c);
+    for (i, (&a, &b)) in even.iter().zip(odd.iter()).enumerate() {
+        seen += usize::from(a) + usize::from(b);
         if seen > rank {
             return Some(lo.wrapping_add(i as i64));
         }
