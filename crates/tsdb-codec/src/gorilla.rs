@@ -581,6 +581,33 @@ mod tests {
         Ok(())
     }
 
+    /// Delta-of-deltas for every bucket: mostly none, small, or any at all.
+    fn dods() -> impl proptest::strategy::Strategy<Value = Vec<i64>> {
+        proptest::collection::vec(
+            proptest::prop_oneof![
+                3 => proptest::strategy::Just(0i64),
+                2 => -8i64..8,
+                1 => -100_000i64..100_000,
+                1 => proptest::num::i64::ANY,
+            ],
+            0..150,
+        )
+    }
+
+    /// The timestamps from `t0` whose first interval is `d0` and which then
+    /// change by `dods` (wrapping), written; and the timestamps.
+    fn write_dods(t0: i64, d0: i64, dods: &[i64]) -> (TimestampWriter, Vec<i64>) {
+        let mut w = TimestampWriter::default();
+        let (mut ts, mut t, mut d) = (Vec::new(), t0, d0);
+        for (i, dod) in dods.iter().enumerate() {
+            w.push(i, t);
+            ts.push(t);
+            d = d.wrapping_add(*dod);
+            t = t.wrapping_add(d);
+        }
+        (w, ts)
+    }
+
     proptest::proptest! {
         /// Any bytes, and streams written by the encoder then damaged: the decoder
         /// (runs of equal intervals, in-window and two-window values) gives what the
@@ -588,28 +615,14 @@ mod tests {
         #[test]
         fn timestamp_decoding_matches_the_reference(
             data in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
-            dods in proptest::collection::vec(
-                proptest::prop_oneof![
-                    3 => proptest::strategy::Just(0i64),
-                    2 => -8i64..8,
-                    1 => -100_000i64..100_000,
-                    1 => proptest::num::i64::ANY,
-                ],
-                0..150,
-            ),
+            dods in dods(),
             t0 in proptest::num::i64::ANY,
             d0 in 0i64..1_000_000,
             cut in proptest::num::usize::ANY,
             flip in proptest::num::usize::ANY,
             n in 0usize..200,
         ) {
-            let mut w = TimestampWriter::default();
-            let (mut t, mut d) = (t0, d0);
-            for (i, dod) in dods.iter().enumerate() {
-                w.push(i, t);
-                d = d.wrapping_add(*dod);
-                t = t.wrapping_add(d);
-            }
+            let (w, _) = write_dods(t0, d0, &dods);
             let mut written = Vec::new();
             w.w.copy_to(&mut written);
             let mut damaged = written.clone();
@@ -637,15 +650,7 @@ mod tests {
         /// repeat, move inside the window, leave it, or are anything at all.
         #[test]
         fn counted_stream_sizes_are_the_written_lengths(
-            dods in proptest::collection::vec(
-                proptest::prop_oneof![
-                    3 => proptest::strategy::Just(0i64),
-                    2 => -8i64..8,
-                    2 => -100_000i64..100_000,
-                    1 => proptest::num::i64::ANY,
-                ],
-                0..150,
-            ),
+            dods in dods(),
             t0 in proptest::num::i64::ANY,
             d0 in proptest::num::i64::ANY,
             steps in proptest::collection::vec(
@@ -653,14 +658,7 @@ mod tests {
                 0..150,
             ),
         ) {
-            let mut w = TimestampWriter::default();
-            let (mut ts, mut t, mut d) = (Vec::new(), t0, d0);
-            for (i, dod) in dods.iter().enumerate() {
-                w.push(i, t);
-                ts.push(t);
-                d = d.wrapping_add(*dod);
-                t = t.wrapping_add(d);
-            }
+            let (w, ts) = write_dods(t0, d0, &dods);
             proptest::prop_assert_eq!(timestamp_stream_bits(&ts), w.w.bit_len());
 
             let mut w = XorWriter::default();
