@@ -471,18 +471,28 @@ impl Appendable<'_> {
 
     /// The bytes of the timestamp stream.
     fn ts_len(&self) -> usize {
-        match self.open.or(self.built.get()) {
-            Some(enc) => enc.ts.w.byte_len(),
-            None => timestamp_stream_bits(self.columns.0).div_ceil(8),
-        }
+        self.stream_len(
+            |enc| enc.ts.w.byte_len(),
+            || timestamp_stream_bits(self.columns.0).div_ceil(8),
+        )
     }
 
     /// The bytes of the value stream.
     fn vals_len(&self) -> usize {
-        match self.open.or(self.built.get()) {
-            Some(enc) => enc.vals.w.byte_len(),
-            None => xor_stream_bits(self.columns.1).div_ceil(8),
-        }
+        self.stream_len(
+            |enc| enc.vals.w.byte_len(),
+            || xor_stream_bits(self.columns.1).div_ceil(8),
+        )
+    }
+
+    /// A stream's bytes: `written` of the streams when they exist, else
+    /// `counted` from the columns.
+    fn stream_len(
+        &self,
+        written: impl FnOnce(&ChunkEncoder) -> usize,
+        counted: impl FnOnce() -> usize,
+    ) -> usize {
+        self.open.or(self.built.get()).map_or_else(counted, written)
     }
 }
 

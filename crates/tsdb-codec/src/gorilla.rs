@@ -91,36 +91,42 @@ impl TimestampWriter {
     /// Writes a non-zero delta-of-delta in the smallest bucket that holds it.
     #[inline]
     fn push_dod(&mut self, dod: i64) {
-        let mut prefix = 0b10u64;
-        for (plen, (i, &bits)) in (2..).zip(DOD_BUCKET_BITS.iter().enumerate()) {
-            let last = i + 1 == DOD_BUCKET_BITS.len();
-            if last || fits_signed(dod, bits) {
-                if last {
-                    // The last bucket's prefix is all ones, with no terminating zero.
-                    self.w
-                        .write_bits((1u64 << LAST_PREFIX_LEN) - 1, LAST_PREFIX_LEN);
-                    self.w.write(dod as u64, bits);
-                } else {
-                    // Prefix and payload in one write (at most 6 + 32 bits).
-                    let payload = dod as u64 & ((1u64 << bits) - 1);
-                    self.w.write_bits((prefix << bits) | payload, plen + bits);
-                }
-                break;
+        match narrow_bucket(dod) {
+            Some((plen, bits)) => {
+                // Prefix (`plen − 1` ones and a zero) and payload in one write (at
+                // most 6 + 32 bits).
+                let prefix = (1u64 << plen) - 2;
+                let payload = dod as u64 & ((1u64 << bits) - 1);
+                self.w.write_bits((prefix << bits) | payload, plen + bits);
             }
-            prefix = (prefix | 1) << 1;
+            None => {
+                // The last bucket's prefix is all ones, with no terminating zero.
+                self.w
+                    .write_bits((1u64 << LAST_PREFIX_LEN) - 1, LAST_PREFIX_LEN);
+                self.w.write(dod as u64, 64);
+            }
         }
     }
+}
+
+/// The narrowest bucket but the last that holds a non-zero delta-of-delta: its
+/// prefix length and payload bits. `None`: only the last one (any value, 64 bits)
+/// holds it. The writer and [`timestamp_stream_bits`] both choose by it.
+#[inline(always)]
+fn narrow_bucket(dod: i64) -> Option<(u32, u32)> {
+    let (_, narrower) = DOD_BUCKET_BITS.split_last().unwrap_or((&64, &[]));
+    for (plen, &bits) in (2..).zip(narrower) {
+        if fits_signed(dod, bits) {
+            return Some((plen, bits));
+        }
+    }
+    None
 }
 
 /// Bits a non-zero delta-of-delta takes in its bucket: prefix and payload.
 #[inline(always)]
 fn dod_bits(dod: i64) -> u32 {
-    // The last bucket holds any value: its prefix has no terminating zero.
-    let (_, narrower) = DOD_BUCKET_BITS.split_last().unwrap_or((&64, &[]));
-    (2..)
-        .zip(narrower)
-        .find(|&(_, &bits)| fits_signed(dod, bits))
-        .map_or(LAST_PREFIX_LEN + 64, |(plen, &bits)| plen + bits)
+    narrow_bucket(dod).map_or(LAST_PREFIX_LEN + 64, |(plen, bits)| plen + bits)
 }
 
 /// The exact length in bits of the delta-of-delta stream a [`TimestampWriter`]

@@ -104,6 +104,12 @@ fn smallest_exponent(v: f64, from: usize) -> Option<(usize, i64)> {
     None
 }
 
+/// The most values of `n` that may be specials for the decimal encoding to be
+/// tried: past them it does not pay off.
+fn max_specials(n: usize) -> usize {
+    n / 8
+}
+
 /// A chunk's values as scaled decimals: `value = int / 10^exp`, except at `specials`.
 #[derive(Debug)]
 pub(crate) struct Decimal {
@@ -120,7 +126,7 @@ impl Decimal {
     /// values are no short decimal for this encoding to pay off.
     pub(crate) fn analyze(values: &[f64]) -> Option<Decimal> {
         let n = values.len();
-        let max_specials = n / 8;
+        let max_specials = max_specials(n);
         // A flat line (most real chunks): one value to analyze.
         if let Some((&first, rest)) = values.split_first()
             && all_equal(rest, first.to_bits(), f64::to_bits)
@@ -188,7 +194,8 @@ impl Decimal {
             // precision fills it before it is refused, and growing by doubling
             // took three reallocations a chunk.
             if self.specials.capacity() == 0 {
-                self.specials.reserve_exact(self.ints.len() / 8 + 1);
+                self.specials
+                    .reserve_exact(max_specials(self.ints.len()) + 1);
             }
             self.specials.push((j, bits));
             j.checked_sub(1)
