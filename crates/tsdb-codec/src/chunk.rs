@@ -1334,11 +1334,13 @@ mod tests {
         }
     }
 
-    /// Decodes `bytes` with or without this thread's memo.
-    fn decode_bytes(bytes: &[u8], use_memo: bool) -> Option<Result<(Vec<i64>, Vec<f64>)>> {
+    /// Decodes `bytes` with or without this thread's memo; values as their bits
+    /// (a changed byte can decode to NaN, which equals nothing).
+    fn decode_bytes(bytes: &[u8], use_memo: bool) -> Option<Result<(Vec<i64>, Vec<u64>)>> {
         let chunk = ChunkRef::new(bytes).ok()?;
         let (mut t, mut v) = (Vec::new(), Vec::new());
-        Some(chunk.decode_with(&mut t, &mut v, use_memo).map(|()| (t, v)))
+        let decoded = chunk.decode_with(&mut t, &mut v, use_memo);
+        Some(decoded.map(|()| (t, v.iter().map(|x| x.to_bits()).collect())))
     }
 
     proptest::proptest! {

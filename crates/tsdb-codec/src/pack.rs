@@ -273,7 +273,7 @@ fn plan_residuals(
     if multiplier > 1 {
         let div = ExactDiv::new(multiplier);
         offsets.iter_mut().for_each(|o| *o = div.unsigned(*o));
-        let hist = bit_len_hist(&offsets, |o| o);
+        let hist = bit_len_hist(&offsets, 0);
         (width, max_width, bits) = cost_from_hist(&hist, offsets.len());
         bits += 8 * uvarint_len(multiplier);
     }
@@ -728,7 +728,7 @@ fn rice_plan(
 /// bit lengths gives an estimate that outliers (a reset) cannot skew the way they
 /// skew a mean; the exact cost then decides among its neighbours.
 fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
-    let hist = bit_len_hist(values, |v| v);
+    let hist = bit_len_hist(values, 0);
     // The estimate for every k from running sums over the bit lengths b, in O(1)
     // per k: a value of length b ≤ k costs 1 + k bits; one of length b > k has a
     // quotient of about 1.5 × 2^(b−1−k) — 1, 3, 6 or 12 for b = k + 1 … k + 4 —
@@ -1172,7 +1172,7 @@ struct ForPlan {
 }
 
 fn for_plan(residuals: &[i64], base: i64) -> ForPlan {
-    let hist = bit_len_hist(residuals, |r| r.wrapping_sub(base) as u64);
+    let hist = bit_len_hist(residuals, base as u64);
     for_plan_of(&hist, residuals.len(), base)
 }
 
@@ -1246,10 +1246,133 @@ impl LenHist {
     }
 }
 
-/// The histogram of the bit lengths of `f(x)` over `xs`. Counted in four tables,
-/// one per lane of four: consecutive values usually have the same length, and
-/// with one table each count would wait for the store of the one before.
-fn bit_len_hist<T: Copy>(xs: &[T], f: impl Fn(T) -> u64) -> LenHist {
+/// A 64-bit integer whose bits [`bit_len_hist`] measures: the slices it reads are
+/// of `i64` (residuals) or `u64` (offsets, codes).
+trait Bits64: Copy {
+    fn bits(self) -> u64;
+}
+
+impl Bits64 for i64 {
+    #[inline(always)]
+    fn bits(self) -> u64 {
+        self as u64
+    }
+}
+
+impl Bits64 for u64 {
+    #[inline(always)]
+    fn bits(self) -> u64 {
+        self
+    }
+}
+
+/// Whether this CPU runs the AVX-512 versions of the planning loops
+/// ([`extremes`], [`bit_len_hist`]): AVX-512 F, CD (a count of leading zeros of
+/// eight words), BW (a compare of 64 bytes) and a population count. Detected
+/// once, then a load.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512cd")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("popcnt")
+}
+
+/// The histogram of the bit lengths of `x − base` (wrapping) over `xs`: with
+/// AVX-512 where the CPU has it, else [`bit_len_hist_scalar`]. Both give the same.
+fn bit_len_hist<T: Bits64>(xs: &[T], base: u64) -> LenHist {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has the features the function is compiled for,
+        // detected just above.
+        return unsafe { bit_len_hist_avx512(xs, base) };
+    }
+    bit_len_hist_scalar(xs, base)
+}
+
+/// [`bit_len_hist`] 64 values at a time: their bit lengths taken eight at a time
+/// (a count of leading zeros), narrowed to bytes and gathered in one register,
+/// then each length among them counted with one compare of the 64 bytes. One by
+/// one, every value costs a count of leading zeros and a load, add and store to
+/// its table, and the tables are cleared and summed each call.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512cd,avx512bw,popcnt")]
+fn bit_len_hist_avx512<T: Bits64>(xs: &[T], base: u64) -> LenHist {
+    use std::arch::x86_64::{
+        __m512i, _mm_cvtsi128_si64, _mm512_cmpeq_epi8_mask, _mm512_cvtepi64_epi8,
+        _mm512_loadu_epi64, _mm512_lzcnt_epi64, _mm512_mask_loadu_epi64, _mm512_or_si512,
+        _mm512_reduce_or_epi64, _mm512_set1_epi8, _mm512_set1_epi64, _mm512_setzero_si512,
+        _mm512_sllv_epi64, _mm512_sub_epi64,
+    };
+    const { assert!(size_of::<T>() == 8) };
+    let (base_v, one) = (_mm512_set1_epi64(base as i64), _mm512_set1_epi64(1));
+    let mut counts = [0u32; 65];
+    let mut any = 0u64;
+    for piece in xs.chunks(64) {
+        // The lengths a byte each, 0xFF (no length) where the piece has no value;
+        // bit `b` of `present` set where some length is `b` (64 shifts out).
+        let mut packed = [u64::MAX; 8];
+        let (mut union, mut present) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        let mut add = |offsets: __m512i| -> u64 {
+            union = _mm512_or_si512(union, offsets);
+            let len = _mm512_sub_epi64(_mm512_set1_epi64(64), _mm512_lzcnt_epi64(offsets));
+            present = _mm512_or_si512(present, _mm512_sllv_epi64(one, len));
+            _mm_cvtsi128_si64(_mm512_cvtepi64_epi8(len)) as u64
+        };
+        let mut blocks = piece.chunks_exact(8);
+        let mut slots = packed.iter_mut();
+        // Blocks first: a slot is taken only for a block.
+        for (block, slot) in (&mut blocks).zip(&mut slots) {
+            // SAFETY: `block` holds eight 8-byte integers, the 64 bytes read.
+            let v = unsafe { _mm512_loadu_epi64(block.as_ptr().cast::<i64>()) };
+            *slot = add(_mm512_sub_epi64(v, base_v));
+        }
+        let rest = blocks.remainder();
+        if let Some(slot) = slots.next()
+            && !rest.is_empty()
+        {
+            // SAFETY: the mask selects the `rest.len()` integers `rest` holds;
+            // masked-off lanes are not read (they take `base`: offset zero).
+            let v = unsafe {
+                _mm512_mask_loadu_epi64(
+                    base_v,
+                    (1u8 << rest.len()) - 1,
+                    rest.as_ptr().cast::<i64>(),
+                )
+            };
+            *slot = add(_mm512_sub_epi64(v, base_v)) | u64::MAX << (8 * rest.len());
+        }
+        // SAFETY: `packed` is eight u64, the 64 bytes read.
+        let bytes = unsafe { _mm512_loadu_epi64(packed.as_ptr().cast::<i64>()) };
+        let union = _mm512_reduce_or_epi64(union) as u64;
+        any |= union;
+        let mut count = |len: u32| {
+            let equal = _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(len as i8));
+            if let Some(c) = counts.get_mut(len as usize) {
+                *c += equal.count_ones();
+            }
+        };
+        let mut present = _mm512_reduce_or_epi64(present) as u64;
+        while present != 0 {
+            count(present.trailing_zeros());
+            present &= present - 1;
+        }
+        if bit_len(union) == 64 {
+            count(64);
+        }
+    }
+    LenHist {
+        counts,
+        top: bit_len(any),
+    }
+}
+
+/// [`bit_len_hist`] one value at a time, counted in four tables, one per lane of
+/// four: consecutive values usually have the same length, and with one table
+/// each count would wait for the store of the one before.
+fn bit_len_hist_scalar<T: Bits64>(xs: &[T], base: u64) -> LenHist {
+    let f = |x: T| x.bits().wrapping_sub(base);
     #[inline(always)]
     fn bump(table: &mut [u32; 65], v: u64) {
         if let Some(c) = table.get_mut(bit_len(v) as usize) {
@@ -1351,8 +1474,93 @@ fn for_each_residual(xs: &[i64], predictor: Predictor, mut f: impl FnMut(i64)) {
 }
 
 /// The two smallest and the three largest of `residuals` (`i64::MAX` and
-/// `i64::MIN` where there are fewer).
+/// `i64::MIN` where there are fewer): lane by lane with AVX-512 where the CPU has
+/// it, else one by one ([`extremes_scalar`]). Both give the same answer.
 fn extremes(residuals: &[i64]) -> (i64, i64, [i64; 3]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has the features the function is compiled for,
+        // detected just above.
+        return unsafe { extremes_avx512(residuals) };
+    }
+    extremes_scalar(residuals)
+}
+
+/// The extremes in eight lanes of one AVX-512 register each: every lane tracks
+/// its own smallest pair and largest triple with minima and maxima (seven
+/// instructions for eight residuals, no branch), then the lanes are folded into
+/// each other. One by one ([`extremes_scalar`]), a new extreme costs a branch and
+/// seven conditional moves, and a wandering level (a random walk) sets many.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn extremes_avx512(residuals: &[i64]) -> (i64, i64, [i64; 3]) {
+    use std::arch::x86_64::{
+        __m512i, _mm_cvtsi128_si64, _mm512_castsi512_si128, _mm512_loadu_epi64,
+        _mm512_mask_loadu_epi64, _mm512_max_epi64, _mm512_min_epi64, _mm512_permutex_epi64,
+        _mm512_set1_epi64, _mm512_shuffle_i64x2,
+    };
+    // Smallest pair `[s0, s1]` and largest triple `[h0, h1, h2]`, lane by lane.
+    type Lanes = ([__m512i; 2], [__m512i; 3]);
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn add_low([s0, s1]: &mut [__m512i; 2], r: __m512i) {
+        *s1 = _mm512_min_epi64(*s1, _mm512_max_epi64(*s0, r));
+        *s0 = _mm512_min_epi64(*s0, r);
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn add_high([h0, h1, h2]: &mut [__m512i; 3], r: __m512i) {
+        let below0 = _mm512_min_epi64(*h0, r);
+        *h0 = _mm512_max_epi64(*h0, r);
+        let below1 = _mm512_min_epi64(*h1, below0);
+        *h1 = _mm512_max_epi64(*h1, below0);
+        *h2 = _mm512_max_epi64(*h2, below1);
+    }
+    // Each lane takes in the pair and triple of the lane `swap` puts in its place.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn fold((low, high): &mut Lanes, swap: impl Fn(__m512i) -> __m512i) {
+        let ([s0, s1], [h0, h1, h2]) = (*low, *high);
+        add_low(low, swap(s0));
+        add_low(low, swap(s1));
+        add_high(high, swap(h0));
+        add_high(high, swap(h1));
+        add_high(high, swap(h2));
+    }
+    let (max, min) = (_mm512_set1_epi64(i64::MAX), _mm512_set1_epi64(i64::MIN));
+    let mut lanes: Lanes = ([max; 2], [min; 3]);
+    let mut blocks = residuals.chunks_exact(8);
+    for block in &mut blocks {
+        // SAFETY: `block` holds eight i64, the 64 bytes the load reads.
+        let r = unsafe { _mm512_loadu_epi64(block.as_ptr()) };
+        add_low(&mut lanes.0, r);
+        add_high(&mut lanes.1, r);
+    }
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        let mask = (1u8 << rest.len()) - 1;
+        // SAFETY: the mask selects the `rest.len()` i64 `rest` holds; masked-off
+        // lanes are not read (they take `max` or `min`, which add nothing).
+        let (r_low, r_high) = unsafe {
+            (
+                _mm512_mask_loadu_epi64(max, mask, rest.as_ptr()),
+                _mm512_mask_loadu_epi64(min, mask, rest.as_ptr()),
+            )
+        };
+        add_low(&mut lanes.0, r_low);
+        add_high(&mut lanes.1, r_high);
+    }
+    // Lanes four apart, then two, then one: every lane then holds all eight.
+    fold(&mut lanes, |v| _mm512_shuffle_i64x2::<0b0100_1110>(v, v));
+    fold(&mut lanes, |v| _mm512_shuffle_i64x2::<0b1011_0001>(v, v));
+    fold(&mut lanes, |v| _mm512_permutex_epi64::<0b1011_0001>(v));
+    let first = |v: __m512i| _mm_cvtsi128_si64(_mm512_castsi512_si128(v));
+    let ([s0, s1], [h0, h1, h2]) = lanes;
+    (first(s0), first(s1), [first(h0), first(h1), first(h2)])
+}
+
+/// [`extremes`] one residual at a time, for CPUs without AVX-512.
+fn extremes_scalar(residuals: &[i64]) -> (i64, i64, [i64; 3]) {
     /// Inserts `r` into the sorted smallest pair and largest triple, keeping
     /// two and three: minima and maxima, which compile to conditional moves. A
     /// branch per comparison mispredicted often, as a wandering level (a random
@@ -2654,8 +2862,20 @@ mod tests {
         fn residuals_and_extremes_match_the_references(
             xs in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..40),
             small in proptest::collection::vec(-50i64..50, 0..130),
+            edges in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(i64::MIN),
+                    proptest::strategy::Just(i64::MAX),
+                    -2i64..2,
+                ],
+                0..40,
+            ),
         ) {
-            for xs in [&xs, &small] {
+            for xs in [&xs, &small, &edges] {
+                // Both ways of taking the extremes, over the values themselves
+                // (the ends of i64 among them: the empty slots' values).
+                proptest::prop_assert_eq!(extremes(xs), extremes_reference(xs));
+                proptest::prop_assert_eq!(extremes_scalar(xs), extremes_reference(xs));
                 for p in Predictor::ALL {
                     let mut res = Vec::new();
                     let _ = residuals_into(xs, p, &mut res);
@@ -2663,16 +2883,28 @@ mod tests {
                     for_each_residual(xs, p, |r| want.push(r));
                     proptest::prop_assert_eq!(&res, &want);
                     proptest::prop_assert_eq!(extremes(&res), extremes_reference(&res));
+                    proptest::prop_assert_eq!(extremes_scalar(&res), extremes_reference(&res));
                     if !res.is_empty() {
                         proptest::prop_assert_eq!(estimate_bits(&res, 0).1, range_of(&res));
                     }
                     // The histogram of bit lengths against counting one by one.
-                    let hist = bit_len_hist(&res, |r| r as u64);
+                    let hist = bit_len_hist(&res, 0);
                     let mut counts = [0u32; 65];
                     res.iter().for_each(|&r| counts[bit_len(r as u64) as usize] += 1);
                     proptest::prop_assert_eq!(hist.counts, counts);
                     let top = res.iter().map(|&r| bit_len(r as u64)).max().unwrap_or(0);
                     proptest::prop_assert_eq!(hist.top, top);
+                    // Both ways of counting (AVX-512 where the CPU has it), around
+                    // other bases, over i64 and u64.
+                    let unsigned: Vec<u64> = res.iter().map(|&r| r as u64).collect();
+                    for base in [0, res.first().map_or(7, |&r| r as u64), i64::MIN as u64] {
+                        let mut counts = [0u32; 65];
+                        res.iter().for_each(|&r| counts[bit_len((r as u64).wrapping_sub(base)) as usize] += 1);
+                        let hist = bit_len_hist(&res, base);
+                        proptest::prop_assert_eq!(hist.counts, counts);
+                        proptest::prop_assert_eq!(&bit_len_hist_scalar(&res, base), &hist);
+                        proptest::prop_assert_eq!(&bit_len_hist(&unsigned, base), &hist);
+                    }
                     // The cheapest width against trying every one, widest first
                     // (the widest of equal costs wins).
                     let m = res.len();
