@@ -1267,12 +1267,12 @@ impl Bits64 for u64 {
 }
 
 /// Whether this CPU runs the AVX-512 versions of the planning loops
-/// ([`extremes`], [`bit_len_hist`]): AVX-512 F, CD (a count of leading zeros of
+/// ([`extremes`], [`bit_len_hist`], the decimals' exact runs): AVX-512 F, CD (a count of leading zeros of
 /// eight words), BW (a compare of 64 bytes) and a population count. Detected
 /// once, then a load.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn has_avx512() -> bool {
+pub(crate) fn has_avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512cd")
         && std::arch::is_x86_feature_detected!("avx512bw")

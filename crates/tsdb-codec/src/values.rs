@@ -74,6 +74,92 @@ fn decimal_int_at(v: f64, p: f64) -> Option<i64> {
     decimal_int_wide(v, p, s)
 }
 
+/// How many of `values`, from the first, are exact decimals at scale `p`
+/// ([`decimal_int_at`]), with their integers written to the same places of
+/// `ints`: with AVX-512 where the CPU has it, else one at a time.
+#[inline(always)]
+fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if crate::pack::has_avx512() {
+        // SAFETY: the CPU has the features the function is compiled for,
+        // detected just above.
+        return unsafe { exact_prefix_avx512(values, p, ints) };
+    }
+    exact_prefix_scalar(values, p, ints)
+}
+
+/// [`exact_prefix`] one value at a time.
+#[inline(always)]
+fn exact_prefix_scalar(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
+    let mut done = 0;
+    for (slot, &v) in ints.iter_mut().zip(values) {
+        let Some(k) = decimal_int_at(v, p) else {
+            break;
+        };
+        *slot = k;
+        done += 1;
+    }
+    done
+}
+
+/// [`exact_prefix`] eight values at a time (eight divisions in one instruction,
+/// where one at a time each waits its turn at the divider): each lane computes
+/// what [`decimal_int_at`]'s path below 2^50 computes (the same operations, so
+/// the same roundings). A block stops at its first lane that fails; that value
+/// (which may be exact from 2^50 up) and a tail of fewer than eight are taken one
+/// at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn exact_prefix_avx512(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
+    use std::arch::x86_64::{
+        _CMP_LT_OQ, _mm512_abs_pd, _mm512_add_pd, _mm512_castpd_si512, _mm512_cmp_pd_mask,
+        _mm512_cmpeq_epi64_mask, _mm512_div_pd, _mm512_loadu_pd, _mm512_mask_storeu_epi64,
+        _mm512_mul_pd, _mm512_set1_epi64, _mm512_set1_pd, _mm512_sub_epi64, _mm512_sub_pd,
+    };
+    let (pv, rounder) = (_mm512_set1_pd(p), _mm512_set1_pd(ROUNDER));
+    let (range, rounder_bits) = (
+        _mm512_set1_pd(ROUNDER_RANGE),
+        _mm512_set1_epi64(ROUNDER.to_bits() as i64),
+    );
+    let mut done = 0;
+    loop {
+        let (vs, ks) = (
+            values.get(done..).unwrap_or_default(),
+            ints.get_mut(done..).unwrap_or_default(),
+        );
+        let mut run = 0;
+        for (vs, ks) in vs.chunks_exact(8).zip(ks.chunks_exact_mut(8)) {
+            // SAFETY: `vs` holds eight f64, the 64 bytes read.
+            let v = unsafe { _mm512_loadu_pd(vs.as_ptr()) };
+            let s = _mm512_mul_pd(v, pv);
+            // Below 2^50 (false for NaN), as the scalar path tests.
+            let narrow = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(s), range);
+            let y = _mm512_add_pd(s, rounder);
+            let k = _mm512_sub_epi64(_mm512_castpd_si512(y), rounder_bits);
+            let back = _mm512_div_pd(_mm512_sub_pd(y, rounder), pv);
+            let same = _mm512_cmpeq_epi64_mask(_mm512_castpd_si512(back), _mm512_castpd_si512(v));
+            // The lanes before the first that fails.
+            let exact = (narrow & same).trailing_ones();
+            let first = ((1u16 << exact) - 1) as u8;
+            // SAFETY: `ks` holds eight i64; the mask writes only the first `exact`.
+            unsafe { _mm512_mask_storeu_epi64(ks.as_mut_ptr(), first, k) };
+            run += exact as usize;
+            if exact < 8 {
+                break;
+            }
+        }
+        done += run;
+        let (Some(slot), Some(&v)) = (ints.get_mut(done), values.get(done)) else {
+            return done;
+        };
+        let Some(k) = decimal_int_at(v, p) else {
+            return done;
+        };
+        *slot = k;
+        done += 1;
+    }
+}
+
 /// [`decimal_int_at`] from 2^50 up (and NaN).
 #[cold]
 #[inline(never)]
@@ -156,13 +242,7 @@ impl Decimal {
             // The common case: a run of values exact at the current exponent.
             let p = POW10.get(usize::from(d.exp)).copied().unwrap_or(1.0);
             let slots = d.ints.get_mut(i..).unwrap_or_default();
-            for (slot, &v) in slots.iter_mut().zip(values.get(i..).unwrap_or_default()) {
-                let Some(k) = decimal_int_at(v, p) else {
-                    break;
-                };
-                *slot = k;
-                i += 1;
-            }
+            i += exact_prefix(values.get(i..).unwrap_or_default(), p, slots);
             let Some(&v) = values.get(i) else { break };
             let bits = v.to_bits();
             let mut k = None;
@@ -328,6 +408,38 @@ mod tests {
         let d = Decimal::analyze(&vals).unwrap();
         assert_eq!(d.specials, vec![(5, stale)]);
         assert_eq!(d.exp, 1);
+    }
+
+    /// Values at scale `p` for [`exact_prefixes_match_one_at_a_time`]: mostly
+    /// decimals, with wide ones (2^50 and up, exact only one at a time), any f64
+    /// and the special values among them.
+    fn mostly_decimals(p: f64) -> impl proptest::strategy::Strategy<Value = Vec<f64>> {
+        use proptest::prelude::Strategy as _;
+        proptest::collection::vec(
+            proptest::prop_oneof![
+                40 => (-1_000_000i64..1_000_000).prop_map(move |k| k as f64 / p),
+                2 => ((1i64 << 50)..(1 << 53)).prop_map(move |k| k as f64 / p),
+                1 => proptest::prelude::any::<f64>(),
+                1 => proptest::sample::select(vec![f64::NAN, -0.0, f64::INFINITY, 0.1 + 0.2]),
+            ],
+            0..60,
+        )
+    }
+
+    proptest::proptest! {
+        /// Exact prefixes taken eight at a time (AVX-512, where the CPU has it)
+        /// are those taken one at a time.
+        #[test]
+        fn exact_prefixes_match_one_at_a_time(
+            (p, values) in proptest::prelude::Strategy::prop_flat_map(0usize..4, |e| {
+                (proptest::strategy::Just(POW10[e]), mostly_decimals(POW10[e]))
+            }),
+        ) {
+            let (mut fast, mut slow) = (vec![0i64; values.len()], vec![0i64; values.len()]);
+            let n = exact_prefix(&values, p, &mut fast);
+            proptest::prop_assert_eq!(n, exact_prefix_scalar(&values, p, &mut slow));
+            proptest::prop_assert_eq!(&fast[..n], &slow[..n]);
+        }
     }
 
     #[test]
