@@ -76,16 +76,27 @@ fn decimal_int_at(v: f64, p: f64) -> Option<i64> {
 
 /// How many of `values`, from the first, are exact decimals at scale `p`
 /// ([`decimal_int_at`]), with their integers written to the same places of
-/// `ints`: with AVX-512 where the CPU has it, else one at a time.
+/// `ints`: the first value here, the rest with AVX-512 where the CPU has it, else
+/// one at a time. A column of no decimals (full precision) fails at its first
+/// value, before any call.
 #[inline(always)]
 fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
+    let (Some((slot, ints)), Some((&v, values))) = (ints.split_first_mut(), values.split_first())
+    else {
+        return 0;
+    };
+    let Some(k) = decimal_int_at(v, p) else {
+        return 0;
+    };
+    *slot = k;
+    // Values at a large exponent (2^50 and up, taken one at a time) come in runs.
     #[cfg(target_arch = "x86_64")]
-    if crate::pack::has_avx512() {
+    if (v * p).abs() < ROUNDER_RANGE && crate::pack::has_avx512() {
         // SAFETY: the CPU has the features the function is compiled for,
         // detected just above.
-        return unsafe { exact_prefix_avx512(values, p, ints) };
+        return 1 + unsafe { exact_prefix_avx512(values, p, ints) };
     }
-    exact_prefix_scalar(values, p, ints)
+    1 + exact_prefix_scalar(values, p, ints)
 }
 
 /// [`exact_prefix`] one value at a time.
@@ -105,9 +116,9 @@ fn exact_prefix_scalar(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
 /// [`exact_prefix`] eight values at a time (eight divisions in one instruction,
 /// where one at a time each waits its turn at the divider): each lane computes
 /// what [`decimal_int_at`]'s path below 2^50 computes (the same operations, so
-/// the same roundings). A block stops at its first lane that fails; that value
-/// (which may be exact from 2^50 up) and a tail of fewer than eight are taken one
-/// at a time.
+/// the same roundings). A block stops at its first lane that fails; when that
+/// value is 2^50 or more (where only the scalar path decides), it and the rest
+/// are taken one at a time, as is a tail of fewer than eight.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn exact_prefix_avx512(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
@@ -122,42 +133,36 @@ fn exact_prefix_avx512(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
         _mm512_set1_epi64(ROUNDER.to_bits() as i64),
     );
     let mut done = 0;
-    loop {
-        let (vs, ks) = (
-            values.get(done..).unwrap_or_default(),
-            ints.get_mut(done..).unwrap_or_default(),
-        );
-        let mut run = 0;
-        for (vs, ks) in vs.chunks_exact(8).zip(ks.chunks_exact_mut(8)) {
-            // SAFETY: `vs` holds eight f64, the 64 bytes read.
-            let v = unsafe { _mm512_loadu_pd(vs.as_ptr()) };
-            let s = _mm512_mul_pd(v, pv);
-            // Below 2^50 (false for NaN), as the scalar path tests.
-            let narrow = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(s), range);
-            let y = _mm512_add_pd(s, rounder);
-            let k = _mm512_sub_epi64(_mm512_castpd_si512(y), rounder_bits);
-            let back = _mm512_div_pd(_mm512_sub_pd(y, rounder), pv);
-            let same = _mm512_cmpeq_epi64_mask(_mm512_castpd_si512(back), _mm512_castpd_si512(v));
-            // The lanes before the first that fails.
-            let exact = (narrow & same).trailing_ones();
-            let first = ((1u16 << exact) - 1) as u8;
-            // SAFETY: `ks` holds eight i64; the mask writes only the first `exact`.
-            unsafe { _mm512_mask_storeu_epi64(ks.as_mut_ptr(), first, k) };
-            run += exact as usize;
-            if exact < 8 {
-                break;
+    for (vs, ks) in values.chunks_exact(8).zip(ints.chunks_exact_mut(8)) {
+        // SAFETY: `vs` holds eight f64, the 64 bytes read.
+        let v = unsafe { _mm512_loadu_pd(vs.as_ptr()) };
+        let s = _mm512_mul_pd(v, pv);
+        // Below 2^50 (false for NaN), as the scalar path tests.
+        let narrow = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(s), range);
+        let y = _mm512_add_pd(s, rounder);
+        let k = _mm512_sub_epi64(_mm512_castpd_si512(y), rounder_bits);
+        let back = _mm512_div_pd(_mm512_sub_pd(y, rounder), pv);
+        let same = _mm512_cmpeq_epi64_mask(_mm512_castpd_si512(back), _mm512_castpd_si512(v));
+        // The lanes before the first that fails.
+        let exact = (narrow & same).trailing_ones();
+        let first = ((1u16 << exact) - 1) as u8;
+        // SAFETY: `ks` holds eight i64; the mask writes only the first `exact`.
+        unsafe { _mm512_mask_storeu_epi64(ks.as_mut_ptr(), first, k) };
+        done += exact as usize;
+        if exact < 8 {
+            if narrow >> exact & 1 == 1 {
+                // Below 2^50 and not exact: the scalar test fails it too.
+                return done;
             }
+            break;
         }
-        done += run;
-        let (Some(slot), Some(&v)) = (ints.get_mut(done), values.get(done)) else {
-            return done;
-        };
-        let Some(k) = decimal_int_at(v, p) else {
-            return done;
-        };
-        *slot = k;
-        done += 1;
     }
+    // From 2^50 up (values at a large exponent come in runs) and the tail.
+    let (vs, ks) = (
+        values.get(done..).unwrap_or_default(),
+        ints.get_mut(done..).unwrap_or_default(),
+    );
+    done + exact_prefix_scalar(vs, p, ks)
 }
 
 /// [`decimal_int_at`] from 2^50 up (and NaN).
