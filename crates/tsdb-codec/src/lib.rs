@@ -74,6 +74,8 @@ mod gorilla;
 mod memo;
 mod pack;
 mod scratch;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 mod values;
 
 pub use chunk::{

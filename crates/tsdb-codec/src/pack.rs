@@ -156,7 +156,7 @@ pub(crate) struct Plan {
     pub(crate) bytes: usize,
 }
 
-fn bit_len(v: u64) -> u32 {
+pub(crate) fn bit_len(v: u64) -> u32 {
     64 - v.leading_zeros()
 }
 
@@ -1233,11 +1233,11 @@ fn fused_for_plan<const K: usize>(xs: &[i64], bases: [i64; 4]) -> Option<ForPlan
 
 /// A histogram of bit lengths.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct LenHist {
+pub(crate) struct LenHist {
     /// `counts[b]`: how many values are `b` bits long.
-    counts: [u32; 65],
+    pub(crate) counts: [u32; 65],
     /// The largest length counted (0 when none): no scan for it.
-    top: u32,
+    pub(crate) top: u32,
 }
 
 impl LenHist {
@@ -1248,7 +1248,8 @@ impl LenHist {
 
 /// A 64-bit integer whose bits [`bit_len_hist`] measures: the slices it reads are
 /// of `i64` (residuals) or `u64` (offsets, codes).
-trait Bits64: Copy {
+pub(crate) trait Bits64: Copy {
+    /// The integer's 64 bits.
     fn bits(self) -> u64;
 }
 
@@ -1266,106 +1267,16 @@ impl Bits64 for u64 {
     }
 }
 
-/// Whether this CPU runs the AVX-512 versions of the planning loops
-/// ([`extremes`], [`bit_len_hist`], the decimals' exact runs): AVX-512 F, CD (a count of leading zeros of
-/// eight words), BW (a compare of 64 bytes) and a population count. Detected
-/// once, then a load.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub(crate) fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512cd")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("popcnt")
-}
-
 /// The histogram of the bit lengths of `x − base` (wrapping) over `xs`: with
 /// AVX-512 where the CPU has it, else [`bit_len_hist_scalar`]. Both give the same.
 fn bit_len_hist<T: Bits64>(xs: &[T], base: u64) -> LenHist {
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
+    if crate::simd::has_avx512() {
         // SAFETY: the CPU has the features the function is compiled for,
         // detected just above.
-        return unsafe { bit_len_hist_avx512(xs, base) };
+        return unsafe { crate::simd::bit_len_hist(xs, base) };
     }
     bit_len_hist_scalar(xs, base)
-}
-
-/// [`bit_len_hist`] 64 values at a time: their bit lengths taken eight at a time
-/// (a count of leading zeros), narrowed to bytes and gathered in one register,
-/// then each length among them counted with one compare of the 64 bytes. One by
-/// one, every value costs a count of leading zeros and a load, add and store to
-/// its table, and the tables are cleared and summed each call.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512cd,avx512bw,popcnt")]
-fn bit_len_hist_avx512<T: Bits64>(xs: &[T], base: u64) -> LenHist {
-    use std::arch::x86_64::{
-        __m512i, _mm_cvtsi128_si64, _mm512_cmpeq_epi8_mask, _mm512_cvtepi64_epi8,
-        _mm512_loadu_epi64, _mm512_lzcnt_epi64, _mm512_mask_loadu_epi64, _mm512_or_si512,
-        _mm512_reduce_or_epi64, _mm512_set1_epi8, _mm512_set1_epi64, _mm512_setzero_si512,
-        _mm512_sllv_epi64, _mm512_sub_epi64,
-    };
-    const { assert!(size_of::<T>() == 8) };
-    let (base_v, one) = (_mm512_set1_epi64(base as i64), _mm512_set1_epi64(1));
-    let mut counts = [0u32; 65];
-    let mut any = 0u64;
-    for piece in xs.chunks(64) {
-        // The lengths a byte each, 0xFF (no length) where the piece has no value;
-        // bit `b` of `present` set where some length is `b` (64 shifts out).
-        let mut packed = [u64::MAX; 8];
-        let (mut union, mut present) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-        let mut add = |offsets: __m512i| -> u64 {
-            union = _mm512_or_si512(union, offsets);
-            let len = _mm512_sub_epi64(_mm512_set1_epi64(64), _mm512_lzcnt_epi64(offsets));
-            present = _mm512_or_si512(present, _mm512_sllv_epi64(one, len));
-            _mm_cvtsi128_si64(_mm512_cvtepi64_epi8(len)) as u64
-        };
-        let mut blocks = piece.chunks_exact(8);
-        let mut slots = packed.iter_mut();
-        // Blocks first: a slot is taken only for a block.
-        for (block, slot) in (&mut blocks).zip(&mut slots) {
-            // SAFETY: `block` holds eight 8-byte integers, the 64 bytes read.
-            let v = unsafe { _mm512_loadu_epi64(block.as_ptr().cast::<i64>()) };
-            *slot = add(_mm512_sub_epi64(v, base_v));
-        }
-        let rest = blocks.remainder();
-        if let Some(slot) = slots.next()
-            && !rest.is_empty()
-        {
-            // SAFETY: the mask selects the `rest.len()` integers `rest` holds;
-            // masked-off lanes are not read (they take `base`: offset zero).
-            let v = unsafe {
-                _mm512_mask_loadu_epi64(
-                    base_v,
-                    (1u8 << rest.len()) - 1,
-                    rest.as_ptr().cast::<i64>(),
-                )
-            };
-            *slot = add(_mm512_sub_epi64(v, base_v)) | u64::MAX << (8 * rest.len());
-        }
-        // SAFETY: `packed` is eight u64, the 64 bytes read.
-        let bytes = unsafe { _mm512_loadu_epi64(packed.as_ptr().cast::<i64>()) };
-        let union = _mm512_reduce_or_epi64(union) as u64;
-        any |= union;
-        let mut count = |len: u32| {
-            let equal = _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(len as i8));
-            if let Some(c) = counts.get_mut(len as usize) {
-                *c += equal.count_ones();
-            }
-        };
-        let mut present = _mm512_reduce_or_epi64(present) as u64;
-        while present != 0 {
-            count(present.trailing_zeros());
-            present &= present - 1;
-        }
-        if bit_len(union) == 64 {
-            count(64);
-        }
-    }
-    LenHist {
-        counts,
-        top: bit_len(any),
-    }
 }
 
 /// [`bit_len_hist`] one value at a time, counted in four tables, one per lane of
@@ -1478,85 +1389,12 @@ fn for_each_residual(xs: &[i64], predictor: Predictor, mut f: impl FnMut(i64)) {
 /// it, else one by one ([`extremes_scalar`]). Both give the same answer.
 fn extremes(residuals: &[i64]) -> (i64, i64, [i64; 3]) {
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
+    if crate::simd::has_avx512() {
         // SAFETY: the CPU has the features the function is compiled for,
         // detected just above.
-        return unsafe { extremes_avx512(residuals) };
+        return unsafe { crate::simd::extremes(residuals) };
     }
     extremes_scalar(residuals)
-}
-
-/// The extremes in eight lanes of one AVX-512 register each: every lane tracks
-/// its own smallest pair and largest triple with minima and maxima (seven
-/// instructions for eight residuals, no branch), then the lanes are folded into
-/// each other. One by one ([`extremes_scalar`]), a new extreme costs a branch and
-/// seven conditional moves, and a wandering level (a random walk) sets many.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn extremes_avx512(residuals: &[i64]) -> (i64, i64, [i64; 3]) {
-    use std::arch::x86_64::{
-        __m512i, _mm_cvtsi128_si64, _mm512_castsi512_si128, _mm512_loadu_epi64,
-        _mm512_mask_loadu_epi64, _mm512_max_epi64, _mm512_min_epi64, _mm512_permutex_epi64,
-        _mm512_set1_epi64, _mm512_shuffle_i64x2,
-    };
-    // Smallest pair `[s0, s1]` and largest triple `[h0, h1, h2]`, lane by lane.
-    type Lanes = ([__m512i; 2], [__m512i; 3]);
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn add_low([s0, s1]: &mut [__m512i; 2], r: __m512i) {
-        *s1 = _mm512_min_epi64(*s1, _mm512_max_epi64(*s0, r));
-        *s0 = _mm512_min_epi64(*s0, r);
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn add_high([h0, h1, h2]: &mut [__m512i; 3], r: __m512i) {
-        let below0 = _mm512_min_epi64(*h0, r);
-        *h0 = _mm512_max_epi64(*h0, r);
-        let below1 = _mm512_min_epi64(*h1, below0);
-        *h1 = _mm512_max_epi64(*h1, below0);
-        *h2 = _mm512_max_epi64(*h2, below1);
-    }
-    // Each lane takes in the pair and triple of the lane `swap` puts in its place.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn fold((low, high): &mut Lanes, swap: impl Fn(__m512i) -> __m512i) {
-        let ([s0, s1], [h0, h1, h2]) = (*low, *high);
-        add_low(low, swap(s0));
-        add_low(low, swap(s1));
-        add_high(high, swap(h0));
-        add_high(high, swap(h1));
-        add_high(high, swap(h2));
-    }
-    let (max, min) = (_mm512_set1_epi64(i64::MAX), _mm512_set1_epi64(i64::MIN));
-    let mut lanes: Lanes = ([max; 2], [min; 3]);
-    let mut blocks = residuals.chunks_exact(8);
-    for block in &mut blocks {
-        // SAFETY: `block` holds eight i64, the 64 bytes the load reads.
-        let r = unsafe { _mm512_loadu_epi64(block.as_ptr()) };
-        add_low(&mut lanes.0, r);
-        add_high(&mut lanes.1, r);
-    }
-    let rest = blocks.remainder();
-    if !rest.is_empty() {
-        let mask = (1u8 << rest.len()) - 1;
-        // SAFETY: the mask selects the `rest.len()` i64 `rest` holds; masked-off
-        // lanes are not read (they take `max` or `min`, which add nothing).
-        let (r_low, r_high) = unsafe {
-            (
-                _mm512_mask_loadu_epi64(max, mask, rest.as_ptr()),
-                _mm512_mask_loadu_epi64(min, mask, rest.as_ptr()),
-            )
-        };
-        add_low(&mut lanes.0, r_low);
-        add_high(&mut lanes.1, r_high);
-    }
-    // Lanes four apart, then two, then one: every lane then holds all eight.
-    fold(&mut lanes, |v| _mm512_shuffle_i64x2::<0b0100_1110>(v, v));
-    fold(&mut lanes, |v| _mm512_shuffle_i64x2::<0b1011_0001>(v, v));
-    fold(&mut lanes, |v| _mm512_permutex_epi64::<0b1011_0001>(v));
-    let first = |v: __m512i| _mm_cvtsi128_si64(_mm512_castsi512_si128(v));
-    let ([s0, s1], [h0, h1, h2]) = lanes;
-    (first(s0), first(s1), [first(h0), first(h1), first(h2)])
 }
 
 /// [`extremes`] one residual at a time, for CPUs without AVX-512.

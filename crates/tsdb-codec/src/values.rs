@@ -52,10 +52,10 @@ fn decimal_int(v: f64, e: usize) -> Option<i64> {
 
 /// 1.5 × 2^52: adding it to an f64 below 2^51 in magnitude rounds it to an integer
 /// held in the low bits of the sum's mantissa.
-const ROUNDER: f64 = 6_755_399_441_055_744.0;
+pub(crate) const ROUNDER: f64 = 6_755_399_441_055_744.0;
 
 /// Below this (2^50), `v × p` rounds to an integer with [`ROUNDER`].
-const ROUNDER_RANGE: f64 = 1_125_899_906_842_624.0;
+pub(crate) const ROUNDER_RANGE: f64 = 1_125_899_906_842_624.0;
 
 /// The integer `k` with `k / p == v` bit for bit, if `v × p` rounds to one below
 /// 2^53. This runs once per value when sealing: below 2^50 the rounding is two
@@ -68,16 +68,22 @@ fn decimal_int_at(v: f64, p: f64) -> Option<i64> {
     let s = v * p;
     if s.abs() < ROUNDER_RANGE {
         let y = s + ROUNDER;
-        let k = (y.to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64);
-        return (((y - ROUNDER) / p).to_bits() == v.to_bits()).then_some(k);
+        return (((y - ROUNDER) / p).to_bits() == v.to_bits()).then(|| narrow_int(v, p));
     }
     decimal_int_wide(v, p, s)
 }
 
+/// The integer [`decimal_int_at`] finds for `v` at scale `p` when `v × p` is
+/// below 2^50 in magnitude: read from the bits of `v × p + ROUNDER`.
+#[inline(always)]
+pub(crate) fn narrow_int(v: f64, p: f64) -> i64 {
+    ((v * p + ROUNDER).to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64)
+}
+
 /// How many of `values`, from the first, are exact decimals at scale `p`
 /// ([`decimal_int_at`]), with their integers written to the same places of
-/// `ints`: the first value here, the rest with AVX-512 where the CPU has it, else
-/// one at a time. A column of no decimals (full precision) fails at its first
+/// `ints`: the first value here, the rest eight at a time with AVX-512 where the
+/// CPU has it (`simd::exact_blocks`), else one at a time. A column of no decimals (full precision) fails at its first
 /// value, before any call.
 #[inline(always)]
 fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
@@ -91,10 +97,18 @@ fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
     *slot = k;
     // Values at a large exponent (2^50 and up, taken one at a time) come in runs.
     #[cfg(target_arch = "x86_64")]
-    if (v * p).abs() < ROUNDER_RANGE && crate::pack::has_avx512() {
+    if (v * p).abs() < ROUNDER_RANGE && crate::simd::has_avx512() {
         // SAFETY: the CPU has the features the function is compiled for,
         // detected just above.
-        return 1 + unsafe { exact_prefix_avx512(values, p, ints) };
+        let (done, last) = unsafe { crate::simd::exact_blocks(values, p, ints) };
+        if last {
+            return 1 + done;
+        }
+        let (values, ints) = (
+            values.get(done..).unwrap_or_default(),
+            ints.get_mut(done..).unwrap_or_default(),
+        );
+        return 1 + done + exact_prefix_scalar(values, p, ints);
     }
     1 + exact_prefix_scalar(values, p, ints)
 }
@@ -111,58 +125,6 @@ fn exact_prefix_scalar(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
         done += 1;
     }
     done
-}
-
-/// [`exact_prefix`] eight values at a time (eight divisions in one instruction,
-/// where one at a time each waits its turn at the divider): each lane computes
-/// what [`decimal_int_at`]'s path below 2^50 computes (the same operations, so
-/// the same roundings). A block stops at its first lane that fails; when that
-/// value is 2^50 or more (where only the scalar path decides), it and the rest
-/// are taken one at a time, as is a tail of fewer than eight.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn exact_prefix_avx512(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
-    use std::arch::x86_64::{
-        _CMP_LT_OQ, _mm512_abs_pd, _mm512_add_pd, _mm512_castpd_si512, _mm512_cmp_pd_mask,
-        _mm512_cmpeq_epi64_mask, _mm512_div_pd, _mm512_loadu_pd, _mm512_mask_storeu_epi64,
-        _mm512_mul_pd, _mm512_set1_epi64, _mm512_set1_pd, _mm512_sub_epi64, _mm512_sub_pd,
-    };
-    let (pv, rounder) = (_mm512_set1_pd(p), _mm512_set1_pd(ROUNDER));
-    let (range, rounder_bits) = (
-        _mm512_set1_pd(ROUNDER_RANGE),
-        _mm512_set1_epi64(ROUNDER.to_bits() as i64),
-    );
-    let mut done = 0;
-    for (vs, ks) in values.chunks_exact(8).zip(ints.chunks_exact_mut(8)) {
-        // SAFETY: `vs` holds eight f64, the 64 bytes read.
-        let v = unsafe { _mm512_loadu_pd(vs.as_ptr()) };
-        let s = _mm512_mul_pd(v, pv);
-        // Below 2^50 (false for NaN), as the scalar path tests.
-        let narrow = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(s), range);
-        let y = _mm512_add_pd(s, rounder);
-        let k = _mm512_sub_epi64(_mm512_castpd_si512(y), rounder_bits);
-        let back = _mm512_div_pd(_mm512_sub_pd(y, rounder), pv);
-        let same = _mm512_cmpeq_epi64_mask(_mm512_castpd_si512(back), _mm512_castpd_si512(v));
-        // The lanes before the first that fails.
-        let exact = (narrow & same).trailing_ones();
-        let first = ((1u16 << exact) - 1) as u8;
-        // SAFETY: `ks` holds eight i64; the mask writes only the first `exact`.
-        unsafe { _mm512_mask_storeu_epi64(ks.as_mut_ptr(), first, k) };
-        done += exact as usize;
-        if exact < 8 {
-            if narrow >> exact & 1 == 1 {
-                // Below 2^50 and not exact: the scalar test fails it too.
-                return done;
-            }
-            break;
-        }
-    }
-    // From 2^50 up (values at a large exponent come in runs) and the tail.
-    let (vs, ks) = (
-        values.get(done..).unwrap_or_default(),
-        ints.get_mut(done..).unwrap_or_default(),
-    );
-    done + exact_prefix_scalar(vs, p, ks)
 }
 
 /// [`decimal_int_at`] from 2^50 up (and NaN).
