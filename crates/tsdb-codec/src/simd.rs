@@ -184,9 +184,11 @@ pub(crate) fn bit_len_hist<T: Bits64>(xs: &[T], base: u64) -> LenHist {
 /// divisions in one instruction, where one at a time each waits its turn at the
 /// divider): each lane computes what `values::decimal_int_at`'s path below 2^50
 /// computes (the same operations, so the same roundings). Returns how many of
-/// `values` from the first are exact, with their integers in `ints`, but stops
-/// early, at a value 2^50 or more (where only the scalar path decides), returning
-/// it and the rest to the caller with `false`; `true` when the count is final.
+/// `values` from the first are exact, their integers written to `ints`, and
+/// whether that count is final: `true` when the value after them is below 2^50
+/// and not exact (the scalar test fails it too); `false` when the caller is to
+/// go on one at a time from there (a value from 2^50 up, where only the scalar
+/// path decides, or a tail of fewer than eight).
 #[target_feature(enable = "avx512f")]
 pub(crate) fn exact_blocks(values: &[f64], p: f64, ints: &mut [i64]) -> (usize, bool) {
     let (pv, rounder, range) = (

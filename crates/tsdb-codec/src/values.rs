@@ -83,8 +83,8 @@ pub(crate) fn narrow_int(v: f64, p: f64) -> i64 {
 /// How many of `values`, from the first, are exact decimals at scale `p`
 /// ([`decimal_int_at`]), with their integers written to the same places of
 /// `ints`: the first value here, the rest eight at a time with AVX-512 where the
-/// CPU has it (`simd::exact_blocks`), else one at a time. A column of no decimals (full precision) fails at its first
-/// value, before any call.
+/// CPU has it (`simd::exact_blocks`), else one at a time. A column of no
+/// decimals (full precision) fails at its first value, before any call.
 #[inline(always)]
 fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
     let (Some((slot, ints)), Some((&v, values))) = (ints.split_first_mut(), values.split_first())
