@@ -311,8 +311,17 @@ fn plan_residuals(
             .then(|| divided_median(&chosen.offsets, range, multiplier))
             .flatten()
     };
+    // Packing's factor is the Rice codes' when its base is the smallest residual
+    // and nothing wraps (see [`Factor::Known`]).
+    let factor = || match multiplier {
+        1 => Factor::None,
+        g if best.base == range.0 && (range.1.wrapping_sub(range.0) as u64) < 1 << 63 => {
+            Factor::Known(g)
+        }
+        _ => Factor::Search,
+    };
     if bits >= 2 * residuals.len()
-        && let Some(rice) = rice_plan(&residuals, multiplier > 1, range, median())
+        && let Some(rice) = rice_plan(&residuals, factor(), range, median())
     {
         centres[1] = Some(rice.base).filter(|&b| b != 0);
         if (prefix + rice.bytes)
@@ -643,13 +652,28 @@ fn divided_median(offsets: &[u64], (lo, hi): (i64, i64), multiplier: u64) -> Opt
     Some(lo.wrapping_add((median as u64).wrapping_mul(multiplier) as i64))
 }
 
+/// What [`rice_plan`] knows of the common factor of the residuals.
+#[derive(Clone, Copy)]
+enum Factor {
+    /// There is none above 1 (packing found none): not looked for.
+    None,
+    /// Looked for among the differences from the median.
+    Search,
+    /// The common factor of the differences from the smallest residual, all of
+    /// them below 2^63. The median is one of the residuals, so the differences
+    /// from it have the same common factor: each is the difference of two
+    /// multiples of it, and it divides the one from the smallest, so it divides
+    /// the rest. Below 2^63 the signed differences do not wrap.
+    Known(u64),
+}
+
 /// Codes `residuals` around their median (robust to a reset), with their common
-/// factor divided out when `factor` (packing found one) and the cheapest parameter.
-/// `range`: the smallest and largest residual; `median`: their lower median,
-/// when the caller found it.
+/// factor divided out (see [`Factor`]) and the cheapest parameter. `range`: the
+/// smallest and largest residual; `median`: their lower median, when the caller
+/// found it (one of the residuals).
 fn rice_plan(
     residuals: &[i64],
-    factor: bool,
+    factor: Factor,
     range: (i64, i64),
     median: Option<i64>,
 ) -> Option<RicePlan> {
@@ -658,17 +682,18 @@ fn rice_plan(
         Some(median) => median,
         None => lower_median(residuals, range)?,
     };
-    // The factor must divide every signed difference exactly: computed here, not
-    // taken from packing (whose offsets wrap around below its base).
-    let multiplier = if factor {
-        common_factor(
+    // The factor must divide every signed difference exactly: computed here
+    // unless known, not taken from packing (whose offsets wrap around below its
+    // base).
+    let multiplier = match factor {
+        Factor::None => 1,
+        Factor::Known(g) => g,
+        Factor::Search => common_factor(
             residuals
                 .iter()
                 .map(|&r| r.wrapping_sub(base).unsigned_abs()),
         )
-        .max(1)
-    } else {
-        1
+        .max(1),
     };
     let values: Scratch<u64> = if multiplier == 1 {
         residuals
@@ -2852,6 +2877,56 @@ mod tests {
             }
         }
 
+        /// Rice codes given packing's common factor are those that look for
+        /// it among the differences from the median: multiples of a factor
+        /// above the smallest residual, spanning less than 2^63.
+        #[test]
+        fn a_known_factor_is_the_one_searched_for(
+            steps in proptest::collection::vec(0u64..5_000, 2..200),
+            multiplier in 2u64..1 << 20,
+            lo in i64::MIN..i64::MAX - (1 << 33),
+        ) {
+            let xs: Vec<i64> = steps
+                .iter()
+                .map(|&s| lo + (s * multiplier) as i64)
+                .collect();
+            let range = range_of(&xs);
+            let offsets = xs.iter().map(|&x| x.wrapping_sub(range.0) as u64);
+            let g = common_factor(offsets);
+            proptest::prop_assume!(g > 1);
+            let plan = |factor| {
+                rice_plan(&xs, factor, range, None).map(|r| (r.base, r.multiplier, r.k, r.values.to_vec(), r.bytes))
+            };
+            proptest::prop_assert_eq!(plan(Factor::Known(g)), plan(Factor::Search));
+        }
+
+        /// A counter reset far below a level of multiples of an odd factor, at
+        /// a distance that makes its wrapped offset a multiple too: packing
+        /// finds the factor around its base above the reset, but the
+        /// differences from the median do not share it, so the Rice codes look
+        /// for their own (see [`Factor::Known`]; packing's would round-trip too,
+        /// through the modular inverse, but it is not what a search finds, and
+        /// the bytes would change). Every plan round-trips.
+        #[test]
+        fn a_factor_found_past_a_reset_is_not_the_rice_codes(
+            half_factor in 1u64..500,
+            level in -(1i64 << 40)..1 << 40,
+            ks in proptest::collection::vec([-6i64..=6, -6..=6, -6..=6, -6..=6], 60..150),
+            t in 1u64..1000,
+        ) {
+            let g = 2 * half_factor + 1;
+            // d ≡ 2^64 (mod g): the reset's offset from the level wraps to a multiple.
+            let d = (u64::MAX % g + 1) % g + g * (256 + t);
+            let mut xs = vec![level - d as i64];
+            // Bell-shaped multiples (sums of four), which Rice codes take.
+            xs.extend(ks.iter().map(|k| level + k.iter().sum::<i64>() * g as i64));
+            round_trip(&xs);
+            let p = plan(&xs, Predictor::None);
+            if let Coding::Rice(_) = p.coding {
+                proptest::prop_assert!(!p.multiplier.is_multiple_of(g), "Rice codes took packing's factor {g}");
+            }
+        }
+
         #[test]
         fn four_lowest_match_sorting(
             wide in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..60),
@@ -2969,7 +3044,7 @@ mod tests {
         let packed = plan(xs, p);
         let mut residuals = Vec::new();
         for_each_residual(xs, p, |r| residuals.push(r));
-        let Some(rice) = rice_plan(&residuals, true, range_of(&residuals), None) else {
+        let Some(rice) = rice_plan(&residuals, Factor::Search, range_of(&residuals), None) else {
             return packed; // no residual slots
         };
         Plan {
@@ -3209,7 +3284,7 @@ mod tests {
                 })
                 .collect();
             for p in Predictor::ALL {
-                let rice = rice_plan(&xs, true, range_of(&xs), None).unwrap();
+                let rice = rice_plan(&xs, Factor::Search, range_of(&xs), None).unwrap();
                 let mut plan = plan(&xs, p);
                 if p == Predictor::None {
                     // Force the Rice coding to cover it whatever is smaller.
