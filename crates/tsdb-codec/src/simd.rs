@@ -25,7 +25,7 @@ use std::arch::x86_64::{
 };
 
 use crate::pack::{Bits64, LenHist, bit_len};
-use crate::values::{ROUNDER, ROUNDER_RANGE, narrow_int};
+use crate::values::{ROUNDER, ROUNDER_RANGE, exact_prefix_scalar, narrow_int};
 
 /// Whether this CPU runs the kernels: AVX-512 F, CD (a count of leading zeros of
 /// eight words), BW (a compare of 64 bytes) and a population count. Detected
@@ -183,14 +183,12 @@ pub(crate) fn bit_len_hist<T: Bits64>(xs: &[T], base: u64) -> LenHist {
 /// `values::exact_prefix` past its first value, eight values at a time (eight
 /// divisions in one instruction, where one at a time each waits its turn at the
 /// divider): each lane computes what `values::decimal_int_at`'s path below 2^50
-/// computes (the same operations, so the same roundings). Returns how many of
-/// `values` from the first are exact, their integers written to `ints`, and
-/// whether that count is final: `true` when the value after them is below 2^50
-/// and not exact (the scalar test fails it too); `false` when the caller is to
-/// go on one at a time from there (a value from 2^50 up, where only the scalar
-/// path decides, or a tail of fewer than eight).
+/// computes (the same operations, so the same roundings). A block stops the run
+/// at its first lane that fails below 2^50 (the scalar test fails it too); from a
+/// value of 2^50 or more (where only the scalar path decides) and for a tail of
+/// fewer than eight, the run goes on one value at a time.
 #[target_feature(enable = "avx512f")]
-pub(crate) fn exact_blocks(values: &[f64], p: f64, ints: &mut [i64]) -> (usize, bool) {
+pub(crate) fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
     let (pv, rounder, range) = (
         _mm512_set1_pd(p),
         _mm512_set1_pd(ROUNDER),
@@ -216,9 +214,15 @@ pub(crate) fn exact_blocks(values: &[f64], p: f64, ints: &mut [i64]) -> (usize, 
             .for_each(|(k, &v)| *k = narrow_int(v, p));
         done += exact as usize;
         if exact < 8 {
-            // Below 2^50 and not exact: the scalar test fails it too.
-            return (done, narrow >> exact & 1 == 1);
+            if narrow >> exact & 1 == 1 {
+                return done;
+            }
+            break;
         }
     }
-    (done, false)
+    let (values, ints) = (
+        values.get(done..).unwrap_or_default(),
+        ints.get_mut(done..).unwrap_or_default(),
+    );
+    done + exact_prefix_scalar(values, p, ints)
 }

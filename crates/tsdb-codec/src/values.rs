@@ -83,7 +83,7 @@ pub(crate) fn narrow_int(v: f64, p: f64) -> i64 {
 /// How many of `values`, from the first, are exact decimals at scale `p`
 /// ([`decimal_int_at`]), with their integers written to the same places of
 /// `ints`: the first value here, the rest eight at a time with AVX-512 where the
-/// CPU has it (`simd::exact_blocks`), else one at a time. A column of no
+/// CPU has it (`simd::exact_prefix`), else one at a time. A column of no
 /// decimals (full precision) fails at its first value, before any call.
 #[inline(always)]
 fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
@@ -100,22 +100,14 @@ fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
     if (v * p).abs() < ROUNDER_RANGE && crate::simd::has_avx512() {
         // SAFETY: the CPU has the features the function is compiled for,
         // detected just above.
-        let (done, last) = unsafe { crate::simd::exact_blocks(values, p, ints) };
-        if last {
-            return 1 + done;
-        }
-        let (values, ints) = (
-            values.get(done..).unwrap_or_default(),
-            ints.get_mut(done..).unwrap_or_default(),
-        );
-        return 1 + done + exact_prefix_scalar(values, p, ints);
+        return 1 + unsafe { crate::simd::exact_prefix(values, p, ints) };
     }
     1 + exact_prefix_scalar(values, p, ints)
 }
 
 /// [`exact_prefix`] one value at a time.
 #[inline(always)]
-fn exact_prefix_scalar(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
+pub(crate) fn exact_prefix_scalar(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
     let mut done = 0;
     for (slot, &v) in ints.iter_mut().zip(values) {
         let Some(k) = decimal_int_at(v, p) else {
