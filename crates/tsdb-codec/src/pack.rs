@@ -69,7 +69,7 @@ const MAX_RICE_K: u32 = 63;
 /// A Rice quotient of this many zero bits or more is escaped: the zeros, six bits
 /// of `len − 1`, then the value itself in `len` bits. Bounds a slot's cost for an
 /// outlier (a counter reset) at 16 + 6 + 64 bits instead of a run of zeros.
-const RICE_ESCAPE: u32 = 16;
+pub(crate) const RICE_ESCAPE: u32 = 16;
 
 /// The chunk format version a packed stream is written or read in: each adds
 /// codings, and a reader refuses those of later versions.
@@ -2007,6 +2007,28 @@ fn read_split_rice<W: Word>(
     out: &mut Vec<W>,
     finish: impl Fn(i64) -> W + Copy,
 ) -> Result<()> {
+    read_split_rice_with(r, m, codes, running, out, finish, rice_blocks())
+}
+
+/// Whether this CPU decodes Rice quotients in blocks (`simd::rice_codes`).
+fn rice_blocks() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::simd::has_avx512_rice();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// [`read_split_rice`], the quotients in blocks if `blocks` (where
+/// [`rice_blocks`]) or else one at a time.
+fn read_split_rice_with<W: Word>(
+    r: &mut ByteReader<'_>,
+    m: usize,
+    codes: RiceCodes,
+    running: Option<i64>,
+    out: &mut Vec<W>,
+    finish: impl Fn(i64) -> W + Copy,
+    blocks: bool,
+) -> Result<()> {
     let RiceCodes {
         k,
         base,
@@ -2019,11 +2041,12 @@ fn read_split_rice<W: Word>(
     let slots = out.get_mut(start..).unwrap_or_default();
     let unary = m * k as usize;
     let (mul, x) = (multiplier as i64, running.unwrap_or(0));
+    let codes = (data, unary, k);
     let end = match (running.is_some(), multiplier != 1) {
-        (true, true) => unary_run::<W, true, true>(data, unary, k, slots, base, mul, x, finish),
-        (true, false) => unary_run::<W, true, false>(data, unary, k, slots, base, mul, x, finish),
-        (false, true) => unary_run::<W, false, true>(data, unary, k, slots, base, mul, x, finish),
-        (false, false) => unary_run::<W, false, false>(data, unary, k, slots, base, mul, x, finish),
+        (true, true) => unary_run::<W, true, true>(codes, slots, base, mul, x, finish, blocks),
+        (true, false) => unary_run::<W, true, false>(codes, slots, base, mul, x, finish, blocks),
+        (false, true) => unary_run::<W, false, true>(codes, slots, base, mul, x, finish, blocks),
+        (false, false) => unary_run::<W, false, false>(codes, slots, base, mul, x, finish, blocks),
     }?;
     // `end` counts from `data`, where `r` still is.
     r.take(end.div_ceil(8))?;
@@ -2036,10 +2059,54 @@ fn read_split_rice<W: Word>(
 /// to the running sum of those from `x`. Returns the bit after the last code.
 /// Bits past the end of `data` read as zeros: a stream that needs them is
 /// truncated.
+///
+/// With `blocks` (AVX-512, where [`rice_blocks`]), eight codes at a time
+/// (`simd::rice_codes`) up to each escape, which [`unary_scalar`] takes; else
+/// all of them one at a time. Both give the same.
+fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
+    (data, from_bit, k): (&[u8], usize, u32),
+    slots: &mut [W],
+    base: i64,
+    mul: i64,
+    x: i64,
+    finish: impl Fn(i64) -> W + Copy,
+    blocks: bool,
+) -> Result<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if blocks {
+        let (mut i, mut bit, mut x) = (0usize, from_bit, x);
+        while i < slots.len() {
+            let rest = slots.get_mut(i..).unwrap_or_default();
+            // SAFETY: the CPU has the features the function is compiled for:
+            // `blocks` is only ever true where `rice_blocks` detected them.
+            let (n, b, y) = unsafe {
+                crate::simd::rice_codes::<W, SUM, MUL>(data, bit, k, rest, base, mul, x, finish)
+            };
+            (i, bit, x) = (i + n, b, y);
+            // An escape (or a truncated stream) one code at a time, eight if
+            // the blocks took none: a stream of escapes costs a block's search
+            // every eight codes, not every code.
+            let left = slots.len() - i;
+            if left == 0 {
+                break;
+            }
+            let take = if n == 0 { left.min(8) } else { 1 };
+            let few = slots.get_mut(i..i + take).unwrap_or_default();
+            (bit, x) = unary_scalar::<W, SUM, MUL>(data, bit, k, few, base, mul, x, finish)?;
+            i += take;
+        }
+        return Ok(bit);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = blocks;
+    unary_scalar::<W, SUM, MUL>(data, from_bit, k, slots, base, mul, x, finish).map(|(bit, _)| bit)
+}
+
+/// [`unary_run`] one code at a time; also returns the running sum.
 // Not inlined: on its own, each specialisation keeps its loop in registers.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
+fn unary_scalar<W: Word, const SUM: bool, const MUL: bool>(
     data: &[u8],
     from_bit: usize,
     k: u32,
@@ -2048,7 +2115,7 @@ fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
     mul: i64,
     mut x: i64,
     finish: impl Fn(i64) -> W,
-) -> Result<usize> {
+) -> Result<(usize, i64)> {
     let truncated = || CodecError::Truncated {
         bit: data.len() * 8,
     };
@@ -2089,7 +2156,7 @@ fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
         x = if SUM { x.wrapping_add(r) } else { r };
         *slot = finish(x);
     }
-    Ok((byte * 8).wrapping_add_signed(rel))
+    Ok(((byte * 8).wrapping_add_signed(rel), x))
 }
 
 /// The escaped number whose [`RICE_ESCAPE`] zero bits start at bit `at` (the
@@ -2106,7 +2173,7 @@ fn rice_escape(data: &[u8], at: usize) -> (u64, usize) {
 
 /// The 8 bytes of `data` from `byte` as a little-endian word, zeros past the end.
 #[inline(always)]
-fn word_at(data: &[u8], byte: usize) -> u64 {
+pub(crate) fn word_at(data: &[u8], byte: usize) -> u64 {
     match data.get(byte..byte.saturating_add(8)) {
         Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
         _ => load_tail(data, byte) as u64,
@@ -3167,18 +3234,26 @@ mod tests {
         let mut got = Vec::new();
         let v2 =
             read_rice(data, m, k, base, multiplier, running, &mut got, |x| x).map(|n| (got, n));
-        let mut got = Vec::new();
-        let mut r = ByteReader::new(data);
-        let v3 = read_split_rice(&mut r, m, codes, running, &mut got, |x| x)
-            .map(|()| (got, r.position()));
-        let cases = [(Format::V2, v2), (Format::V3, v3)];
-        for (format, got) in cases {
+        // v3 as this CPU reads it (in blocks where it can), and one code at a
+        // time as CPUs without AVX-512 do.
+        let v3 = |blocks| {
+            let mut got = Vec::new();
+            let mut r = ByteReader::new(data);
+            read_split_rice_with(&mut r, m, codes, running, &mut got, |x| x, blocks)
+                .map(|()| (got, r.position()))
+        };
+        let cases = [
+            ("v2", Format::V2, v2),
+            ("v3", Format::V3, v3(rice_blocks())),
+            ("v3 one at a time", Format::V3, v3(false)),
+        ];
+        for (label, format, got) in cases {
             match (read_rice_bitwise(data, m, codes, running, format), got) {
                 (Ok(want), Ok(got)) if want == got => {}
                 (Err(_), Err(_)) => {}
                 (want, got) => {
                     return Err(format!(
-                        "{format:?}, {} bytes, m {m}, k {k}: {:?} vs {:?}",
+                        "{label}, {} bytes, m {m}, k {k}: {:?} vs {:?}",
                         data.len(),
                         want.map(|w| w.1),
                         got.map(|g| g.1)
