@@ -1793,7 +1793,8 @@ fn read_with<W: Word>(
     }
     let m = n - hl.min(n) + usize::from(predictor == Predictor::Linear && n > 1);
     let start = out.len();
-    out.reserve(n);
+    // With room for a block past the end (`repeat_blocks`).
+    out.reserve(n + 8);
     for &h in header.iter().take(hl.min(1)) {
         out.push(finish(h));
     }
@@ -2259,9 +2260,23 @@ pub(crate) fn line_at(first: i64, step: i64, k: usize) -> Option<i64> {
     i64::try_from(i128::from(first) + i128::from(step) * k as i128).ok()
 }
 
-/// Appends `m` values `first`, `first + step`, … (wrapping), four lanes a step
-/// apart advanced together, written in place.
+/// Appends `m` values `first`, `first + step`, … (wrapping): eight lanes of one
+/// register at a time with AVX-512 where the CPU has it (`simd::push_line`, a
+/// store per eight), else [`push_line_scalar`]. Both give the same.
 pub(crate) fn push_line<W: Word>(out: &mut Vec<W>, first: i64, step: i64, m: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() {
+        // SAFETY: the CPU has the features the function is compiled for,
+        // detected just above.
+        unsafe { crate::simd::push_line(out, first, step, m) };
+        return;
+    }
+    push_line_scalar(out, first, step, m);
+}
+
+/// [`push_line`] with four lanes a step apart advanced together, written in
+/// place.
+fn push_line_scalar<W: Word>(out: &mut Vec<W>, first: i64, step: i64, m: usize) {
     // Appended four at a time, not zero-filled first and then overwritten: the
     // fill's stores cost about as much as the line's.
     out.reserve(m);
@@ -2434,21 +2449,36 @@ fn push_levels<W: Word>(
     finish: impl Fn(i64) -> W + Copy,
 ) -> bool {
     let (mut x, mut v) = (first, finish(first));
-    let mut done = 0usize;
+    // Each exception starts a run of its value, to the next one's slot.
+    let mut run = 0usize;
     if let Some(exceptions) = exceptions {
         let valid = exceptions.for_each(|at, add| {
-            out.extend(std::iter::repeat_n(v, at.saturating_sub(done)));
+            repeat_blocks(out, v, at.saturating_sub(run));
             x = x.wrapping_add(add as i64);
             v = finish(x);
-            out.push(v);
-            done = at + 1;
+            run = at;
         });
         if !valid {
             return false;
         }
     }
-    out.extend(std::iter::repeat_n(v, m.saturating_sub(done)));
+    repeat_blocks(out, v, m.saturating_sub(run));
     true
+}
+
+/// Appends `count` copies of `v` to `out` eight at a time, the last eight cut
+/// back to `count`: a run costs a round per eight, where a loop per copy ended
+/// at a different count each run and mispredicted its end. Past its capacity,
+/// `out` grows as any `Vec`.
+#[inline(always)]
+fn repeat_blocks<W: Copy>(out: &mut Vec<W>, v: W, count: usize) {
+    let end = out.len() + count;
+    // Runs are mostly shorter than a block: the first is written untested.
+    out.extend_from_slice(&[v; 8]);
+    while out.len() < end {
+        out.extend_from_slice(&[v; 8]);
+    }
+    out.truncate(end);
 }
 
 /// Turns `out[start..]` — the first header value (already finished), then one
@@ -2864,6 +2894,30 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Both versions of a line append `first + i × step` (wrapping) after
+        /// what the output held, over any length (whole blocks of eight and of
+        /// four, and tails) and any step.
+        #[test]
+        fn lines_match_one_value_at_a_time(
+            first in proptest::prelude::any::<i64>(),
+            step in proptest::prop_oneof![-3i64..3, proptest::prelude::any::<i64>()],
+            m in 0usize..70,
+            held in 0usize..3,
+        ) {
+            let before: Vec<i64> = (0..held as i64).collect();
+            let mut want = before.clone();
+            want.extend((0..m as i64).map(|i| first.wrapping_add(step.wrapping_mul(i))));
+            let (mut dispatched, mut scalar) = (before.clone(), before);
+            push_line(&mut dispatched, first, step, m);
+            push_line_scalar(&mut scalar, first, step, m);
+            proptest::prop_assert_eq!(&dispatched, &want);
+            proptest::prop_assert_eq!(&scalar, &want);
+            let mut floats: Vec<f64> = Vec::new();
+            push_line(&mut floats, first, step, m);
+            let bits: Vec<i64> = floats.iter().map(|f| f.to_bits() as i64).collect();
+            proptest::prop_assert_eq!(&bits, want.get(held..).unwrap_or_default());
+        }
+
         #[test]
         fn lower_median_matches_sorting(
             xs in proptest::collection::vec(-3i64..3, 0..200),

@@ -1,12 +1,13 @@
 //! AVX-512 versions of three loops that sealing runs over every value of a
 //! column (the extremes of each predictor's residuals, the histograms of bit
-//! lengths, and the check that values are exact decimals) and of one that
-//! decoding runs over every Rice code (the quotients and what they make).
+//! lengths, and the check that values are exact decimals) and of two that
+//! decoding runs (over every Rice code: the quotients and what they make; and
+//! over a line of regular timestamps).
 //!
 //! Each is chosen at run time, where [`has_avx512`] (or [`has_avx512_rice`])
 //! finds the features, by the function that owns its scalar version
 //! (`pack::extremes`, `pack::bit_len_hist`, `values::exact_prefix`,
-//! `pack::unary_run`); the two give the same results (proptested against one
+//! `pack::unary_run`, `pack::push_line`); the two give the same results (proptested against one
 //! reference), so the bytes sealed and the samples decoded do not depend on the
 //! CPU. The builds stay baseline x86-64: a binary runs on any x86-64 machine and
 //! takes these paths where it can.
@@ -405,4 +406,22 @@ pub(crate) fn rice_codes<W: Word, const SUM: bool, const MUL: bool>(
         }
     }
     (done, bit, x)
+}
+
+/// `pack::push_line` eight lanes at a time: one store per eight values, where
+/// the baseline's four lanes live in four registers and take four stores.
+#[target_feature(enable = "avx512f")]
+pub(crate) fn push_line<W: Word>(out: &mut Vec<W>, first: i64, step: i64, m: usize) {
+    out.reserve(m);
+    let mut lanes = i64x8(std::array::from_fn(|i| {
+        first.wrapping_add(step.wrapping_mul(i as i64))
+    }));
+    let step8 = _mm512_set1_epi64(step.wrapping_mul(8));
+    for _ in 0..m / 8 {
+        let xs: [i64; 8] = bytemuck::cast(lanes);
+        out.extend_from_slice(&xs.map(W::from_i64));
+        lanes = _mm512_add_epi64(lanes, step8);
+    }
+    let xs: [i64; 8] = bytemuck::cast(lanes);
+    out.extend(xs.into_iter().take(m % 8).map(W::from_i64));
 }
