@@ -1841,9 +1841,9 @@ fn read_with<W: Word>(
                     multiplier,
                 };
                 if fused {
-                    read_split_rice(r, m, codes, running, out, finish)?;
+                    read_split_rice(r, m, codes, running, out, finish, rice_blocks())?;
                 } else {
-                    read_split_rice(r, m, codes, None, out, W::from_i64)?;
+                    read_split_rice(r, m, codes, None, out, W::from_i64, rice_blocks())?;
                 }
             } else {
                 let used = if fused {
@@ -1990,6 +1990,14 @@ struct RiceCodes {
     multiplier: u64,
 }
 
+/// Whether this CPU decodes Rice quotients in blocks (`simd::rice_codes`).
+fn rice_blocks() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::simd::has_avx512_rice();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
 /// Decodes the `m` codes of a format v3 Rice stream (laid out as [`write_rice`]
 /// writes it) from `r`, positioned after the parameter byte, base and multiplier,
 /// into slots `finish(residual)`, or with `running = Some(x)` the running sums
@@ -1999,29 +2007,9 @@ struct RiceCodes {
 /// the quotients, from the positions of the set bits of the unary words (a count
 /// of trailing zeros and a clear of the lowest set bit per code: no chain of
 /// shifts and reloads from one code's length to the next code), each joined to
-/// its low bits and turned into its residual in the same step.
+/// its low bits and turned into its residual in the same step: in blocks if
+/// `blocks` (where [`rice_blocks`]), else one at a time.
 fn read_split_rice<W: Word>(
-    r: &mut ByteReader<'_>,
-    m: usize,
-    codes: RiceCodes,
-    running: Option<i64>,
-    out: &mut Vec<W>,
-    finish: impl Fn(i64) -> W + Copy,
-) -> Result<()> {
-    read_split_rice_with(r, m, codes, running, out, finish, rice_blocks())
-}
-
-/// Whether this CPU decodes Rice quotients in blocks (`simd::rice_codes`).
-fn rice_blocks() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return crate::simd::has_avx512_rice();
-    #[cfg(not(target_arch = "x86_64"))]
-    return false;
-}
-
-/// [`read_split_rice`], the quotients in blocks if `blocks` (where
-/// [`rice_blocks`]) or else one at a time.
-fn read_split_rice_with<W: Word>(
     r: &mut ByteReader<'_>,
     m: usize,
     codes: RiceCodes,
@@ -2042,12 +2030,12 @@ fn read_split_rice_with<W: Word>(
     let slots = out.get_mut(start..).unwrap_or_default();
     let unary = m * k as usize;
     let (mul, x) = (multiplier as i64, running.unwrap_or(0));
-    let codes = (data, unary, k);
+    let q = Quotients { data, k, base, mul };
     let end = match (running.is_some(), multiplier != 1) {
-        (true, true) => unary_run::<W, true, true>(codes, slots, base, mul, x, finish, blocks),
-        (true, false) => unary_run::<W, true, false>(codes, slots, base, mul, x, finish, blocks),
-        (false, true) => unary_run::<W, false, true>(codes, slots, base, mul, x, finish, blocks),
-        (false, false) => unary_run::<W, false, false>(codes, slots, base, mul, x, finish, blocks),
+        (true, true) => unary_run::<W, true, true>(q, unary, slots, x, finish, blocks),
+        (true, false) => unary_run::<W, true, false>(q, unary, slots, x, finish, blocks),
+        (false, true) => unary_run::<W, false, true>(q, unary, slots, x, finish, blocks),
+        (false, false) => unary_run::<W, false, false>(q, unary, slots, x, finish, blocks),
     }?;
     // `end` counts from `data`, where `r` still is.
     r.take(end.div_ceil(8))?;
@@ -2065,10 +2053,9 @@ fn read_split_rice_with<W: Word>(
 /// (`simd::rice_codes`) up to each escape, which [`unary_scalar`] takes; else
 /// all of them one at a time. Both give the same.
 fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
-    (data, from_bit, k): (&[u8], usize, u32),
+    q: Quotients<'_>,
+    from_bit: usize,
     slots: &mut [W],
-    base: i64,
-    mul: i64,
     x: i64,
     finish: impl Fn(i64) -> W + Copy,
     blocks: bool,
@@ -2080,9 +2067,8 @@ fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
             let rest = slots.get_mut(i..).unwrap_or_default();
             // SAFETY: the CPU has the features the function is compiled for:
             // `blocks` is only ever true where `rice_blocks` detected them.
-            let (n, b, y) = unsafe {
-                crate::simd::rice_codes::<W, SUM, MUL>(data, bit, k, rest, base, mul, x, finish)
-            };
+            let (n, b, y) =
+                unsafe { crate::simd::rice_codes::<W, SUM, MUL>(q, bit, rest, x, finish) };
             (i, bit, x) = (i + n, b, y);
             // An escape (or a truncated stream) one code at a time, eight if
             // the blocks took none: a stream of escapes costs a block's search
@@ -2093,27 +2079,34 @@ fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
             }
             let take = if n == 0 { left.min(8) } else { 1 };
             let few = slots.get_mut(i..i + take).unwrap_or_default();
-            (bit, x) = unary_scalar::<W, SUM, MUL>(data, bit, k, few, base, mul, x, finish)?;
+            (bit, x) = unary_scalar::<W, SUM, MUL>(q, bit, few, x, finish)?;
             i += take;
         }
         return Ok(bit);
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = blocks;
-    unary_scalar::<W, SUM, MUL>(data, from_bit, k, slots, base, mul, x, finish).map(|(bit, _)| bit)
+    unary_scalar::<W, SUM, MUL>(q, from_bit, slots, x, finish).map(|(bit, _)| bit)
+}
+
+/// A Rice stream's unary quotients (`data`, read from a bit the caller gives)
+/// and how each code `v`, its quotient joined to its `k` low bits, maps to a
+/// residual: `base + unzigzag(v) × mul`.
+#[derive(Clone, Copy)]
+pub(crate) struct Quotients<'a> {
+    pub(crate) data: &'a [u8],
+    pub(crate) k: u32,
+    pub(crate) base: i64,
+    pub(crate) mul: i64,
 }
 
 /// [`unary_run`] one code at a time; also returns the running sum.
 // Not inlined: on its own, each specialisation keeps its loop in registers.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn unary_scalar<W: Word, const SUM: bool, const MUL: bool>(
-    data: &[u8],
+    Quotients { data, k, base, mul }: Quotients<'_>,
     from_bit: usize,
-    k: u32,
     slots: &mut [W],
-    base: i64,
-    mul: i64,
     mut x: i64,
     finish: impl Fn(i64) -> W,
 ) -> Result<(usize, i64)> {
@@ -3293,7 +3286,7 @@ mod tests {
         let v3 = |blocks| {
             let mut got = Vec::new();
             let mut r = ByteReader::new(data);
-            read_split_rice_with(&mut r, m, codes, running, &mut got, |x| x, blocks)
+            read_split_rice(&mut r, m, codes, running, &mut got, |x| x, blocks)
                 .map(|()| (got, r.position()))
         };
         let cases = [

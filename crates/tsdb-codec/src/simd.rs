@@ -31,7 +31,7 @@ use std::arch::x86_64::{
     _mm512_sub_pd, _mm512_xor_si512,
 };
 
-use crate::pack::{Bits64, LenHist, RICE_ESCAPE, Word, bit_len, word_at};
+use crate::pack::{Bits64, LenHist, Quotients, RICE_ESCAPE, Word, bit_len, word_at};
 use crate::values::{ROUNDER, ROUNDER_RANGE, exact_prefix_scalar, narrow_int};
 
 /// Whether this CPU runs the kernels: AVX-512 F, CD (a count of leading zeros of
@@ -261,14 +261,10 @@ const RICE_BLOCK: usize = 64;
 /// on from there. Returns how many codes it decoded, the bit after them and the
 /// running sum `x`.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi2,popcnt")]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn rice_codes<W: Word, const SUM: bool, const MUL: bool>(
-    data: &[u8],
+    Quotients { data, k, base, mul }: Quotients<'_>,
     from_bit: usize,
-    k: u32,
     slots: &mut [W],
-    base: i64,
-    mul: i64,
     mut x: i64,
     finish: impl Fn(i64) -> W,
 ) -> (usize, usize, i64) {
