@@ -818,8 +818,8 @@ impl<'a> ChunkRef<'a> {
             .get(h.ts_start as usize..h.val_start as usize)
             .unwrap_or_default();
         let val_bytes = self.bytes.get(h.val_start as usize..).unwrap_or_default();
-        ts.reserve(n);
-        vs.reserve(n);
+        ts.reserve(n + pack::DECODE_SLACK);
+        vs.reserve(n + pack::DECODE_SLACK);
         if h.ts_enc == TimestampEncoding::Regular {
             decode_regular(ts_bytes, n, h, ts)?;
         } else {

@@ -1793,8 +1793,7 @@ fn read_with<W: Word>(
     }
     let m = n - hl.min(n) + usize::from(predictor == Predictor::Linear && n > 1);
     let start = out.len();
-    // With room for a block past the end (`repeat_blocks`).
-    out.reserve(n + 8);
+    out.reserve(n + DECODE_SLACK);
     for &h in header.iter().take(hl.min(1)) {
         out.push(finish(h));
     }
@@ -2459,6 +2458,11 @@ fn push_levels<W: Word>(
     true
 }
 
+/// Room the decoders want past a column's last value: [`repeat_blocks`] writes
+/// up to a block past the end before cutting back. A caller that reserves it
+/// with the column spares the decoder a reallocation.
+pub(crate) const DECODE_SLACK: usize = 8;
+
 /// Appends `count` copies of `v` to `out` eight at a time, the last eight cut
 /// back to `count`: a run costs a round per eight, where a loop per copy ended
 /// at a different count each run and mispredicted its end. Past its capacity,
@@ -2467,9 +2471,9 @@ fn push_levels<W: Word>(
 fn repeat_blocks<W: Copy>(out: &mut Vec<W>, v: W, count: usize) {
     let end = out.len() + count;
     // Runs are mostly shorter than a block: the first is written untested.
-    out.extend_from_slice(&[v; 8]);
+    out.extend_from_slice(&[v; DECODE_SLACK]);
     while out.len() < end {
-        out.extend_from_slice(&[v; 8]);
+        out.extend_from_slice(&[v; DECODE_SLACK]);
     }
     out.truncate(end);
 }

@@ -7,9 +7,9 @@
 //! Each is chosen at run time, where [`has_avx512`] (or [`has_avx512_rice`])
 //! finds the features, by the function that owns its scalar version
 //! (`pack::extremes`, `pack::bit_len_hist`, `values::exact_prefix`,
-//! `pack::unary_run`, `pack::push_line`); the two give the same results (proptested against one
-//! reference), so the bytes sealed and the samples decoded do not depend on the
-//! CPU. The builds stay baseline x86-64: a binary runs on any x86-64 machine and
+//! `pack::unary_run`, `pack::push_line`); the two give the same results
+//! (proptested against one reference), so the bytes sealed and the samples
+//! decoded do not depend on the CPU. The builds stay baseline x86-64: a binary runs on any x86-64 machine and
 //! takes these paths where it can.
 //!
 //! The kernels take registers from arrays (`_mm512_set_*`) and give them back
