@@ -2003,11 +2003,11 @@ fn rice_blocks() -> bool {
 /// `finish(x + Σ residuals)` (the delta predictor undone in the same pass).
 ///
 /// Two passes over the slots: the low bits unpacked as any packed stream; then
-/// the quotients, from the positions of the set bits of the unary words (a count
-/// of trailing zeros and a clear of the lowest set bit per code: no chain of
-/// shifts and reloads from one code's length to the next code), each joined to
-/// its low bits and turned into its residual in the same step: in blocks if
-/// `blocks` (where [`rice_blocks`]), else one at a time.
+/// the quotients, from the positions of the set bits of the unary words, each
+/// joined to its low bits and turned into its residual in the same step: in
+/// blocks if `blocks` (where [`rice_blocks`]), else one at a time (a count of
+/// trailing zeros and a clear of the lowest set bit per code: no chain of shifts
+/// and reloads from one code's length to the next code).
 fn read_split_rice<W: Word>(
     r: &mut ByteReader<'_>,
     m: usize,
@@ -2069,14 +2069,15 @@ fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
             let (n, b, y) =
                 unsafe { crate::simd::rice_codes::<W, SUM, MUL>(q, bit, rest, x, finish) };
             (i, bit, x) = (i + n, b, y);
-            // An escape (or a truncated stream) one code at a time, eight if
-            // the blocks took none: a stream of escapes costs a block's search
-            // every eight codes, not every code.
+            // An escape (or a run of zeros, or the end) one code at a time;
+            // eight if the blocks took fewer than eight, so escapes among a
+            // few codes each (crafted, or a noisy stream) cost a block's search
+            // every nine codes or more, not every other code.
             let left = slots.len() - i;
             if left == 0 {
                 break;
             }
-            let take = if n == 0 { left.min(8) } else { 1 };
+            let take = if n < 8 { left.min(8) } else { 1 };
             let few = slots.get_mut(i..i + take).unwrap_or_default();
             (bit, x) = unary_scalar::<W, SUM, MUL>(q, bit, few, x, finish)?;
             i += take;

@@ -5,12 +5,12 @@
 //! over a line of regular timestamps).
 //!
 //! Each is chosen at run time, where [`has_avx512`] (or [`has_avx512_rice`])
-//! finds the features, by the function that owns its scalar version
-//! (`pack::extremes`, `pack::bit_len_hist`, `values::exact_prefix`,
-//! `pack::unary_run`, `pack::push_line`); the two give the same results
+//! finds the features, beside its scalar version (`pack::extremes`,
+//! `pack::bit_len_hist`, `values::exact_prefix`, `pack::unary_run` through
+//! `pack::rice_blocks`, `pack::push_line`); the two give the same results
 //! (proptested against one reference), so the bytes sealed and the samples
-//! decoded do not depend on the CPU. The builds stay baseline x86-64: a binary runs on any x86-64 machine and
-//! takes these paths where it can.
+//! decoded do not depend on the CPU. The builds stay baseline x86-64: a binary
+//! runs on any x86-64 machine and takes these paths where it can.
 //!
 //! The kernels take registers from arrays (`_mm512_set_*`) and give them back
 //! as arrays (`bytemuck::cast`), never through pointers, so they hold no
@@ -257,9 +257,9 @@ const RICE_BLOCK: usize = 64;
 ///
 /// Takes the codes from `slots[0]` on, the unary stream at bit `from_bit`, and
 /// stops at the first escape (a quotient of [`RICE_ESCAPE`] zeros or more) or
-/// where positions run out (a truncated stream): the caller's scalar loop goes
-/// on from there. Returns how many codes it decoded, the bit after them and the
-/// running sum `x`.
+/// where positions run out (a long run of zeros, or the end of the stream): the
+/// caller's scalar loop goes on from there. Returns how many codes it decoded,
+/// the bit after them and, with `SUM`, the running sum `x` (else `x` as given).
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi2,popcnt")]
 pub(crate) fn rice_codes<W: Word, const SUM: bool, const MUL: bool>(
     Quotients { data, k, base, mul }: Quotients<'_>,
@@ -286,7 +286,7 @@ pub(crate) fn rice_codes<W: Word, const SUM: bool, const MUL: bool>(
         0x0706_0504_0302_0100,
     );
     // `pos[0]` is the bit before the block's first code (the one that ended the
-    // code before); `pos[i + 1]` the one that ends code `i`. A word adds up to 64
+    // code before, or the last low bit); `pos[i + 1]` the one that ends code `i`. A word adds up to 64
     // positions past the `RICE_BLOCK` + 1 sought, written eight at a time.
     let mut pos = [0i64; RICE_BLOCK + 1 + 64];
     let (mut done, mut bit) = (0usize, from_bit);
