@@ -2048,7 +2048,7 @@ fn read_split_rice<W: Word>(
 /// Bits past the end of `data` read as zeros: a stream that needs them is
 /// truncated.
 ///
-/// With `blocks` (AVX-512, where [`rice_blocks`]), eight codes at a time
+/// With `blocks` (and AVX-512: see [`rice_blocks`]), eight codes at a time
 /// (`simd::rice_codes`) up to each escape, which [`unary_scalar`] takes; else
 /// all of them one at a time. Both give the same.
 fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
@@ -2060,12 +2060,12 @@ fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
     blocks: bool,
 ) -> Result<usize> {
     #[cfg(target_arch = "x86_64")]
-    if blocks {
+    if blocks && crate::simd::has_avx512_rice() {
         let (mut i, mut bit, mut x) = (0usize, from_bit, x);
         while i < slots.len() {
             let rest = slots.get_mut(i..).unwrap_or_default();
-            // SAFETY: the CPU has the features the function is compiled for:
-            // `blocks` is only ever true where `rice_blocks` detected them.
+            // SAFETY: the CPU has the features the function is compiled for,
+            // detected just above (whatever the caller passed as `blocks`).
             let (n, b, y) =
                 unsafe { crate::simd::rice_codes::<W, SUM, MUL>(q, bit, rest, x, finish) };
             (i, bit, x) = (i + n, b, y);
@@ -2459,10 +2459,13 @@ fn push_levels<W: Word>(
     true
 }
 
+/// Copies [`repeat_blocks`] appends at a time.
+const REPEAT_BLOCK: usize = 8;
+
 /// Room the decoders want past a column's last value: [`repeat_blocks`] writes
 /// up to a block past the end before cutting back. A caller that reserves it
 /// with the column spares the decoder a reallocation.
-pub(crate) const DECODE_SLACK: usize = 8;
+pub(crate) const DECODE_SLACK: usize = REPEAT_BLOCK;
 
 /// Appends `count` copies of `v` to `out` eight at a time, the last eight cut
 /// back to `count`: a run costs a round per eight, where a loop per copy ended
@@ -2472,9 +2475,9 @@ pub(crate) const DECODE_SLACK: usize = 8;
 fn repeat_blocks<W: Copy>(out: &mut Vec<W>, v: W, count: usize) {
     let end = out.len() + count;
     // Runs are mostly shorter than a block: the first is written untested.
-    out.extend_from_slice(&[v; DECODE_SLACK]);
+    out.extend_from_slice(&[v; REPEAT_BLOCK]);
     while out.len() < end {
-        out.extend_from_slice(&[v; DECODE_SLACK]);
+        out.extend_from_slice(&[v; REPEAT_BLOCK]);
     }
     out.truncate(end);
 }

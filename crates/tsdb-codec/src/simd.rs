@@ -32,7 +32,7 @@ use std::arch::x86_64::{
 };
 
 use crate::pack::{Bits64, LenHist, Quotients, RICE_ESCAPE, Word, bit_len, word_at};
-use crate::values::{ROUNDER, ROUNDER_RANGE, exact_prefix_scalar, narrow_int};
+use crate::values::{ROUNDER, ROUNDER_RANGE, exact_prefix_scalar, rounded_int};
 
 /// Whether this CPU runs the kernels: AVX-512 F, CD (a count of leading zeros of
 /// eight words), BW (a compare of 64 bytes) and a population count. Detected
@@ -213,12 +213,13 @@ pub(crate) fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
         let y = _mm512_add_pd(s, rounder);
         let back = _mm512_div_pd(_mm512_sub_pd(y, rounder), pv);
         let same = _mm512_cmpeq_epi64_mask(_mm512_castpd_si512(back), _mm512_castpd_si512(v));
-        // The lanes before the first that fails, their integers as the scalar
-        // path has them.
+        // The lanes before the first that fails, their integers read from the
+        // rounded sums as the scalar path reads them.
         let exact = (narrow & same).trailing_ones();
-        (ks.iter_mut().zip(vs))
+        let ys: [f64; 8] = bytemuck::cast(y);
+        (ks.iter_mut().zip(ys))
             .take(exact as usize)
-            .for_each(|(k, &v)| *k = narrow_int(v, p));
+            .for_each(|(k, y)| *k = rounded_int(y));
         done += exact as usize;
         if exact < 8 {
             if narrow >> exact & 1 == 1 {

@@ -68,16 +68,16 @@ fn decimal_int_at(v: f64, p: f64) -> Option<i64> {
     let s = v * p;
     if s.abs() < ROUNDER_RANGE {
         let y = s + ROUNDER;
-        return (((y - ROUNDER) / p).to_bits() == v.to_bits()).then(|| narrow_int(v, p));
+        return (((y - ROUNDER) / p).to_bits() == v.to_bits()).then(|| rounded_int(y));
     }
     decimal_int_wide(v, p, s)
 }
 
-/// The integer [`decimal_int_at`] finds for `v` at scale `p` when `v × p` is
-/// below 2^50 in magnitude: read from the bits of `v × p + ROUNDER`.
+/// The integer held in the low mantissa bits of `y = s + ROUNDER` (`s` below
+/// 2^50 in magnitude): what [`decimal_int_at`] finds for `s = v × p`.
 #[inline(always)]
-pub(crate) fn narrow_int(v: f64, p: f64) -> i64 {
-    ((v * p + ROUNDER).to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64)
+pub(crate) fn rounded_int(y: f64) -> i64 {
+    (y.to_bits() as i64).wrapping_sub(ROUNDER.to_bits() as i64)
 }
 
 /// How many of `values`, from the first, are exact decimals at scale `p`
