@@ -399,6 +399,86 @@ impl LsbWriter {
         }
     }
 
+    /// Appends the low `width` (≤ 64) bits of each of `vals`, as [`put`] one at
+    /// a time would. Narrow values are first joined in groups that fill at most a
+    /// word (`G` values of `width` bits, at offsets known in advance, so their
+    /// shifts do not wait on each other), and each group takes one [`put`]: the
+    /// writer's chain of bit counts and its test for a full word then run once a
+    /// group instead of once a value (a Rice stream's low bits, packed slots).
+    ///
+    /// Takes and returns the writer by value, so that its fields stay in
+    /// registers in the loops (through `&mut self` they lived on the stack).
+    ///
+    /// [`put`]: LsbWriter::put
+    #[must_use]
+    pub(crate) fn put_all(self, vals: &[u64], width: u32, out: &mut Vec<u8>) -> LsbWriter {
+        match width {
+            0 => self,
+            1..=4 => self.put_groups::<16>(vals, width, out),
+            5..=8 => self.put_groups::<8>(vals, width, out),
+            9..=16 => self.put_groups::<4>(vals, width, out),
+            17..=32 => self.put_groups::<2>(vals, width, out),
+            _ => self.put_groups::<1>(vals, width, out),
+        }
+    }
+
+    /// [`LsbWriter::put_all`] for `width` × `G` ≤ 64 (one value a group: any
+    /// width up to 64).
+    #[inline(always)]
+    fn put_groups<const G: usize>(
+        mut self,
+        vals: &[u64],
+        width: u32,
+        out: &mut Vec<u8>,
+    ) -> LsbWriter {
+        debug_assert!(width as usize * G <= 64);
+        if G == 1 {
+            vals.iter().for_each(|&v| self.put(v, width, out));
+            return self;
+        }
+        let mask = (1u64 << width) - 1;
+        let mut groups = vals.chunks_exact(G);
+        for group in &mut groups {
+            let joined = (group.iter().enumerate())
+                .fold(0u64, |acc, (j, &v)| acc | (v & mask) << (j as u32 * width));
+            self.put(joined, width * G as u32, out);
+        }
+        for &v in groups.remainder() {
+            self.put(v, width, out);
+        }
+        self
+    }
+
+    /// Appends eight unary codes, `zeros[i]` zero bits and a one each, every
+    /// count below 16: as [`LsbWriter::put_unary`] eight times would. The ones'
+    /// offsets are running sums known before any bit is placed, so the eight
+    /// shifts are independent; the codes take one [`put`](LsbWriter::put) when
+    /// they fit in a word, else two (four codes of at most 16 bits always do).
+    #[inline(always)]
+    pub(crate) fn put_unary8(&mut self, zeros: [u64; 8], out: &mut Vec<u8>) {
+        debug_assert!(zeros.iter().all(|&z| z < 16));
+        // at[i]: the offset of code i's one bit from the first code's start.
+        let mut at = [0u64; 8];
+        let mut sum = 0u64;
+        for (i, (a, &z)) in at.iter_mut().zip(&zeros).enumerate() {
+            sum += z;
+            *a = sum + i as u64;
+        }
+        let [.., a3, _, _, _, a7] = at;
+        if a7 < 64 {
+            let joined = at.iter().fold(0u64, |acc, &a| acc | 1 << a);
+            self.put(joined, a7 as u32 + 1, out);
+        } else {
+            let (low, high) = at.split_at(4);
+            let first = low.iter().fold(0u64, |acc, &a| acc | 1 << a);
+            // Four codes of at most 16 bits: the second half's offsets from its
+            // start are below 64 too.
+            let second = high.iter().fold(0u64, |acc, &a| acc | 1 << (a - a3 - 1));
+            self.put(first, a3 as u32 + 1, out);
+            self.put(second, (a7 - a3) as u32, out);
+        }
+    }
+
     pub(crate) fn finish(self, out: &mut Vec<u8>) {
         out.extend(
             self.acc
@@ -435,6 +515,15 @@ pub(crate) fn pack(vals: impl Iterator<Item = u64>, width: u32, out: &mut Vec<u8
         w.put(v, width, out);
     }
     w.finish(out);
+}
+
+/// [`pack`] from a slice, in groups of values that fill a word at most
+/// ([`LsbWriter::put_all`]): the same bytes.
+pub(crate) fn pack_slice(vals: &[u64], width: u32, out: &mut Vec<u8>) {
+    if width == 0 {
+        return;
+    }
+    LsbWriter::default().put_all(vals, width, out).finish(out);
 }
 
 /// The first `N` bytes of `bytes` (all of them when fewer) at the start of a
@@ -513,6 +602,47 @@ mod tests {
         a.finish(&mut out_a);
         b.finish(&mut out_b);
         assert_eq!(out_a, out_b);
+    }
+
+    proptest::proptest! {
+        /// Values joined in groups ([`LsbWriter::put_all`]) are the bytes of
+        /// putting them one by one, at every width and starting offset.
+        #[test]
+        fn put_all_is_put_one_by_one(
+            lead in 0u32..64,
+            width in 0u32..=64,
+            vals in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..80),
+        ) {
+            let (mut a, mut b) = (LsbWriter::default(), LsbWriter::default());
+            let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+            a.put(u64::MAX, lead, &mut out_a);
+            b.put(u64::MAX, lead, &mut out_b);
+            a = a.put_all(&vals, width, &mut out_a);
+            vals.iter().for_each(|&v| b.put(v, width, &mut out_b));
+            a.finish(&mut out_a);
+            b.finish(&mut out_b);
+            proptest::prop_assert_eq!(out_a, out_b);
+        }
+
+        /// Eight unary codes at once ([`LsbWriter::put_unary8`]) are the bytes
+        /// of eight [`LsbWriter::put_unary`], whether they fit one word or not.
+        #[test]
+        fn eight_unary_codes_are_eight_put_unary(
+            lead in 0u32..64,
+            groups in proptest::collection::vec(proptest::array::uniform8(0u64..16), 1..6),
+        ) {
+            let (mut a, mut b) = (LsbWriter::default(), LsbWriter::default());
+            let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+            a.put(u64::MAX, lead, &mut out_a);
+            b.put(u64::MAX, lead, &mut out_b);
+            for zeros in groups {
+                a.put_unary8(zeros, &mut out_a);
+                zeros.iter().for_each(|&z| b.put_unary(z as u32, &mut out_b));
+            }
+            a.finish(&mut out_a);
+            b.finish(&mut out_b);
+            proptest::prop_assert_eq!(out_a, out_b);
+        }
     }
 
     #[test]

@@ -43,8 +43,8 @@
 //! It decodes as packing at width zero does: runs filled, exceptions added.
 
 use crate::bits::{
-    ByteReader, LsbWriter, all_equal, pack, packed_len, put_uvarint, unzigzag, uvarint_len,
-    zero_padded_prefix, zigzag,
+    ByteReader, LsbWriter, all_equal, pack, pack_slice, packed_len, put_uvarint, unzigzag,
+    uvarint_len, zero_padded_prefix, zigzag,
 };
 use crate::error::{CodecError, Result};
 use crate::scratch::Scratch;
@@ -855,14 +855,8 @@ fn write_rice(values: &[u64], k: u32, base: i64, multiplier: u64, out: &mut Vec<
     if multiplier > 1 {
         put_uvarint(out, multiplier);
     }
-    let mut w = LsbWriter::default();
-    if k > 0 {
-        for &v in values {
-            w.put(v, k, out);
-        }
-    }
-    for &v in values {
-        let q = v >> k;
+    let mut w = LsbWriter::default().put_all(values, k, out);
+    let put_code = |w: &mut LsbWriter, q: u64, out: &mut Vec<u8>| {
         if q < u64::from(RICE_ESCAPE) {
             w.put_unary(q as u32, out);
         } else {
@@ -871,6 +865,22 @@ fn write_rice(values: &[u64], k: u32, base: i64, multiplier: u64, out: &mut Vec<
             w.put(u64::from(len - 1), 6, out);
             w.put(q, len, out);
         }
+    };
+    // Eight quotients at a time when none is escaped (the quotients' union is
+    // below the escape, a power of two).
+    const _: () = assert!(RICE_ESCAPE.is_power_of_two() && RICE_ESCAPE <= 16);
+    let mut eights = values.chunks_exact(8);
+    for eight in &mut eights {
+        let mut qs = [0u64; 8];
+        qs.iter_mut().zip(eight).for_each(|(q, &v)| *q = v >> k);
+        if qs.iter().fold(0, |a, &q| a | q) < u64::from(RICE_ESCAPE) {
+            w.put_unary8(qs, out);
+        } else {
+            qs.iter().for_each(|&q| put_code(&mut w, q, out));
+        }
+    }
+    for &v in eights.remainder() {
+        put_code(&mut w, v >> k, out);
     }
     w.finish(out);
 }
@@ -1663,7 +1673,7 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format {
         let highs = plan.offsets.iter().filter(|o| is_exception(o));
         pack(highs.map(|o| o >> width), exc_width, out);
     }
-    pack(plan.offsets.iter().copied(), width, out);
+    pack_slice(&plan.offsets, width, out);
     Format::V1
 }
 
