@@ -411,6 +411,7 @@ impl LsbWriter {
     ///
     /// [`put`]: LsbWriter::put
     #[must_use]
+    #[inline(always)]
     pub(crate) fn put_all(self, vals: &[u64], width: u32, out: &mut Vec<u8>) -> LsbWriter {
         match width {
             0 => self,
@@ -519,6 +520,7 @@ pub(crate) fn pack(vals: impl Iterator<Item = u64>, width: u32, out: &mut Vec<u8
 
 /// [`pack`] from a slice, in groups of values that fill a word at most
 /// ([`LsbWriter::put_all`]): the same bytes.
+#[inline(always)]
 pub(crate) fn pack_slice(vals: &[u64], width: u32, out: &mut Vec<u8>) {
     if width == 0 {
         return;

@@ -129,10 +129,16 @@ fn dod_bits(dod: i64) -> u32 {
     narrow_bucket(dod).map_or(LAST_PREFIX_LEN + 64, |(plen, bits)| plen + bits)
 }
 
-/// The exact length in bits of the delta-of-delta stream a [`TimestampWriter`]
-/// writes for `ts`, counted without writing it: whole columns compare it with
-/// their packed form and build the stream only when it is the smaller.
-pub(crate) fn timestamp_stream_bits(ts: &[i64]) -> usize {
+x86_64_v4_twin! {
+    /// The exact length in bits of the delta-of-delta stream a [`TimestampWriter`]
+    /// writes for `ts`, counted without writing it: whole columns compare it with
+    /// their packed form and build the stream only when it is the smaller.
+    pub(crate) fn timestamp_stream_bits(ts: &[i64]) -> usize = timestamp_stream_bits_in;
+}
+
+/// [`timestamp_stream_bits`], inlined into both its builds.
+#[inline(always)]
+fn timestamp_stream_bits_in(ts: &[i64]) -> usize {
     let varint_bits = |v: u64| 8 * crate::bits::uvarint_len(v);
     let (Some(&t0), Some(&t1)) = (ts.first(), ts.get(1)) else {
         return ts.first().map_or(0, |&t0| varint_bits(zigzag(t0)));
@@ -167,9 +173,15 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
     }
 }
 
-/// Decodes `n` timestamps from a delta-of-delta stream, appending to `out`.
-/// Rejects streams whose timestamps do not strictly increase.
-pub(crate) fn decode_timestamps(data: &[u8], n: usize, out: &mut Vec<i64>) -> Result<()> {
+x86_64_v4_twin! {
+    /// Decodes `n` timestamps from a delta-of-delta stream, appending to `out`.
+    /// Rejects streams whose timestamps do not strictly increase.
+    pub(crate) fn decode_timestamps(data: &[u8], n: usize, out: &mut Vec<i64>) -> Result<()> = decode_timestamps_in;
+}
+
+/// [`decode_timestamps`], inlined into both its builds.
+#[inline(always)]
+fn decode_timestamps_in(data: &[u8], n: usize, out: &mut Vec<i64>) -> Result<()> {
     if n == 0 {
         return Ok(());
     }
@@ -352,10 +364,16 @@ fn reuses_window(lead: u32, trail: u32, sig: u32, plead: u32, psig: u32) -> bool
         & (psig <= sig + NEW_WINDOW_OVERHEAD)
 }
 
-/// The exact length in bits of the XOR stream an [`XorWriter`] writes for
-/// `values`, counted without writing it: whole columns compare it with their
-/// packed form and build the stream only when it is the smaller.
-pub(crate) fn xor_stream_bits(values: &[f64]) -> usize {
+x86_64_v4_twin! {
+    /// The exact length in bits of the XOR stream an [`XorWriter`] writes for
+    /// `values`, counted without writing it: whole columns compare it with their
+    /// packed form and build the stream only when it is the smaller.
+    pub(crate) fn xor_stream_bits(values: &[f64]) -> usize = xor_stream_bits_in;
+}
+
+/// [`xor_stream_bits`], inlined into both its builds.
+#[inline(always)]
+fn xor_stream_bits_in(values: &[f64]) -> usize {
     let Some((first, rest)) = values.split_first() else {
         return 0;
     };
@@ -379,8 +397,14 @@ pub(crate) fn xor_stream_bits(values: &[f64]) -> usize {
     bits
 }
 
-/// Decodes `n` XOR-encoded values, appending their bit patterns as f64 to `out`.
-pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()> {
+x86_64_v4_twin! {
+    /// Decodes `n` XOR-encoded values, appending their bit patterns as f64 to `out`.
+    pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()> = decode_xor_in;
+}
+
+/// [`decode_xor`], inlined into both its builds.
+#[inline(always)]
+fn decode_xor_in(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()> {
     if n == 0 {
         return Ok(());
     }
@@ -455,6 +479,9 @@ pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream decoder: bytes and a count in, samples appended.
+    type Decoder<T> = fn(&[u8], usize, &mut Vec<T>) -> Result<()>;
 
     fn ts_round_trip(ts: &[i64]) -> usize {
         let mut w = TimestampWriter::default();
@@ -638,13 +665,17 @@ mod tests {
                 damaged.truncate(cut % (damaged.len() + 1));
             }
             for (bytes, n) in [(&data, n), (&written, dods.len()), (&written, n), (&damaged, dods.len())] {
-                let (mut want, mut got) = (Vec::new(), Vec::new());
+                let mut want = Vec::new();
                 let w = decode_timestamps_reference(bytes, n, &mut want);
-                let g = decode_timestamps(bytes, n, &mut got);
-                match (w, g) {
-                    (Ok(()), Ok(())) => proptest::prop_assert_eq!(&got, &want),
-                    (Err(_), Err(_)) => {}
-                    (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w, g),
+                // Both builds (x86-64-v4, where the CPU has it, and the baseline).
+                let builds: [Decoder<i64>; 2] = [decode_timestamps, decode_timestamps_in];
+                for decode in builds {
+                    let mut got = Vec::new();
+                    match (&w, decode(bytes, n, &mut got)) {
+                        (Ok(()), Ok(())) => proptest::prop_assert_eq!(&got, &want),
+                        (Err(_), Err(_)) => {}
+                        (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w, g),
+                    }
                 }
             }
         }
@@ -666,6 +697,7 @@ mod tests {
         ) {
             let (w, ts) = write_dods(t0, d0, &dods);
             proptest::prop_assert_eq!(timestamp_stream_bits(&ts), w.w.bit_len());
+            proptest::prop_assert_eq!(timestamp_stream_bits_in(&ts), w.w.bit_len());
 
             let mut w = XorWriter::default();
             let (mut vs, mut last) = (Vec::new(), 0x4059_0000_0000_0000u64);
@@ -680,6 +712,7 @@ mod tests {
                 vs.push(f64::from_bits(last));
             }
             proptest::prop_assert_eq!(xor_stream_bits(&vs), w.w.bit_len());
+            proptest::prop_assert_eq!(xor_stream_bits_in(&vs), w.w.bit_len());
         }
 
         /// `flat` is the value exactly when every value written has the same bits
@@ -716,13 +749,17 @@ mod tests {
             let sparse: Vec<u8> = sparse.iter().map(|&b| if b == 0 { 0xa5 } else { 0 }).collect();
             for bytes in [&data, &sparse] {
                 let want = decode_xor_bitwise(bytes, n);
-                let mut got = Vec::new();
-                let res = decode_xor(bytes, n, &mut got);
-                let got: Vec<u64> = got.iter().map(|v| v.to_bits()).collect();
-                match (want, res) {
-                    (Some(w), Ok(())) => proptest::prop_assert_eq!(got, w),
-                    (None, Err(_)) => {}
-                    (w, r) => proptest::prop_assert!(false, "{:?} vs {:?}", w.is_some(), r),
+                // Both builds (x86-64-v4, where the CPU has it, and the baseline).
+                let builds: [Decoder<f64>; 2] = [decode_xor, decode_xor_in];
+                for decode in builds {
+                    let mut got = Vec::new();
+                    let res = decode(bytes, n, &mut got);
+                    let got: Vec<u64> = got.iter().map(|v| v.to_bits()).collect();
+                    match (&want, res) {
+                        (Some(w), Ok(())) => proptest::prop_assert_eq!(&got, w),
+                        (None, Err(_)) => {}
+                        (w, r) => proptest::prop_assert!(false, "{:?} vs {:?}", w.is_some(), r),
+                    }
                 }
             }
         }

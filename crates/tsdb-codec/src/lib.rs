@@ -67,6 +67,44 @@
     )
 )]
 
+/// Defines `fn $name($args) -> $ret` that runs `$body` (an `#[inline(always)]`
+/// function of the same arguments) compiled for x86-64-v4 — AVX-512 F, CD, BW,
+/// DQ and VL, AVX2, BMI1 and 2, LZCNT, POPCNT — where the CPU has those
+/// ([`simd::has_x86_64_v4`]), else compiled for the baseline. Sealing's planning
+/// is a dozen short passes over each column; with these features the compiler
+/// vectorizes them eight lanes wide, counts leading zeros in one instruction and
+/// shifts by a register without the `cl` dance. Whole columns seal 3–10 %
+/// faster on the synthetic sets whose values change, with the same bytes
+/// (integer and bit operations only, and floating point without contraction;
+/// proptests run both builds). Only what `$body` inlines is compiled twice:
+/// closures and functions it calls keep the baseline unless they are
+/// `#[inline(always)]` or twinned themselves. Forcing everything into one
+/// twinned `seal` was no faster: the one function grew too large to compile
+/// well, and undid the gain.
+macro_rules! x86_64_v4_twin {
+    (
+        $(#[$attr:meta])*
+        $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path;
+    ) => {
+        $(#[$attr])*
+        $vis fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::has_x86_64_v4() {
+                #[target_feature(
+                    enable = "avx512f,avx512cd,avx512bw,avx512dq,avx512vl,avx2,bmi1,bmi2,lzcnt,popcnt"
+                )]
+                fn v4($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
+                }
+                // SAFETY: the CPU has the features the function is compiled
+                // for, detected just above.
+                return unsafe { v4($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 mod bits;
 mod chunk;
 mod error;

@@ -170,6 +170,7 @@ pub(crate) fn plan(xs: &[i64], predictor: Predictor) -> Plan {
 }
 
 /// Bytes of a stream's predictor byte and header values.
+#[inline(always)]
 fn prefix_len(predictor: Predictor, header: [i64; 2], n: usize) -> usize {
     let header_bytes: usize = header
         .iter()
@@ -180,6 +181,7 @@ fn prefix_len(predictor: Predictor, header: [i64; 2], n: usize) -> usize {
 }
 
 /// The smallest and largest of `xs` (`(i64::MAX, i64::MIN)` when empty).
+#[inline(always)]
 fn range_of(xs: &[i64]) -> (i64, i64) {
     xs.iter()
         .fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
@@ -187,6 +189,7 @@ fn range_of(xs: &[i64]) -> (i64, i64) {
 
 /// Replaces `out` with the residuals of `predictor` over `xs`; returns the header
 /// values.
+#[inline(always)]
 fn residuals_into(xs: &[i64], predictor: Predictor, out: &mut Vec<i64>) -> [i64; 2] {
     let n = xs.len();
     let mut header = [0i64; 2];
@@ -238,6 +241,7 @@ fn residuals_into(xs: &[i64], predictor: Predictor, out: &mut Vec<i64>) -> [i64;
 
 /// The plan for `residuals` of `predictor` over `n` values; `range` holds the
 /// smallest and largest residual.
+#[inline(always)]
 fn plan_residuals(
     residuals: Scratch<i64>,
     header: [i64; 2],
@@ -385,6 +389,18 @@ struct SparsePlan {
     bytes: usize,
 }
 
+x86_64_v4_twin! {
+    /// [`sparse_plan_in`], twinned (see [`x86_64_v4_twin`]).
+    fn sparse_plan(
+        residuals: &[i64],
+        base: i64,
+        budget: usize,
+        range: (i64, i64),
+        factor: u64,
+        max_exceptions: usize,
+    ) -> Option<SparsePlan> = sparse_plan_in;
+}
+
 /// Codes `residuals` as `base` but at the exceptions, each listed by its index gap
 /// and its signed difference from `base` (with their common factor divided out
 /// when that is smaller), if that takes fewer than `budget` bytes. `range` holds
@@ -394,7 +410,8 @@ struct SparsePlan {
 /// exceptions. A series that stands still but for a few steps, up or down, costs a
 /// few bits a step and nothing a sample: packing spends a slot on every sample,
 /// and frame of reference makes a step down as wide as the widest step up.
-fn sparse_plan(
+#[inline(always)]
+fn sparse_plan_in(
     residuals: &[i64],
     base: i64,
     budget: usize,
@@ -495,6 +512,7 @@ pub(crate) fn flat_plan(value: i64, n: usize, predictors: &Predictors) -> Option
 }
 
 /// The plan whose residuals all equal `base`.
+#[inline(always)]
 fn constant_plan(predictor: Predictor, header: [i64; 2], base: i64, n: usize) -> Plan {
     let header_bytes: usize = header
         .iter()
@@ -525,6 +543,7 @@ struct RicePlan {
 
 /// The four smallest of `xs` in ascending order (`i64::MAX` where there are
 /// fewer). Four at a time: one test of their minimum usually clears them.
+#[inline(always)]
 fn four_lowest(xs: &[i64]) -> [i64; 4] {
     #[inline(always)]
     fn add(lowest: &mut [i64; 4], r: i64) {
@@ -553,6 +572,11 @@ fn four_lowest(xs: &[i64]) -> [i64; 4] {
     lowest
 }
 
+x86_64_v4_twin! {
+    /// [`lower_median_in`], twinned (see [`x86_64_v4_twin`]).
+    fn lower_median(xs: &[i64], range: (i64, i64)) -> Option<i64> = lower_median_in;
+}
+
 /// The element of rank `(len − 1) / 2` of `xs`, as sorting would place it
 /// (`None` when empty), given the smallest and largest of `xs` (a wrong range
 /// costs only speed: the count then refuses and selection decides).
@@ -563,7 +587,8 @@ fn four_lowest(xs: &[i64]) -> [i64; 4] {
 /// Otherwise, when more than half the values are zero (the deltas of a series that
 /// mostly stands still) it is zero — a value holding a majority of the sorted
 /// positions covers the middle one — and needs only a count; else it is selected.
-fn lower_median(xs: &[i64], (lo, hi): (i64, i64)) -> Option<i64> {
+#[inline(always)]
+fn lower_median_in(xs: &[i64], (lo, hi): (i64, i64)) -> Option<i64> {
     let rank = xs.len().checked_sub(1)? / 2;
     let span = hi.wrapping_sub(lo) as u64;
     let counted = match span {
@@ -586,6 +611,7 @@ fn lower_median(xs: &[i64], (lo, hi): (i64, i64)) -> Option<i64> {
 /// The element of rank `rank` of `xs`, whose values all lie in `lo..lo + SPAN`,
 /// from a count of each value; `None` when one does not (or `xs` is too long for
 /// 16-bit counts, which a chunk's column never is).
+#[inline(always)]
 fn counted_median<const SPAN: usize>(xs: &[i64], lo: i64, rank: usize) -> Option<i64> {
     if xs.len() > usize::from(u16::MAX) {
         return None;
@@ -645,6 +671,7 @@ fn rice_bits(v: u64, k: u32) -> usize {
 /// keep the residuals' order in a span `multiplier` times narrower, so the
 /// median is counted among them rather than selected: byte counts in whole
 /// pages span a few hundred pages, and over a million bytes.
+#[inline(always)]
 fn divided_median(offsets: &[u64], (lo, hi): (i64, i64), multiplier: u64) -> Option<i64> {
     let span = hi.wrapping_sub(lo) as u64 / multiplier.max(1);
     let divided: Scratch<i64> = offsets.iter().map(|&o| o as i64).collect();
@@ -671,6 +698,7 @@ enum Factor {
 /// factor divided out (see [`Factor`]) and the cheapest parameter. `range`: the
 /// smallest and largest residual; `median`: their lower median, when the caller
 /// found it (one of the residuals).
+#[inline(always)]
 fn rice_plan(
     residuals: &[i64],
     factor: Factor,
@@ -719,7 +747,12 @@ fn rice_plan(
     // A median close to zero costs a byte to store and may save less: price the
     // codes around zero at the same parameter.
     if base != 0 && multiplier == 1 && bit_len(zigzag(base)) <= k {
-        let bits2: usize = residuals.iter().map(|&r| rice_bits(zigzag(r), k)).sum();
+        // A loop, not an adapter's `sum`: that is a generic function of its own,
+        // compiled for the baseline even in `best_plan`'s x86-64-v4 build.
+        let mut bits2 = 0usize;
+        for &r in residuals {
+            bits2 += rice_bits(zigzag(r), k);
+        }
         if bits2.div_ceil(8) <= bits.div_ceil(8) + uvarint_len(zigzag(base)) {
             return Some(RicePlan {
                 base: 0,
@@ -752,6 +785,7 @@ fn rice_plan(
 /// The cheapest Rice parameter for `values` and the bits it takes. A histogram of
 /// bit lengths gives an estimate that outliers (a reset) cannot skew the way they
 /// skew a mean; the exact cost then decides among its neighbours.
+#[inline(always)]
 fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
     let hist = bit_len_hist(values, 0);
     // The estimate for every k from running sums over the bit lengths b, in O(1)
@@ -803,6 +837,7 @@ fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
 /// more) exist only when `top > ks[0] + 4`; a second pass then corrects those,
 /// few, to their escapes' bits. Sums wrap: the escaped quotients taken out again
 /// leave the exact total.
+#[inline(always)]
 fn rice_costs(values: &[u64], ks: [u32; 3], top: u32) -> [usize; 3] {
     let mut sums = [0u64; 3];
     for &v in values {
@@ -847,6 +882,7 @@ fn rice_costs(values: &[u64], ks: [u32; 3], top: u32) -> [usize; 3] {
 /// The split decodes faster than codes laid end to end (format v2): the low bits
 /// unpack like any packed stream, and finding the quotients is finding the set
 /// bits of the unary words, with no chain of shifts from one code to the next.
+#[inline(always)]
 fn write_rice(values: &[u64], k: u32, base: i64, multiplier: u64, out: &mut Vec<u8>) {
     out.push(k as u8 | if base != 0 { RICE_BASE_FLAG } else { 0 });
     if base != 0 {
@@ -1122,6 +1158,7 @@ fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
 /// it reaches 1. Most values are multiples of the factor found so far: that is
 /// tested with a multiplication ([`ExactDiv::divides`]), and only the others pay
 /// for Euclid's divisions.
+#[inline(always)]
 fn common_factor(values: impl IntoIterator<Item = u64>) -> u64 {
     let mut g = 0u64;
     let mut div = ExactDiv::new(1);
@@ -1206,6 +1243,7 @@ struct ForPlan {
     bits: usize,
 }
 
+#[inline(always)]
 fn for_plan(residuals: &[i64], base: i64) -> ForPlan {
     let hist = bit_len_hist(residuals, base as u64);
     for_plan_of(&hist, residuals.len(), base)
@@ -1213,6 +1251,7 @@ fn for_plan(residuals: &[i64], base: i64) -> ForPlan {
 
 /// The frame-of-reference plan around `base` from the histogram of the offsets'
 /// bit lengths over `m` slots.
+#[inline(always)]
 fn for_plan_of(hist: &LenHist, m: usize, base: i64) -> ForPlan {
     let (best_w, max_w, best_bits) = cost_from_hist(hist, m);
     ForPlan {
@@ -1229,6 +1268,7 @@ fn for_plan_of(hist: &LenHist, m: usize, base: i64) -> ForPlan {
 /// pass of [`bit_len_hist`] each: a full-precision float column, whose four
 /// smallest residuals lie far apart, tries all four bases (whole columns of the
 /// random f64 set: 2.3 % fewer instructions, 6–9 % faster).
+#[inline(always)]
 fn best_for_plan(residuals: &[i64], bases: [i64; 4], count: usize) -> ForPlan {
     let fused = match count {
         2 => fused_for_plan::<2>(residuals, bases),
@@ -1242,6 +1282,7 @@ fn best_for_plan(residuals: &[i64], bases: [i64; 4], count: usize) -> ForPlan {
 
 /// [`best_for_plan`] for the first `K` of `bases`, from one pass (`None` only
 /// for `K` = 0).
+#[inline(always)]
 fn fused_for_plan<const K: usize>(xs: &[i64], bases: [i64; 4]) -> Option<ForPlan> {
     let mut tables = [[0u32; 65]; K];
     // The union of each base's offsets: its length is the largest length.
@@ -1358,6 +1399,7 @@ fn bit_len_hist_scalar<T: Bits64>(xs: &[T], base: u64) -> LenHist {
 
 /// From a histogram of offset bit lengths over `m` slots: the packed width that
 /// minimises packed bits plus exception cost, the widest offset, and that cost.
+#[inline(always)]
 fn cost_from_hist(hist: &LenHist, m: usize) -> (u32, u32, usize) {
     let max_w = hist.top;
     // The width that minimises packed bits + exception cost.
@@ -1471,6 +1513,7 @@ fn extremes_scalar(residuals: &[i64]) -> (i64, i64, [i64; 3]) {
 /// (a counter reset: it then wraps around into an exception); up to two of the
 /// largest are priced as exceptions rather than widening every slot. Also returns
 /// the smallest and largest residual.
+#[inline(always)]
 fn estimate_bits(residuals: &[i64], header_values: usize) -> (usize, (i64, i64)) {
     let (s0, s1, hi) = extremes(residuals);
     let m = residuals.len();
@@ -1526,9 +1569,17 @@ pub(crate) struct Predictors {
     pub(crate) steps: bool,
 }
 
-/// The smallest plan among `predictors`: each is estimated cheaply, and only the
-/// most promising is planned exactly (from the residuals its estimate computed).
-pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
+x86_64_v4_twin! {
+    /// The smallest plan among `predictors`: each is estimated cheaply, and only
+    /// the most promising is planned exactly (from the residuals its estimate
+    /// computed).
+    pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> = best_plan_in;
+}
+
+/// [`best_plan`], inlined into both its builds. No closures on its way: a
+/// closure is compiled for the features of the function it is written in.
+#[inline(always)]
+fn best_plan_in(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
     // A constant sequence (a flat gauge, an idle counter: most real chunks) is
     // the `None` predictor's constant coding, which every other predictor's
     // header makes larger: no estimate needed.
@@ -1543,21 +1594,25 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
     // Estimated bits, predictor, header values, range of the residuals.
     type Best = Option<(usize, Predictor, [i64; 2], (i64, i64))>;
     let mut best: Best = None;
-    let mut estimate = |p: Predictor, best: &mut Best| {
-        let header = residuals_into(xs, p, &mut scratch);
-        let (bits, range) = estimate_bits(&scratch, p.header_len(n));
-        // The first of equal estimates wins.
-        if best.is_none_or(|(b, ..)| bits < b) {
-            *best = Some((bits, p, header, range));
-            std::mem::swap(&mut scratch, &mut kept);
+    for round in 0..2 {
+        let tried = match (round, best) {
+            (0, _) => predictors.common,
+            (_, Some((b, ..))) if b > RARE_PREDICTOR_BITS * n => predictors.rare,
+            _ => &[],
+        };
+        for &p in tried {
+            let header = residuals_into(xs, p, &mut scratch);
+            let (bits, range) = estimate_bits(&scratch, p.header_len(n));
+            // The first of equal estimates wins.
+            let better = match best {
+                Some((b, ..)) => bits < b,
+                None => true,
+            };
+            if better {
+                best = Some((bits, p, header, range));
+                std::mem::swap(&mut scratch, &mut kept);
+            }
         }
-    };
-    predictors
-        .common
-        .iter()
-        .for_each(|&p| estimate(p, &mut best));
-    if best.is_some_and(|(b, ..)| b > RARE_PREDICTOR_BITS * n) {
-        predictors.rare.iter().for_each(|&p| estimate(p, &mut best));
     }
     let (_, p, header, range) = best?;
     let chosen = plan_residuals(kept, header, p, n, range);
@@ -1576,6 +1631,7 @@ pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
 /// sparse code is several times smaller. At most one value in
 /// [`SPARSE_MAX_SHARE`] may differ from the one before; most columns stop at
 /// counting those.
+#[inline(always)]
 fn stepping_plan(xs: &[i64], chosen: &Plan, budget: usize) -> Option<Plan> {
     if chosen.predictor == Predictor::Delta {
         return None;
@@ -1611,8 +1667,14 @@ fn stepping_plan(xs: &[i64], chosen: &Plan, budget: usize) -> Option<Plan> {
     })
 }
 
-/// Serializes a plan; returns the oldest format version that reads it.
-pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format {
+x86_64_v4_twin! {
+    /// Serializes a plan; returns the oldest format version that reads it.
+    pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format = write_in;
+}
+
+/// [`write`], inlined into both its builds.
+#[inline(always)]
+fn write_in(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format {
     if n == 0 {
         return Format::V1;
     }
@@ -1681,6 +1743,7 @@ pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format {
 /// zero (no width byte, no slots) whose exceptions are signed differences, their
 /// index gaps packed ahead of them in one field (the gaps' width rides in the
 /// count's low four bits).
+#[inline(always)]
 fn write_sparse(plan: &Plan, width: u32, out: &mut Vec<u8>) {
     let pairs = plan.offsets.chunks_exact(2);
     let slot = |pair: &[u64]| pair.first().copied().unwrap_or(0);
@@ -2952,6 +3015,7 @@ mod tests {
             sorted.sort_unstable();
             let want = sorted.get(sorted.len().saturating_sub(1) / 2).copied();
             proptest::prop_assert_eq!(lower_median(&xs, range_of(&xs)), want);
+            proptest::prop_assert_eq!(lower_median_in(&xs, range_of(&xs)), want);
             // A wrong range only slows it down.
             let (lo, hi) = range_of(&xs);
             for wrong in [(lo.wrapping_add(1), hi), (i64::MAX - 10, i64::MAX), (hi, lo)] {
@@ -3694,6 +3758,40 @@ mod tests {
             let (got, read_len, written) = write_read(&plan, xs.len());
             proptest::prop_assert_eq!(got, xs);
             proptest::prop_assert_eq!(read_len, written);
+        }
+    }
+
+    proptest::proptest! {
+        /// Both builds of the twinned planners and writer (x86-64-v4, where the
+        /// CPU has it, and the baseline) choose the same plans and write the
+        /// same bytes: levels with noise, random walks, steps, resets, any
+        /// integers, for values' and timestamps' predictors.
+        #[test]
+        fn both_builds_plan_and_write_the_same_bytes(
+            kind in 0u8..4,
+            seeds in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..200),
+            small in proptest::collection::vec(-40i64..40, 0..200),
+        ) {
+            let xs: Vec<i64> = match kind {
+                0 => small.clone(),
+                1 => small.iter().scan(1_000i64, |x, d| { *x += d; Some(*x) }).collect(),
+                2 => small.iter().map(|&d| if d.abs() < 36 { 5 } else { d * 1_000 }).collect(),
+                _ => seeds,
+            };
+            let predictors = [
+                Predictors { common: &[Predictor::None, Predictor::Delta, Predictor::DeltaOfDelta], rare: &[], steps: true },
+                Predictors { common: &[Predictor::Delta, Predictor::Linear], rare: &[Predictor::DeltaOfDelta], steps: false },
+            ];
+            for p in &predictors {
+                let (twin, base) = (best_plan(&xs, p), best_plan_in(&xs, p));
+                proptest::prop_assert_eq!(twin.is_some(), base.is_some());
+                if let (Some(twin), Some(base)) = (twin, base) {
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    proptest::prop_assert_eq!(write(&twin, xs.len(), &mut a), write_in(&base, xs.len(), &mut b));
+                    proptest::prop_assert_eq!(twin.bytes, base.bytes);
+                    proptest::prop_assert_eq!(a, b);
+                }
+            }
         }
     }
 

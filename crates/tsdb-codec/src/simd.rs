@@ -45,6 +45,20 @@ pub(crate) fn has_avx512() -> bool {
         && std::arch::is_x86_feature_detected!("popcnt")
 }
 
+/// Whether this CPU has what [`x86_64_v4_twin`] compiles for: x86-64-v4's
+/// AVX-512 F, CD, BW, DQ and VL, AVX2, BMI1 and 2, LZCNT and POPCNT. Detected
+/// once, then loads.
+#[inline(always)]
+pub(crate) fn has_x86_64_v4() -> bool {
+    has_avx512()
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("bmi2")
+        && std::arch::is_x86_feature_detected!("lzcnt")
+}
+
 /// Eight i64 in one register, lane `j` from `x[j]`.
 #[inline]
 #[target_feature(enable = "avx512f")]

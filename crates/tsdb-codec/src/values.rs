@@ -155,6 +155,11 @@ fn max_specials(n: usize) -> usize {
     n / 8
 }
 
+x86_64_v4_twin! {
+    /// [`Decimal::analyze_in`], twinned (see [`x86_64_v4_twin`]).
+    fn analyze_twin(values: &[f64]) -> Option<Decimal> = Decimal::analyze_in;
+}
+
 /// A chunk's values as scaled decimals: `value = int / 10^exp`, except at `specials`.
 #[derive(Debug)]
 pub(crate) struct Decimal {
@@ -170,6 +175,12 @@ impl Decimal {
     /// Finds the smallest exponent that represents the values; `None` when too many
     /// values are no short decimal for this encoding to pay off.
     pub(crate) fn analyze(values: &[f64]) -> Option<Decimal> {
+        analyze_twin(values)
+    }
+
+    /// [`Decimal::analyze`], inlined into both its builds.
+    #[inline(always)]
+    fn analyze_in(values: &[f64]) -> Option<Decimal> {
         let n = values.len();
         let max_specials = max_specials(n);
         // A flat line (most real chunks): one value to analyze.
@@ -398,6 +409,20 @@ mod tests {
             let n = exact_prefix(&values, p, &mut fast);
             proptest::prop_assert_eq!(n, exact_prefix_scalar(&values, p, &mut slow));
             proptest::prop_assert_eq!(&fast[..n], &slow[..n]);
+        }
+    }
+
+    proptest::proptest! {
+        /// Both builds of the analysis (x86-64-v4, where the CPU has it, and
+        /// the baseline) find the same exponent, integers and specials.
+        #[test]
+        fn both_builds_analyze_alike(
+            (_, values) in proptest::prelude::Strategy::prop_flat_map(0usize..4, |e| {
+                (proptest::strategy::Just(e), mostly_decimals(POW10[e]))
+            }),
+        ) {
+            let (twin, base) = (Decimal::analyze(&values), Decimal::analyze_in(&values));
+            proptest::prop_assert_eq!(format!("{twin:?}"), format!("{base:?}"));
         }
     }
 
