@@ -1913,9 +1913,9 @@ fn read_with<W: Word>(
                     multiplier,
                 };
                 if fused {
-                    read_split_rice(r, m, codes, running, out, finish, rice_blocks())?;
+                    read_split_rice(r, m, codes, running, out, finish, rice_kernel())?;
                 } else {
-                    read_split_rice(r, m, codes, None, out, W::from_i64, rice_blocks())?;
+                    read_split_rice(r, m, codes, None, out, W::from_i64, rice_kernel())?;
                 }
             } else {
                 let used = if fused {
@@ -2062,12 +2062,31 @@ struct RiceCodes {
     multiplier: u64,
 }
 
-/// Whether this CPU decodes Rice quotients in blocks (`simd::rice_codes`).
-fn rice_blocks() -> bool {
+/// How Rice quotients are decoded: one at a time, or in blocks with AVX-512.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RiceKernel {
+    /// One at a time ([`unary_scalar`]): any CPU.
+    Scalar,
+    /// In blocks, each word's positions a byte at a time (`simd::rice_codes_f`:
+    /// AVX-512 F and DQ, as on Skylake-SP and Cascade Lake).
+    Avx512F,
+    /// In blocks, each word's positions in one instruction (`simd::rice_codes`:
+    /// VBMI2 too, as on Ice Lake and Zen 4).
+    Avx512Vbmi2,
+}
+
+/// The fastest [`RiceKernel`] this CPU runs.
+fn rice_kernel() -> RiceKernel {
     #[cfg(target_arch = "x86_64")]
-    return crate::simd::has_avx512_rice();
-    #[cfg(not(target_arch = "x86_64"))]
-    return false;
+    {
+        if crate::simd::has_avx512_rice() {
+            return RiceKernel::Avx512Vbmi2;
+        }
+        if crate::simd::has_avx512_rice_f() {
+            return RiceKernel::Avx512F;
+        }
+    }
+    RiceKernel::Scalar
 }
 
 /// Decodes the `m` codes of a format v3 Rice stream (laid out as [`write_rice`]
@@ -2078,7 +2097,7 @@ fn rice_blocks() -> bool {
 /// Two passes over the slots: the low bits unpacked as any packed stream; then
 /// the quotients, from the positions of the set bits of the unary words, each
 /// joined to its low bits and turned into its residual in the same step: in
-/// blocks if `blocks` (where [`rice_blocks`]), else one at a time (a count of
+/// blocks with `kernel`'s (see [`rice_kernel`]), or one at a time (a count of
 /// trailing zeros and a clear of the lowest set bit per code: no chain of shifts
 /// and reloads from one code's length to the next code).
 fn read_split_rice<W: Word>(
@@ -2088,7 +2107,7 @@ fn read_split_rice<W: Word>(
     running: Option<i64>,
     out: &mut Vec<W>,
     finish: impl Fn(i64) -> W + Copy,
-    blocks: bool,
+    kernel: RiceKernel,
 ) -> Result<()> {
     let RiceCodes {
         k,
@@ -2104,10 +2123,10 @@ fn read_split_rice<W: Word>(
     let (mul, x) = (multiplier as i64, running.unwrap_or(0));
     let q = Quotients { data, k, base, mul };
     let end = match (running.is_some(), multiplier != 1) {
-        (true, true) => unary_run::<W, true, true>(q, unary, slots, x, finish, blocks),
-        (true, false) => unary_run::<W, true, false>(q, unary, slots, x, finish, blocks),
-        (false, true) => unary_run::<W, false, true>(q, unary, slots, x, finish, blocks),
-        (false, false) => unary_run::<W, false, false>(q, unary, slots, x, finish, blocks),
+        (true, true) => unary_run::<W, true, true>(q, unary, slots, x, finish, kernel),
+        (true, false) => unary_run::<W, true, false>(q, unary, slots, x, finish, kernel),
+        (false, true) => unary_run::<W, false, true>(q, unary, slots, x, finish, kernel),
+        (false, false) => unary_run::<W, false, false>(q, unary, slots, x, finish, kernel),
     }?;
     // `end` counts from `data`, where `r` still is.
     r.take(end.div_ceil(8))?;
@@ -2121,26 +2140,36 @@ fn read_split_rice<W: Word>(
 /// Bits past the end of `data` read as zeros: a stream that needs them is
 /// truncated.
 ///
-/// With `blocks` (and AVX-512: see [`rice_blocks`]), eight codes at a time
-/// (`simd::rice_codes`) up to each escape, which [`unary_scalar`] takes; else
-/// all of them one at a time. Both give the same.
+/// With a kernel of blocks (and a CPU that runs it: see [`rice_kernel`]), eight
+/// codes at a time up to each escape, which [`unary_scalar`] takes; else all of
+/// them one at a time. All give the same.
 fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
     q: Quotients<'_>,
     from_bit: usize,
     slots: &mut [W],
     x: i64,
     finish: impl Fn(i64) -> W + Copy,
-    blocks: bool,
+    kernel: RiceKernel,
 ) -> Result<usize> {
+    // The kernel asked for, where the CPU runs it (whatever the caller asked).
     #[cfg(target_arch = "x86_64")]
-    if blocks && crate::simd::has_avx512_rice() {
+    let blocks = match kernel {
+        RiceKernel::Scalar => None,
+        RiceKernel::Avx512F => crate::simd::has_avx512_rice_f().then_some(false),
+        RiceKernel::Avx512Vbmi2 => crate::simd::has_avx512_rice().then_some(true),
+    };
+    #[cfg(target_arch = "x86_64")]
+    if let Some(vbmi2) = blocks {
         let (mut i, mut bit, mut x) = (0usize, from_bit, x);
         while i < slots.len() {
             let rest = slots.get_mut(i..).unwrap_or_default();
-            // SAFETY: the CPU has the features the function is compiled for,
-            // detected just above (whatever the caller passed as `blocks`).
-            let (n, b, y) =
-                unsafe { crate::simd::rice_codes::<W, SUM, MUL>(q, bit, rest, x, finish) };
+            // SAFETY: the CPU has the features each function is compiled for,
+            // detected just above.
+            let (n, b, y) = if vbmi2 {
+                unsafe { crate::simd::rice_codes::<W, SUM, MUL>(q, bit, rest, x, finish) }
+            } else {
+                unsafe { crate::simd::rice_codes_f::<W, SUM, MUL>(q, bit, rest, x, finish) }
+            };
             (i, bit, x) = (i + n, b, y);
             // An escape (or a run of zeros, or the end) one code at a time;
             // eight if the blocks took fewer than eight, so escapes among a
@@ -2158,7 +2187,7 @@ fn unary_run<W: Word, const SUM: bool, const MUL: bool>(
         return Ok(bit);
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = blocks;
+    let _ = kernel;
     unary_scalar::<W, SUM, MUL>(q, from_bit, slots, x, finish).map(|(bit, _)| bit)
 }
 
@@ -3363,18 +3392,18 @@ mod tests {
         let mut got = Vec::new();
         let v2 =
             read_rice(data, m, k, base, multiplier, running, &mut got, |x| x).map(|n| (got, n));
-        // v3 as this CPU reads it (in blocks where it can), and one code at a
-        // time as CPUs without AVX-512 do.
-        let v3 = |blocks| {
+        // v3 with each kernel (those this CPU lacks read one code at a time).
+        let v3 = |kernel| {
             let mut got = Vec::new();
             let mut r = ByteReader::new(data);
-            read_split_rice(&mut r, m, codes, running, &mut got, |x| x, blocks)
+            read_split_rice(&mut r, m, codes, running, &mut got, |x| x, kernel)
                 .map(|()| (got, r.position()))
         };
         let cases = [
             ("v2", Format::V2, v2),
-            ("v3", Format::V3, v3(rice_blocks())),
-            ("v3 one at a time", Format::V3, v3(false)),
+            ("v3, VBMI2 blocks", Format::V3, v3(RiceKernel::Avx512Vbmi2)),
+            ("v3, AVX-512 F blocks", Format::V3, v3(RiceKernel::Avx512F)),
+            ("v3 one at a time", Format::V3, v3(RiceKernel::Scalar)),
         ];
         for (label, format, got) in cases {
             match (read_rice_bitwise(data, m, codes, running, format), got) {

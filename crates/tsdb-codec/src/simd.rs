@@ -4,13 +4,17 @@
 //! decoding runs (over every Rice code: the quotients and what they make; and
 //! over a line of regular timestamps).
 //!
-//! Each is chosen at run time, where [`has_avx512`] (or [`has_avx512_rice`])
-//! finds the features, beside its scalar version (`pack::extremes`,
-//! `pack::bit_len_hist`, `values::exact_prefix`, `pack::unary_run` through
-//! `pack::rice_blocks`, `pack::push_line`); the two give the same results
-//! (proptested against one reference), so the bytes sealed and the samples
-//! decoded do not depend on the CPU. The builds stay baseline x86-64: a binary
-//! runs on any x86-64 machine and takes these paths where it can.
+//! Each is chosen at run time, where [`has_avx512`] (or [`has_avx512_rice_f`],
+//! [`has_avx512_rice`]) finds the features, beside its scalar version
+//! (`pack::extremes`, `pack::bit_len_hist`, `values::exact_prefix`,
+//! `pack::unary_run` through `pack::rice_kernel`, `pack::push_line`); they give
+//! the same results (proptested against one reference), so the bytes sealed and
+//! the samples decoded do not depend on the CPU. The Rice quotients have two
+//! kernels: with VBMI2 (Ice Lake, Zen 4) and without (Skylake-SP, Cascade Lake),
+//! which differ in how they find the set bits of a word. The builds stay
+//! baseline x86-64: a binary runs on any x86-64 machine and takes these paths
+//! where it can. Sealing's planning also has a second build for x86-64-v4
+//! (`x86_64_v4_twin!`, [`has_x86_64_v4`]): the same code, compiled for more.
 //!
 //! The kernels take registers from arrays (`_mm512_set_*`) and give them back
 //! as arrays (`bytemuck::cast`), never through pointers, so they hold no
@@ -23,8 +27,8 @@ use std::arch::x86_64::{
     _mm512_add_epi64, _mm512_add_pd, _mm512_alignr_epi64, _mm512_and_si512, _mm512_castpd_si512,
     _mm512_castsi512_si128, _mm512_cmp_pd_mask, _mm512_cmpeq_epi8_mask, _mm512_cmpeq_epi64_mask,
     _mm512_cmpge_epu64_mask, _mm512_cvtepi64_epi8, _mm512_cvtepu8_epi64, _mm512_div_pd,
-    _mm512_lzcnt_epi64, _mm512_maskz_compress_epi8, _mm512_max_epi64, _mm512_min_epi64,
-    _mm512_mul_pd, _mm512_mullo_epi64, _mm512_or_si512, _mm512_permutex_epi64,
+    _mm512_lzcnt_epi64, _mm512_maskz_compress_epi8, _mm512_maskz_compress_epi64, _mm512_max_epi64,
+    _mm512_min_epi64, _mm512_mul_pd, _mm512_mullo_epi64, _mm512_or_si512, _mm512_permutex_epi64,
     _mm512_permutexvar_epi64, _mm512_reduce_or_epi64, _mm512_set_epi64, _mm512_set_pd,
     _mm512_set1_epi8, _mm512_set1_epi64, _mm512_set1_pd, _mm512_setzero_si512,
     _mm512_shuffle_i64x2, _mm512_sll_epi64, _mm512_sllv_epi64, _mm512_srli_epi64, _mm512_sub_epi64,
@@ -249,47 +253,36 @@ pub(crate) fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
     done + exact_prefix_scalar(values, p, ints)
 }
 
-/// Whether this CPU runs [`rice_codes`]: [`has_avx512`], DQ (a multiply of
-/// eight 64-bit lanes) and VBMI2 (the set bits' offsets gathered into bytes).
+/// Whether this CPU runs [`rice_codes_f`]: [`has_avx512`] and DQ (a multiply
+/// of eight 64-bit lanes).
+#[inline(always)]
+pub(crate) fn has_avx512_rice_f() -> bool {
+    has_avx512() && std::arch::is_x86_feature_detected!("avx512dq")
+}
+
+/// Whether this CPU runs [`rice_codes`]: [`has_avx512_rice_f`] and VBMI2 (the
+/// set bits' offsets gathered into bytes).
 #[inline(always)]
 pub(crate) fn has_avx512_rice() -> bool {
-    has_avx512()
-        && std::arch::is_x86_feature_detected!("avx512dq")
-        && std::arch::is_x86_feature_detected!("avx512vbmi2")
+    has_avx512_rice_f() && std::arch::is_x86_feature_detected!("avx512vbmi2")
 }
 
 /// How many codes [`rice_codes`] finds the positions of before it joins them.
 const RICE_BLOCK: usize = 64;
 
-/// `pack::unary_run`'s codes in blocks of [`RICE_BLOCK`]. First the positions
-/// of the set bits that end the codes, a word of the unary stream at a time: its
-/// set bits' offsets gathered into bytes in one instruction (`vpcompressb`),
-/// widened and stored eight at a time. Then the codes eight at a time: each
-/// quotient is the distance between two positions, joined to its low bits,
-/// unzigzagged, multiplied, offset and summed in eight lanes. One at a time,
-/// the scalar loop spends about 28 instructions a code, most of them on finding
-/// and joining its bits.
-///
-/// Takes the codes from `slots[0]` on, the unary stream at bit `from_bit`, and
-/// stops at the first escape (a quotient of [`RICE_ESCAPE`] zeros or more) or
-/// where positions run out (a long run of zeros, or the end of the stream): the
-/// caller's scalar loop goes on from there. Returns how many codes it decoded,
-/// the bit after them and, with `SUM`, the running sum `x` (else `x` as given).
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi2,popcnt")]
-pub(crate) fn rice_codes<W: Word, const SUM: bool, const MUL: bool>(
-    Quotients { data, k, base, mul }: Quotients<'_>,
-    from_bit: usize,
-    slots: &mut [W],
-    mut x: i64,
-    finish: impl Fn(i64) -> W,
-) -> (usize, usize, i64) {
-    let (base_v, mul_v, escape) = (
-        _mm512_set1_epi64(base),
-        _mm512_set1_epi64(mul),
-        _mm512_set1_epi64(i64::from(RICE_ESCAPE)),
-    );
-    let (one, zero) = (_mm512_set1_epi64(1), _mm512_setzero_si512());
-    let shift = _mm_cvtsi64_si128(i64::from(k));
+/// Room for the positions of a block: the one before it, [`RICE_BLOCK`], and a
+/// word's worth past them (up to 64 set bits), written eight at a time (eight
+/// lanes more).
+const POSITIONS: usize = RICE_BLOCK + 1 + 64 + 8;
+
+/// The positions of the set bits of `w` (the word at bit `at` of the unary
+/// stream), lowest first, written to `pos` from index `to` eight at a time;
+/// returns the index after the last group written (past the last position when
+/// `pos` has room for all). The set bits' offsets are gathered into bytes in
+/// one instruction (`vpcompressb`, VBMI2), then widened eight at a time.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,popcnt")]
+fn word_positions_vbmi2(w: u64, at: i64, pos: &mut [i64; POSITIONS], mut to: usize) -> usize {
     let iota = _mm512_set_epi64(
         0x3f3e_3d3c_3b3a_3938,
         0x3736_3534_3332_3130,
@@ -300,123 +293,193 @@ pub(crate) fn rice_codes<W: Word, const SUM: bool, const MUL: bool>(
         0x0f0e_0d0c_0b0a_0908,
         0x0706_0504_0302_0100,
     );
-    // `pos[0]` is the bit before the block's first code (the one that ended the
-    // code before, or the last low bit); `pos[i + 1]` the one that ends code `i`. A word adds up to 64
-    // positions past the `RICE_BLOCK` + 1 sought, written eight at a time.
-    let mut pos = [0i64; RICE_BLOCK + 1 + 64];
-    let (mut done, mut bit) = (0usize, from_bit);
-    loop {
-        let need = (slots.len() - done).min(RICE_BLOCK);
-        if need == 0 {
+    let at = _mm512_set1_epi64(at);
+    let n = w.count_ones() as usize;
+    let offsets: [u64; 8] = bytemuck::cast(_mm512_maskz_compress_epi8(w, iota));
+    for &eight_offsets in offsets.iter().take(n.div_ceil(8)) {
+        let Some(eight) = pos.get_mut(to..).and_then(|p| p.first_chunk_mut::<8>()) else {
             break;
-        }
-        // The positions. Without escapes the block's codes end within
-        // `need × (RICE_ESCAPE + 1)` bits: no further word is read (a run of
-        // zeros, a long escape or the end of the stream is left to the caller).
-        pos[0] = bit as i64 - 1;
-        let mut found = 1usize;
-        let mut byte = bit / 8;
-        let last = byte + need * (RICE_ESCAPE as usize + 1) / 8;
-        let mut w = word_at(data, byte) & (u64::MAX << (bit % 8));
-        loop {
-            let at = _mm512_set1_epi64((byte * 8) as i64);
-            let n = w.count_ones() as usize;
-            // The set bits' offsets in the word, a byte each, lowest first.
-            let offsets: [u64; 8] = bytemuck::cast(_mm512_maskz_compress_epi8(w, iota));
-            let mut to = found;
-            for &eight_offsets in offsets.iter().take(n.div_ceil(8)) {
-                let Some(eight) = pos.get_mut(to..).and_then(|p| p.first_chunk_mut::<8>()) else {
-                    break;
-                };
-                let wide = _mm512_cvtepu8_epi64(_mm_cvtsi64_si128(eight_offsets as i64));
-                *eight = bytemuck::cast(_mm512_add_epi64(wide, at));
-                to += 8;
-            }
-            // `pos` holds room for all of them (`found` ≤ `need` before), so
-            // `to` is never the lower.
-            found = (found + n).min(to);
-            byte += 8;
-            if found > need || byte > last || byte >= data.len() {
-                break;
-            }
-            w = word_at(data, byte);
-        }
-        // The codes, eight at a time (the last group may be fewer: its lanes
-        // past them compute from whatever `pos` holds there, and are dropped).
-        let codes = (found - 1).min(need);
-        let mut xv = _mm512_set1_epi64(x);
-        let mut g = 0usize;
-        for group in slots
-            .get_mut(done..done + codes)
-            .unwrap_or_default()
-            .chunks_mut(8)
-        {
-            let (Some(prev), Some(cur)) = (
-                pos.get(g..).and_then(|p| p.first_chunk::<8>()),
-                pos.get(g + 1..).and_then(|p| p.first_chunk::<8>()),
-            ) else {
-                break;
-            };
-            let q = _mm512_sub_epi64(_mm512_sub_epi64(i64x8(*cur), i64x8(*prev)), one);
-            let escapes = _mm512_cmpge_epu64_mask(q, escape);
-            // The codes' running sums (`r` itself without `SUM`) from the low
-            // bits `lows`.
-            let sums = |lows: __m512i| {
-                let v = _mm512_or_si512(lows, _mm512_sll_epi64(q, shift));
-                // unzigzag: v >> 1, flipped where v is odd.
-                let sign = _mm512_sub_epi64(zero, _mm512_and_si512(v, one));
-                let mut r = _mm512_xor_si512(_mm512_srli_epi64::<1>(v), sign);
-                if MUL {
-                    r = _mm512_mullo_epi64(r, mul_v);
-                }
-                r = _mm512_add_epi64(r, base_v);
-                if SUM {
-                    // Running sums across the lanes: each adds the lane one,
-                    // two, then four below it (zeros shifted in), then the sum
-                    // so far.
-                    r = _mm512_add_epi64(r, _mm512_alignr_epi64::<7>(r, zero));
-                    r = _mm512_add_epi64(r, _mm512_alignr_epi64::<6>(r, zero));
-                    r = _mm512_add_epi64(r, _mm512_alignr_epi64::<4>(r, zero));
-                    r = _mm512_add_epi64(r, xv);
-                }
-                r
-            };
-            if escapes == 0
-                && let Ok(slots) = <&mut [W; 8]>::try_from(&mut *group)
-            {
-                let r = sums(i64x8(slots.map(W::to_i64)));
-                let xs: [i64; 8] = bytemuck::cast(r);
-                for (slot, &y) in slots.iter_mut().zip(&xs) {
-                    *slot = finish(y);
-                }
-                xv = _mm512_permutexvar_epi64(_mm512_set1_epi64(7), r);
-                done += 8;
-                g += 8;
-                continue;
-            }
-            let r = sums(i64x8(padded(group, W::to_i64, 0)));
-            let xs: [i64; 8] = bytemuck::cast(r);
-            // A last group of fewer, or one with an escape: the codes before
-            // the first escape.
-            let valid = (escapes.trailing_zeros() as usize).min(group.len());
-            for (slot, &y) in group.iter_mut().zip(&xs).take(valid) {
-                *slot = finish(y);
-            }
-            if SUM && valid > 0 {
-                xv = _mm512_permutexvar_epi64(_mm512_set1_epi64(valid as i64 - 1), r);
-            }
-            done += valid;
-            g += valid;
-            break;
-        }
-        x = _mm_cvtsi128_si64(_mm512_castsi512_si128(xv));
-        // The bit after the last code decoded (past the one that ends it).
-        bit = pos.get(g).map_or(bit, |&p| (p + 1) as usize);
-        if g < need {
-            break;
-        }
+        };
+        let wide = _mm512_cvtepu8_epi64(_mm_cvtsi64_si128(eight_offsets as i64));
+        *eight = bytemuck::cast(_mm512_add_epi64(wide, at));
+        to += 8;
     }
-    (done, bit, x)
+    to
+}
+
+/// [`word_positions_vbmi2`] with AVX-512 F alone (Skylake-SP, Cascade Lake: no
+/// VBMI2): a byte of the word at a time, its set bits' positions gathered from
+/// eight 64-bit lanes (`vpcompressq`) and stored whole; the next byte's start
+/// where this one's positions end. Eight gathers a word where VBMI2 takes one.
+#[inline]
+#[target_feature(enable = "avx512f,popcnt")]
+fn word_positions_f(w: u64, at: i64, pos: &mut [i64; POSITIONS], mut to: usize) -> usize {
+    let iota = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    for (j, byte) in w.to_le_bytes().into_iter().enumerate() {
+        let Some(eight) = pos.get_mut(to..).and_then(|p| p.first_chunk_mut::<8>()) else {
+            break;
+        };
+        let lanes = _mm512_add_epi64(iota, _mm512_set1_epi64(at + 8 * j as i64));
+        *eight = bytemuck::cast(_mm512_maskz_compress_epi64(byte, lanes));
+        to += byte.count_ones() as usize;
+    }
+    to
+}
+
+/// Defines a [`rice_codes`] kernel compiled for `$features`, finding each
+/// word's positions with `$positions`: the same code stamped twice, since the
+/// features a function is compiled for are an attribute of it.
+macro_rules! rice_kernel {
+    ($(#[$attr:meta])* $name:ident, $features:literal, $positions:ident) => {
+        $(#[$attr])*
+        #[target_feature(enable = $features)]
+        pub(crate) fn $name<W: Word, const SUM: bool, const MUL: bool>(
+            Quotients { data, k, base, mul }: Quotients<'_>,
+            from_bit: usize,
+            slots: &mut [W],
+            mut x: i64,
+            finish: impl Fn(i64) -> W,
+        ) -> (usize, usize, i64) {
+            let (base_v, mul_v, escape) = (
+                _mm512_set1_epi64(base),
+                _mm512_set1_epi64(mul),
+                _mm512_set1_epi64(i64::from(RICE_ESCAPE)),
+            );
+            let (one, zero) = (_mm512_set1_epi64(1), _mm512_setzero_si512());
+            let shift = _mm_cvtsi64_si128(i64::from(k));
+            // `pos[0]` is the bit before the block's first code (the one that
+            // ended the code before, or the last low bit); `pos[i + 1]` the one
+            // that ends code `i`.
+            let mut pos = [0i64; POSITIONS];
+            let (mut done, mut bit) = (0usize, from_bit);
+            loop {
+                let need = (slots.len() - done).min(RICE_BLOCK);
+                if need == 0 {
+                    break;
+                }
+                // The positions. Without escapes the block's codes end within
+                // `need × (RICE_ESCAPE + 1)` bits: no further word is read (a
+                // run of zeros, a long escape or the end of the stream is left
+                // to the caller).
+                pos[0] = bit as i64 - 1;
+                let mut found = 1usize;
+                let mut byte = bit / 8;
+                let last = byte + need * (RICE_ESCAPE as usize + 1) / 8;
+                let mut w = word_at(data, byte) & (u64::MAX << (bit % 8));
+                loop {
+                    let to = $positions(w, (byte * 8) as i64, &mut pos, found);
+                    // `pos` holds room for all of them (`found` ≤ `need`
+                    // before), so `to` is never the lower.
+                    found = (found + w.count_ones() as usize).min(to);
+                    byte += 8;
+                    if found > need || byte > last || byte >= data.len() {
+                        break;
+                    }
+                    w = word_at(data, byte);
+                }
+                // The codes, eight at a time (the last group may be fewer: its
+                // lanes past them compute from whatever `pos` holds there, and
+                // are dropped).
+                let codes = (found - 1).min(need);
+                let mut xv = _mm512_set1_epi64(x);
+                let mut g = 0usize;
+                for group in slots
+                    .get_mut(done..done + codes)
+                    .unwrap_or_default()
+                    .chunks_mut(8)
+                {
+                    let (Some(prev), Some(cur)) = (
+                        pos.get(g..).and_then(|p| p.first_chunk::<8>()),
+                        pos.get(g + 1..).and_then(|p| p.first_chunk::<8>()),
+                    ) else {
+                        break;
+                    };
+                    let q = _mm512_sub_epi64(_mm512_sub_epi64(i64x8(*cur), i64x8(*prev)), one);
+                    let escapes = _mm512_cmpge_epu64_mask(q, escape);
+                    // The codes' running sums (`r` itself without `SUM`) from
+                    // the low bits `lows`.
+                    let sums = |lows: __m512i| {
+                        let v = _mm512_or_si512(lows, _mm512_sll_epi64(q, shift));
+                        // unzigzag: v >> 1, flipped where v is odd.
+                        let sign = _mm512_sub_epi64(zero, _mm512_and_si512(v, one));
+                        let mut r = _mm512_xor_si512(_mm512_srli_epi64::<1>(v), sign);
+                        if MUL {
+                            r = _mm512_mullo_epi64(r, mul_v);
+                        }
+                        r = _mm512_add_epi64(r, base_v);
+                        if SUM {
+                            // Running sums across the lanes: each adds the lane
+                            // one, two, then four below it (zeros shifted in),
+                            // then the sum so far.
+                            r = _mm512_add_epi64(r, _mm512_alignr_epi64::<7>(r, zero));
+                            r = _mm512_add_epi64(r, _mm512_alignr_epi64::<6>(r, zero));
+                            r = _mm512_add_epi64(r, _mm512_alignr_epi64::<4>(r, zero));
+                            r = _mm512_add_epi64(r, xv);
+                        }
+                        r
+                    };
+                    if escapes == 0
+                        && let Ok(slots) = <&mut [W; 8]>::try_from(&mut *group)
+                    {
+                        let r = sums(i64x8(slots.map(W::to_i64)));
+                        let xs: [i64; 8] = bytemuck::cast(r);
+                        for (slot, &y) in slots.iter_mut().zip(&xs) {
+                            *slot = finish(y);
+                        }
+                        xv = _mm512_permutexvar_epi64(_mm512_set1_epi64(7), r);
+                        done += 8;
+                        g += 8;
+                        continue;
+                    }
+                    let r = sums(i64x8(padded(group, W::to_i64, 0)));
+                    let xs: [i64; 8] = bytemuck::cast(r);
+                    // A last group of fewer, or one with an escape: the codes
+                    // before the first escape.
+                    let valid = (escapes.trailing_zeros() as usize).min(group.len());
+                    for (slot, &y) in group.iter_mut().zip(&xs).take(valid) {
+                        *slot = finish(y);
+                    }
+                    if SUM && valid > 0 {
+                        xv = _mm512_permutexvar_epi64(_mm512_set1_epi64(valid as i64 - 1), r);
+                    }
+                    done += valid;
+                    g += valid;
+                    break;
+                }
+                x = _mm_cvtsi128_si64(_mm512_castsi512_si128(xv));
+                // The bit after the last code decoded (past the one that ends it).
+                bit = pos.get(g).map_or(bit, |&p| (p + 1) as usize);
+                if g < need {
+                    break;
+                }
+            }
+            (done, bit, x)
+        }
+    };
+}
+
+rice_kernel! {
+    /// `pack::unary_run`'s codes in blocks of [`RICE_BLOCK`]. First the
+    /// positions of the set bits that end the codes, a word of the unary stream
+    /// at a time ([`word_positions_vbmi2`]). Then the codes eight at a time:
+    /// each quotient is the distance between two positions, joined to its low
+    /// bits, unzigzagged, multiplied, offset and summed in eight lanes. One at a
+    /// time, the scalar loop spends about 28 instructions a code, most of them
+    /// on finding and joining its bits.
+    ///
+    /// Takes the codes from `slots[0]` on, the unary stream at bit `from_bit`,
+    /// and stops at the first escape (a quotient of [`RICE_ESCAPE`] zeros or
+    /// more) or where positions run out (a long run of zeros, or the end of the
+    /// stream): the caller's scalar loop goes on from there. Returns how many
+    /// codes it decoded, the bit after them and, with `SUM`, the running sum
+    /// `x` (else `x` as given).
+    rice_codes, "avx512f,avx512bw,avx512dq,avx512vbmi2,popcnt", word_positions_vbmi2
+}
+
+rice_kernel! {
+    /// [`rice_codes`] for AVX-512 without VBMI2 (F and DQ: Skylake-SP, Cascade
+    /// Lake), its positions from [`word_positions_f`].
+    rice_codes_f, "avx512f,avx512dq,popcnt", word_positions_f
 }
 
 /// `pack::push_line` eight lanes at a time: one store per eight values, where
