@@ -35,32 +35,73 @@ use std::arch::x86_64::{
     _mm512_sub_pd, _mm512_xor_si512,
 };
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use crate::pack::{Bits64, LenHist, Quotients, RICE_ESCAPE, Word, bit_len, word_at};
 use crate::values::{ROUNDER, ROUNDER_RANGE, exact_prefix_scalar, rounded_int};
 
+/// What this CPU runs, one bit a path (below), with [`DETECTED`] once known: a
+/// load and a test a dispatch, where each feature detected by name is a load,
+/// a test of the cache's readiness and a test of its bit, and a path needs up
+/// to ten (a sparse column decodes in under a nanosecond a sample, so a chunk
+/// paid for them in whole percents).
+static PATHS: AtomicU8 = AtomicU8::new(0);
+/// Set in [`PATHS`] once the features are detected.
+const DETECTED: u8 = 1;
+/// [`has_avx512`].
+const AVX512: u8 = 2;
+/// [`has_x86_64_v4`].
+const X86_64_V4: u8 = 4;
+/// [`has_avx512_rice_f`].
+const RICE_F: u8 = 8;
+/// [`has_avx512_rice`].
+const RICE_VBMI2: u8 = 16;
+
+/// [`PATHS`], detected on first use.
+#[inline(always)]
+fn paths() -> u8 {
+    match PATHS.load(Ordering::Relaxed) {
+        0 => detect(),
+        known => known,
+    }
+}
+
+/// Detects the features each path needs and keeps them in [`PATHS`] (threads
+/// that race here store the same value).
+#[cold]
+fn detect() -> u8 {
+    use std::arch::is_x86_feature_detected as has;
+    let avx512 = has!("avx512f") && has!("avx512cd") && has!("avx512bw") && has!("popcnt");
+    let v4 = avx512
+        && has!("avx512dq")
+        && has!("avx512vl")
+        && has!("avx2")
+        && has!("bmi1")
+        && has!("bmi2")
+        && has!("lzcnt");
+    let rice_f = avx512 && has!("avx512dq");
+    let rice_vbmi2 = rice_f && has!("avx512vbmi2");
+    let paths = DETECTED
+        | if avx512 { AVX512 } else { 0 }
+        | if v4 { X86_64_V4 } else { 0 }
+        | if rice_f { RICE_F } else { 0 }
+        | if rice_vbmi2 { RICE_VBMI2 } else { 0 };
+    PATHS.store(paths, Ordering::Relaxed);
+    paths
+}
+
 /// Whether this CPU runs the kernels: AVX-512 F, CD (a count of leading zeros of
-/// eight words), BW (a compare of 64 bytes) and a population count. Detected
-/// once, then a load.
+/// eight words), BW (a compare of 64 bytes) and a population count.
 #[inline(always)]
 pub(crate) fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512cd")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("popcnt")
+    paths() & AVX512 != 0
 }
 
 /// Whether this CPU has what [`x86_64_v4_twin`] compiles for: x86-64-v4's
-/// AVX-512 F, CD, BW, DQ and VL, AVX2, BMI1 and 2, LZCNT and POPCNT. Detected
-/// once, then loads.
+/// AVX-512 F, CD, BW, DQ and VL, AVX2, BMI1 and 2, LZCNT and POPCNT.
 #[inline(always)]
 pub(crate) fn has_x86_64_v4() -> bool {
-    has_avx512()
-        && std::arch::is_x86_feature_detected!("avx512dq")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("bmi1")
-        && std::arch::is_x86_feature_detected!("bmi2")
-        && std::arch::is_x86_feature_detected!("lzcnt")
+    paths() & X86_64_V4 != 0
 }
 
 /// Eight i64 in one register, lane `j` from `x[j]`.
@@ -257,14 +298,14 @@ pub(crate) fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
 /// of eight 64-bit lanes).
 #[inline(always)]
 pub(crate) fn has_avx512_rice_f() -> bool {
-    has_avx512() && std::arch::is_x86_feature_detected!("avx512dq")
+    paths() & RICE_F != 0
 }
 
 /// Whether this CPU runs [`rice_codes`]: [`has_avx512_rice_f`] and VBMI2 (the
 /// set bits' offsets gathered into bytes).
 #[inline(always)]
 pub(crate) fn has_avx512_rice() -> bool {
-    has_avx512_rice_f() && std::arch::is_x86_feature_detected!("avx512vbmi2")
+    paths() & RICE_VBMI2 != 0
 }
 
 /// How many codes [`rice_codes`] finds the positions of before it joins them.
@@ -498,4 +539,30 @@ pub(crate) fn push_line<W: Word>(out: &mut Vec<W>, first: i64, step: i64, m: usi
     }
     let xs: [i64; 8] = bytemuck::cast(lanes);
     out.extend(xs.into_iter().take(m % 8).map(W::from_i64));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::arch::is_x86_feature_detected as has;
+
+    #[test]
+    fn each_path_is_its_features_detected_by_name() {
+        let avx512 = has!("avx512f") && has!("avx512cd") && has!("avx512bw") && has!("popcnt");
+        assert_eq!(has_avx512(), avx512);
+        let v4 = avx512
+            && has!("avx512dq")
+            && has!("avx512vl")
+            && has!("avx2")
+            && has!("bmi1")
+            && has!("bmi2")
+            && has!("lzcnt");
+        assert_eq!(has_x86_64_v4(), v4);
+        assert_eq!(has_avx512_rice_f(), avx512 && has!("avx512dq"));
+        assert_eq!(
+            has_avx512_rice(),
+            avx512 && has!("avx512dq") && has!("avx512vbmi2")
+        );
+        assert_ne!(paths() & DETECTED, 0);
+    }
 }
