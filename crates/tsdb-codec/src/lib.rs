@@ -73,7 +73,7 @@
 /// ([`simd::has_x86_64_v4`]), else compiled for the baseline. Sealing's planning
 /// is a dozen short passes over each column; with these features the compiler
 /// vectorizes them eight lanes wide, counts leading zeros in one instruction and
-/// shifts by a register without the `cl` dance. Whole columns seal 3–10 %
+/// shifts by a register without the `cl` dance. Whole columns seal 2–8 %
 /// faster on the synthetic sets whose values change, with the same bytes
 /// (integer and bit operations only, and floating point without contraction;
 /// proptests run both builds). Only what `$body` inlines is compiled twice:
