@@ -68,8 +68,9 @@
 )]
 
 /// Defines `fn $name($args) -> $ret` that runs `$body` (an `#[inline(always)]`
-/// function of the same arguments) compiled for x86-64-v4 — AVX-512 F, CD, BW,
-/// DQ and VL, AVX2, BMI1 and 2, LZCNT, POPCNT — where the CPU has those
+/// function of the same arguments) compiled for most of x86-64-v4 — AVX-512 F,
+/// CD, BW, DQ and VL, AVX2, BMI1 and 2, LZCNT, POPCNT (the list `simd::detect`
+/// checks for its path bit; not MOVBE) — where the CPU has those
 /// ([`simd::has_x86_64_v4`]), else compiled for the baseline. Sealing's planning
 /// is a dozen short passes over each column; with these features the compiler
 /// vectorizes them eight lanes wide, counts leading zeros in one instruction and
@@ -77,8 +78,9 @@
 /// faster on the synthetic sets whose values change, with the same bytes
 /// (integer and bit operations only, and floating point without contraction;
 /// proptests run both builds). Only what `$body` inlines is compiled twice:
-/// closures and functions it calls keep the baseline unless they are
-/// `#[inline(always)]` or twinned themselves. Forcing everything into one
+/// closures and functions it calls get the features only if the compiler
+/// inlines them, which `#[inline(always)]` makes sure of (or when they are
+/// twinned themselves). Forcing everything into one
 /// twinned `seal` was no faster: the one function grew too large to compile
 /// well, and undid the gain.
 macro_rules! x86_64_v4_twin {

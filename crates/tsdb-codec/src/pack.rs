@@ -748,7 +748,7 @@ fn rice_plan(
     // codes around zero at the same parameter.
     if base != 0 && multiplier == 1 && bit_len(zigzag(base)) <= k {
         // A loop, not an adapter's `sum`: that is a generic function of its own,
-        // compiled for the baseline even in `best_plan`'s x86-64-v4 build.
+        // which the compiler did not inline (so it ran the baseline build).
         let mut bits2 = 0usize;
         for &r in residuals {
             bits2 += rice_bits(zigzag(r), k);
@@ -1576,8 +1576,11 @@ x86_64_v4_twin! {
     pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> = best_plan_in;
 }
 
-/// [`best_plan`], inlined into both its builds. No closures on its way: a
-/// closure is compiled for the features of the function it is written in.
+/// [`best_plan`], inlined into both its builds. Its estimate is a loop, not a
+/// closure: a closure, or a generic adapter, is a function of its own, compiled
+/// for the x86-64-v4 features only if the compiler inlines it (this one was
+/// not); `#[inline(always)]` callees are. `lower_median` and `sparse_plan`,
+/// called from inside, are twins of their own (a second detection, a load).
 #[inline(always)]
 fn best_plan_in(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
     // A constant sequence (a flat gauge, an idle counter: most real chunks) is
@@ -3045,6 +3048,19 @@ mod tests {
             let want = sorted.get(sorted.len().saturating_sub(1) / 2).copied();
             proptest::prop_assert_eq!(lower_median(&xs, range_of(&xs)), want);
             proptest::prop_assert_eq!(lower_median_in(&xs, range_of(&xs)), want);
+            // Both builds of the sparse plan around the median and zero.
+            if let Some(median) = want {
+                let range = range_of(&xs);
+                let max = xs.len() / SPARSE_MAX_SHARE;
+                for centre in [median, 0] {
+                    let plans = [
+                        sparse_plan(&xs, centre, usize::MAX, range, 0, max),
+                        sparse_plan_in(&xs, centre, usize::MAX, range, 0, max),
+                    ]
+                    .map(|p| p.map(|p| (p.multiplier, p.width, p.exceptions.to_vec(), p.bytes)));
+                    proptest::prop_assert_eq!(&plans[0], &plans[1]);
+                }
+            }
             // A wrong range only slows it down.
             let (lo, hi) = range_of(&xs);
             for wrong in [(lo.wrapping_add(1), hi), (i64::MAX - 10, i64::MAX), (hi, lo)] {

@@ -312,9 +312,11 @@ pub(crate) fn has_avx512_rice() -> bool {
 const RICE_BLOCK: usize = 64;
 
 /// Room for the positions of a block: the one before it, [`RICE_BLOCK`], and a
-/// word's worth past them (up to 64 set bits), written eight at a time (eight
-/// lanes more).
-const POSITIONS: usize = RICE_BLOCK + 1 + 64 + 8;
+/// word's worth past them. A word's are written from index `found` ≤
+/// [`RICE_BLOCK`] on, eight at a time, and end at most 64 past it (the VBMI2
+/// version writes ⌈n/8⌉ groups of eight for n set bits; the other writes byte
+/// `j`'s group at most `8j` past its start).
+const POSITIONS: usize = RICE_BLOCK + 1 + 64;
 
 /// The positions of the set bits of `w` (the word at bit `at` of the unary
 /// stream), lowest first, written to `pos` from index `to` eight at a time;
