@@ -465,18 +465,17 @@ impl LsbWriter {
             sum += z;
             *a = sum + i as u64;
         }
+        // The one bits at offsets `at` (each below 64 from `from`), as a word.
+        let ones = |at: &[u64], from: u64| at.iter().fold(0u64, |acc, &a| acc | 1 << (a - from));
         let [.., a3, _, _, _, a7] = at;
         if a7 < 64 {
-            let joined = at.iter().fold(0u64, |acc, &a| acc | 1 << a);
-            self.put(joined, a7 as u32 + 1, out);
+            self.put(ones(&at, 0), a7 as u32 + 1, out);
         } else {
+            // Four codes of at most 16 bits each: either half's offsets from
+            // its start are below 64.
             let (low, high) = at.split_at(4);
-            let first = low.iter().fold(0u64, |acc, &a| acc | 1 << a);
-            // Four codes of at most 16 bits: the second half's offsets from its
-            // start are below 64 too.
-            let second = high.iter().fold(0u64, |acc, &a| acc | 1 << (a - a3 - 1));
-            self.put(first, a3 as u32 + 1, out);
-            self.put(second, (a7 - a3) as u32, out);
+            self.put(ones(low, 0), a3 as u32 + 1, out);
+            self.put(ones(high, a3 + 1), (a7 - a3) as u32, out);
         }
     }
 

@@ -173,15 +173,9 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
     }
 }
 
-x86_64_v4_twin! {
-    /// Decodes `n` timestamps from a delta-of-delta stream, appending to `out`.
-    /// Rejects streams whose timestamps do not strictly increase.
-    pub(crate) fn decode_timestamps(data: &[u8], n: usize, out: &mut Vec<i64>) -> Result<()> = decode_timestamps_in;
-}
-
-/// [`decode_timestamps`], inlined into both its builds.
-#[inline(always)]
-fn decode_timestamps_in(data: &[u8], n: usize, out: &mut Vec<i64>) -> Result<()> {
+/// Decodes `n` timestamps from a delta-of-delta stream, appending to `out`.
+/// Rejects streams whose timestamps do not strictly increase.
+pub(crate) fn decode_timestamps(data: &[u8], n: usize, out: &mut Vec<i64>) -> Result<()> {
     if n == 0 {
         return Ok(());
     }
@@ -397,14 +391,8 @@ fn xor_stream_bits_in(values: &[f64]) -> usize {
     bits
 }
 
-x86_64_v4_twin! {
-    /// Decodes `n` XOR-encoded values, appending their bit patterns as f64 to `out`.
-    pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()> = decode_xor_in;
-}
-
-/// [`decode_xor`], inlined into both its builds.
-#[inline(always)]
-fn decode_xor_in(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()> {
+/// Decodes `n` XOR-encoded values, appending their bit patterns as f64 to `out`.
+pub(crate) fn decode_xor(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()> {
     if n == 0 {
         return Ok(());
     }
@@ -479,9 +467,6 @@ fn decode_xor_in(data: &[u8], n: usize, out: &mut Vec<f64>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A stream decoder: bytes and a count in, samples appended.
-    type Decoder<T> = fn(&[u8], usize, &mut Vec<T>) -> Result<()>;
 
     fn ts_round_trip(ts: &[i64]) -> usize {
         let mut w = TimestampWriter::default();
@@ -667,9 +652,8 @@ mod tests {
             for (bytes, n) in [(&data, n), (&written, dods.len()), (&written, n), (&damaged, dods.len())] {
                 let mut want = Vec::new();
                 let w = decode_timestamps_reference(bytes, n, &mut want);
-                // Both builds (x86-64-v4, where the CPU has it, and the baseline).
-                let builds: [Decoder<i64>; 2] = [decode_timestamps, decode_timestamps_in];
-                for decode in builds {
+                {
+                    let decode = decode_timestamps;
                     let mut got = Vec::new();
                     match (&w, decode(bytes, n, &mut got)) {
                         (Ok(()), Ok(())) => proptest::prop_assert_eq!(&got, &want),
@@ -749,9 +733,8 @@ mod tests {
             let sparse: Vec<u8> = sparse.iter().map(|&b| if b == 0 { 0xa5 } else { 0 }).collect();
             for bytes in [&data, &sparse] {
                 let want = decode_xor_bitwise(bytes, n);
-                // Both builds (x86-64-v4, where the CPU has it, and the baseline).
-                let builds: [Decoder<f64>; 2] = [decode_xor, decode_xor_in];
-                for decode in builds {
+                {
+                    let decode = decode_xor;
                     let mut got = Vec::new();
                     let res = decode(bytes, n, &mut got);
                     let got: Vec<u64> = got.iter().map(|v| v.to_bits()).collect();
