@@ -496,13 +496,19 @@ impl Appendable<'_> {
     }
 }
 
-/// The common difference of `ts` when there is one (two or more values).
+/// The common difference of `ts` when there is one (two or more values). A fold
+/// over every pair without a branch each, which vectorizes: a pair at a time
+/// with a branch each took about three times as long on a regular column (stopping
+/// early saves little, as an irregular column is planned next anyway).
 fn constant_delta(ts: &[i64]) -> Option<i64> {
     let (&a, &b) = (ts.first()?, ts.get(1)?);
     let d = b.wrapping_sub(a);
-    ts.windows(2)
-        .all(|w| matches!(w, [x, y] if y.wrapping_sub(*x) == d))
-        .then_some(d)
+    let (prev, next) = (ts.get(..ts.len().saturating_sub(1))?, ts.get(1..)?);
+    let other = prev
+        .iter()
+        .zip(next)
+        .fold(0u64, |acc, (&x, &y)| acc | (y.wrapping_sub(x) ^ d) as u64);
+    (other == 0).then_some(d)
 }
 
 /// Chooses and writes the timestamp section; returns its encoding and the oldest

@@ -787,24 +787,35 @@ fn rice_plan(
 /// skew a mean; the exact cost then decides among its neighbours.
 #[inline(always)]
 fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
-    let hist = bit_len_hist(values, 0);
-    // The estimate for every k from running sums over the bit lengths b, in O(1)
-    // per k: a value of length b ≤ k costs 1 + k bits; one of length b > k has a
-    // quotient of about 1.5 × 2^(b−1−k) — 1, 3, 6 or 12 for b = k + 1 … k + 4 —
-    // and from b = k + 5 on it is escaped, at RICE_ESCAPE + 6 + b bits.
-    const Q: [usize; 4] = [1, 3, 6, 12];
     if values.is_empty() {
         return None;
     }
+    let hist = bit_len_hist(values, 0);
+    let (k0, _) = estimated_rice_k(&hist);
+    // The exact cost of the estimate and its two neighbours; the first of equal
+    // costs wins.
+    let ks = [k0.saturating_sub(1), k0, (k0 + 1).min(MAX_RICE_K)];
+    ks.into_iter()
+        .zip(rice_costs(values, ks, hist.top))
+        .min_by_key(|&(_, bits)| bits)
+}
+
+/// The Rice parameter whose estimated cost is the least (the smallest of equal
+/// ones) and that cost in bits, from the histogram of the values' bit lengths b, in O(1) per k: a value
+/// of length b ≤ k costs 1 + k bits; one of length b > k has a quotient of about
+/// 1.5 × 2^(b−1−k) — 1, 3, 6 or 12 for b = k + 1 … k + 4 — and from b = k + 5
+/// on it is escaped, at RICE_ESCAPE + 6 + b bits.
+#[inline(always)]
+fn estimated_rice_k(hist: &LenHist) -> (u32, usize) {
+    const Q: [usize; 4] = [1, 3, 6, 12];
     let top = hist.top;
     let count = |b: usize| hist.count(b);
-    // at[b]: values of length b or more, and the sum of their lengths.
-    let mut at = [(0usize, 0usize); 66];
-    for b in (0..65).rev() {
-        let (c, l) = at.get(b + 1).copied().unwrap_or_default();
-        if let Some(slot) = at.get_mut(b) {
-            *slot = (c + count(b), l + count(b) * b);
-        }
+    // The values of length k + 5 or more (escaped at k) and the sum of their
+    // lengths, for k = 0; each k up drops those of length k + 5.
+    let (mut far, mut far_len) = (0usize, 0usize);
+    for b in 5..=top as usize {
+        far += count(b);
+        far_len += count(b) * b;
     }
     let mut best: Option<(u32, usize)> = None;
     let mut up_to_k = 0usize; // values of length ≤ k
@@ -814,20 +825,15 @@ fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
         let near: usize = (Q.iter().enumerate())
             .map(|(d, q)| count(ku + 1 + d) * (q + 1 + ku))
             .sum();
-        let (far, far_len) = at.get(ku + 5).copied().unwrap_or_default();
         let bits = up_to_k * (1 + ku) + near + far * (RICE_ESCAPE + 6) as usize + far_len;
         // The first of equal estimates wins.
         if best.is_none_or(|(_, b)| bits < b) {
             best = Some((k, bits));
         }
+        far -= count(ku + 5);
+        far_len -= count(ku + 5) * (ku + 5);
     }
-    let (k0, _) = best?;
-    // The exact cost of the estimate and its two neighbours; the first of equal
-    // costs wins.
-    let ks = [k0.saturating_sub(1), k0, (k0 + 1).min(MAX_RICE_K)];
-    ks.into_iter()
-        .zip(rice_costs(values, ks, top))
-        .min_by_key(|&(_, bits)| bits)
+    best.unwrap_or_default()
 }
 
 /// The exact bits of `values` (the longest `top` bits long) as Rice codes with
@@ -3568,6 +3574,32 @@ mod tests {
             let want = ks.map(|k| values.iter().map(|&v| rice_bits(v, k)).sum::<usize>());
             let top = values.iter().map(|&v| bit_len(v)).max().unwrap_or(0);
             proptest::prop_assert_eq!(rice_costs(&values, ks, top), want);
+        }
+
+        #[test]
+        fn the_rice_estimate_prices_each_value_by_its_length(
+            small in proptest::collection::vec(0u64..5_000, 0..200),
+            wide in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..20),
+            shift in 0u32..60,
+        ) {
+            // Each value priced on its own, at every parameter up to the
+            // longest (the first of equal estimates wins).
+            let mut values: Vec<u64> = small.iter().map(|&v| v << shift).collect();
+            values.extend(wide);
+            let top = values.iter().map(|&v| bit_len(v)).max().unwrap_or(0);
+            let price = |v: u64, k: usize| match (bit_len(v) as usize).checked_sub(k + 1) {
+                None => 1 + k,
+                Some(d @ 0..4) => [1, 3, 6, 12][d] + 1 + k,
+                Some(_) => RICE_ESCAPE as usize + 6 + bit_len(v) as usize,
+            };
+            let mut want = (0, 0);
+            for k in 0..=top.min(MAX_RICE_K) {
+                let bits = values.iter().map(|&v| price(v, k as usize)).sum::<usize>();
+                if k == 0 || bits < want.1 {
+                    want = (k, bits);
+                }
+            }
+            proptest::prop_assert_eq!(estimated_rice_k(&bit_len_hist(&values, 0)), want);
         }
     }
 
