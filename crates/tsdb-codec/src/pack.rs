@@ -1183,11 +1183,25 @@ fn common_factor(values: impl IntoIterator<Item = u64>) -> u64 {
     g
 }
 
+/// Stein's binary algorithm: shifts and subtractions, where Euclid's takes a
+/// division (tens of cycles) a step.
 fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
+    if a == 0 || b == 0 {
+        return a | b;
     }
-    a
+    // The common power of two, then odd numbers only.
+    let twos = (a | b).trailing_zeros();
+    a >>= a.trailing_zeros();
+    loop {
+        b >>= b.trailing_zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+        if b == 0 {
+            return a << twos;
+        }
+    }
 }
 
 /// Exact division by a fixed divisor: `x / d` for every `x` that `d` divides, as
@@ -2872,8 +2886,17 @@ mod tests {
         #[test]
         fn common_factor_is_the_gcd(xs in proptest::collection::vec(0u64..1 << 20, 0..40), f in 1u64..5000) {
             let xs: Vec<u64> = xs.iter().map(|x| x * f).collect();
-            let want = xs.iter().fold(0, |g, &x| gcd(g, x));
+            let want = xs.iter().fold(0, |g, &x| euclid(g, x));
             proptest::prop_assert_eq!(common_factor(xs.iter().copied()), want);
+        }
+
+        #[test]
+        fn binary_gcd_is_euclids(a: u64, b: u64, shifts in (0u32..64, 0u32..64), f in 0u64..1 << 20) {
+            // Any pair, pairs with common powers of two, multiples of one factor.
+            let pairs = [(a, b), (a << shifts.0, b << shifts.1), (a % 1000 * f, b % 1000 * f), (0, b), (a, 0)];
+            for (a, b) in pairs {
+                proptest::prop_assert_eq!(gcd(a, b), euclid(a, b), "{} {}", a, b);
+            }
         }
 
         #[test]
@@ -3558,6 +3581,14 @@ mod tests {
                 assert_eq!(read, written);
             }
         }
+    }
+
+    /// Euclid's algorithm, the reference for [`gcd`].
+    fn euclid(mut a: u64, mut b: u64) -> u64 {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
     }
 
     proptest::proptest! {
