@@ -19,6 +19,12 @@
 //!
 //! `codec_profile digest` prints a hash of every chunk both encoders write for each
 //! dataset: equal digests from two builds mean the change kept the bytes.
+//!
+//! With `--chunk N`, each dataset's consecutive chunks are joined and cut again
+//! into chunks of `N` samples (a chunk ends early where the next one's
+//! timestamps would not increase, as between the series of one target): the
+//! time a chunk costs whatever its length, against the time a sample costs,
+//! from two lengths' ns a sample.
 
 use std::hash::{Hash, Hasher};
 use std::hint::black_box;
@@ -95,6 +101,27 @@ fn timed(
     Ok(())
 }
 
+/// The dataset's samples in chunks of up to `n`, cut where timestamps would
+/// not increase.
+fn rechunked(ds: datasets::Dataset, n: usize) -> datasets::Dataset {
+    let mut chunks: Vec<(Vec<i64>, Vec<f64>)> = Vec::new();
+    for (t, v) in ds.chunks {
+        for (&t, &v) in t.iter().zip(&v) {
+            match chunks.last_mut() {
+                Some((ts, vs)) if ts.len() < n && ts.last().is_some_and(|&last| last < t) => {
+                    ts.push(t);
+                    vs.push(v);
+                }
+                _ => chunks.push((vec![t], vec![v])),
+            }
+        }
+    }
+    datasets::Dataset {
+        name: ds.name,
+        chunks,
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let real = match args.iter().position(|a| a == "--prometheus-json") {
@@ -118,9 +145,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => 1,
     };
+    // `--chunk N`: the datasets cut again into chunks of `N` samples.
+    let chunk = match args.iter().position(|a| a == "--chunk") {
+        Some(i) => {
+            let n = args.get(i + 1).and_then(|n| n.parse::<usize>().ok());
+            args.drain(i..(i + 2).min(args.len()));
+            Some(n.filter(|&n| n > 0).ok_or("--chunk needs a sample count")?)
+        }
+        None => None,
+    };
     let op = args.first().cloned().unwrap_or_default();
     let prefix = args.get(1).cloned().unwrap_or_default();
-    let sets = real.unwrap_or_else(datasets::all);
+    let mut sets = real.unwrap_or_else(datasets::all);
+    if let Some(n) = chunk {
+        sets = sets.into_iter().map(|ds| rechunked(ds, n)).collect();
+    }
     for ds in sets.iter().filter(|d| d.name.starts_with(&prefix)) {
         println!("{} samples={}", ds.name, ds.samples());
         match op.as_str() {
