@@ -71,19 +71,20 @@
 /// function of the same arguments) compiled for most of x86-64-v4 — AVX-512 F,
 /// CD, BW, DQ and VL, AVX2, BMI1 and 2, LZCNT, POPCNT (the list `simd::detect`
 /// checks for its path bit; not MOVBE) — where the CPU has those
-/// ([`simd::has_x86_64_v4`]), else compiled for the baseline. Sealing's planning
-/// is a dozen short passes over each column; with these features the compiler
-/// vectorizes them eight lanes wide, counts leading zeros in one instruction and
-/// shifts by a register without the `cl` dance. Whole columns seal 2–8 %
-/// faster on the synthetic sets whose values change, with the same bytes
-/// (integer and bit operations only, and floating point without contraction;
-/// proptests run both builds). Only what `$body` inlines is compiled twice:
-/// closures and functions it calls get the features only if the compiler
-/// inlines them, which `#[inline(always)]` makes sure of (or when they are
-/// twinned themselves). Forcing everything into one
-/// twinned `seal` was no faster: the one function grew too large to compile
-/// well, and undid the gain.
-macro_rules! x86_64_v4_twin {
+/// ([`simd::has_x86_64_v4`]); else for the integer part of x86-64-v3 — AVX2,
+/// BMI1 and 2, LZCNT, POPCNT — where it has those ([`simd::has_x86_64_v3`]:
+/// AMD before Zen 4, Intel's client cores since Haswell); else for the
+/// baseline. Sealing's planning is a dozen short passes over each column; with
+/// these features the compiler vectorizes them four or eight lanes wide, counts
+/// leading zeros in one instruction and shifts by a register without the `cl`
+/// dance. The bytes are the same from every build (integer and bit operations
+/// only, and floating point without contraction; proptests run the three).
+/// Only what `$body` inlines is compiled thrice: closures and functions it
+/// calls get the features only if the compiler inlines them, which
+/// `#[inline(always)]` makes sure of (or when they are built thrice
+/// themselves). Forcing everything into one such `seal` was no faster: the one
+/// function grew too large to compile well, and undid the gain.
+macro_rules! x86_64_builds {
     (
         $(#[$attr:meta])*
         $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $body:path;
@@ -101,10 +102,32 @@ macro_rules! x86_64_v4_twin {
                 // SAFETY: the CPU has the features the function is compiled
                 // for, detected just above.
                 return unsafe { v4($($arg),*) };
+            } else if crate::simd::has_x86_64_v3() {
+                #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
+                fn v3($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
+                }
+                // SAFETY: the CPU has the features the function is compiled
+                // for, detected just above.
+                return unsafe { v3($($arg),*) };
             }
             $body($($arg),*)
         }
     };
+}
+
+/// Runs `f` under each build of [`x86_64_builds`] this CPU can run (the
+/// others' paths hidden on this thread), stopping at the first error; once
+/// elsewhere.
+#[cfg(test)]
+pub(crate) fn for_each_build<E>(mut f: impl FnMut() -> Result<(), E>) -> Result<(), E> {
+    #[cfg(target_arch = "x86_64")]
+    for mask in simd::tests::builds() {
+        simd::tests::with_hidden(mask, &mut f)?;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    f()?;
+    Ok(())
 }
 
 mod bits;

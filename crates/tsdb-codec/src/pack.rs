@@ -389,8 +389,8 @@ struct SparsePlan {
     bytes: usize,
 }
 
-x86_64_v4_twin! {
-    /// [`sparse_plan_in`], twinned (see [`x86_64_v4_twin`]).
+x86_64_builds! {
+    /// [`sparse_plan_in`], twinned (see [`x86_64_builds`]).
     fn sparse_plan(
         residuals: &[i64],
         base: i64,
@@ -572,8 +572,8 @@ fn four_lowest(xs: &[i64]) -> [i64; 4] {
     lowest
 }
 
-x86_64_v4_twin! {
-    /// [`lower_median_in`], twinned (see [`x86_64_v4_twin`]).
+x86_64_builds! {
+    /// [`lower_median_in`], twinned (see [`x86_64_builds`]).
     fn lower_median(xs: &[i64], range: (i64, i64)) -> Option<i64> = lower_median_in;
 }
 
@@ -1589,7 +1589,7 @@ pub(crate) struct Predictors {
     pub(crate) steps: bool,
 }
 
-x86_64_v4_twin! {
+x86_64_builds! {
     /// The smallest plan among `predictors`: each is estimated cheaply, and only
     /// the most promising is planned exactly (from the residuals its estimate
     /// computed).
@@ -1690,7 +1690,7 @@ fn stepping_plan(xs: &[i64], chosen: &Plan, budget: usize) -> Option<Plan> {
     })
 }
 
-x86_64_v4_twin! {
+x86_64_builds! {
     /// Serializes a plan; returns the oldest format version that reads it.
     pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format = write_in;
 }
@@ -3075,21 +3075,24 @@ mod tests {
             let mut sorted = xs.clone();
             sorted.sort_unstable();
             let want = sorted.get(sorted.len().saturating_sub(1) / 2).copied();
-            proptest::prop_assert_eq!(lower_median(&xs, range_of(&xs)), want);
             proptest::prop_assert_eq!(lower_median_in(&xs, range_of(&xs)), want);
-            // Both builds of the sparse plan around the median and zero.
-            if let Some(median) = want {
-                let range = range_of(&xs);
-                let max = xs.len() / SPARSE_MAX_SHARE;
-                for centre in [median, 0] {
-                    let plans = [
-                        sparse_plan(&xs, centre, usize::MAX, range, 0, max),
-                        sparse_plan_in(&xs, centre, usize::MAX, range, 0, max),
-                    ]
-                    .map(|p| p.map(|p| (p.multiplier, p.width, p.exceptions.to_vec(), p.bytes)));
-                    proptest::prop_assert_eq!(&plans[0], &plans[1]);
+            // Every build of the median, and of the sparse plan around it and zero.
+            crate::for_each_build(|| {
+                proptest::prop_assert_eq!(lower_median(&xs, range_of(&xs)), want);
+                if let Some(median) = want {
+                    let range = range_of(&xs);
+                    let max = xs.len() / SPARSE_MAX_SHARE;
+                    for centre in [median, 0] {
+                        let plans = [
+                            sparse_plan(&xs, centre, usize::MAX, range, 0, max),
+                            sparse_plan_in(&xs, centre, usize::MAX, range, 0, max),
+                        ]
+                        .map(|p| p.map(|p| (p.multiplier, p.width, p.exceptions.to_vec(), p.bytes)));
+                        proptest::prop_assert_eq!(&plans[0], &plans[1]);
+                    }
                 }
-            }
+                Ok(())
+            })?;
             // A wrong range only slows it down.
             let (lo, hi) = range_of(&xs);
             for wrong in [(lo.wrapping_add(1), hi), (i64::MAX - 10, i64::MAX), (hi, lo)] {
@@ -3891,14 +3894,17 @@ mod tests {
                 Predictors { common: &[Predictor::Delta, Predictor::Linear], rare: &[Predictor::DeltaOfDelta], steps: false },
             ];
             for p in &predictors {
-                let (twin, base) = (best_plan(&xs, p), best_plan_in(&xs, p));
-                proptest::prop_assert_eq!(twin.is_some(), base.is_some());
-                if let (Some(twin), Some(base)) = (twin, base) {
-                    let (mut a, mut b) = (Vec::new(), Vec::new());
-                    proptest::prop_assert_eq!(write(&twin, xs.len(), &mut a), write_in(&base, xs.len(), &mut b));
-                    proptest::prop_assert_eq!(twin.bytes, base.bytes);
-                    proptest::prop_assert_eq!(a, b);
-                }
+                crate::for_each_build(|| {
+                    let (twin, base) = (best_plan(&xs, p), best_plan_in(&xs, p));
+                    proptest::prop_assert_eq!(twin.is_some(), base.is_some());
+                    if let (Some(twin), Some(base)) = (twin, base) {
+                        let (mut a, mut b) = (Vec::new(), Vec::new());
+                        proptest::prop_assert_eq!(write(&twin, xs.len(), &mut a), write_in(&base, xs.len(), &mut b));
+                        proptest::prop_assert_eq!(twin.bytes, base.bytes);
+                        proptest::prop_assert_eq!(a, b);
+                    }
+                    Ok(())
+                })?;
             }
         }
     }

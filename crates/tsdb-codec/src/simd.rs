@@ -14,7 +14,7 @@
 //! which differ in how they find the set bits of a word. The builds stay
 //! baseline x86-64: a binary runs on any x86-64 machine and takes these paths
 //! where it can. Sealing's planning also has a second build for x86-64-v4
-//! (`x86_64_v4_twin!`, [`has_x86_64_v4`]): the same code, compiled for more.
+//! (`x86_64_builds!`, [`has_x86_64_v4`]): the same code, compiled for more.
 //!
 //! The kernels take registers from arrays (`_mm512_set_*`) and give them back
 //! as arrays (`bytemuck::cast`), never through pointers, so they hold no
@@ -56,14 +56,20 @@ const X86_64_V4: u8 = 4;
 const RICE_F: u8 = 8;
 /// [`has_avx512_rice`].
 const RICE_VBMI2: u8 = 16;
+/// [`has_x86_64_v3`].
+const X86_64_V3: u8 = 32;
 
-/// [`PATHS`], detected on first use.
+/// [`PATHS`], detected on first use (in tests, less what this thread hides:
+/// see [`tests::with_hidden`]).
 #[inline(always)]
 fn paths() -> u8 {
-    match PATHS.load(Ordering::Relaxed) {
+    let known = match PATHS.load(Ordering::Relaxed) {
         0 => detect(),
         known => known,
-    }
+    };
+    #[cfg(test)]
+    let known = known & !tests::HIDDEN.with(std::cell::Cell::get);
+    known
 }
 
 /// Detects the features each path needs and keeps them in [`PATHS`] (threads
@@ -81,9 +87,11 @@ fn detect() -> u8 {
         && has!("lzcnt");
     let rice_f = avx512 && has!("avx512dq");
     let rice_vbmi2 = rice_f && has!("avx512vbmi2");
+    let v3 = has!("avx2") && has!("bmi1") && has!("bmi2") && has!("lzcnt") && has!("popcnt");
     let paths = DETECTED
         | if avx512 { AVX512 } else { 0 }
         | if v4 { X86_64_V4 } else { 0 }
+        | if v3 { X86_64_V3 } else { 0 }
         | if rice_f { RICE_F } else { 0 }
         | if rice_vbmi2 { RICE_VBMI2 } else { 0 };
     PATHS.store(paths, Ordering::Relaxed);
@@ -97,11 +105,19 @@ pub(crate) fn has_avx512() -> bool {
     paths() & AVX512 != 0
 }
 
-/// Whether this CPU has what [`x86_64_v4_twin`] compiles for: x86-64-v4's
-/// AVX-512 F, CD, BW, DQ and VL, AVX2, BMI1 and 2, LZCNT and POPCNT.
+/// Whether this CPU has what [`x86_64_builds`]'s first build is compiled for:
+/// x86-64-v4's AVX-512 F, CD, BW, DQ and VL, AVX2, BMI1 and 2, LZCNT and
+/// POPCNT.
 #[inline(always)]
 pub(crate) fn has_x86_64_v4() -> bool {
     paths() & X86_64_V4 != 0
+}
+
+/// Whether this CPU has what [`x86_64_builds`]'s second build is compiled for:
+/// x86-64-v3's AVX2, BMI1 and 2, LZCNT and POPCNT.
+#[inline(always)]
+pub(crate) fn has_x86_64_v3() -> bool {
+    paths() & X86_64_V3 != 0
 }
 
 /// Eight i64 in one register, lane `j` from `x[j]`.
@@ -544,7 +560,7 @@ pub(crate) fn push_line<W: Word>(out: &mut Vec<W>, first: i64, step: i64, m: usi
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::arch::is_x86_feature_detected as has;
 
@@ -557,11 +573,48 @@ mod tests {
             has_avx512_rice(),
             has_avx512_rice_f() && has!("avx512vbmi2")
         );
-        // The twin's features: what it is compiled for, each present.
+        // The builds' features: what each is compiled for, each present.
+        let v3 = has!("avx2") && has!("bmi1") && has!("bmi2") && has!("lzcnt") && has!("popcnt");
+        assert_eq!(has_x86_64_v3(), v3);
         if has_x86_64_v4() {
-            assert!(has_avx512_rice_f() && has!("avx512vl") && has!("avx2"));
-            assert!(has!("bmi1") && has!("bmi2") && has!("lzcnt"));
+            assert!(has_avx512_rice_f() && has!("avx512vl") && has_x86_64_v3());
         }
         assert_ne!(paths() & DETECTED, 0);
+        // Hidden paths are not taken, on this thread only.
+        with_hidden(X86_64_V4 | X86_64_V3, || {
+            assert!(!has_x86_64_v4() && !has_x86_64_v3());
+            assert_eq!(has_avx512(), avx512);
+            let other = std::thread::spawn(has_x86_64_v3).join().unwrap();
+            assert_eq!(other, v3);
+        });
+        assert_eq!(has_x86_64_v3(), v3);
+    }
+
+    thread_local! {
+        /// Paths [`paths`] leaves out on this thread.
+        pub(super) static HIDDEN: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Runs `f` with the paths in `mask` hidden on this thread, as on a CPU
+    /// without their features.
+    pub(crate) fn with_hidden<R>(mask: u8, f: impl FnOnce() -> R) -> R {
+        let before = HIDDEN.with(|h| h.replace(mask));
+        let r = f();
+        HIDDEN.with(|h| h.set(before));
+        r
+    }
+
+    /// The builds of [`x86_64_builds`] a test can run on this CPU, each as the
+    /// mask of paths that chooses it: the x86-64-v4 build, the x86-64-v3 build,
+    /// the baseline.
+    pub(crate) fn builds() -> Vec<u8> {
+        let mut masks = vec![X86_64_V4 | X86_64_V3];
+        if has_x86_64_v3() {
+            masks.push(X86_64_V4);
+        }
+        if has_x86_64_v4() {
+            masks.push(0);
+        }
+        masks
     }
 }
