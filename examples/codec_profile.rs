@@ -24,7 +24,7 @@
 //! into chunks of `N` samples (a chunk ends early where the next one's
 //! timestamps would not increase, as between the series of one target): the
 //! time a chunk costs whatever its length, against the time a sample costs,
-//! from two lengths' ns a sample.
+//! from a line fitted to the ns a chunk takes at several lengths.
 
 use std::hash::{Hash, Hasher};
 use std::hint::black_box;

@@ -136,7 +136,7 @@ x86_64_builds! {
     pub(crate) fn timestamp_stream_bits(ts: &[i64]) -> usize = timestamp_stream_bits_in;
 }
 
-/// [`timestamp_stream_bits`], inlined into both its builds.
+/// [`timestamp_stream_bits`], inlined into each of its builds.
 #[inline(always)]
 fn timestamp_stream_bits_in(ts: &[i64]) -> usize {
     let varint_bits = |v: u64| 8 * crate::bits::uvarint_len(v);
@@ -365,7 +365,7 @@ x86_64_builds! {
     pub(crate) fn xor_stream_bits(values: &[f64]) -> usize = xor_stream_bits_in;
 }
 
-/// [`xor_stream_bits`], inlined into both its builds.
+/// [`xor_stream_bits`], inlined into each of its builds.
 #[inline(always)]
 fn xor_stream_bits_in(values: &[f64]) -> usize {
     let Some((first, rest)) = values.split_first() else {

@@ -73,7 +73,7 @@
 /// checks for its path bit; not MOVBE) — where the CPU has those
 /// ([`simd::has_x86_64_v4`]); else for the integer part of x86-64-v3 — AVX2,
 /// BMI1 and 2, LZCNT, POPCNT — where it has those ([`simd::has_x86_64_v3`]:
-/// AMD before Zen 4, Intel's client cores since Haswell); else for the
+/// AMD's Zen 2 and Zen 3, most of Intel's client cores); else for the
 /// baseline. Sealing's planning is a dozen short passes over each column; with
 /// these features the compiler vectorizes them four or eight lanes wide, counts
 /// leading zeros in one instruction and shifts by a register without the `cl`

@@ -390,7 +390,7 @@ struct SparsePlan {
 }
 
 x86_64_builds! {
-    /// [`sparse_plan_in`], twinned (see [`x86_64_builds`]).
+    /// [`sparse_plan_in`], built for each x86-64 level (see [`x86_64_builds`]).
     fn sparse_plan(
         residuals: &[i64],
         base: i64,
@@ -573,7 +573,7 @@ fn four_lowest(xs: &[i64]) -> [i64; 4] {
 }
 
 x86_64_builds! {
-    /// [`lower_median_in`], twinned (see [`x86_64_builds`]).
+    /// [`lower_median_in`], built for each x86-64 level (see [`x86_64_builds`]).
     fn lower_median(xs: &[i64], range: (i64, i64)) -> Option<i64> = lower_median_in;
 }
 
@@ -811,11 +811,12 @@ fn estimated_rice_k(hist: &LenHist) -> (u32, usize) {
     let top = hist.top;
     let count = |b: usize| hist.count(b);
     // The values of length k + 5 or more (escaped at k) and the sum of their
-    // lengths, for k = 0; each k up drops those of length k + 5.
+    // lengths, for k = 0 (over every length, not only up to `top`); each k up
+    // drops those of length k + 5.
     let (mut far, mut far_len) = (0usize, 0usize);
-    for b in 5..=top as usize {
-        far += count(b);
-        far_len += count(b) * b;
+    for (b, &c) in hist.counts.iter().enumerate().skip(5) {
+        far += c as usize;
+        far_len += c as usize * b;
     }
     let mut best: Option<(u32, usize)> = None;
     let mut up_to_k = 0usize; // values of length ≤ k
@@ -1596,11 +1597,11 @@ x86_64_builds! {
     pub(crate) fn best_plan(xs: &[i64], predictors: &Predictors) -> Option<Plan> = best_plan_in;
 }
 
-/// [`best_plan`], inlined into both its builds. Its estimate is a loop, not a
+/// [`best_plan`], inlined into each of its builds. Its estimate is a loop, not a
 /// closure: a closure, or a generic adapter, is a function of its own, compiled
-/// for the x86-64-v4 features only if the compiler inlines it (this one was
-/// not); `#[inline(always)]` callees are. `lower_median` and `sparse_plan`,
-/// called from inside, are twins of their own (a second detection, a load).
+/// for a build's features only if the compiler inlines it (this one was not);
+/// `#[inline(always)]` callees are. `lower_median` and `sparse_plan`, called
+/// from inside, have builds of their own (a second detection, a load).
 #[inline(always)]
 fn best_plan_in(xs: &[i64], predictors: &Predictors) -> Option<Plan> {
     // A constant sequence (a flat gauge, an idle counter: most real chunks) is
@@ -1695,7 +1696,7 @@ x86_64_builds! {
     pub(crate) fn write(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format = write_in;
 }
 
-/// [`write`], inlined into both its builds.
+/// [`write()`], inlined into each of its builds.
 #[inline(always)]
 fn write_in(plan: &Plan, n: usize, out: &mut Vec<u8>) -> Format {
     if n == 0 {
@@ -1833,7 +1834,7 @@ fn load_tail(data: &[u8], byte: usize) -> u128 {
     u128::from_le_bytes(zero_padded_prefix(data.get(byte..).unwrap_or_default()))
 }
 
-/// Decodes `n` integers written by [`write`], appending `finish(x)` for each to
+/// Decodes `n` integers written by [`write()`], appending `finish(x)` for each to
 /// `out`, as `format` reads them (from version 2 the constant and Rice codings may
 /// appear; version 3 lays Rice codes out differently). `finish` (e.g. a decimal's scaling) runs in the last pass over each
 /// value, so the caller needs no pass of its own.
@@ -2893,7 +2894,7 @@ mod tests {
         #[test]
         fn binary_gcd_is_euclids(a: u64, b: u64, shifts in (0u32..64, 0u32..64), f in 0u64..1 << 20) {
             // Any pair, pairs with common powers of two, multiples of one factor.
-            let pairs = [(a, b), (a << shifts.0, b << shifts.1), (a % 1000 * f, b % 1000 * f), (0, b), (a, 0)];
+            let pairs = [(a, b), (a << shifts.0, b << shifts.1), (a % 1000 * f, b % 1000 * f), (0, b), (a, 0), (0, 0)];
             for (a, b) in pairs {
                 proptest::prop_assert_eq!(gcd(a, b), euclid(a, b), "{} {}", a, b);
             }
@@ -3873,12 +3874,12 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Both builds of the twinned planners and writer (x86-64-v4, where the
-        /// CPU has it, and the baseline) choose the same plans and write the
-        /// same bytes: levels with noise, random walks, steps, resets, any
+        /// Every build of the planners and the writer (x86-64-v4 and v3, where
+        /// the CPU has them, and the baseline) chooses the same plans and writes
+        /// the same bytes: levels with noise, random walks, steps, resets, any
         /// integers, for values' and timestamps' predictors.
         #[test]
-        fn both_builds_plan_and_write_the_same_bytes(
+        fn every_build_plans_and_writes_the_same_bytes(
             kind in 0u8..4,
             seeds in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..200),
             small in proptest::collection::vec(-40i64..40, 0..200),
@@ -3895,12 +3896,12 @@ mod tests {
             ];
             for p in &predictors {
                 crate::for_each_build(|| {
-                    let (twin, base) = (best_plan(&xs, p), best_plan_in(&xs, p));
-                    proptest::prop_assert_eq!(twin.is_some(), base.is_some());
-                    if let (Some(twin), Some(base)) = (twin, base) {
+                    let (built, base) = (best_plan(&xs, p), best_plan_in(&xs, p));
+                    proptest::prop_assert_eq!(built.is_some(), base.is_some());
+                    if let (Some(built), Some(base)) = (built, base) {
                         let (mut a, mut b) = (Vec::new(), Vec::new());
-                        proptest::prop_assert_eq!(write(&twin, xs.len(), &mut a), write_in(&base, xs.len(), &mut b));
-                        proptest::prop_assert_eq!(twin.bytes, base.bytes);
+                        proptest::prop_assert_eq!(write(&built, xs.len(), &mut a), write_in(&base, xs.len(), &mut b));
+                        proptest::prop_assert_eq!(built.bytes, base.bytes);
                         proptest::prop_assert_eq!(a, b);
                     }
                     Ok(())

@@ -13,8 +13,9 @@
 //! kernels: with VBMI2 (Ice Lake, Zen 4) and without (Skylake-SP, Cascade Lake),
 //! which differ in how they find the set bits of a word. The builds stay
 //! baseline x86-64: a binary runs on any x86-64 machine and takes these paths
-//! where it can. Sealing's planning also has a second build for x86-64-v4
-//! (`x86_64_builds!`, [`has_x86_64_v4`]): the same code, compiled for more.
+//! where it can. Sealing's planning is also built for x86-64-v4 and for the
+//! integer part of x86-64-v3 (`x86_64_builds!`, [`has_x86_64_v4`],
+//! [`has_x86_64_v3`]): the same code, compiled for more.
 //!
 //! The kernels take registers from arrays (`_mm512_set_*`) and give them back
 //! as arrays (`bytemuck::cast`), never through pointers, so they hold no
@@ -60,16 +61,22 @@ const RICE_VBMI2: u8 = 16;
 const X86_64_V3: u8 = 32;
 
 /// [`PATHS`], detected on first use (in tests, less what this thread hides:
-/// see [`tests::with_hidden`]).
+/// see `tests::with_hidden`).
 #[inline(always)]
 fn paths() -> u8 {
-    let known = match PATHS.load(Ordering::Relaxed) {
-        0 => detect(),
-        known => known,
-    };
+    let known = detected();
     #[cfg(test)]
     let known = known & !tests::HIDDEN.with(std::cell::Cell::get);
     known
+}
+
+/// [`PATHS`], detected on first use.
+#[inline(always)]
+fn detected() -> u8 {
+    match PATHS.load(Ordering::Relaxed) {
+        0 => detect(),
+        known => known,
+    }
 }
 
 /// Detects the features each path needs and keeps them in [`PATHS`] (threads
@@ -105,16 +112,15 @@ pub(crate) fn has_avx512() -> bool {
     paths() & AVX512 != 0
 }
 
-/// Whether this CPU has what [`x86_64_builds`]'s first build is compiled for:
-/// x86-64-v4's AVX-512 F, CD, BW, DQ and VL, AVX2, BMI1 and 2, LZCNT and
-/// POPCNT.
+/// Whether this CPU has what [`x86_64_builds`]'s x86-64-v4 build is compiled
+/// for: AVX-512 F, CD, BW, DQ and VL, AVX2, BMI1 and 2, LZCNT and POPCNT.
 #[inline(always)]
 pub(crate) fn has_x86_64_v4() -> bool {
     paths() & X86_64_V4 != 0
 }
 
-/// Whether this CPU has what [`x86_64_builds`]'s second build is compiled for:
-/// x86-64-v3's AVX2, BMI1 and 2, LZCNT and POPCNT.
+/// Whether this CPU has what [`x86_64_builds`]'s x86-64-v3 build is compiled
+/// for: AVX2, BMI1 and 2, LZCNT and POPCNT.
 #[inline(always)]
 pub(crate) fn has_x86_64_v3() -> bool {
     paths() & X86_64_V3 != 0
@@ -576,17 +582,28 @@ pub(crate) mod tests {
         // The builds' features: what each is compiled for, each present.
         let v3 = has!("avx2") && has!("bmi1") && has!("bmi2") && has!("lzcnt") && has!("popcnt");
         assert_eq!(has_x86_64_v3(), v3);
-        if has_x86_64_v4() {
-            assert!(has_avx512_rice_f() && has!("avx512vl") && has_x86_64_v3());
-        }
+        assert_eq!(
+            has_x86_64_v4(),
+            avx512 && has!("avx512dq") && has!("avx512vl") && v3
+        );
         assert_ne!(paths() & DETECTED, 0);
-        // Hidden paths are not taken, on this thread only.
+        // Hidden paths are not taken, on this thread only; every build this
+        // CPU can run is listed, whatever is hidden; a panic shows them again.
+        let all = builds();
+        assert_eq!(
+            all.len(),
+            1 + usize::from(v3) + usize::from(has_x86_64_v4())
+        );
         with_hidden(X86_64_V4 | X86_64_V3, || {
             assert!(!has_x86_64_v4() && !has_x86_64_v3());
             assert_eq!(has_avx512(), avx512);
             let other = std::thread::spawn(has_x86_64_v3).join().unwrap();
             assert_eq!(other, v3);
+            assert_eq!(builds(), all);
         });
+        assert_eq!(has_x86_64_v3(), v3);
+        let panicked = std::panic::catch_unwind(|| with_hidden(X86_64_V3, || panic!("hidden")));
+        assert!(panicked.is_err());
         assert_eq!(has_x86_64_v3(), v3);
     }
 
@@ -596,23 +613,30 @@ pub(crate) mod tests {
     }
 
     /// Runs `f` with the paths in `mask` hidden on this thread, as on a CPU
-    /// without their features.
+    /// without their features; they are shown again even if `f` panics (as a
+    /// proptest's failing case does before it shrinks on the same thread).
     pub(crate) fn with_hidden<R>(mask: u8, f: impl FnOnce() -> R) -> R {
-        let before = HIDDEN.with(|h| h.replace(mask));
-        let r = f();
-        HIDDEN.with(|h| h.set(before));
-        r
+        struct Restore(u8);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                HIDDEN.with(|h| h.set(self.0));
+            }
+        }
+        let _restore = Restore(HIDDEN.with(|h| h.replace(mask)));
+        f()
     }
 
     /// The builds of [`x86_64_builds`] a test can run on this CPU, each as the
-    /// mask of paths that chooses it: the x86-64-v4 build, the x86-64-v3 build,
-    /// the baseline.
+    /// mask of paths that chooses it: the baseline, then the x86-64-v3 build and
+    /// the x86-64-v4 build where the CPU has their features (whatever this
+    /// thread hides).
     pub(crate) fn builds() -> Vec<u8> {
+        let paths = detected();
         let mut masks = vec![X86_64_V4 | X86_64_V3];
-        if has_x86_64_v3() {
+        if paths & X86_64_V3 != 0 {
             masks.push(X86_64_V4);
         }
-        if has_x86_64_v4() {
+        if paths & X86_64_V4 != 0 {
             masks.push(0);
         }
         masks

@@ -156,8 +156,9 @@ fn max_specials(n: usize) -> usize {
 }
 
 x86_64_builds! {
-    /// [`Decimal::analyze_in`], twinned (see [`x86_64_builds`]).
-    fn analyze_twin(values: &[f64]) -> Option<Decimal> = Decimal::analyze_in;
+    /// [`Decimal::analyze_in`], built for each x86-64 level (see
+    /// [`x86_64_builds`]).
+    fn analyze_built(values: &[f64]) -> Option<Decimal> = Decimal::analyze_in;
 }
 
 /// A chunk's values as scaled decimals: `value = int / 10^exp`, except at `specials`.
@@ -175,10 +176,10 @@ impl Decimal {
     /// Finds the smallest exponent that represents the values; `None` when too many
     /// values are no short decimal for this encoding to pay off.
     pub(crate) fn analyze(values: &[f64]) -> Option<Decimal> {
-        analyze_twin(values)
+        analyze_built(values)
     }
 
-    /// [`Decimal::analyze`], inlined into both its builds.
+    /// [`Decimal::analyze`], inlined into each of its builds.
     #[inline(always)]
     fn analyze_in(values: &[f64]) -> Option<Decimal> {
         let n = values.len();
@@ -417,7 +418,7 @@ mod tests {
         /// them, and the baseline) finds the same exponent, integers and
         /// specials.
         #[test]
-        fn both_builds_analyze_alike(
+        fn every_build_analyzes_alike(
             (_, values) in proptest::prelude::Strategy::prop_flat_map(0usize..4, |e| {
                 (proptest::strategy::Just(e), mostly_decimals(POW10[e]))
             }),
