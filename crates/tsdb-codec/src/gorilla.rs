@@ -650,16 +650,13 @@ mod tests {
                 damaged.truncate(cut % (damaged.len() + 1));
             }
             for (bytes, n) in [(&data, n), (&written, dods.len()), (&written, n), (&damaged, dods.len())] {
-                let mut want = Vec::new();
+                let (mut want, mut got) = (Vec::new(), Vec::new());
                 let w = decode_timestamps_reference(bytes, n, &mut want);
-                {
-                    let decode = decode_timestamps;
-                    let mut got = Vec::new();
-                    match (&w, decode(bytes, n, &mut got)) {
-                        (Ok(()), Ok(())) => proptest::prop_assert_eq!(&got, &want),
-                        (Err(_), Err(_)) => {}
-                        (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w, g),
-                    }
+                let g = decode_timestamps(bytes, n, &mut got);
+                match (w, g) {
+                    (Ok(()), Ok(())) => proptest::prop_assert_eq!(&got, &want),
+                    (Err(_), Err(_)) => {}
+                    (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w, g),
                 }
             }
         }
@@ -739,16 +736,13 @@ mod tests {
             let sparse: Vec<u8> = sparse.iter().map(|&b| if b == 0 { 0xa5 } else { 0 }).collect();
             for bytes in [&data, &sparse] {
                 let want = decode_xor_bitwise(bytes, n);
-                {
-                    let decode = decode_xor;
-                    let mut got = Vec::new();
-                    let res = decode(bytes, n, &mut got);
-                    let got: Vec<u64> = got.iter().map(|v| v.to_bits()).collect();
-                    match (&want, res) {
-                        (Some(w), Ok(())) => proptest::prop_assert_eq!(&got, w),
-                        (None, Err(_)) => {}
-                        (w, r) => proptest::prop_assert!(false, "{:?} vs {:?}", w.is_some(), r),
-                    }
+                let mut got = Vec::new();
+                let res = decode_xor(bytes, n, &mut got);
+                let got: Vec<u64> = got.iter().map(|v| v.to_bits()).collect();
+                match (want, res) {
+                    (Some(w), Ok(())) => proptest::prop_assert_eq!(got, w),
+                    (None, Err(_)) => {}
+                    (w, r) => proptest::prop_assert!(false, "{:?} vs {:?}", w.is_some(), r),
                 }
             }
         }

@@ -92,26 +92,28 @@ macro_rules! x86_64_builds {
         $(#[$attr])*
         $vis fn $name($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
-            if crate::simd::has_x86_64_v4() {
-                #[target_feature(
-                    enable = "avx512f,avx512cd,avx512bw,avx512dq,avx512vl,avx2,bmi1,bmi2,lzcnt,popcnt"
-                )]
-                fn v4($($arg: $ty),*) -> $ret {
-                    $body($($arg),*)
-                }
-                // SAFETY: the CPU has the features the function is compiled
-                // for, detected just above.
-                return unsafe { v4($($arg),*) };
-            } else if crate::simd::has_x86_64_v3() {
-                #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
-                fn v3($($arg: $ty),*) -> $ret {
-                    $body($($arg),*)
-                }
-                // SAFETY: the CPU has the features the function is compiled
-                // for, detected just above.
-                return unsafe { v3($($arg),*) };
+            {
+                x86_64_builds!(@build crate::simd::has_x86_64_v4(),
+                    "avx512f,avx512cd,avx512bw,avx512dq,avx512vl,avx2,bmi1,bmi2,lzcnt,popcnt",
+                    ($($arg: $ty),*) -> $ret = $body);
+                x86_64_builds!(@build crate::simd::has_x86_64_v3(),
+                    "avx2,bmi1,bmi2,lzcnt,popcnt",
+                    ($($arg: $ty),*) -> $ret = $body);
             }
             $body($($arg),*)
+        }
+    };
+    // One build: returns `$body` compiled for `$features` when `$has`.
+    (@build $has:expr, $features:literal,
+        ($($arg:ident: $ty:ty),*) -> $ret:ty = $body:path) => {
+        if $has {
+            #[target_feature(enable = $features)]
+            fn build($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            // SAFETY: the CPU has the features the function is compiled for,
+            // detected just above.
+            return unsafe { build($($arg),*) };
         }
     };
 }

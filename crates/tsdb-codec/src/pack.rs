@@ -801,9 +801,10 @@ fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
 }
 
 /// The Rice parameter whose estimated cost is the least (the smallest of equal
-/// ones) and that cost in bits, from the histogram of the values' bit lengths b, in O(1) per k: a value
-/// of length b ≤ k costs 1 + k bits; one of length b > k has a quotient of about
-/// 1.5 × 2^(b−1−k) — 1, 3, 6 or 12 for b = k + 1 … k + 4 — and from b = k + 5
+/// ones) and that cost in bits, from the histogram of the values' bit lengths
+/// b, in O(1) per k: a value of length b ≤ k costs 1 + k bits; one of length
+/// b > k has a quotient of about 1.5 × 2^(b−1−k) — 1, 3, 6 or 12 for
+/// b = k + 1 … k + 4 — and from b = k + 5
 /// on it is escaped, at RICE_ESCAPE + 6 + b bits.
 #[inline(always)]
 fn estimated_rice_k(hist: &LenHist) -> (u32, usize) {
@@ -1164,7 +1165,7 @@ fn rice_run<W: Word, const SUM: bool, const MUL: bool>(
 /// The greatest common divisor of `values` (0 if all are 0), stopping early once
 /// it reaches 1. Most values are multiples of the factor found so far: that is
 /// tested with a multiplication ([`ExactDiv::divides`]), and only the others pay
-/// for Euclid's divisions.
+/// for a [`gcd`].
 #[inline(always)]
 fn common_factor(values: impl IntoIterator<Item = u64>) -> u64 {
     let mut g = 0u64;
