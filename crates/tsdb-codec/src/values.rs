@@ -136,7 +136,56 @@ fn decimal_int_wide(v: f64, p: f64, s: f64) -> Option<i64> {
 /// The smallest exponent from `from` up at which `v` is an exact decimal, and its
 /// integer there. Stops at the first exponent where `v × 10^e` reaches 2^53 (or is
 /// not finite): every larger one does too.
+///
+/// A value exact at an exponent below 2^50 is exact at every larger one below
+/// 2^50 (see [`narrow_top`]), so one test at the largest tells whether any of
+/// them is: a full-precision value (tried for every value of a float column
+/// until it is refused) fails it and skips the rest.
 fn smallest_exponent(v: f64, from: usize) -> Option<(usize, i64)> {
+    let from = match narrow_top(v) {
+        Some((top, p)) if top > from && decimal_int_at(v, p).is_none() => top + 1,
+        _ => from,
+    };
+    smallest_exponent_scan(v, from)
+}
+
+/// The largest exponent `e` at which `v × 10^e` is below 2^50 in magnitude (the
+/// range of [`decimal_int_at`]'s rounding), and 10^e; `None` if there is none
+/// (or `v` is not finite).
+///
+/// Below 2^50, `v` exact at `e` (`v` is `k / 10^e` rounded) is exact at
+/// `e + 1`: `v` lies within half an ulp, 2^−53 × |v|, of `k / 10^e`, so
+/// `v × 10^(e+1)` lies within 2^−53 × 2^50 = 1/8 of `10k`, and its product
+/// rounds by at most 1/16 more: it rounds to `10k`, and `10k / 10^(e+1)` is
+/// the same rational as `k / 10^e`, rounded alike to `v`. (A subnormal `v`,
+/// with a larger ulp, is no decimal `k / 10^e` at all but zero.)
+#[inline(always)]
+fn narrow_top(v: f64) -> Option<(usize, f64)> {
+    let below = |e: usize| {
+        POW10
+            .get(e)
+            .copied()
+            .filter(|&p| (v * p).abs() < ROUNDER_RANGE)
+    };
+    // |v| < 2^(x + 1) for the binary exponent x: 10^e × 2^(x + 1) ≤ 2^50 for
+    // e ≤ (49 − x) × log10(2) (1233 / 4096 rounds it down). Then up or down
+    // by one or two.
+    let x = ((v.to_bits() >> 52) & 0x7ff) as i64 - 1023;
+    let guess = ((49 - x).max(0) * 1233 >> 12).min(MAX_DECIMAL_EXP as i64) as usize;
+    let mut top = guess;
+    while top < MAX_DECIMAL_EXP && below(top + 1).is_some() {
+        top += 1;
+    }
+    loop {
+        if let Some(p) = below(top) {
+            return Some((top, p));
+        }
+        top = top.checked_sub(1)?;
+    }
+}
+
+/// [`smallest_exponent`] trying each exponent in turn.
+fn smallest_exponent_scan(v: f64, from: usize) -> Option<(usize, i64)> {
     for (e, &p) in POW10.iter().enumerate().skip(from) {
         let s = v * p;
         if s.is_nan() || s.abs() >= MAX_EXACT_INT {
@@ -338,6 +387,7 @@ pub(crate) fn read_decimal_header(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy as _;
 
     #[test]
     fn ordered_mapping_round_trips_and_keeps_order() {
@@ -385,7 +435,6 @@ mod tests {
     /// decimals, with wide ones (2^50 and up, exact only one at a time), any f64
     /// and the special values among them.
     fn mostly_decimals(p: f64) -> impl proptest::strategy::Strategy<Value = Vec<f64>> {
-        use proptest::prelude::Strategy as _;
         proptest::collection::vec(
             proptest::prop_oneof![
                 40 => (-1_000_000i64..1_000_000).prop_map(move |k| k as f64 / p),
@@ -428,6 +477,26 @@ mod tests {
                 proptest::prop_assert_eq!(&format!("{:?}", Decimal::analyze(&values)), &base);
                 Ok(())
             })?;
+        }
+    }
+
+    proptest::proptest! {
+        /// The smallest exponent found with one test below 2^50 is the one
+        /// trying every exponent finds, for decimals at every scale (some near
+        /// 2^50 and 2^53, where the test's range ends) and for any f64.
+        #[test]
+        fn the_smallest_exponent_is_found_with_one_test_below_2_50(
+            v in proptest::prop_oneof![
+                (-1_000_000i64..1_000_000, 0usize..=MAX_DECIMAL_EXP)
+                    .prop_map(|(k, e)| k as f64 / POW10[e]),
+                ((1i64 << 49)..(1 << 54), 0usize..=MAX_DECIMAL_EXP)
+                    .prop_map(|(k, e)| k as f64 / POW10[e]),
+                proptest::prelude::any::<f64>(),
+                proptest::sample::select(vec![0.0, -0.0, f64::NAN, f64::INFINITY, 5e-324, 0.1 + 0.2]),
+            ],
+            from in 0usize..=MAX_DECIMAL_EXP + 1,
+        ) {
+            proptest::prop_assert_eq!(smallest_exponent(v, from), smallest_exponent_scan(v, from));
         }
     }
 
