@@ -171,7 +171,7 @@ fn narrow_top(v: f64) -> Option<(usize, f64)> {
     // e ≤ (49 − x) × log10(2) (1233 / 4096 rounds it down). Then up or down
     // by one or two.
     let x = ((v.to_bits() >> 52) & 0x7ff) as i64 - 1023;
-    let guess = ((49 - x).max(0) * 1233 >> 12).min(MAX_DECIMAL_EXP as i64) as usize;
+    let guess = (((49 - x).max(0) * 1233) >> 12).min(MAX_DECIMAL_EXP as i64) as usize;
     let mut top = guess;
     while top < MAX_DECIMAL_EXP && below(top + 1).is_some() {
         top += 1;
