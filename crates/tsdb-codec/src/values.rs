@@ -157,8 +157,9 @@ fn smallest_exponent(v: f64, from: usize) -> Option<(usize, i64)> {
 /// `e + 1`: `v` lies within half an ulp, 2^−53 × |v|, of `k / 10^e`, so
 /// `v × 10^(e+1)` lies within 2^−53 × 2^50 = 1/8 of `10k`, and its product
 /// rounds by at most 1/16 more: it rounds to `10k`, and `10k / 10^(e+1)` is
-/// the same rational as `k / 10^e`, rounded alike to `v`. (A subnormal `v`,
-/// with a larger ulp, is no decimal `k / 10^e` at all but zero.)
+/// the same rational as `k / 10^e`, rounded alike to `v`. (The ulp bound fails
+/// for a subnormal `v`, but no decimal `k / 10^e` with `e ≤ 18` is subnormal:
+/// `k ≠ 0` gives at least 10^−18, `k = 0` gives +0.)
 #[inline(always)]
 fn narrow_top(v: f64) -> Option<(usize, f64)> {
     let below = |e: usize| {
@@ -489,7 +490,13 @@ mod tests {
             v in proptest::prop_oneof![
                 (-1_000_000i64..1_000_000, 0usize..=MAX_DECIMAL_EXP)
                     .prop_map(|(k, e)| k as f64 / POW10[e]),
-                ((1i64 << 49)..(1 << 54), 0usize..=MAX_DECIMAL_EXP)
+                // k from 2^40 to 2^53 (v × 10^e is about k): across 2^50,
+                // where the one test's range ends, and an exponent up across
+                // 2^53, where the scan's does.
+                (
+                    (40u32..53).prop_flat_map(|b| (1i64 << b)..(1i64 << (b + 1))),
+                    0usize..=MAX_DECIMAL_EXP,
+                )
                     .prop_map(|(k, e)| k as f64 / POW10[e]),
                 proptest::prelude::any::<f64>(),
                 proptest::sample::select(vec![0.0, -0.0, f64::NAN, f64::INFINITY, 5e-324, 0.1 + 0.2]),
@@ -497,6 +504,12 @@ mod tests {
             from in 0usize..=MAX_DECIMAL_EXP + 1,
         ) {
             proptest::prop_assert_eq!(smallest_exponent(v, from), smallest_exponent_scan(v, from));
+            // The one test is at the largest exponent below 2^50: a smaller
+            // one would skip less, a larger one skip exponents it must not.
+            let largest = (0..=MAX_DECIMAL_EXP)
+                .rev()
+                .find(|&e| (v * POW10[e]).abs() < ROUNDER_RANGE);
+            proptest::prop_assert_eq!(narrow_top(v).map(|(e, _)| e), largest);
         }
     }
 
