@@ -806,38 +806,43 @@ fn best_rice_k(values: &[u64]) -> Option<(u32, usize)> {
 /// b > k has a quotient of about 1.5 × 2^(b−1−k) — 1, 3, 6 or 12 for
 /// b = k + 1 … k + 4 — and from b = k + 5
 /// on it is escaped, at RICE_ESCAPE + 6 + b bits.
+///
+/// The parameters are tried from the largest down, and the search stops where
+/// no smaller one can cost as little: below k, every value escaped at k is
+/// escaped too and every other costs at least a bit. Wide values (a
+/// full-precision float's residuals, some sixty bits long) are then priced at
+/// a handful of parameters instead of every one from zero.
 #[inline(always)]
 fn estimated_rice_k(hist: &LenHist) -> (u32, usize) {
     const Q: [usize; 4] = [1, 3, 6, 12];
-    let top = hist.top;
+    const ESCAPE: usize = (RICE_ESCAPE + 6) as usize;
     let count = |b: usize| hist.count(b);
-    // The values of length k + 5 or more (escaped at k) and the sum of their
-    // lengths, for k = 0 (over every length, not only up to `top`); each k up
-    // drops those of length k + 5.
-    let (mut far, mut far_len) = (0usize, 0usize);
-    for (b, &c) in hist.counts.iter().enumerate().skip(5) {
-        far += c as usize;
-        far_len += c as usize * b;
-    }
-    // The counts of lengths k + 1 … k + 4, slid up one length each k; the
-    // values of length ≤ k + 4 are the m − far not escaped.
     let m = hist.counts.iter().map(|&c| c as usize).sum::<usize>();
-    let [mut c1, mut c2, mut c3, mut c4] = [1, 2, 3, 4].map(count);
-    let mut best = (0u32, usize::MAX);
-    for k in 0..=top.min(MAX_RICE_K) {
-        let ku = k as usize;
+    let top = hist.top.min(MAX_RICE_K);
+    let mut k = top as usize;
+    // The values of length k + 5 or more (escaped at k) and the sum of their
+    // lengths: none at the start, as no value is longer than `top` (nor than
+    // 64 when `top` is cut to 63); each k down adds those of length k + 4.
+    // The counts of lengths k + 1 … k + 4 slide down with it; the values of
+    // length ≤ k + 4 are the m − far not escaped.
+    let (mut far, mut far_len) = (0usize, 0usize);
+    let [mut c1, mut c2, mut c3, mut c4] = [k + 1, k + 2, k + 3, k + 4].map(count);
+    let mut best = (top, usize::MAX);
+    loop {
         let near = c1 * Q[0] + c2 * Q[1] + c3 * Q[2] + c4 * Q[3];
-        let bits = (m - far) * (1 + ku) + near + far * (RICE_ESCAPE + 6) as usize + far_len;
-        // The first of equal estimates wins.
-        if bits < best.1 {
-            best = (k, bits);
+        let bits = (m - far) * (1 + k) + near + far * ESCAPE + far_len;
+        // Going down, the smallest of equal estimates wins.
+        if bits <= best.1 {
+            best = (k as u32, bits);
         }
-        let c5 = count(ku + 5);
-        far -= c5;
-        far_len -= c5 * (ku + 5);
-        [c1, c2, c3, c4] = [c2, c3, c4, c5];
+        if k == 0 || far * ESCAPE + far_len + (m - far) > best.1 {
+            return best;
+        }
+        far += c4;
+        far_len += c4 * (k + 4);
+        k -= 1;
+        [c1, c2, c3, c4] = [count(k + 1), c1, c2, c3];
     }
-    best
 }
 
 /// The exact bits of `values` (the longest `top` bits long) as Rice codes with
