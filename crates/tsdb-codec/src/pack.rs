@@ -1445,11 +1445,11 @@ fn cost_from_hist(hist: &LenHist, m: usize) -> (u32, u32, usize) {
         // A narrower width w' has a' ≥ above exceptions and, for a' > 0, costs
         // m·w' + 8 + a'·(8 + max_w − w') = 8 + a'·(8 + max_w) + (m − a')·w',
         // at least `flag + above × (8 + max_w)` (a' ≤ m); with none, `above`
-        // is 0 and so is the bound. Once that is no less
-        // than the best, none is smaller. (Stopping only where the exceptions
-        // at w alone reached the best, a full-precision column, whose lengths
-        // spread over the top few, tried some fifty widths a base: the random
-        // f64 set's four bases took 13.7 cycles a sample under rdtsc, 8.8 now.)
+        // is 0 and so is the bound. Once that is no less than the best, none
+        // is smaller. (Stopping only where the exceptions at w alone reached
+        // the best, a full-precision column, whose lengths spread over the top
+        // few, tried some fifty widths a base: the random f64 set's four bases
+        // took 13.7 cycles a sample under rdtsc, 8.8 now.)
         if flag + above * (8 + max_w as usize) >= best_bits {
             break;
         }
