@@ -122,36 +122,39 @@ fn rechunked(ds: datasets::Dataset, n: usize) -> datasets::Dataset {
     }
 }
 
+/// Removes `flag` and the value after it from `args`; the value, if the flag
+/// is there (an error if it has none).
+fn take_option(args: &mut Vec<String>, flag: &str) -> Result<Option<String>, String> {
+    let Some(i) = args.iter().position(|a| a == flag) else {
+        return Ok(None);
+    };
+    let value = args.get(i + 1).cloned();
+    args.drain(i..(i + 2).min(args.len()));
+    value
+        .map(Some)
+        .ok_or_else(|| format!("{flag} needs a value"))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let real = match args.iter().position(|a| a == "--prometheus-json") {
-        Some(i) => {
-            let path = args
-                .get(i + 1)
-                .ok_or("--prometheus-json needs a file")?
-                .clone();
-            args.drain(i..i + 2);
-            Some(prometheus_json::prometheus_datasets(&path)?)
-        }
+    let real = match take_option(&mut args, "--prometheus-json")? {
+        Some(path) => Some(prometheus_json::prometheus_datasets(&path)?),
         None => None,
     };
     // `--repeat N`: run the operation N times and print its fastest pass in ns a
     // sample (wall clock, for two builds run in turns; callgrind counts once).
-    let repeat = match args.iter().position(|a| a == "--repeat") {
-        Some(i) => {
-            let n = args.get(i + 1).and_then(|n| n.parse::<u32>().ok());
-            args.drain(i..(i + 2).min(args.len()));
-            n.ok_or("--repeat needs a count")?
-        }
+    let repeat = match take_option(&mut args, "--repeat")? {
+        Some(n) => n.parse::<u32>().map_err(|_| "--repeat needs a count")?,
         None => 1,
     };
     // `--chunk N`: the datasets cut again into chunks of `N` samples.
-    let chunk = match args.iter().position(|a| a == "--chunk") {
-        Some(i) => {
-            let n = args.get(i + 1).and_then(|n| n.parse::<usize>().ok());
-            args.drain(i..(i + 2).min(args.len()));
-            Some(n.filter(|&n| n > 0).ok_or("--chunk needs a sample count")?)
-        }
+    let chunk = match take_option(&mut args, "--chunk")? {
+        Some(n) => Some(
+            n.parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or("--chunk needs a sample count")?,
+        ),
         None => None,
     };
     let op = args.first().cloned().unwrap_or_default();
