@@ -24,13 +24,15 @@
 //! `SAFETY` note.
 
 use std::arch::x86_64::{
-    __m512d, __m512i, _CMP_LT_OQ, _mm_cvtsi64_si128, _mm_cvtsi128_si64, _mm512_abs_pd,
-    _mm512_add_epi64, _mm512_add_pd, _mm512_alignr_epi64, _mm512_and_si512, _mm512_castpd_si512,
-    _mm512_castsi512_si128, _mm512_cmp_pd_mask, _mm512_cmpeq_epi8_mask, _mm512_cmpeq_epi64_mask,
-    _mm512_cmpge_epu64_mask, _mm512_cvtepi64_epi8, _mm512_cvtepu8_epi64, _mm512_div_pd,
-    _mm512_lzcnt_epi64, _mm512_maskz_compress_epi8, _mm512_maskz_compress_epi64, _mm512_max_epi64,
-    _mm512_min_epi64, _mm512_mul_pd, _mm512_mullo_epi64, _mm512_or_si512, _mm512_permutex_epi64,
-    _mm512_permutexvar_epi64, _mm512_reduce_or_epi64, _mm512_set_epi64, _mm512_set_pd,
+    __m512d, __m512i, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _MM_FROUND_TO_ZERO, _mm_cvtsi64_si128,
+    _mm_cvtsi128_si64, _mm512_abs_pd, _mm512_add_epi64, _mm512_add_pd, _mm512_alignr_epi64,
+    _mm512_and_si512, _mm512_castpd_si512, _mm512_castsi512_si128, _mm512_cmp_pd_mask,
+    _mm512_cmpeq_epi8_mask, _mm512_cmpeq_epi64_mask, _mm512_cmpge_epu64_mask, _mm512_cvtepi64_epi8,
+    _mm512_cvtepu8_epi64, _mm512_div_pd, _mm512_lzcnt_epi64, _mm512_mask_add_pd,
+    _mm512_mask_mov_pd, _mm512_mask_sub_pd, _mm512_maskz_compress_epi8,
+    _mm512_maskz_compress_epi64, _mm512_max_epi64, _mm512_min_epi64, _mm512_mul_pd,
+    _mm512_mullo_epi64, _mm512_or_si512, _mm512_permutex_epi64, _mm512_permutexvar_epi64,
+    _mm512_reduce_or_epi64, _mm512_roundscale_pd, _mm512_set_epi64, _mm512_set_pd,
     _mm512_set1_epi8, _mm512_set1_epi64, _mm512_set1_pd, _mm512_setzero_si512,
     _mm512_shuffle_i64x2, _mm512_sll_epi64, _mm512_sllv_epi64, _mm512_srli_epi64, _mm512_sub_epi64,
     _mm512_sub_pd, _mm512_xor_si512,
@@ -39,7 +41,9 @@ use std::arch::x86_64::{
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::pack::{Bits64, LenHist, Quotients, RICE_ESCAPE, Word, bit_len, word_at};
-use crate::values::{ROUNDER, ROUNDER_RANGE, exact_prefix_scalar, rounded_int};
+use crate::values::{
+    MAX_EXACT_INT, POW10, ROUNDER, ROUNDER_RANGE, exact_prefix_scalar, rounded_int,
+};
 
 /// What this CPU runs, one bit a path (below), with [`DETECTED`] once known: a
 /// load and a test a dispatch, where each feature detected by name is a load,
@@ -314,6 +318,57 @@ pub(crate) fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
         ints.get_mut(done..).unwrap_or_default(),
     );
     done + exact_prefix_scalar(values, p, ints)
+}
+
+/// Which of eight values are exact decimals at some exponent (bit `j` for
+/// `values[j]`): `values::decimal_somewhere` for eight lanes at once. Each lane
+/// is tested at most twice: at the largest exponent `top` where `v × 10^top` is
+/// below 2^50 (a value exact at a smaller exponent is exact there, see
+/// `values::narrow_top`), and at `top + 1`, the one exponent where `v × 10^e`
+/// can lie from 2^50 to 2^53 (10 > 2^53 / 2^50). The tests are
+/// `values::decimal_int_at`'s operations, so their roundings: two divisions for
+/// eight values.
+#[target_feature(enable = "avx512f")]
+pub(crate) fn decimal_somewhere(values: [f64; 8]) -> u8 {
+    let v = f64x8(values);
+    let a = _mm512_abs_pd(v);
+    // `|v| × 10^e` grows with `e`, so a lane's exponents below 2^50 are a
+    // prefix `0..=top`: `p` ends at 10^top where there is one, `wide` at
+    // 10^(top + 1) (10^0 where there is none); `last` holds the lanes still
+    // below 2^50 at the last exponent tried (at 10^18: none above to test).
+    let narrow_range = _mm512_set1_pd(ROUNDER_RANGE);
+    let one = _mm512_set1_pd(1.0);
+    let (mut p, mut wide) = (one, one);
+    let (mut any, mut last) = (0u8, 0u8);
+    for &pe in &POW10 {
+        let pe = _mm512_set1_pd(pe);
+        // The lanes whose exponent before this one was below 2^50 take this
+        // one as their next.
+        wide = _mm512_mask_mov_pd(wide, last, pe);
+        last = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_mul_pd(a, pe), narrow_range);
+        p = _mm512_mask_mov_pd(p, last, pe);
+        any |= last;
+        if last == 0 {
+            break;
+        }
+    }
+    let same = |x: __m512d| _mm512_cmpeq_epi64_mask(_mm512_castpd_si512(x), _mm512_castpd_si512(v));
+    // At `top`: the path below 2^50.
+    let rounder = _mm512_set1_pd(ROUNDER);
+    let y = _mm512_add_pd(_mm512_mul_pd(v, p), rounder);
+    let narrow = any & same(_mm512_div_pd(_mm512_sub_pd(y, rounder), p));
+    // At `top + 1`, below 2^53 (false for NaN): the wide path's rounding, half
+    // away from zero (`s − trunc(s)` and the integer's sums are exact).
+    let s = _mm512_mul_pd(v, wide);
+    let in_range =
+        !last & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(s), _mm512_set1_pd(MAX_EXACT_INT));
+    let t = _mm512_roundscale_pd::<_MM_FROUND_TO_ZERO>(s);
+    let frac = _mm512_sub_pd(s, t);
+    let up = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(frac, _mm512_set1_pd(0.5));
+    let down = _mm512_cmp_pd_mask::<_CMP_LE_OQ>(frac, _mm512_set1_pd(-0.5));
+    let k = _mm512_mask_add_pd(t, up, t, one);
+    let k = _mm512_mask_sub_pd(k, down, k, one);
+    narrow | (in_range & same(_mm512_div_pd(k, wide)))
 }
 
 /// Whether this CPU runs [`rice_codes_f`]: [`has_avx512`] and DQ (a multiply

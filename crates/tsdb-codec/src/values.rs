@@ -17,7 +17,7 @@ use crate::scratch::Scratch;
 /// Largest decimal exponent tried: 10^e must be exact in an f64.
 pub(crate) const MAX_DECIMAL_EXP: usize = 18;
 
-const POW10: [f64; MAX_DECIMAL_EXP + 1] = [
+pub(crate) const POW10: [f64; MAX_DECIMAL_EXP + 1] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18,
 ];
@@ -26,7 +26,7 @@ const POW10: [f64; MAX_DECIMAL_EXP + 1] = [
 const SPECIALS_FLAG: u8 = 0x80;
 
 /// Integers at most this large convert to and from f64 exactly.
-const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0; // 2^53
+pub(crate) const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0; // 2^53
 
 /// Maps an f64 bit pattern to an i64 with the same total order (−NaN < −Inf < … < +Inf < NaN).
 #[inline(always)]
@@ -199,6 +199,39 @@ fn smallest_exponent_scan(v: f64, from: usize) -> Option<(usize, i64)> {
     None
 }
 
+/// Whether more than `max_specials` of `values` are exact decimals at no
+/// exponent, counted eight at a time ([`crate::simd::decimal_somewhere`]):
+/// each is a special whatever the column's exponent, so the analysis would
+/// refuse the column. A full-precision column is refused so after four to six
+/// blocks of two divisions each, where the analysis took three or four
+/// divisions for each value it refused. The count stops, with `false`, once
+/// fewer than one value in eight is such a value (a decimal column with a
+/// special or two), and at once without AVX-512.
+#[inline(always)]
+fn refused_by_bound(values: &[f64], max_specials: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() {
+        let (mut seen, mut nowhere) = (0usize, 0usize);
+        for block in values.chunks_exact(8) {
+            let Ok(&block) = <&[f64; 8]>::try_from(block) else {
+                return false;
+            };
+            // SAFETY: the CPU has the features the function is compiled for,
+            // detected just above.
+            let somewhere = unsafe { crate::simd::decimal_somewhere(block) };
+            nowhere += somewhere.count_zeros() as usize;
+            seen += 8;
+            if nowhere > max_specials {
+                return true;
+            }
+            if nowhere * 8 < seen {
+                return false;
+            }
+        }
+    }
+    false
+}
+
 /// The most values of `n` that may be specials for the decimal encoding to be
 /// tried: past them it does not pay off.
 fn max_specials(n: usize) -> usize {
@@ -232,6 +265,14 @@ impl Decimal {
     /// [`Decimal::analyze`], inlined into each of its builds.
     #[inline(always)]
     fn analyze_in(values: &[f64]) -> Option<Decimal> {
+        Decimal::analyze_with(values, true)
+    }
+
+    /// [`Decimal::analyze_in`]; with `bound`, a column is refused at its
+    /// first special when [`refused_by_bound`] shows it would be (the same
+    /// outcome, sooner).
+    #[inline(always)]
+    fn analyze_with(values: &[f64], mut bound: bool) -> Option<Decimal> {
         let n = values.len();
         let max_specials = max_specials(n);
         // A flat line (most real chunks): one value to analyze.
@@ -280,6 +321,14 @@ impl Decimal {
             d.set(i, k, bits);
             if d.specials.len() > max_specials {
                 return None;
+            }
+            // At the first special, whether the column can be refused at
+            // once (full precision), not one value at a time.
+            if bound && k.is_none() {
+                bound = false;
+                if refused_by_bound(values, max_specials) {
+                    return None;
+                }
             }
             i += 1;
         }
@@ -481,26 +530,36 @@ mod tests {
         }
     }
 
+    /// Decimals at every scale (some near 2^50 and 2^53, where the one test's
+    /// range ends), any f64 and the special values.
+    fn any_scale() -> impl proptest::strategy::Strategy<Value = f64> {
+        proptest::prop_oneof![
+            (-1_000_000i64..1_000_000, 0usize..=MAX_DECIMAL_EXP)
+                .prop_map(|(k, e)| k as f64 / POW10[e]),
+            // k from 2^40 to 2^53 (v × 10^e is about k): across 2^50,
+            // where the one test's range ends, and an exponent up across
+            // 2^53, where the scan's does.
+            (
+                (40u32..53).prop_flat_map(|b| (1i64 << b)..(1i64 << (b + 1))),
+                0usize..=MAX_DECIMAL_EXP,
+                proptest::prelude::any::<bool>(),
+            )
+                .prop_map(|(k, e, negative)| {
+                    let v = k as f64 / POW10[e];
+                    if negative { -v } else { v }
+                }),
+            proptest::prelude::any::<f64>(),
+            proptest::sample::select(vec![0.0, -0.0, f64::NAN, f64::INFINITY, 5e-324, 0.1 + 0.2]),
+        ]
+    }
+
     proptest::proptest! {
         /// The smallest exponent found with one test below 2^50 is the one
         /// trying every exponent finds, for decimals at every scale (some near
         /// 2^50 and 2^53, where the test's range ends) and for any f64.
         #[test]
         fn the_smallest_exponent_is_found_with_one_test_below_2_50(
-            v in proptest::prop_oneof![
-                (-1_000_000i64..1_000_000, 0usize..=MAX_DECIMAL_EXP)
-                    .prop_map(|(k, e)| k as f64 / POW10[e]),
-                // k from 2^40 to 2^53 (v × 10^e is about k): across 2^50,
-                // where the one test's range ends, and an exponent up across
-                // 2^53, where the scan's does.
-                (
-                    (40u32..53).prop_flat_map(|b| (1i64 << b)..(1i64 << (b + 1))),
-                    0usize..=MAX_DECIMAL_EXP,
-                )
-                    .prop_map(|(k, e)| k as f64 / POW10[e]),
-                proptest::prelude::any::<f64>(),
-                proptest::sample::select(vec![0.0, -0.0, f64::NAN, f64::INFINITY, 5e-324, 0.1 + 0.2]),
-            ],
+            v in any_scale(),
             from in 0usize..=MAX_DECIMAL_EXP + 1,
         ) {
             proptest::prop_assert_eq!(smallest_exponent(v, from), smallest_exponent_scan(v, from));
@@ -510,6 +569,103 @@ mod tests {
                 .rev()
                 .find(|&e| (v * POW10[e]).abs() < ROUNDER_RANGE);
             proptest::prop_assert_eq!(narrow_top(v).map(|(e, _)| e), largest);
+        }
+    }
+
+    /// Whether `v` is an exact decimal at some exponent: what
+    /// [`crate::simd::decimal_somewhere`] finds for eight values at once.
+    fn decimal_somewhere(v: f64) -> bool {
+        smallest_exponent(v, 0).is_some()
+    }
+
+    /// Columns about as often refused as not: decimals at one scale with a
+    /// share (up to two in five) of full-precision values, NaNs and values
+    /// exact only at a larger exponent.
+    fn near_the_specials_bound() -> impl proptest::strategy::Strategy<Value = Vec<f64>> {
+        use proptest::prelude::Strategy;
+        (0usize..4, 0u32..40).prop_flat_map(|(e, share)| {
+            let p = POW10[e];
+            proptest::collection::vec(
+                (
+                    0u32..100,
+                    -1_000_000i64..1_000_000,
+                    0.0f64..1000.0,
+                    0usize..4,
+                )
+                    .prop_map(move |(roll, k, x, kind)| {
+                        match (roll < share, kind) {
+                            (false, _) => k as f64 / p,
+                            (true, 0) => f64::NAN,
+                            (true, 1) => k as f64 / POW10[e + 9],
+                            _ => x,
+                        }
+                    }),
+                0..130,
+            )
+        })
+    }
+
+    proptest::proptest! {
+        /// Eight values at a time (AVX-512), the values that are exact
+        /// decimals at some exponent are those found one at a time.
+        #[test]
+        fn decimals_somewhere_eight_at_a_time_match_one_at_a_time(
+            values in proptest::collection::vec(any_scale(), 8),
+        ) {
+            let block: [f64; 8] = values.try_into().unwrap_or_default();
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::has_avx512() {
+                // SAFETY: the CPU has the features, detected just above.
+                let fast = unsafe { crate::simd::decimal_somewhere(block) };
+                for (j, &v) in block.iter().enumerate() {
+                    proptest::prop_assert_eq!(
+                        fast >> j & 1 == 1,
+                        decimal_somewhere(v),
+                        "lane {} of {:?}", j, block
+                    );
+                }
+            }
+        }
+
+        /// A column refused by the bound at its first special is one the
+        /// analysis refuses value by value, and every other column is
+        /// analyzed alike.
+        #[test]
+        fn the_bound_refuses_only_what_the_analysis_refuses(
+            values in proptest::prop_oneof![
+                near_the_specials_bound(),
+                proptest::collection::vec(any_scale(), 0..130),
+            ],
+        ) {
+            proptest::prop_assert_eq!(
+                format!("{:?}", Decimal::analyze_with(&values, true)),
+                format!("{:?}", Decimal::analyze_with(&values, false))
+            );
+        }
+    }
+
+    /// As many values exact at no exponent as the specials allowed, first: the
+    /// bound must not refuse the column (the analysis keeps it); one more, and
+    /// it is refused.
+    #[test]
+    fn the_bound_refuses_past_the_specials_allowed() {
+        for nowhere in [8, 9] {
+            // 1 + j ulps: 17 significant digits, more than an exponent gives
+            // below 2^53.
+            let mut values: Vec<f64> = (1..100)
+                .map(|j| 1.0 + j as f64 * f64::EPSILON)
+                .filter(|&v| smallest_exponent(v, 0).is_none())
+                .take(nowhere)
+                .collect();
+            assert_eq!(values.len(), nowhere);
+            values.extend((nowhere..64).map(|i| i as f64 / 100.0));
+            assert_eq!(max_specials(values.len()), 8);
+            let analyzed = Decimal::analyze_with(&values, false);
+            assert_eq!(analyzed.is_some(), nowhere == 8);
+            assert_eq!(
+                format!("{:?}", Decimal::analyze_with(&values, true)),
+                format!("{analyzed:?}")
+            );
         }
     }
 
