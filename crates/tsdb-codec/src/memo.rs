@@ -128,7 +128,7 @@ impl Kept {
             // Called only where the tags (length and ends) are equal already.
             (Kept::Column(kept), Key::Column(ts)) => kept.as_slice() == ts,
             (Kept::Values(kept), Key::Values(vs)) => {
-                kept.len() == vs.len() && kept.iter().zip(vs).all(|(k, v)| *k == v.to_bits())
+                kept.as_slice() == bytemuck::cast_slice::<f64, u64>(vs)
             }
             (Kept::Stream { n: kn, w: kw }, Key::Stream { n, w }) => *kn == n && kw == w,
             _ => false,
@@ -142,7 +142,8 @@ impl Kept {
             (Kept::Values(kept), Key::Values(vs)) => {
                 kept.clear();
                 kept.reserve_exact(vs.len());
-                kept.extend(vs.iter().map(|v| v.to_bits()));
+                // The values' bits as they are: a copy of bytes, not a loop.
+                kept.extend_from_slice(bytemuck::cast_slice(vs));
             }
             (Kept::Stream { n: kn, w: kw }, Key::Stream { n, w }) => {
                 *kn = n;
@@ -157,7 +158,7 @@ impl From<Key<'_>> for Kept {
     fn from(key: Key<'_>) -> Kept {
         match key {
             Key::Column(ts) => Kept::Column(ts.to_vec()),
-            Key::Values(vs) => Kept::Values(vs.iter().map(|v| v.to_bits()).collect()),
+            Key::Values(vs) => Kept::Values(bytemuck::cast_slice(vs).to_vec()),
             Key::Stream { n, w } => Kept::Stream { n, w: w.clone() },
         }
     }
