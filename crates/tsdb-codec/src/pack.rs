@@ -2966,6 +2966,26 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Histograms of bit lengths over columns longer than one pass of the
+        /// AVX-512 kernel (128 values) and of any length around it, against
+        /// counting one by one.
+        #[test]
+        fn bit_length_histograms_of_long_columns_are_counts(
+            xs in proptest::collection::vec(
+                proptest::prop_oneof![proptest::prelude::any::<u64>(), 0u64..300],
+                0..400,
+            ),
+            base in proptest::prelude::any::<u64>(),
+        ) {
+            let mut counts = [0u32; 65];
+            xs.iter().for_each(|&x| counts[bit_len(x.wrapping_sub(base)) as usize] += 1);
+            let top = xs.iter().map(|&x| bit_len(x.wrapping_sub(base))).max().unwrap_or(0);
+            let hist = bit_len_hist(&xs, base);
+            proptest::prop_assert_eq!(hist.counts, counts);
+            proptest::prop_assert_eq!(hist.top, top);
+            proptest::prop_assert_eq!(&bit_len_hist_scalar(&xs, base), &hist);
+        }
+
         #[test]
         fn residuals_and_extremes_match_the_references(
             xs in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..40),

@@ -211,20 +211,21 @@ pub(crate) fn extremes(residuals: &[i64]) -> (i64, i64, [i64; 3]) {
     (first(s0), first(s1), [first(h0), first(h1), first(h2)])
 }
 
-/// `pack::bit_len_hist` 64 values at a time: their bit lengths taken eight at a
-/// time (a count of leading zeros), narrowed to bytes and gathered in one
-/// register, then each length among them counted with one compare of the 64
-/// bytes. One by one, every value costs a count of leading zeros and a load, add
-/// and store to its table, and the tables are cleared and summed each call.
+/// `pack::bit_len_hist` 128 values at a time (a chunk's column at once): their
+/// bit lengths taken eight at a time (a count of leading zeros), narrowed to
+/// bytes and gathered in two registers, then each length among them counted
+/// with one compare of each register's 64 bytes. One by one, every value costs
+/// a count of leading zeros and a load, add and store to its table, and the
+/// tables are cleared and summed each call.
 #[target_feature(enable = "avx512f,avx512cd,avx512bw,popcnt")]
 pub(crate) fn bit_len_hist<T: Bits64>(xs: &[T], base: u64) -> LenHist {
     let (base_v, one) = (_mm512_set1_epi64(base as i64), _mm512_set1_epi64(1));
     let mut counts = [0u32; 65];
     let mut any = 0u64;
-    for piece in xs.chunks(64) {
+    for piece in xs.chunks(128) {
         // The lengths a byte each, 0xFF (no length) where the piece has no value;
         // bit `b` of `present` set where some length is `b` (64 shifts out).
-        let mut packed = [u64::MAX; 8];
+        let mut packed = [u64::MAX; 16];
         let (mut union, mut present) = (_mm512_setzero_si512(), _mm512_setzero_si512());
         let mut add = |v: __m512i| -> u64 {
             let offsets = _mm512_sub_epi64(v, base_v);
@@ -248,13 +249,34 @@ pub(crate) fn bit_len_hist<T: Bits64>(xs: &[T], base: u64) -> LenHist {
             let v = i64x8(padded(rest, |x| x.bits() as i64, base as i64));
             *slot = add(v) | u64::MAX << (8 * rest.len());
         }
-        let bytes = i64x8(packed.map(|p| p as i64));
+        let [
+            p0,
+            p1,
+            p2,
+            p3,
+            p4,
+            p5,
+            p6,
+            p7,
+            p8,
+            p9,
+            p10,
+            p11,
+            p12,
+            p13,
+            p14,
+            p15,
+        ] = packed.map(|p| p as i64);
+        let low = i64x8([p0, p1, p2, p3, p4, p5, p6, p7]);
+        let high = i64x8([p8, p9, p10, p11, p12, p13, p14, p15]);
         let union = _mm512_reduce_or_epi64(union) as u64;
         any |= union;
         let mut count = |len: u32| {
-            let equal = _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(len as i8));
+            let len_v = _mm512_set1_epi8(len as i8);
+            let equal = _mm512_cmpeq_epi8_mask(low, len_v).count_ones()
+                + _mm512_cmpeq_epi8_mask(high, len_v).count_ones();
             if let Some(c) = counts.get_mut(len as usize) {
-                *c += equal.count_ones();
+                *c += equal;
             }
         };
         let mut present = _mm512_reduce_or_epi64(present) as u64;
