@@ -308,6 +308,7 @@ pub(crate) fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
         _mm512_set1_pd(ROUNDER),
         _mm512_set1_pd(ROUNDER_RANGE),
     );
+    let rounder_bits = _mm512_set1_epi64(ROUNDER.to_bits() as i64);
     let mut done = 0;
     for (vs, ks) in values.chunks_exact(8).zip(ints.chunks_exact_mut(8)) {
         let Ok(&block) = <&[f64; 8]>::try_from(vs) else {
@@ -323,10 +324,17 @@ pub(crate) fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
         // The lanes before the first that fails, their integers read from the
         // rounded sums as the scalar path reads them.
         let exact = (narrow & same).trailing_ones();
-        let ys: [f64; 8] = bytemuck::cast(y);
-        (ks.iter_mut().zip(ys))
-            .take(exact as usize)
-            .for_each(|(k, y)| *k = rounded_int(y));
+        if exact == 8 {
+            // All eight: their integers in one subtraction (`rounded_int`'s).
+            let ints = _mm512_sub_epi64(_mm512_castpd_si512(y), rounder_bits);
+            let ints: [i64; 8] = bytemuck::cast(ints);
+            ks.iter_mut().zip(ints).for_each(|(k, i)| *k = i);
+        } else {
+            let ys: [f64; 8] = bytemuck::cast(y);
+            (ks.iter_mut().zip(ys))
+                .take(exact as usize)
+                .for_each(|(k, y)| *k = rounded_int(y));
+        }
         done += exact as usize;
         if exact < 8 {
             if narrow >> exact & 1 == 1 {
