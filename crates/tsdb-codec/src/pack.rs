@@ -645,11 +645,25 @@ fn counted_median<const SPAN: usize>(xs: &[i64], lo: i64, rank: usize) -> Option
     if outside > 0 {
         return None;
     }
+    // Whole blocks of 32 values are passed over by their sums (which
+    // vectorize), then the block holding the median is walked one by one.
+    const BLOCK: usize = 32;
     let mut seen = 0usize;
-    for (i, (&a, &b)) in even.iter().zip(odd.iter()).enumerate() {
-        seen += usize::from(a) + usize::from(b);
-        if seen > rank {
-            return Some(lo.wrapping_add(i as i64));
+    for (j, (even, odd)) in even.chunks(BLOCK).zip(odd.chunks(BLOCK)).enumerate() {
+        let sum: u32 = even
+            .iter()
+            .zip(odd)
+            .map(|(&a, &b)| u32::from(a) + u32::from(b))
+            .sum();
+        if seen + sum as usize <= rank {
+            seen += sum as usize;
+            continue;
+        }
+        for (i, (&a, &b)) in even.iter().zip(odd).enumerate() {
+            seen += usize::from(a) + usize::from(b);
+            if seen > rank {
+                return Some(lo.wrapping_add((j * BLOCK + i) as i64));
+            }
         }
     }
     None
