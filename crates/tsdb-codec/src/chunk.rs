@@ -1301,9 +1301,10 @@ mod tests {
 
     proptest::proptest! {
         /// Every build of whole-column encoding (x86-64-v4 and v3, where the CPU
-        /// has them, and the baseline) gives the same chunk or the same error:
-        /// regular, jittered and out-of-order timestamps; flat, decimal and
-        /// full-precision values.
+        /// has them, and the baseline), and the baseline with the scalar
+        /// kernels instead of the AVX-512 ones, give the same chunk or the same
+        /// error: regular, jittered and out-of-order timestamps; flat, decimal
+        /// and full-precision values.
         #[test]
         fn every_build_encodes_alike(
             start in -(1i64 << 40)..1 << 40,
@@ -1340,6 +1341,8 @@ mod tests {
                 proptest::prop_assert_eq!(&encoded(), &base);
                 Ok(())
             })?;
+            #[cfg(target_arch = "x86_64")]
+            proptest::prop_assert_eq!(&crate::simd::tests::scalar_only(encoded), &base);
         }
     }
 

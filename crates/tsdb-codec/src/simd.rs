@@ -326,9 +326,9 @@ pub(crate) fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
         let exact = (narrow & same).trailing_ones();
         if exact == 8 {
             // All eight: their integers in one subtraction (`rounded_int`'s).
-            let ints = _mm512_sub_epi64(_mm512_castpd_si512(y), rounder_bits);
-            let ints: [i64; 8] = bytemuck::cast(ints);
-            ks.iter_mut().zip(ints).for_each(|(k, i)| *k = i);
+            let block_ints = _mm512_sub_epi64(_mm512_castpd_si512(y), rounder_bits);
+            let block_ints: [i64; 8] = bytemuck::cast(block_ints);
+            ks.iter_mut().zip(block_ints).for_each(|(k, i)| *k = i);
         } else {
             let ys: [f64; 8] = bytemuck::cast(y);
             (ks.iter_mut().zip(ys))
@@ -709,6 +709,12 @@ pub(crate) mod tests {
         }
         let _restore = Restore(HIDDEN.with(|h| h.replace(mask)));
         f()
+    }
+
+    /// Runs `f` with every path hidden on this thread: the baseline build and
+    /// the scalar kernels, as on a CPU without AVX-512 or AVX2.
+    pub(crate) fn scalar_only<R>(f: impl FnOnce() -> R) -> R {
+        with_hidden(AVX512 | X86_64_V4 | RICE_F | RICE_VBMI2 | X86_64_V3, f)
     }
 
     /// The builds of [`x86_64_builds`] a test can run on this CPU, each as the

@@ -607,7 +607,8 @@ mod tests {
 
     proptest::proptest! {
         /// Eight values at a time (AVX-512), the values that are exact
-        /// decimals at some exponent are those found one at a time.
+        /// decimals at some exponent are those found one at a time. (On a CPU
+        /// without AVX-512 there is no kernel to check.)
         #[test]
         fn decimals_somewhere_eight_at_a_time_match_one_at_a_time(
             values in proptest::collection::vec(any_scale(), 8),
@@ -629,7 +630,8 @@ mod tests {
 
         /// A column refused by the bound at its first special is one the
         /// analysis refuses value by value, and every other column is
-        /// analyzed alike.
+        /// analyzed alike. (Without AVX-512 the bound refuses nothing: the
+        /// two analyses are then the same loop.)
         #[test]
         fn the_bound_refuses_only_what_the_analysis_refuses(
             values in proptest::prop_oneof![
