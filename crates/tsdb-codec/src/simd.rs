@@ -351,7 +351,8 @@ pub(crate) fn exact_prefix(values: &[f64], p: f64, ints: &mut [i64]) -> usize {
 }
 
 /// Which of eight values are exact decimals at some exponent (bit `j` for
-/// `values[j]`): `values::decimal_somewhere` for eight lanes at once. Each lane
+/// `values[j]`): whether `values::smallest_exponent(v, 0)` finds one, for
+/// eight lanes at once. Each lane
 /// is tested at most twice: at the largest exponent `top` where `v × 10^top` is
 /// below 2^50 (a value exact at a smaller exponent is exact there, see
 /// `values::narrow_top`), and at `top + 1`, the one exponent where `v × 10^e`
