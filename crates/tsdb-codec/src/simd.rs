@@ -249,26 +249,9 @@ pub(crate) fn bit_len_hist<T: Bits64>(xs: &[T], base: u64) -> LenHist {
             let v = i64x8(padded(rest, |x| x.bits() as i64, base as i64));
             *slot = add(v) | u64::MAX << (8 * rest.len());
         }
-        let [
-            p0,
-            p1,
-            p2,
-            p3,
-            p4,
-            p5,
-            p6,
-            p7,
-            p8,
-            p9,
-            p10,
-            p11,
-            p12,
-            p13,
-            p14,
-            p15,
-        ] = packed.map(|p| p as i64);
-        let low = i64x8([p0, p1, p2, p3, p4, p5, p6, p7]);
-        let high = i64x8([p8, p9, p10, p11, p12, p13, p14, p15]);
+        // The two registers' 64 bytes each.
+        let [low, high] = bytemuck::cast::<[u64; 16], [[i64; 8]; 2]>(packed);
+        let (low, high) = (i64x8(low), i64x8(high));
         let union = _mm512_reduce_or_epi64(union) as u64;
         any |= union;
         let mut count = |len: u32| {

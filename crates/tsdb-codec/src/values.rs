@@ -203,8 +203,9 @@ fn smallest_exponent_scan(v: f64, from: usize) -> Option<(usize, i64)> {
 /// exponent, counted eight at a time ([`crate::simd::decimal_somewhere`]):
 /// each is a special whatever the column's exponent, so the analysis would
 /// refuse the column. A full-precision column is refused so after a few
-/// blocks of two divisions each (four to six on the random f64 set), where the
-/// analysis took three or four divisions for each value it refused. The count stops, with `false`, once
+/// blocks of two divisions each (three on most of the float random walk's
+/// chunks, four to ten on random f64's), where the analysis took up to three or
+/// four divisions for each value it refused. The count stops, with `false`, once
 /// fewer than one value in eight is such a value (a decimal column with a
 /// special or two), and at once without AVX-512.
 #[inline(always)]
